@@ -1,0 +1,5 @@
+import sys
+
+from fleetops.agent.cli import main
+
+sys.exit(main())

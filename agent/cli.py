@@ -1,0 +1,112 @@
+"""``fleetops-agent``: register, run, status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from fleetops.agent.app import Agent, AgentSettings
+from fleetops.agent.link import HostRevoked
+from fleetops.agent.state import AgentState, default_state_dir
+from fleetops.common import pki
+from fleetops.common.errors import FleetopsError, InvalidInput
+from fleetops.common.logsetup import configure_logging
+
+# Exit code when the controller refused this host for good (EX_CONFIG). The systemd unit lists it
+# in RestartPreventExitStatus so a revoked host does not restart in a loop.
+EXIT_REVOKED = 78
+
+
+def _tag(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"bad tag {text!r}: use KEY=VALUE")
+    return key.strip(), value.strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fleetops-agent", description="The fleetops host agent (dials out; never listens).")
+    parser.add_argument("--state-dir", type=Path, default=None, help=f"default: {default_state_dir()}")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    reg = sub.add_parser("register", help="enroll this host with an activation")
+    reg.add_argument("--controller", required=True, metavar="HOST:PORT", help="the controller's mTLS address")
+    reg.add_argument("--enroll-port", type=int, help="enrollment port (default: the controller port + 1)")
+    reg.add_argument("--activation-id", required=True)
+    reg.add_argument("--activation-code", required=True)
+    reg.add_argument("--tag", type=_tag, action="append", default=[], metavar="KEY=VALUE")
+    pin = reg.add_mutually_exclusive_group(required=True)
+    pin.add_argument("--ca-cert", type=Path, help="the controller's CA certificate (PEM)")
+    pin.add_argument("--ca-fingerprint", metavar="SHA256", help="SHA-256 of the controller's CA certificate")
+    reg.add_argument("--name", default="", help="display name (default: this machine's host name)")
+    reg.add_argument("--force", action="store_true", help="replace an existing registration")
+
+    sub.add_parser("run", help="connect to the controller and serve it until stopped")
+    sub.add_parser("status", help="show this host's registration")
+
+    args = parser.parse_args(argv)
+    configure_logging(args.log_format, args.log_level)
+    state = AgentState(args.state_dir or default_state_dir())
+    try:
+        if args.command == "register":
+            from fleetops.agent.enroll import register
+
+            tags = dict(args.tag)
+            if len(tags) != len(args.tag):
+                raise InvalidInput("a tag key is given twice", "give each --tag key once")
+            host_id, name, host_tags = register(
+                state,
+                controller=args.controller,
+                activation_id=args.activation_id,
+                activation_code=args.activation_code,
+                tags=tags,
+                ca_cert=args.ca_cert,
+                ca_fingerprint=args.ca_fingerprint,
+                enroll_port=args.enroll_port,
+                force=args.force,
+                name=args.name,
+            )
+            tag_text = ",".join(f"{k}={v}" for k, v in sorted(host_tags.items())) or "(none)"
+            print(f"registered as {name} ({host_id}), tags {tag_text}")
+            print(f"start the agent: fleetops-agent --state-dir {state.directory} run")
+            return 0
+        if args.command == "run":
+            asyncio.run(Agent(AgentSettings(state.directory)).run())
+            return 0
+        if args.command == "status":
+            identity = state.load()
+            cert = pki.load_cert(identity.cert_pem)
+            print(
+                json.dumps(
+                    {
+                        "host_id": identity.host_id,
+                        "name": identity.hostname,
+                        "controller": identity.controller,
+                        "certificate_expires_at": cert.not_valid_after_utc.isoformat(),
+                        "renews_at": pki.renewal_time(cert).isoformat(),
+                    },
+                    indent=2,
+                )
+            )
+            return 0
+    except HostRevoked as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"hint: {exc.hint}", file=sys.stderr)
+        return EXIT_REVOKED
+    except FleetopsError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""The agent's one outbound connection: dial, hello, heartbeats, renewal, reconnect.
+
+This layer knows nothing of work. Controller messages other than the link's own (welcome,
+heartbeat ack, disconnect) go to handlers registered by message type.
+
+Reconnects use exponential backoff with full jitter and build a new channel each attempt, so the
+controller's name is resolved again every time (a moved or fail-over controller is found).
+The agent never listens on a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+
+import grpc
+
+from fleetops.agent.backoff import Backoff
+from fleetops.agent.inventory import Inventory, collect_inventory
+from fleetops.agent.state import AgentIdentity, AgentState
+from fleetops.agent.version import AGENT_VERSION
+from fleetops.common import pki
+from fleetops.common.errors import FleetopsError
+from fleetops.common.rpc_client import error_from_rpc
+from fleetops.common.wire import inventory_to_proto
+from fleetops.v1 import agent_pb2, agent_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+CHANNEL_OPTIONS = (
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    # We run our own backoff across fresh channels; grpc's own would hide the re-resolution.
+    ("grpc.enable_retries", 0),
+)
+# How often the inventory is re-collected to look for changes (sent only when it changed).
+INVENTORY_CHANGE_CHECK = 60.0
+# After a failed attempt, log again at warning level only after this long (no log flood).
+QUIET_PERIOD = 60.0
+
+Handler = Callable[[agent_pb2.ControllerMessage], Awaitable[None]]
+
+
+class HostRevoked(FleetopsError):
+    """The controller says this host's identity is revoked or unusable: do not retry."""
+
+
+class _Reconnect(Exception):
+    """End the current session and dial again at once (after a certificate renewal)."""
+
+
+class ControllerLink:
+    def __init__(
+        self,
+        state: AgentState,
+        *,
+        backoff: Backoff | None = None,
+        inventory_source: Callable[[], Inventory] = collect_inventory,
+    ) -> None:
+        self._state = state
+        self._backoff = backoff or Backoff()
+        self._inventory_source = inventory_source
+        self._handlers: dict[str, Handler] = {}
+        self._stop = asyncio.Event()
+        self.connected = asyncio.Event()
+        self._last_inventory: str = ""
+        self._outbox: asyncio.Queue[agent_pb2.AgentMessage] | None = None
+
+    def register_handler(self, kind: str, handler: Handler) -> None:
+        """Route controller messages whose ``body`` is ``kind`` to ``handler``."""
+        self._handlers[kind] = handler
+
+    async def send(self, message: agent_pb2.AgentMessage) -> None:
+        if self._outbox is None:
+            raise ConnectionError("not connected to the controller")
+        await self._outbox.put(message)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Stay connected until ``stop()``.
+
+        Raises:
+            HostRevoked: the controller refused this host's identity; retrying cannot help.
+        """
+        failures_since_log = 0
+        last_warning = 0.0
+        while not self._stop.is_set():
+            identity = self._state.load()
+            self._check_certificate(identity)
+            try:
+                await self._session(identity)
+                failures_since_log = 0
+                continue  # a clean end (renewal, controller restart): dial again at once
+            except _Reconnect:
+                continue
+            except HostRevoked:
+                raise
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                    err = error_from_rpc(exc)
+                    raise HostRevoked(err.message, err.hint or "register this host again") from exc
+                reason = f"{exc.code().name}: {exc.details()}"
+            except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+                reason = repr(exc)
+            finally:
+                self.connected.clear()
+                self._outbox = None
+            delay = self._backoff.next_delay()
+            failures_since_log += 1
+            now = time.monotonic()
+            if now - last_warning >= QUIET_PERIOD:
+                log.warning(
+                    "controller %s unreachable (%s); retrying in %.1fs%s",
+                    identity.controller,
+                    reason,
+                    delay,
+                    f" ({failures_since_log} failed attempts)" if failures_since_log > 1 else "",
+                )
+                last_warning = now
+            else:
+                log.debug("attempt %d failed (%s); retrying in %.1fs", self._backoff.attempt, reason, delay)
+            try:
+                await asyncio.wait_for(self._stop.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+
+    def _check_certificate(self, identity: AgentIdentity) -> None:
+        cert = pki.load_cert(identity.cert_pem)
+        if datetime.now(timezone.utc) >= cert.not_valid_after_utc:
+            raise HostRevoked(
+                f"this host's certificate expired at {cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z while the agent "
+                "could not renew it",
+                "register the host again: fleetops-agent register --force ...",
+            )
+
+    async def _session(self, identity: AgentIdentity) -> None:
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=identity.ca_pem, private_key=identity.key_pem, certificate_chain=identity.cert_pem
+        )
+        async with grpc.aio.secure_channel(identity.controller, creds, options=CHANNEL_OPTIONS) as channel:
+            stub = agent_pb2_grpc.AgentServiceStub(channel)
+            inventory = self._inventory_source()
+            self._last_inventory = inventory.fingerprint()
+            outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
+            outbox.put_nowait(
+                agent_pb2.AgentMessage(
+                    hello=agent_pb2.Hello(
+                        host_id=identity.host_id,
+                        inventory=inventory_to_proto(inventory.to_dict()),
+                        agent_version=AGENT_VERSION,
+                    )
+                )
+            )
+            call = stub.Connect(_drain(outbox, self._stop))
+            first = await call.read()
+            if first is grpc.aio.EOF:
+                await _raise_status(call)
+                raise ConnectionError("controller closed the stream before welcoming us")
+            if first.WhichOneof("body") != "welcome":
+                raise ConnectionError(f"expected a welcome, got {first.WhichOneof('body')}")
+            welcome = first.welcome
+            self._outbox = outbox
+            self._backoff.reset()
+            self.connected.set()
+            log.info("connected to %s as host %s", identity.controller, identity.host_id)
+            tasks = [
+                asyncio.create_task(self._heartbeats(outbox, welcome.heartbeat_interval_seconds)),
+                asyncio.create_task(self._inventory(outbox, identity.host_id, welcome.inventory_interval_seconds)),
+                asyncio.create_task(self._renewal(stub, identity)),
+            ]
+            reader = asyncio.create_task(self._read(call))
+            try:
+                stopper = asyncio.create_task(self._stop.wait())
+                done, _ = await asyncio.wait({reader, stopper, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                for task in done:
+                    if task is not stopper and not task.cancelled() and task.exception() is not None:
+                        raise task.exception()  # type: ignore[misc]
+            finally:
+                for task in tasks:
+                    task.cancel()
+                reader.cancel()
+                await asyncio.gather(*tasks, reader, return_exceptions=True)
+                call.cancel()
+
+    async def _read(self, call: grpc.aio.StreamStreamCall) -> None:
+        while True:
+            message = await call.read()
+            if message is grpc.aio.EOF:
+                await _raise_status(call)
+                return
+            kind = message.WhichOneof("body")
+            if kind == "heartbeat_ack":
+                continue
+            if kind == "disconnect":
+                if message.disconnect.revoked:
+                    raise HostRevoked(
+                        f"the controller revoked this host: {message.disconnect.reason}",
+                        "register the host again with a new activation",
+                    )
+                log.info("controller closed the link: %s", message.disconnect.reason)
+                continue  # the stream ends next; the reconnect loop takes over
+            handler = self._handlers.get(kind or "")
+            if handler is None:
+                log.warning("no handler for controller message %r; ignoring it", kind)
+                continue
+            await handler(message)
+
+    async def _heartbeats(self, outbox: asyncio.Queue[agent_pb2.AgentMessage], interval: int) -> None:
+        sequence = 0
+        while True:
+            await asyncio.sleep(max(1, interval))
+            sequence += 1
+            heartbeat = agent_pb2.Heartbeat(sequence=sequence)
+            heartbeat.sent_at.GetCurrentTime()
+            await outbox.put(agent_pb2.AgentMessage(heartbeat=heartbeat))
+
+    async def _inventory(self, outbox: asyncio.Queue[agent_pb2.AgentMessage], host_id: str, full_interval: int) -> None:
+        """Send the inventory when it changed, and in full every ``full_interval`` seconds."""
+        since_full = 0.0
+        while True:
+            step = min(INVENTORY_CHANGE_CHECK, max(1, full_interval))
+            await asyncio.sleep(step)
+            since_full += step
+            inventory = await asyncio.to_thread(self._inventory_source)
+            fingerprint = inventory.fingerprint()
+            if fingerprint == self._last_inventory and since_full < full_interval:
+                continue
+            self._last_inventory, since_full = fingerprint, 0.0
+            await outbox.put(
+                agent_pb2.AgentMessage(
+                    inventory=agent_pb2.InventoryReport(host_id=host_id, inventory=inventory_to_proto(inventory.to_dict()))
+                )
+            )
+
+    async def _renewal(self, stub: agent_pb2_grpc.AgentServiceStub, identity: AgentIdentity) -> None:
+        """At two thirds of the certificate's life, get a new one over this link, then redial with it."""
+        cert = pki.load_cert(identity.cert_pem)
+        wait = (pki.renewal_time(cert) - datetime.now(timezone.utc)).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        attempt_backoff = Backoff(base=1.0, cap=60.0)
+        while True:
+            key = pki.generate_private_key()
+            csr = pki.build_csr(key, identity.host_id)
+            try:
+                response = await stub.RenewCertificate(agent_pb2.RenewCertificateRequest(csr_pem=csr), timeout=30)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                    err = error_from_rpc(exc)
+                    raise HostRevoked(err.message, err.hint) from exc
+                delay = attempt_backoff.next_delay()
+                log.warning("certificate renewal failed (%s); retrying in %.1fs", exc.code().name, delay)
+                await asyncio.sleep(delay)
+                continue
+            self._state.save_renewed(pki.private_key_pem(key), response.certificate_pem)
+            new_cert = pki.load_cert(response.certificate_pem)
+            log.info("certificate renewed; valid until %s", new_cert.not_valid_after_utc.isoformat())
+            raise _Reconnect()
+
+
+async def _drain(outbox: asyncio.Queue[agent_pb2.AgentMessage], stop: asyncio.Event):  # type: ignore[no-untyped-def]
+    """The request stream: everything put into the outbox, in order."""
+    while not stop.is_set():
+        yield await outbox.get()
+
+
+async def _raise_status(call: grpc.aio.StreamStreamCall) -> None:
+    code = await call.code()
+    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        details = await call.details()
+        raise HostRevoked(f"the controller refused this host: {details}", "register the host again")
+    if code != grpc.StatusCode.OK:
+        raise ConnectionError(f"stream ended with {code.name}: {await call.details()}")

@@ -1,0 +1,60 @@
+"""Client side of the wire: gRPC errors back into the fleetops exception tree, addresses."""
+
+from __future__ import annotations
+
+import grpc
+
+from fleetops.common import errors
+
+HINT_KEY = "fleetops-hint-bin"
+ERROR_CLASS_KEY = "fleetops-error"
+
+_BY_CODE: dict[grpc.StatusCode, type[errors.FleetopsError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidInput,
+    grpc.StatusCode.NOT_FOUND: errors.NotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.Conflict,
+    grpc.StatusCode.ALREADY_EXISTS: errors.Conflict,
+    grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
+    grpc.StatusCode.UNAVAILABLE: errors.Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: errors.Unavailable,
+    grpc.StatusCode.INTERNAL: errors.InternalError,
+}
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """``"host:port"`` or ``"[v6]:port"`` -> (host, port).
+
+    Raises:
+        InvalidInput: no port, or not a number in 1..65535.
+    """
+    host, sep, port = address.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise errors.InvalidInput(f"bad controller address {address!r}", "use HOST:PORT, e.g. fleet.example.com:7443")
+    return host.strip("[]"), int(port)
+
+
+def error_from_rpc(exc: grpc.RpcError, peer: str = "the controller") -> errors.FleetopsError:
+    """The fleetops error a failed call stands for, with the server's message and hint."""
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    details = (exc.details() if hasattr(exc, "details") else "") or ""
+    hint = ""
+    class_name = ""
+    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    for key, value in trailing or ():
+        if key == HINT_KEY:
+            hint = value.decode() if isinstance(value, bytes) else str(value)
+        elif key == ERROR_CLASS_KEY:
+            class_name = str(value)
+    if code == grpc.StatusCode.UNAVAILABLE and not class_name:
+        # Transport-level: the controller is down, unreachable, or refused our TLS handshake.
+        return errors.Unavailable(
+            f"cannot reach {peer}: {details}",
+            hint or "check the address, that the controller is running, and that this certificate is still valid",
+        )
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return errors.Unavailable(f"{peer} did not answer in time", "retry; check the controller's load and logs")
+    cls = getattr(errors, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.FleetopsError)) or cls is errors.SelectorError:
+        cls = _BY_CODE.get(code, errors.FleetopsError)
+    return cls(details or f"{peer} answered {code.name}", hint)

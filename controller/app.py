@@ -1,0 +1,159 @@
+"""The controller's composition root: the one place that reads settings and builds services."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+
+from fleetops.common import pki
+from fleetops.common.errors import InvalidInput, NotFound
+from fleetops.controller.audit.service import AuditLog
+from fleetops.controller.enrollment.service import EnrollmentService
+from fleetops.controller.fleet.presence import PresenceTracker
+from fleetops.controller.fleet.service import FleetService
+from fleetops.controller.metrics import ControllerMetrics, MetricsInterceptor
+from fleetops.controller.rpc import server as rpc_server
+from fleetops.controller.rpc.agent_service import AgentServicer
+from fleetops.controller.rpc.enrollment_service import EnrollmentServicer
+from fleetops.controller.rpc.operator_service import OperatorServicer
+from fleetops.controller.settings import ControllerSettings
+from fleetops.controller.store import database
+from fleetops.v1 import agent_pb2_grpc, enrollment_pb2_grpc, operator_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVER_CERT_LIFETIME = timedelta(days=90)
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``"host:port"`` / ``"[::1]:port"`` -> (host, port).
+
+    Raises:
+        InvalidInput: no port, or a port that is not a number in 0..65535.
+    """
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise InvalidInput(f"bad address {address!r}", "use HOST:PORT, e.g. 0.0.0.0:7443")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def ensure_server_certificate(settings: ControllerSettings, authority: pki.CertificateAuthority) -> tuple[bytes, bytes]:
+    """The TLS key and chain (leaf + CA) the listeners present; reissued when due or SANs changed."""
+    key_path = settings.server_dir / "server.key"
+    cert_path = settings.server_dir / "server.pem"
+    if key_path.exists() and cert_path.exists():
+        chain = pki.load_cert_chain(cert_path.read_bytes())
+        leaf = chain[0]
+        from cryptography import x509
+
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = set(san.get_values_for_type(x509.DNSName))
+        ips = {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
+        if (
+            not pki.renewal_due(leaf)
+            and names == set(settings.server_dns_names)
+            and ips == set(settings.server_ip_addresses)
+        ):
+            return key_path.read_bytes(), cert_path.read_bytes()
+    key = pki.generate_private_key()
+    cert = authority.issue_server_certificate(
+        key.public_key(), settings.server_dns_names, settings.server_ip_addresses, SERVER_CERT_LIFETIME
+    )
+    chain_pem = pki.cert_pem(cert) + pki.cert_pem(authority.cert)
+    pki.write_secret_file(key_path, pki.private_key_pem(key))
+    pki.write_public_file(cert_path, chain_pem)
+    return key_path.read_bytes(), chain_pem
+
+
+@dataclass
+class BoundPorts:
+    listen: int
+    enroll: int
+    metrics: int
+
+
+class Controller:
+    """A running controller replica. ``start`` builds everything from settings; ``stop`` undoes it."""
+
+    def __init__(self, settings: ControllerSettings) -> None:
+        self.settings = settings
+        self.metrics = ControllerMetrics()
+        self.replica_id = settings.replica_id or f"{socket.gethostname()}"
+
+    async def start(self) -> BoundPorts:
+        s = self.settings
+        try:
+            self.authority = pki.CertificateAuthority.load(s.ca_dir)
+        except NotFound as exc:
+            raise NotFound(
+                f"no CA in {s.ca_dir}", f"create one first: fleetops-controller init --state-dir {s.state_dir}"
+            ) from exc
+        self.engine = database.create_engine(s.effective_database_url)
+        await database.ensure_schema(self.engine, migrate=s.migrate)
+        self.sessions = database.session_factory(self.engine)
+        self.audit = AuditLog(self.sessions)
+        self.presence = PresenceTracker(self.sessions, self.replica_id, s.presence_flush_interval)
+        self.fleet = FleetService(self.sessions, self.presence, heartbeat_interval=s.heartbeat_interval)
+        self.enrollment = EnrollmentService(
+            self.sessions, self.authority, self.fleet, self.audit, host_certificate_lifetime=s.host_certificate_lifetime
+        )
+        await self.fleet.start()
+        self.presence.start()
+
+        key_pem, chain_pem = ensure_server_certificate(s, self.authority)
+        ca_pem = pki.cert_pem(self.authority.cert)
+        interceptors = [MetricsInterceptor(self.metrics)]
+
+        self.server = grpc.aio.server(interceptors=interceptors, options=rpc_server.SERVER_OPTIONS)
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(
+            AgentServicer(
+                self.fleet,
+                self.enrollment,
+                self.audit,
+                self.metrics,
+                heartbeat_interval=s.heartbeat_interval,
+                inventory_interval=s.inventory_interval,
+            ),
+            self.server,
+        )
+        operator_pb2_grpc.add_OperatorServiceServicer_to_server(
+            OperatorServicer(self.fleet, self.enrollment, self.audit), self.server
+        )
+        health_main = rpc_server.add_health_and_reflection(self.server, rpc_server.MTLS_SERVICES)
+        host, port = split_address(s.listen)
+        listen_port = self.server.add_secure_port(f"{host}:{port}", rpc_server.mtls_credentials(key_pem, chain_pem, ca_pem))
+
+        self.enroll_server = grpc.aio.server(interceptors=interceptors, options=rpc_server.SERVER_OPTIONS)
+        enrollment_pb2_grpc.add_EnrollmentServiceServicer_to_server(EnrollmentServicer(self.enrollment), self.enroll_server)
+        health_enroll = rpc_server.add_health_and_reflection(self.enroll_server, rpc_server.ENROLL_SERVICES)
+        ehost, eport = split_address(s.enroll_listen)
+        enroll_port = self.enroll_server.add_secure_port(f"{ehost}:{eport}", rpc_server.tls_credentials(key_pem, chain_pem))
+
+        await self.server.start()
+        await self.enroll_server.start()
+        await rpc_server.mark_serving(health_main, rpc_server.MTLS_SERVICES)
+        await rpc_server.mark_serving(health_enroll, rpc_server.ENROLL_SERVICES)
+
+        mhost, mport = split_address(s.metrics_listen)
+        metrics_port = self.metrics.serve(mhost, mport)
+        self.ports = BoundPorts(listen_port, enroll_port, metrics_port)
+        await self.audit.record(
+            actor=f"controller:{self.replica_id}",
+            action="controller.start",
+            details={"listen": listen_port, "enroll": enroll_port},
+        )
+        return self.ports
+
+    async def stop(self, grace: float = 5.0) -> None:
+        # Close agent links first so agents see a clean Disconnect and reconnect elsewhere.
+        for link in self.presence.live_links():
+            await link.close("controller is shutting down", revoked=False)
+        await self.enroll_server.stop(grace)
+        await self.server.stop(grace)
+        await self.fleet.stop()
+        await self.presence.stop()
+        await self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Hosts: registry, presence, tags and targeting."""

@@ -1,0 +1,49 @@
+"""Domain objects of the fleet room (no gRPC, no SQLAlchemy rows cross this boundary)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class HostStatus(enum.Enum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    DEREGISTERED = "deregistered"
+
+
+@dataclass(frozen=True)
+class Host:
+    id: str
+    name: str
+    status: HostStatus
+    tags: dict[str, str]
+    inventory: dict[str, Any]
+    activation_id: str
+    registered_at: datetime
+    last_seen_at: datetime | None
+    connected_at: datetime | None
+    certificate_expires_at: datetime | None
+    peer_address: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which hosts an operation applies to: exactly one of selector, hosts or all."""
+
+    selector: str = ""
+    hosts: tuple[str, ...] = field(default_factory=tuple)
+    all: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.selector and not self.hosts and not self.all
+
+    def describe(self) -> str:
+        if self.all:
+            return "--all"
+        if self.hosts:
+            return "hosts " + ",".join(self.hosts)
+        return self.selector

@@ -1,0 +1,152 @@
+"""Which hosts are connected to this controller replica, and the write-behind of that to the database.
+
+A connect storm of a thousand agents must not become a thousand transactions: connects,
+heartbeats and disconnects update memory at once and are flushed to the ``hosts`` table in one
+transaction per ``flush_interval`` (write-behind). Other replicas and ``opsctl hosts list`` read
+the table; a host counts as online only while ``connected`` is set *and* ``last_seen_at`` is
+fresh, so a replica that dies without flushing its disconnects cannot leave hosts online forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fleetops.controller.fleet.interfaces import AgentLink
+from fleetops.controller.store.models import HostRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    connected: bool | None = None
+    connected_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    peer_address: str | None = None
+    inventory: dict[str, Any] | None = None
+
+
+class PresenceTracker:
+    """Live links of this replica plus a batched writer of presence to the store."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        replica_id: str,
+        flush_interval: float = 0.2,
+    ) -> None:
+        self._sessions = sessions
+        self._replica_id = replica_id
+        self._flush_interval = flush_interval
+        self._links: dict[str, AgentLink] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- live links -------------------------------------------------------------------------
+    def link(self, host_id: str) -> AgentLink | None:
+        return self._links.get(host_id)
+
+    def live_links(self) -> list[AgentLink]:
+        return list(self._links.values())
+
+    @property
+    def connected_count(self) -> int:
+        return len(self._links)
+
+    def connected(self, host_id: str, link: AgentLink, inventory: dict[str, Any] | None) -> AgentLink | None:
+        """Record a new link; returns the link it replaces (the caller closes it), if any."""
+        previous = self._links.get(host_id)
+        self._links[host_id] = link
+        now = datetime.now(timezone.utc)
+        p = self._pending.setdefault(host_id, _Pending())
+        p.connected, p.connected_at, p.last_seen_at, p.peer_address = True, now, now, link.peer_address
+        if inventory is not None:
+            p.inventory = inventory
+        self._wakeup.set()
+        return previous if previous is not link else None
+
+    def seen(self, host_id: str, inventory: dict[str, Any] | None = None) -> None:
+        p = self._pending.setdefault(host_id, _Pending())
+        p.last_seen_at = datetime.now(timezone.utc)
+        if inventory is not None:
+            p.inventory = inventory
+        self._wakeup.set()
+
+    def disconnected(self, host_id: str, link: AgentLink) -> None:
+        # A reconnect may already have replaced this link: only the current link marks offline.
+        if self._links.get(host_id) is not link:
+            return
+        del self._links[host_id]
+        p = self._pending.setdefault(host_id, _Pending())
+        p.connected = False
+        p.last_seen_at = datetime.now(timezone.utc)
+        self._wakeup.set()
+
+    # -- write-behind -----------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="presence-writer")
+
+    async def stop(self) -> None:
+        """Mark this replica's links offline and flush everything still pending."""
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        now = datetime.now(timezone.utc)
+        for host_id in list(self._links):
+            p = self._pending.setdefault(host_id, _Pending())
+            p.connected, p.last_seen_at = False, now
+        self._links.clear()
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            try:
+                await self.flush()
+            except Exception:  # the database may be briefly away; keep the pending updates
+                log.exception("presence flush failed; retrying")
+            await asyncio.sleep(self._flush_interval)
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+        try:
+            rows: list[dict[str, Any]] = []
+            for host_id, p in batch.items():
+                values: dict[str, Any] = {"id": host_id}
+                if p.connected is not None:
+                    values["connected"] = p.connected
+                    values["connected_replica"] = self._replica_id if p.connected else ""
+                if p.connected_at is not None:
+                    values["connected_at"] = p.connected_at
+                if p.last_seen_at is not None:
+                    values["last_seen_at"] = p.last_seen_at
+                if p.peer_address is not None:
+                    values["peer_address"] = p.peer_address
+                if p.inventory is not None:
+                    values["inventory"] = p.inventory
+                rows.append(values)
+            # ORM bulk UPDATE by primary key: one executemany per distinct set of columns.
+            async with self._sessions() as session, session.begin():
+                await session.execute(update(HostRow), rows)
+        except BaseException:
+            # put the batch back under anything newer that arrived meanwhile
+            for host_id, p in batch.items():
+                newer = self._pending.get(host_id)
+                if newer is None:
+                    self._pending[host_id] = p
+                else:
+                    for name in ("connected", "connected_at", "last_seen_at", "peer_address", "inventory"):
+                        if getattr(newer, name) is None:
+                            setattr(newer, name, getattr(p, name))
+            raise

@@ -1,0 +1,280 @@
+"""The host registry: who is registered, who may connect, tags, presence and targeting."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fleetops.common.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from fleetops.controller.fleet.models import Host, HostStatus, Target
+from fleetops.controller.fleet.presence import PresenceTracker
+from fleetops.controller.fleet.selectors import Selector, validate_tag_key, validate_tag_value
+from fleetops.controller.store.models import HostRow
+
+log = logging.getLogger(__name__)
+
+ACTIVE = "active"
+DEREGISTERED = "deregistered"
+
+
+_HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,253}[A-Za-z0-9])?$")
+
+
+def new_host_id() -> str:
+    return "h-" + secrets.token_hex(10)
+
+
+def validate_host_name(name: str) -> None:
+    """Raise ``InvalidInput`` unless ``name`` is a DNS-like host name."""
+    if not _HOST_NAME.match(name):
+        raise InvalidInput(
+            f"bad host name {name!r}", "use letters, digits, '.', '-' and '_', starting and ending with a letter or digit"
+        )
+
+
+class FleetService:
+    """Host registry and presence.
+
+    ``admit`` is the gate every agent connection passes: it answers from an in-memory copy of
+    the host states (refreshed from the database every ``refresh_interval`` so a deregistration on
+    another replica takes effect within one heartbeat) and fails closed for unknown hosts.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        presence: PresenceTracker,
+        *,
+        heartbeat_interval: float,
+        refresh_interval: float | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self.presence = presence
+        self.heartbeat_interval = heartbeat_interval
+        self._refresh_interval = refresh_interval or heartbeat_interval
+        self._states: dict[str, str] = {}
+        self._refresh_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.refresh_states()
+        self._refresh_task = asyncio.create_task(self._refresh_loop(), name="host-state-refresh")
+
+    async def stop(self) -> None:
+        if self._refresh_task:
+            self._refresh_task.cancel()
+            await asyncio.gather(self._refresh_task, return_exceptions=True)
+
+    async def refresh_states(self) -> None:
+        async with self._sessions() as session:
+            rows = (await session.execute(select(HostRow.id, HostRow.state))).all()
+        self._states = {r.id: r.state for r in rows}
+        # Links of hosts deregistered elsewhere (another replica) are dropped here.
+        for host_id, state in self._states.items():
+            link = self.presence.link(host_id)
+            if state == DEREGISTERED and link is not None:
+                await link.close("host was deregistered", revoked=True)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_interval)
+            try:
+                await self.refresh_states()
+            except Exception:
+                log.exception("refreshing host states failed; keeping the last known states")
+
+    # -- the connection gate ----------------------------------------------------------------
+    def admit(self, host_id: str) -> None:
+        """Raise ``Unauthenticated`` unless ``host_id`` is a registered, active host."""
+        state = self._states.get(host_id)
+        if state == ACTIVE:
+            return
+        if state == DEREGISTERED:
+            raise Unauthenticated(
+                f"host {host_id} was deregistered; its certificate is revoked",
+                "register the host again with a new activation: fleetops-agent register ...",
+            )
+        raise Unauthenticated(
+            f"host {host_id} is not registered with this controller",
+            "register the host with fleetops-agent register",
+        )
+
+    # -- registration (called by enrollment) ------------------------------------------------
+    async def add_host(
+        self,
+        session: AsyncSession,
+        *,
+        host_id: str,
+        hostname: str,
+        tags: dict[str, str],
+        inventory: dict[str, Any],
+        activation_id: str,
+        certificate_serial: str,
+        certificate_expires_at: datetime,
+    ) -> HostRow:
+        """Insert a host inside the caller's transaction; the name is made unique if needed."""
+        name = hostname or host_id
+        taken = (await session.execute(select(HostRow.id).where(HostRow.name == name))).first()
+        if taken:
+            name = f"{name}-{host_id[-6:]}"
+        row = HostRow(
+            id=host_id,
+            name=name,
+            state=ACTIVE,
+            tags=tags,
+            inventory=inventory,
+            activation_id=activation_id,
+            registered_at=datetime.now(timezone.utc),
+            certificate_serial=certificate_serial,
+            certificate_expires_at=certificate_expires_at,
+            connected=False,
+            connected_replica="",
+            peer_address="",
+        )
+        session.add(row)
+        return row
+
+    def host_added(self, host_id: str) -> None:
+        self._states[host_id] = ACTIVE
+
+    async def record_certificate(self, host_id: str, serial: str, expires_at: datetime) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await session.get(HostRow, host_id)
+            if row is None:
+                raise NotFound(f"host {host_id} not found")
+            row.certificate_serial = serial
+            row.certificate_expires_at = expires_at
+
+    # -- queries ----------------------------------------------------------------------------
+    async def list_hosts(self, target: Target, include_deregistered: bool = False) -> list[Host]:
+        """Hosts matching ``target``; an empty target lists every host (listing changes nothing)."""
+        async with self._sessions() as session:
+            stmt = select(HostRow).order_by(HostRow.name)
+            if not include_deregistered:
+                stmt = stmt.where(HostRow.state == ACTIVE)
+            rows = (await session.execute(stmt)).scalars().all()
+        if target.empty:
+            return [self._to_host(r) for r in rows]
+        return [self._to_host(r) for r in self._select(rows, target)]
+
+    async def resolve_target(self, target: Target) -> list[Host]:
+        """Hosts an operation applies to. An empty target is refused, never "every host".
+
+        Raises:
+            InvalidInput: the target is empty or mixes selector, hosts and all.
+            SelectorError: the selector does not parse.
+            NotFound: an explicitly named host does not exist.
+        """
+        if target.empty:
+            raise InvalidInput(
+                "no target given",
+                "give --target SELECTOR, --host NAME (repeatable) or --all to target every host",
+            )
+        return await self.list_hosts(target)
+
+    def _select(self, rows: list[HostRow] | Any, target: Target) -> list[HostRow]:
+        given = sum(bool(x) for x in (target.selector, target.hosts, target.all))
+        if given > 1:
+            raise InvalidInput(
+                "give only one of a selector, host names or --all",
+                "combine conditions inside the selector instead, e.g. env=prod,role=web",
+            )
+        if target.all:
+            return list(rows)
+        if target.hosts:
+            by_key = {r.name: r for r in rows} | {r.id: r for r in rows}
+            missing = [h for h in target.hosts if h not in by_key]
+            if missing:
+                raise NotFound(
+                    "no such host: " + ", ".join(missing), "see the registered hosts with opsctl hosts list"
+                )
+            seen: dict[str, HostRow] = {}
+            for h in target.hosts:
+                seen.setdefault(by_key[h].id, by_key[h])
+            return list(seen.values())
+        selector = Selector.parse(target.selector)
+        return [r for r in rows if selector.matches(r.tags or {})]
+
+    async def get_host(self, key: str) -> Host:
+        async with self._sessions() as session:
+            return self._to_host(await self._find(session, key))
+
+    async def _find(self, session: AsyncSession, key: str) -> HostRow:
+        row = await session.get(HostRow, key)
+        if row is None:
+            row = (await session.execute(select(HostRow).where(HostRow.name == key))).scalars().first()
+        if row is None:
+            raise NotFound(f"no such host: {key}", "see the registered hosts with opsctl hosts list")
+        return row
+
+    # -- changes ----------------------------------------------------------------------------
+    async def tag_host(self, key: str, set_tags: dict[str, str], remove: list[str]) -> Host:
+        for k, v in set_tags.items():
+            validate_tag_key(k)
+            validate_tag_value(v)
+        for k in remove:
+            validate_tag_key(k)
+        both = set(set_tags) & set(remove)
+        if both:
+            raise InvalidInput(f"tag {sorted(both)[0]!r} is both set and removed", "give each key once")
+        async with self._sessions() as session, session.begin():
+            row = await self._find(session, key)
+            if row.state == DEREGISTERED:
+                raise Conflict(f"host {row.name} is deregistered", "tags of deregistered hosts are kept as they were")
+            tags = dict(row.tags or {})
+            tags.update(set_tags)
+            for k in remove:
+                tags.pop(k, None)
+            row.tags = tags
+        return self._to_host(row)
+
+    async def deregister_host(self, key: str) -> Host:
+        """Revoke a host: its live link is closed now and every later connection is refused."""
+        async with self._sessions() as session, session.begin():
+            row = await self._find(session, key)
+            if row.state == DEREGISTERED:
+                raise Conflict(f"host {row.name} is already deregistered")
+            row.state = DEREGISTERED
+            row.deregistered_at = datetime.now(timezone.utc)
+            row.connected = False
+        self._states[row.id] = DEREGISTERED
+        link = self.presence.link(row.id)
+        if link is not None:
+            await link.close("host was deregistered", revoked=True)
+        return self._to_host(row)
+
+    # -- conversion -------------------------------------------------------------------------
+    def _status(self, row: HostRow) -> HostStatus:
+        if row.state == DEREGISTERED:
+            return HostStatus.DEREGISTERED
+        if self.presence.link(row.id) is not None:
+            return HostStatus.ONLINE
+        # Connected through another replica: trust the flag only while heartbeats are fresh.
+        stale_after = timedelta(seconds=3 * self.heartbeat_interval)
+        if row.connected and row.last_seen_at and datetime.now(timezone.utc) - row.last_seen_at < stale_after:
+            return HostStatus.ONLINE
+        return HostStatus.OFFLINE
+
+    def _to_host(self, row: HostRow) -> Host:
+        return Host(
+            id=row.id,
+            name=row.name,
+            status=self._status(row),
+            tags=dict(row.tags or {}),
+            inventory=dict(row.inventory or {}),
+            activation_id=row.activation_id,
+            registered_at=row.registered_at,
+            last_seen_at=row.last_seen_at,
+            connected_at=row.connected_at,
+            certificate_expires_at=row.certificate_expires_at,
+            peer_address=row.peer_address,
+        )
+
+

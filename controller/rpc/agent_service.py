@@ -1,0 +1,211 @@
+"""AgentService: the agents' control stream and certificate renewal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+
+import grpc
+
+from fleetops.common.errors import FleetopsError, PermissionDenied, Unauthenticated
+from fleetops.controller.audit.service import AuditLog
+from fleetops.controller.enrollment.service import EnrollmentService
+from fleetops.controller.fleet.service import FleetService
+from fleetops.controller.metrics import ControllerMetrics
+from fleetops.controller.rpc import convert
+from fleetops.controller.rpc.errors import abort
+from fleetops.controller.rpc.peer import Peer, peer_of
+from fleetops.v1 import agent_pb2, agent_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+# How long an agent has to send its Hello after the stream opens.
+HELLO_TIMEOUT = 30.0
+
+
+class GrpcAgentLink:
+    """One agent's control stream, as the fleet room's ``AgentLink``."""
+
+    def __init__(self, context: grpc.aio.ServicerContext, peer_address: str) -> None:
+        self._context = context
+        self.peer_address = peer_address
+        self._write_lock = asyncio.Lock()
+        self.closed = asyncio.Event()
+        self.revoked = False
+        self.reason = ""
+
+    async def send(self, message: agent_pb2.ControllerMessage) -> None:
+        async with self._write_lock:
+            await self._context.write(message)
+
+    async def close(self, reason: str, *, revoked: bool) -> None:
+        if self.closed.is_set():
+            return
+        self.reason, self.revoked = reason, revoked
+        self.closed.set()
+        try:
+            await asyncio.wait_for(
+                self.send(agent_pb2.ControllerMessage(disconnect=agent_pb2.Disconnect(reason=reason, revoked=revoked))),
+                timeout=2.0,
+            )
+        except (asyncio.TimeoutError, grpc.RpcError, RuntimeError, asyncio.InvalidStateError):
+            pass  # the stream is already gone; ending it below is all that is left
+
+
+class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
+    def __init__(
+        self,
+        fleet: FleetService,
+        enrollment: EnrollmentService,
+        audit: AuditLog,
+        metrics: ControllerMetrics,
+        *,
+        heartbeat_interval: float,
+        inventory_interval: float,
+    ) -> None:
+        self._fleet = fleet
+        self._enrollment = enrollment
+        self._audit = audit
+        self._metrics = metrics
+        self._heartbeat_interval = heartbeat_interval
+        self._inventory_interval = inventory_interval
+
+    async def _host_peer(self, context: grpc.aio.ServicerContext, action: str) -> Peer:
+        """The calling host, admitted; anything else is refused, audited and aborted."""
+        try:
+            peer = peer_of(context)
+            if peer.identity.kind != "host":
+                raise PermissionDenied(
+                    f"{peer.actor} is not a host identity", "agents connect with the certificate from fleetops-agent register"
+                )
+            self._fleet.admit(peer.identity.name)
+            return peer
+        except FleetopsError as exc:
+            await self._refuse(context, action, "", exc, reason="identity")
+            raise  # unreachable: _refuse aborts
+
+    async def _refuse(
+        self, context: grpc.aio.ServicerContext, action: str, actor: str, exc: FleetopsError, *, reason: str
+    ) -> None:
+        self._metrics.refused_agent_messages.labels(reason).inc()
+        await self._audit.record(
+            actor=actor or f"peer:{context.peer()}",
+            action=action,
+            target=actor.removeprefix("host:"),
+            outcome="refused",
+            details={"reason": exc.message, "peer": context.peer() or ""},
+        )
+        log.warning("refused %s from %s: %s", action, actor or context.peer(), exc.message)
+        await abort(context, exc)
+
+    async def Connect(
+        self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: grpc.aio.ServicerContext
+    ) -> None:
+        peer = await self._host_peer(context, "agent.connect")
+        host_id = peer.identity.name
+        try:
+            first = await asyncio.wait_for(anext(request_iterator), HELLO_TIMEOUT)
+        except (StopAsyncIteration, asyncio.TimeoutError):
+            return
+        if first.WhichOneof("body") != "hello":
+            exc: FleetopsError = Unauthenticated("the first message on the stream must be a Hello")
+            await self._refuse(context, "agent.connect", peer.actor, exc, reason="protocol")
+        if first.hello.host_id and first.hello.host_id != host_id:
+            await self._refuse(
+                context,
+                "agent.connect",
+                peer.actor,
+                PermissionDenied(
+                    f"certificate of host {host_id} was used to speak for host {first.hello.host_id}",
+                    "each host connects only as itself; check the agent's state directory",
+                ),
+                reason="impersonation",
+            )
+        link = GrpcAgentLink(context, peer.address)
+        inventory = convert.inventory_from_proto(first.hello.inventory) if first.hello.HasField("inventory") else None
+        replaced = self._fleet.presence.connected(host_id, link, inventory)
+        if replaced is not None:
+            await replaced.close("replaced by a newer connection from the same host", revoked=False)
+        self._metrics.connected_agents.set(self._fleet.presence.connected_count)
+        failure: FleetopsError | None = None
+        try:
+            await link.send(
+                agent_pb2.ControllerMessage(
+                    welcome=agent_pb2.Welcome(
+                        host_id=host_id,
+                        heartbeat_interval_seconds=max(1, round(self._heartbeat_interval)),
+                        inventory_interval_seconds=max(1, round(self._inventory_interval)),
+                    )
+                )
+            )
+            reader = asyncio.create_task(self._read_loop(request_iterator, context, peer, link))
+            closer = asyncio.create_task(link.closed.wait())
+            try:
+                await asyncio.wait({reader, closer}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (reader, closer):
+                    task.cancel()
+                await asyncio.gather(reader, closer, return_exceptions=True)
+                if reader.done() and not reader.cancelled():
+                    error = reader.exception()
+                    if isinstance(error, FleetopsError):
+                        failure = error
+        finally:
+            self._fleet.presence.disconnected(host_id, link)
+            self._metrics.connected_agents.set(self._fleet.presence.connected_count)
+        if failure is not None:
+            await self._refuse(context, "agent.message", peer.actor, failure, reason="message")
+        if link.revoked:
+            await abort(context, Unauthenticated(f"host {host_id} was deregistered", "register the host again"))
+
+    async def _read_loop(
+        self,
+        request_iterator: AsyncIterator[agent_pb2.AgentMessage],
+        context: grpc.aio.ServicerContext,
+        peer: Peer,
+        link: GrpcAgentLink,
+    ) -> None:
+        host_id = peer.identity.name
+        deadline = 3 * self._heartbeat_interval
+        while True:
+            try:
+                message = await asyncio.wait_for(anext(request_iterator), deadline)
+            except StopAsyncIteration:
+                return
+            except asyncio.TimeoutError:
+                await link.close(f"no heartbeat for {deadline:.0f}s", revoked=False)
+                return
+            kind = message.WhichOneof("body")
+            if kind == "heartbeat":
+                self._metrics.heartbeats.inc()
+                if datetime.now(timezone.utc) >= peer.expires_at:
+                    # TLS checked the certificate at connect time only; a stream outliving it ends here.
+                    await link.close("client certificate expired; reconnect with the renewed one", revoked=False)
+                    return
+                self._fleet.admit(host_id)  # raises Unauthenticated if deregistered meanwhile
+                self._fleet.presence.seen(host_id)
+                await link.send(
+                    agent_pb2.ControllerMessage(heartbeat_ack=agent_pb2.HeartbeatAck(sequence=message.heartbeat.sequence))
+                )
+            elif kind == "inventory":
+                if message.inventory.host_id and message.inventory.host_id != host_id:
+                    raise PermissionDenied(
+                        f"host {host_id} sent inventory for host {message.inventory.host_id}",
+                        "each host reports only its own inventory",
+                    )
+                self._fleet.presence.seen(host_id, convert.inventory_from_proto(message.inventory.inventory))
+            else:
+                log.debug("ignoring unexpected %s message from %s", kind, host_id)
+
+    async def RenewCertificate(
+        self, request: agent_pb2.RenewCertificateRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.RenewCertificateResponse:
+        peer = await self._host_peer(context, "host.certificate.renew")
+        try:
+            cert_pem, ca_pem = await self._enrollment.renew(peer.identity.name, request.csr_pem)
+        except FleetopsError as exc:
+            await self._refuse(context, "host.certificate.renew", peer.actor, exc, reason="renewal")
+            raise
+        return agent_pb2.RenewCertificateResponse(certificate_pem=cert_pem, ca_pem=ca_pem)

@@ -1,0 +1,81 @@
+"""proto <-> domain conversion for the controller's services."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from fleetops.controller.audit.service import AuditEvent
+from fleetops.controller.enrollment.service import Activation
+from fleetops.controller.fleet.models import Host, HostStatus, Target
+from fleetops.common.wire import inventory_from_proto, inventory_to_proto
+from fleetops.v1 import operator_pb2
+
+_HOST_STATUS = {
+    HostStatus.ONLINE: operator_pb2.HOST_STATUS_ONLINE,
+    HostStatus.OFFLINE: operator_pb2.HOST_STATUS_OFFLINE,
+    HostStatus.DEREGISTERED: operator_pb2.HOST_STATUS_DEREGISTERED,
+}
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value.astimezone(timezone.utc))
+    return ts
+
+
+def from_timestamp(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=timezone.utc)
+
+
+def target_from_proto(msg: operator_pb2.Target) -> Target:
+    return Target(selector=msg.selector.strip(), hosts=tuple(msg.hosts), all=msg.all)
+
+
+def host_to_proto(host: Host) -> operator_pb2.Host:
+    return operator_pb2.Host(
+        id=host.id,
+        name=host.name,
+        status=_HOST_STATUS[host.status],
+        tags=host.tags,
+        inventory=inventory_to_proto(host.inventory),
+        registered_at=timestamp(host.registered_at),
+        last_seen_at=timestamp(host.last_seen_at),
+        connected_at=timestamp(host.connected_at),
+        certificate_expires_at=timestamp(host.certificate_expires_at),
+        activation_id=host.activation_id,
+        peer_address=host.peer_address,
+    )
+
+
+def activation_to_proto(a: Activation) -> operator_pb2.Activation:
+    return operator_pb2.Activation(
+        id=a.id,
+        description=a.description,
+        default_tags=a.default_tags,
+        registration_limit=a.registration_limit,
+        registrations_count=a.registrations_count,
+        created_at=timestamp(a.created_at),
+        expires_at=timestamp(a.expires_at),
+        expired=a.expired,
+        created_by=a.created_by,
+    )
+
+
+def audit_event_to_proto(e: AuditEvent) -> operator_pb2.AuditEvent:
+
+
+    return operator_pb2.AuditEvent(
+        id=e.id,
+        time=timestamp(e.time),
+        actor=e.actor,
+        action=e.action,
+        target=e.target,
+        outcome=e.outcome,
+        details_json=json.dumps(e.details, sort_keys=True),
+        previous_hash=e.previous_hash,
+        hash=e.hash,
+    )

@@ -1,0 +1,52 @@
+"""The two gRPC listeners: mutual-TLS (agents, operators) and enrollment (server-auth TLS only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from fleetops.v1 import agent_pb2, enrollment_pb2, operator_pb2
+
+# See docs/operations.md: a connect storm of thousands of agents queues calls in grpc core before
+# the Python server picks them up; past the default ~1000 it rejects them.
+SERVER_OPTIONS: Sequence[tuple[str, int]] = (
+    ("grpc.server.max_pending_requests", 20000),
+    ("grpc.keepalive_time_ms", 30_000),  # ping idle agents so a dead peer is noticed
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),  # agents ping every 20 s
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+)
+
+
+def add_health_and_reflection(server: grpc.aio.Server, service_names: Sequence[str]) -> health.aio.HealthServicer:
+    servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    reflection.enable_server_reflection(
+        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    return servicer
+
+
+async def mark_serving(servicer: health.aio.HealthServicer, service_names: Sequence[str]) -> None:
+    for name in ("", *service_names):
+        await servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+
+MTLS_SERVICES = (
+    agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
+    operator_pb2.DESCRIPTOR.services_by_name["OperatorService"].full_name,
+)
+ENROLL_SERVICES = (enrollment_pb2.DESCRIPTOR.services_by_name["EnrollmentService"].full_name,)
+
+
+def mtls_credentials(key_pem: bytes, chain_pem: bytes, ca_pem: bytes) -> grpc.ServerCredentials:
+    return grpc.ssl_server_credentials([(key_pem, chain_pem)], root_certificates=ca_pem, require_client_auth=True)
+
+
+def tls_credentials(key_pem: bytes, chain_pem: bytes) -> grpc.ServerCredentials:
+    return grpc.ssl_server_credentials([(key_pem, chain_pem)], require_client_auth=False)

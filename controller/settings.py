@@ -1,0 +1,49 @@
+"""Controller settings: one frozen object built from the command line, read only by ``app.py``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+DEFAULT_PORT = 7443
+DEFAULT_ENROLL_PORT = 7444
+DEFAULT_METRICS_PORT = 9464
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """Everything the controller needs to start.
+
+    The state directory holds the CA (``ca/``), the server certificate (``server/``), the SQLite
+    database (unless ``database_url`` says otherwise) and the local object store (``objects/``).
+    """
+
+    state_dir: Path
+    listen: str = f"0.0.0.0:{DEFAULT_PORT}"
+    enroll_listen: str = f"0.0.0.0:{DEFAULT_ENROLL_PORT}"
+    metrics_listen: str = f"127.0.0.1:{DEFAULT_METRICS_PORT}"
+    database_url: str = ""
+    migrate: bool = True
+    heartbeat_interval: float = 10.0
+    inventory_interval: float = 3600.0
+    host_certificate_lifetime: timedelta = timedelta(hours=24)
+    operator_certificate_lifetime: timedelta = timedelta(hours=12)
+    server_dns_names: tuple[str, ...] = ("localhost",)
+    server_ip_addresses: tuple[str, ...] = ("127.0.0.1",)
+    replica_id: str = ""
+    # Write-behind period of presence updates (see fleet/presence.py).
+    presence_flush_interval: float = 0.2
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.state_dir / "ca"
+
+    @property
+    def server_dir(self) -> Path:
+        return self.state_dir / "server"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'fleetops.db'}"

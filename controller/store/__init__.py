@@ -1,0 +1,1 @@
+"""Durable state: models, engine creation and alembic migrations."""

@@ -1,0 +1,5 @@
+import sys
+
+from fleetops.opsctl.cli import main
+
+sys.exit(main())

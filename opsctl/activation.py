@@ -1,0 +1,84 @@
+"""``opsctl activation``: create, list, delete (AWS SSM hybrid-activation semantics)."""
+
+from __future__ import annotations
+
+import argparse
+
+from fleetops.common.durations import parse_duration
+from fleetops.opsctl import output
+from fleetops.opsctl.client import OperatorClient
+from fleetops.opsctl.hosts import parse_changes
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    act = sub.add_parser("activation", help="activations that let new hosts register")
+    asub = act.add_subparsers(dest="activation_command", required=True)
+
+    p = asub.add_parser("create", help="create an activation; prints its id and code once")
+    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="default tag for hosts (repeatable)")
+    p.add_argument("--limit", type=int, default=1, help="how many hosts may register with it (default 1)")
+    p.add_argument("--expires", default="24h", help="lifetime, e.g. 1h, 24h, 7d (at most 30d; default 24h)")
+    p.add_argument("--description", default="")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p.set_defaults(func=create)
+
+    p = asub.add_parser("list", help="list activations")
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    p.set_defaults(func=list_activations)
+
+    p = asub.add_parser("delete", help="delete an activation (registered hosts stay)")
+    p.add_argument("id")
+    p.set_defaults(func=delete)
+
+
+def create(client: OperatorClient, args: argparse.Namespace) -> int:
+    tags, removed = parse_changes(args.tag)
+    if removed:
+        from fleetops.common.errors import InvalidInput
+
+        raise InvalidInput("--tag takes KEY=VALUE", "e.g. --tag env=prod")
+    expires = parse_duration(args.expires)
+    response = client.create_activation(
+        default_tags=tags, limit=args.limit, expires_in_seconds=int(expires.total_seconds()), description=args.description
+    )
+    a = response.activation
+    if args.output == "json":
+        import json
+
+        print(json.dumps({"id": a.id, "code": response.code, "expires_at": output.when(a.expires_at)}))
+        return 0
+    print(f"activation id:   {a.id}")
+    print(f"activation code: {response.code}")
+    print(f"expires:         {output.when(a.expires_at)}   registrations allowed: {a.registration_limit}")
+    print("The code is shown only now. On each host run:")
+    print(
+        f"  fleetops-agent register --controller {client.profile.controller} --activation-id {a.id} "
+        f"--activation-code {response.code} --ca-fingerprint $(fleetops-controller ca fingerprint)"
+    )
+    return 0
+
+
+def list_activations(client: OperatorClient, args: argparse.Namespace) -> int:
+    activations = client.list_activations()
+    if args.output == "json":
+        output.as_json(activations)
+        return 0
+    rows = [
+        [
+            a.id,
+            f"{a.registrations_count}/{a.registration_limit}",
+            "expired" if a.expired else output.when(a.expires_at),
+            ",".join(f"{k}={v}" for k, v in sorted(a.default_tags.items())) or "-",
+            a.created_by,
+            a.description,
+        ]
+        for a in activations
+    ]
+    output.table(["ID", "USED", "EXPIRES", "DEFAULT TAGS", "CREATED BY", "DESCRIPTION"], rows)
+    return 0
+
+
+def delete(client: OperatorClient, args: argparse.Namespace) -> int:
+    client.delete_activation(args.id)
+    print(f"deleted activation {args.id}")
+    return 0

@@ -1,0 +1,58 @@
+"""``opsctl``: the entry module only assembles the command groups (one module per noun)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from fleetops.common.errors import FleetopsError
+from fleetops.opsctl import activation, audit, hosts
+from fleetops.opsctl.client import OperatorClient
+
+GROUPS = (hosts, activation, audit)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="opsctl", description="Operate a fleetops fleet.")
+    parser.add_argument("--profile", help="profile name or directory (default: $OPSCTL_PROFILE or 'default')")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.register(sub)
+    who = sub.add_parser("whoami", help="the operator this profile authenticates as")
+    who.set_defaults(func=whoami)
+    return parser
+
+
+def whoami(client: OperatorClient, args: argparse.Namespace) -> int:
+    from fleetops.opsctl import output
+
+    me = client.whoami()
+    print(f"{me.operator} at {client.profile.controller} (certificate expires {output.when(me.certificate_expires_at)})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = args.debug or bool(os.environ.get("OPSCTL_DEBUG"))
+    try:
+        with OperatorClient.from_profile(args.profile) as client:
+            return int(args.func(client, args))
+    except FleetopsError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The operator client library: typed calls to OperatorService, fleetops errors on failure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import grpc
+
+from fleetops.common.errors import FleetopsError
+from fleetops.common.profile import Profile, load_profile
+from fleetops.common.rpc_client import error_from_rpc
+from fleetops.v1 import operator_pb2, operator_pb2_grpc
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class OperatorClient:
+    """A connection to one controller as one operator.
+
+    Every method raises a :class:`fleetops.common.errors.FleetopsError` subclass on failure:
+    ``InvalidInput`` (bad selector, bad tag), ``NotFound``, ``Conflict``, ``Unauthenticated``
+    (certificate expired or revoked), ``PermissionDenied``, ``Unavailable`` (controller down).
+    """
+
+    def __init__(self, profile: Profile, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.profile = profile
+        self._timeout = timeout
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=profile.ca_pem, private_key=profile.key_pem, certificate_chain=profile.cert_pem
+        )
+        self._channel = grpc.secure_channel(profile.controller, creds)
+        self._stub = operator_pb2_grpc.OperatorServiceStub(self._channel)
+
+    @classmethod
+    def from_profile(cls, name_or_path: str | None = None) -> "OperatorClient":
+        return cls(load_profile(name_or_path))
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "OperatorClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, request: Any) -> Any:
+        try:
+            return getattr(self._stub, method)(request, timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, f"the controller at {self.profile.controller}") from exc
+
+    # -- identity ---------------------------------------------------------------------------
+    def whoami(self) -> operator_pb2.WhoAmIResponse:
+        return self._call("WhoAmI", operator_pb2.WhoAmIRequest())
+
+    # -- hosts ------------------------------------------------------------------------------
+    def list_hosts(
+        self, *, selector: str = "", hosts: list[str] | None = None, all_hosts: bool = False, include_deregistered: bool = False
+    ) -> list[operator_pb2.Host]:
+        target = operator_pb2.Target(selector=selector, hosts=hosts or [], all=all_hosts)
+        response = self._call(
+            "ListHosts", operator_pb2.ListHostsRequest(target=target, include_deregistered=include_deregistered)
+        )
+        return list(response.hosts)
+
+    def get_host(self, host: str) -> operator_pb2.Host:
+        return self._call("GetHost", operator_pb2.GetHostRequest(host=host))
+
+    def tag_host(self, host: str, set_tags: dict[str, str], remove: list[str]) -> operator_pb2.Host:
+        return self._call("TagHost", operator_pb2.TagHostRequest(host=host, set=set_tags, remove=remove))
+
+    def deregister_host(self, host: str) -> operator_pb2.Host:
+        return self._call("DeregisterHost", operator_pb2.DeregisterHostRequest(host=host))
+
+    # -- activations ------------------------------------------------------------------------
+    def create_activation(
+        self, *, default_tags: dict[str, str], limit: int, expires_in_seconds: int, description: str = ""
+    ) -> operator_pb2.CreateActivationResponse:
+        return self._call(
+            "CreateActivation",
+            operator_pb2.CreateActivationRequest(
+                default_tags=default_tags,
+                registration_limit=limit,
+                expires_in_seconds=expires_in_seconds,
+                description=description,
+            ),
+        )
+
+    def list_activations(self) -> list[operator_pb2.Activation]:
+        return list(self._call("ListActivations", operator_pb2.ListActivationsRequest()).activations)
+
+    def delete_activation(self, activation_id: str) -> None:
+        self._call("DeleteActivation", operator_pb2.DeleteActivationRequest(id=activation_id))
+
+    # -- audit ------------------------------------------------------------------------------
+    def list_audit_events(self, **filters: Any) -> list[operator_pb2.AuditEvent]:
+        request = operator_pb2.ListAuditEventsRequest(
+            actor=filters.get("actor", ""),
+            action=filters.get("action", ""),
+            outcome=filters.get("outcome", ""),
+            limit=filters.get("limit", 100),
+        )
+        if filters.get("since") is not None:
+            request.since.FromDatetime(filters["since"])
+        return list(self._call("ListAuditEvents", request).events)
+
+    def verify_audit(self) -> operator_pb2.VerifyAuditResponse:
+        return self._call("VerifyAudit", operator_pb2.VerifyAuditRequest())
+
+
+@contextmanager
+def connect(profile: str | None = None) -> Iterator[OperatorClient]:
+    client = OperatorClient.from_profile(profile)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+__all__ = ["OperatorClient", "connect", "FleetopsError"]

@@ -1,0 +1,99 @@
+"""Shared fixtures: fresh controllers and agents as real processes, and databases to run them on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import free_port
+
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+POSTGRES_HINT = (
+    "PostgreSQL tests skipped: set FLEETOPS_TEST_POSTGRES_URL=postgresql+asyncpg://USER@HOST:PORT/DB, "
+    "or install PostgreSQL (apt-get install postgresql) and run the tests as root so they can start a "
+    "throwaway cluster; CI sets FLEETOPS_REQUIRE_POSTGRES=1 and fails instead of skipping."
+)
+
+
+def _pg_bin() -> Path | None:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server URL (no database chosen): given by env, or a throwaway cluster we start."""
+    url = os.environ.get("FLEETOPS_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    required = os.environ.get("FLEETOPS_REQUIRE_POSTGRES") == "1"
+    pg_bin = _pg_bin()
+    if pg_bin is None or os.geteuid() != 0 or shutil.which("runuser") is None:
+        if required:
+            pytest.fail("FLEETOPS_REQUIRE_POSTGRES=1 but PostgreSQL cannot be started here. " + POSTGRES_HINT)
+        pytest.skip(POSTGRES_HINT)
+    directory = Path(tempfile.mkdtemp(prefix="fleetops-pg."))
+    shutil.chown(directory, "postgres", "postgres")
+    data = directory / "data"
+    port = free_port()
+
+    def as_postgres(*args: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=60)
+
+    as_postgres(str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+    as_postgres(
+        str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(directory / "server.log"), "-w", "-t", "30",
+        "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off -c synchronous_commit=off -c max_connections=300",
+        "start",
+    )
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True, timeout=60,
+        )
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+_db_counter = 0
+
+
+def new_postgres_database(server_url: str) -> str:
+    """CREATE DATABASE on the server; returns its URL."""
+    import asyncio
+
+    import asyncpg
+
+    global _db_counter
+    _db_counter += 1
+    name = f"fleetops_test_{os.getpid()}_{_db_counter}"
+    dsn = server_url.replace("postgresql+asyncpg://", "postgresql://") + "/postgres"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return f"{server_url}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on SQLite (embedded default) and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'fleetops.db'}"
+    server = request.getfixturevalue("postgres_server")
+    return new_postgres_database(server)

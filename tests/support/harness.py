@@ -1,0 +1,269 @@
+"""Real processes for integration tests: a controller, agents and opsctl, on 127.0.0.1 ports chosen by the OS."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+PYTHON = sys.executable
+BASE_ENV = {**os.environ, "GRPC_VERBOSITY": "ERROR", "PYTHONUNBUFFERED": "1"}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for processes that must come back on the same port)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
+    """Poll ``predicate`` until it returns a truthy value; fail naming ``what`` after ``timeout``.
+
+    For conditions only observable from outside (a host's status through opsctl); where a
+    process announces an event on its output, use ``Process.wait_for_line`` instead.
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
+
+
+class Process:
+    """A child process whose output lines are collected by a thread and can be awaited."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+        self.name = name
+        self.args = args
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self.proc = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**BASE_ENV, **(env or {})},
+            cwd=cwd,
+            text=True,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        with self._cond:
+            return "\n".join(self.lines)
+
+    def wait_for_line(self, pattern: str, timeout: float = 30.0, start: int = 0) -> re.Match[str]:
+        """Block until a line from index ``start`` on matches ``pattern``; fail if the process exits first."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        index = start
+        with self._cond:
+            while True:
+                while index < len(self.lines):
+                    m = regex.search(self.lines[index])
+                    index += 1
+                    if m:
+                        return m
+                if self.proc.poll() is not None and not self._reader.is_alive():
+                    raise AssertionError(
+                        f"{self.name} exited with {self.proc.returncode} before printing /{pattern}/:\n{self.output()}"
+                    )
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"{self.name} did not print /{pattern}/ within {timeout}s:\n{self.output()}")
+                self._cond.wait(min(remaining, 0.5))
+
+    def line_count(self) -> int:
+        with self._cond:
+            return len(self.lines)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._reader.join(5)
+        return self.proc.returncode
+
+
+def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 60.0, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, env={**BASE_ENV, **(env or {})}, capture_output=True, text=True, timeout=timeout, input=input
+    )
+
+
+class Controller:
+    """``fleetops-controller serve`` in its own state directory, plus an admin opsctl profile."""
+
+    def __init__(self, root: Path, *, database_url: str = "", extra_args: list[str] | None = None, name: str = "controller") -> None:
+        self.root = root
+        self.state_dir = root / "state"
+        self.profile = root / "profile-admin"
+        self.database_url = database_url
+        self.extra_args = extra_args or []
+        self.name = name
+        self.process: Process | None = None
+        self.ports: dict[str, int] = {}
+
+    def init(self) -> None:
+        args = [PYTHON, "-m", "fleetops.controller", "init", "--state-dir", str(self.state_dir), "--profile", str(self.root / "init-profile")]
+        if self.database_url:
+            args += ["--database-url", self.database_url]
+        result = run(args)
+        assert result.returncode == 0, result.stderr
+
+    def start(self, heartbeat: str = "1s", extra_args: list[str] | None = None) -> None:
+        if not (self.state_dir / "ca" / "ca.pem").exists():
+            self.init()
+        args = [
+            PYTHON, "-m", "fleetops.controller", "serve",
+            "--state-dir", str(self.state_dir),
+            "--listen", "127.0.0.1:0", "--enroll-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+            "--heartbeat-interval", heartbeat,
+            *self.extra_args, *(extra_args or []),
+        ]
+        if self.database_url:
+            args += ["--database-url", self.database_url]
+        self.process = Process(self.name, args)
+        m = self.process.wait_for_line(r"fleetops-controller ready (\{.*\})", timeout=60)
+        self.ports = json.loads(m.group(1))
+        self.issue_profile("admin", self.profile)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.ports['listen']}"
+
+    def issue_profile(self, operator: str, directory: Path) -> Path:
+        result = run([
+            PYTHON, "-m", "fleetops.controller", "operator", "issue", operator,
+            "--state-dir", str(self.state_dir), "--controller-address", self.address, "--profile", str(directory),
+        ])
+        assert result.returncode == 0, result.stderr
+        return directory
+
+    def opsctl(self, *args: str, profile: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = run([PYTHON, "-m", "fleetops.opsctl", "--profile", str(profile or self.profile), *args])
+        if check:
+            assert result.returncode == 0, f"opsctl {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def opsctl_json(self, *args: str) -> Any:
+        return json.loads(self.opsctl(*args, "-o", "json").stdout)
+
+    def hosts(self, *args: str) -> list[dict[str, Any]]:
+        return list(self.opsctl_json("hosts", "list", *args))
+
+    def host_status(self, name: str) -> str:
+        doc = json.loads(self.opsctl("hosts", "show", name, "-o", "json").stdout)
+        return str(doc.get("status", "HOST_STATUS_UNSPECIFIED"))
+
+    def create_activation(self, *args: str) -> tuple[str, str]:
+        doc = json.loads(self.opsctl("activation", "create", *args, "-o", "json").stdout)
+        return doc["id"], doc["code"]
+
+    def ca_fingerprint(self) -> str:
+        result = run([PYTHON, "-m", "fleetops.controller", "ca", "fingerprint", "--state-dir", str(self.state_dir)])
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+class Agent:
+    """``fleetops-agent`` with its own state directory."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.name = name
+        self.state_dir = root / f"agent-{name}"
+        self.process: Process | None = None
+        self.host_id = ""
+
+    def register(
+        self, controller: Controller, activation_id: str, code: str, tags: dict[str, str] | None = None, *, check: bool = True, pin: str = "cert"
+    ) -> subprocess.CompletedProcess[str]:
+        args = [
+            PYTHON, "-m", "fleetops.agent", "--state-dir", str(self.state_dir), "register",
+            "--controller", controller.address, "--enroll-port", str(controller.ports["enroll"]),
+            "--activation-id", activation_id, "--activation-code", code, "--name", self.name,
+        ]
+        if pin == "cert":
+            args += ["--ca-cert", str(controller.state_dir / "ca" / "ca.pem")]
+        else:
+            args += ["--ca-fingerprint", pin]
+        for k, v in (tags or {}).items():
+            args += ["--tag", f"{k}={v}"]
+        result = run(args)
+        if check:
+            assert result.returncode == 0, f"register failed:\n{result.stdout}\n{result.stderr}"
+        if result.returncode == 0:
+            self.host_id = json.loads((self.state_dir / "agent.json").read_text())["host_id"]
+        return result
+
+    def start(self, wait_connected: bool = True, env: dict[str, str] | None = None) -> None:
+        self.process = Process(
+            f"agent {self.name}",
+            [PYTHON, "-m", "fleetops.agent", "--state-dir", str(self.state_dir), "run"],
+            env=env,
+        )
+        if wait_connected:
+            self.wait_connected()
+
+    def wait_connected(self, timeout: float = 30.0, start: int = 0) -> None:
+        assert self.process is not None
+        self.process.wait_for_line(r"connected to .* as host", timeout=timeout, start=start)
+
+    @property
+    def display_name(self) -> str:
+        return json.loads((self.state_dir / "agent.json").read_text())["hostname"]
+
+    def kill(self) -> None:
+        if self.process:
+            self.process.kill()
+
+    def stop(self) -> int:
+        return self.process.stop() if self.process else 0
