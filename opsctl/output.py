@@ -24,9 +24,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO = s
 
 def as_json(messages: Sequence[Message] | Message, out: TextIO = sys.stdout) -> None:
     if isinstance(messages, Message):
-        doc: Any = MessageToDict(messages, preserving_proto_field_name=True)
+        doc: Any = MessageToDict(messages, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
     else:
-        doc = [MessageToDict(m, preserving_proto_field_name=True) for m in messages]
+        doc = [MessageToDict(m, preserving_proto_field_name=True, always_print_fields_with_no_presence=True) for m in messages]
     print(json.dumps(doc, indent=2, sort_keys=True), file=out)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import string
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -26,6 +27,7 @@ from fleetops.controller.fleet.service import FleetService, new_host_id, validat
 from fleetops.controller.store.models import ActivationRow
 
 MAX_ACTIVATION_LIFETIME = timedelta(days=30)  # as SSM: an activation lives at most 30 days
+CODE_ALPHABET = string.ascii_letters + string.digits
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,9 @@ class EnrollmentService:
         for k, v in default_tags.items():
             validate_tag_key(k)
             validate_tag_value(v)
-        code = secrets.token_urlsafe(15)  # 20 characters, 120 random bits
+        # 20 letters and digits (~119 random bits): nothing a shell or an argument parser reads
+        # specially, unlike base64's leading '-'.
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(20))
         now = datetime.now(timezone.utc)
         row = ActivationRow(
             id=str(uuid.uuid4()),

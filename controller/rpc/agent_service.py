@@ -74,8 +74,10 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 
     async def _host_peer(self, context: grpc.aio.ServicerContext, action: str) -> Peer:
         """The calling host, admitted; anything else is refused, audited and aborted."""
+        actor = ""
         try:
             peer = peer_of(context)
+            actor = peer.actor
             if peer.identity.kind != "host":
                 raise PermissionDenied(
                     f"{peer.actor} is not a host identity", "agents connect with the certificate from fleetops-agent register"
@@ -83,7 +85,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             self._fleet.admit(peer.identity.name)
             return peer
         except FleetopsError as exc:
-            await self._refuse(context, action, "", exc, reason="identity")
+            await self._refuse(context, action, actor, exc, reason="identity")
             raise  # unreachable: _refuse aborts
 
     async def _refuse(

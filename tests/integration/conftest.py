@@ -30,6 +30,15 @@ def controller(make_controller: Callable[..., Controller]) -> Controller:
     return c
 
 
+@pytest.fixture(scope="module")
+def module_controller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
+    """One controller shared by a module's read-mostly tests (each test leaves it as it found it)."""
+    c = Controller(tmp_path_factory.mktemp("module") / "c", name="module controller")
+    c.start()
+    yield c
+    c.stop()
+
+
 @pytest.fixture
 def make_agent(tmp_path: Path) -> Iterator[Callable[[str], Agent]]:
     started: list[Agent] = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import psutil
 import pytest
@@ -12,13 +12,29 @@ from harness import Agent, Controller, wait_until
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def fleet(controller: Controller, enrolled: Callable[..., Agent]) -> dict[str, Agent]:
-    return {
-        "web-1": enrolled("web-1", {"env": "prod", "role": "web"}),
-        "web-2": enrolled("web-2", {"env": "prod", "role": "web", "canary": "true"}),
-        "db-1": enrolled("db-1", {"env": "staging", "role": "db"}),
-    }
+@pytest.fixture(scope="module")
+def controller(module_controller: Controller) -> Controller:
+    return module_controller
+
+
+@pytest.fixture(scope="module")
+def fleet(module_controller: Controller, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Agent]]:
+    """Three agents, distinct state directories and tags, shared by this module's tests."""
+    root = tmp_path_factory.mktemp("agents")
+    agents = {}
+    for name, tags in (
+        ("web-1", {"env": "prod", "role": "web"}),
+        ("web-2", {"env": "prod", "role": "web", "canary": "true"}),
+        ("db-1", {"env": "staging", "role": "db"}),
+    ):
+        activation_id, code = module_controller.create_activation("--limit", "1")
+        agent = Agent(root, name)
+        agent.register(module_controller, activation_id, code, tags)
+        agent.start()
+        agents[name] = agent
+    yield agents
+    for agent in agents.values():
+        agent.stop()
 
 
 def names(hosts: list[dict]) -> list[str]:
@@ -79,8 +95,11 @@ def test_tags_set_and_remove(controller: Controller, fleet: dict[str, Agent]) ->
     out = controller.opsctl("hosts", "tag", "web-1", "tier=frontend", "role-").stdout
     assert "tier=frontend" in out and "role=" not in out
     assert names(controller.hosts("--target", "tier=frontend")) == ["web-1"]
+    assert names(controller.hosts("--target", "role=web")) == ["web-2"]
     bad = controller.opsctl("hosts", "tag", "web-1", "bad key=x", check=False)
     assert bad.returncode == 2 and "hint:" in bad.stderr
+    controller.opsctl("hosts", "tag", "web-1", "role=web", "tier-")
+    assert names(controller.hosts("--target", "role=web")) == ["web-1", "web-2"]
 
 
 def test_killed_agent_goes_offline_and_comes_back(controller: Controller, fleet: dict[str, Agent]) -> None:

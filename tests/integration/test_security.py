@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import grpc
@@ -12,6 +12,7 @@ import pytest
 from harness import Agent, Controller, free_port, wait_until
 
 from fleetops.common import pki
+from fleetops.common.profile import write_profile
 from fleetops.v1 import enrollment_pb2, enrollment_pb2_grpc
 
 pytestmark = pytest.mark.slow
@@ -109,10 +110,7 @@ def test_a_host_claiming_another_hosts_id_is_refused_and_audited(controller: Con
 def test_client_certificate_from_a_foreign_ca_is_rejected(controller: Controller, make_controller: Callable[..., Controller], tmp_path: Path) -> None:
     other = make_controller("other")
     other.init()
-    foreign_profile = other.issue_profile("mallory", tmp_path / "foreign")
-    doc = json.loads((foreign_profile / "profile.json").read_text())
-    doc["controller"] = controller.address
-    (foreign_profile / "profile.json").write_text(json.dumps(doc))
+    foreign_profile = other.issue_profile("mallory", tmp_path / "foreign", address=controller.address)
     (foreign_profile / "ca.pem").write_bytes((controller.state_dir / "ca" / "ca.pem").read_bytes())
     result = controller.opsctl("hosts", "list", profile=foreign_profile, check=False)
     assert result.returncode == 6 and "cannot reach" in result.stderr and "Traceback" not in result.stderr
@@ -121,27 +119,18 @@ def test_client_certificate_from_a_foreign_ca_is_rejected(controller: Controller
 def test_expired_operator_certificate_is_rejected(controller: Controller, tmp_path: Path) -> None:
     authority = pki.CertificateAuthority.load(controller.state_dir / "ca")
     key = pki.generate_private_key()
-    csr = pki.load_csr(pki.build_csr(key, "old"))
-    cert = authority.issue_operator_certificate(csr, "old", pki_lifetime_seconds(1))
-    profile = tmp_path / "expired"
-    from fleetops.common.profile import write_profile
-
-    write_profile(profile, controller=controller.address, operator="old", key_pem=pki.private_key_pem(key), cert_pem=pki.cert_pem(cert), ca_pem=pki.cert_pem(authority.cert))
-    wait_until(lambda: pki.load_cert((profile / "operator.pem").read_bytes()).not_valid_after_utc < __import__("datetime").datetime.now(__import__("datetime").timezone.utc), 5, "certificate to expire")
-    result = controller.opsctl("hosts", "list", profile=profile, check=False)
-    assert result.returncode == 6 and "Traceback" not in result.stderr
-
-
-def pki_lifetime_seconds(n: int):  # type: ignore[no-untyped-def]
-    from datetime import timedelta
-
-    return timedelta(seconds=n)
+    cert = authority.issue_operator_certificate(pki.load_csr(pki.build_csr(key, "old")), "old", timedelta(seconds=1))
+    profile = write_profile(
+        tmp_path / "expired", controller=controller.address, operator="old",
+        key_pem=pki.private_key_pem(key), cert_pem=pki.cert_pem(cert), ca_pem=pki.cert_pem(authority.cert),
+    )
+    wait_until(lambda: datetime.now(timezone.utc) > cert.not_valid_after_utc, 5, "the certificate to expire")
+    result = controller.opsctl("hosts", "list", profile=profile.directory, check=False)
+    assert result.returncode == 6 and "cannot reach" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_host_certificate_cannot_call_operator_service(controller: Controller, enrolled: Callable[..., Agent], tmp_path: Path) -> None:
     agent = enrolled("sneaky", start=False)
-    from fleetops.common.profile import write_profile
-
     profile = tmp_path / "host-as-operator"
     write_profile(
         profile,

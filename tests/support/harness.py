@@ -52,6 +52,7 @@ class Process:
         self.name = name
         self.args = args
         self.lines: list[str] = []
+        self.next_index = 0
         self._cond = threading.Condition()
         self.proc = subprocess.Popen(
             args,
@@ -94,6 +95,7 @@ class Process:
                     m = regex.search(self.lines[index])
                     index += 1
                     if m:
+                        self.next_index = index  # where a wait for the *next* event should start
                         return m
                 if self.proc.poll() is not None and not self._reader.is_alive():
                     raise AssertionError(
@@ -113,6 +115,7 @@ class Process:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
+        self._finish()
 
     def stop(self, timeout: float = 15.0) -> int:
         if self.proc.poll() is None:
@@ -121,8 +124,13 @@ class Process:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
-        self._reader.join(5)
+        self._finish()
         return self.proc.returncode
+
+    def _finish(self) -> None:
+        self._reader.join(5)
+        if self.proc.stdout is not None and not self._reader.is_alive():
+            self.proc.stdout.close()
 
 
 def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 60.0, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -163,6 +171,8 @@ class Controller:
         ]
         if self.database_url:
             args += ["--database-url", self.database_url]
+        if self.process is not None:
+            self.process.stop()
         self.process = Process(self.name, args)
         m = self.process.wait_for_line(r"fleetops-controller ready (\{.*\})", timeout=60)
         self.ports = json.loads(m.group(1))
@@ -172,10 +182,10 @@ class Controller:
     def address(self) -> str:
         return f"127.0.0.1:{self.ports['listen']}"
 
-    def issue_profile(self, operator: str, directory: Path) -> Path:
+    def issue_profile(self, operator: str, directory: Path, address: str = "") -> Path:
         result = run([
             PYTHON, "-m", "fleetops.controller", "operator", "issue", operator,
-            "--state-dir", str(self.state_dir), "--controller-address", self.address, "--profile", str(directory),
+            "--state-dir", str(self.state_dir), "--controller-address", address or self.address, "--profile", str(directory),
         ])
         assert result.returncode == 0, result.stderr
         return directory
@@ -245,6 +255,8 @@ class Agent:
         return result
 
     def start(self, wait_connected: bool = True, env: dict[str, str] | None = None) -> None:
+        if self.process is not None:
+            self.process.stop()
         self.process = Process(
             f"agent {self.name}",
             [PYTHON, "-m", "fleetops.agent", "--state-dir", str(self.state_dir), "run"],

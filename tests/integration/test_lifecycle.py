@@ -1,0 +1,104 @@
+"""Certificate renewal over the link, health, reflection, metrics, the audit chain, dev mode."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from harness import PYTHON, Agent, Controller, Process, free_port, run
+
+from fleetops.common import pki
+
+pytestmark = pytest.mark.slow
+
+
+def test_agent_renews_its_certificate_before_expiry_and_stays_online(
+    make_controller: Callable[..., Controller], make_agent: Callable[[str], Agent]
+) -> None:
+    controller = make_controller("short", extra_args=["--host-cert-lifetime", "6s"])
+    controller.start()
+    activation_id, code = controller.create_activation()
+    agent = make_agent("renewer")
+    agent.register(controller, activation_id, code)
+    first = pki.load_cert((agent.state_dir / "host.pem").read_bytes())
+    agent.start()
+    assert agent.process is not None
+    # Renewal at two thirds of 6 s, then a reconnect with the new certificate; twice, to outlive
+    # the first certificate by a wide margin.
+    agent.process.wait_for_line(r"certificate renewed", timeout=20)
+    agent.process.wait_for_line(r"certificate renewed", timeout=20, start=agent.process.next_index)
+    agent.wait_connected(start=agent.process.next_index)
+    current = pki.load_cert((agent.state_dir / "host.pem").read_bytes())
+    assert current.serial_number != first.serial_number
+    assert current.not_valid_after_utc > first.not_valid_after_utc
+    assert pki.identity_from_cert(current).name == agent.host_id
+    assert (agent.state_dir / "host.key").stat().st_mode & 0o777 == 0o600
+    assert controller.host_status("renewer") == "HOST_STATUS_ONLINE"
+    events = json.loads(controller.opsctl("audit", "list", "--action", "host.certificate.renew", "-o", "json").stdout)
+    assert len(events) >= 2
+
+
+def test_health_reflection_and_metrics(controller: Controller, enrolled: Callable[..., Agent]) -> None:
+    enrolled("metered")
+    profile = controller.profile
+    creds = grpc.ssl_channel_credentials(
+        (profile / "ca.pem").read_bytes(), (profile / "operator.key").read_bytes(), (profile / "operator.pem").read_bytes()
+    )
+    with grpc.secure_channel(controller.address, creds) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        status = health.Check(health_pb2.HealthCheckRequest(service="fleetops.v1.AgentService"), timeout=10)
+        assert status.status == health_pb2.HealthCheckResponse.SERVING
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        responses = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
+        services = {s.name for r in responses for s in r.list_services_response.service}
+        assert {"fleetops.v1.AgentService", "fleetops.v1.OperatorService", "grpc.health.v1.Health"} <= services
+    with urllib.request.urlopen(f"http://127.0.0.1:{controller.ports['metrics']}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    assert "fleetops_connected_agents 1.0" in text
+    assert 'fleetops_grpc_server_handled_total{code="OK",method="/fleetops.v1.OperatorService/CreateActivation"}' in text
+
+
+def test_audit_verify_names_the_edited_event(controller: Controller, enrolled: Callable[..., Agent]) -> None:
+    enrolled("audited")
+    controller.opsctl("hosts", "list")
+    events = json.loads(controller.opsctl("audit", "list", "-o", "json").stdout)
+    victim = events[len(events) // 2]
+    with sqlite3.connect(controller.state_dir / "fleetops.db") as db:
+        db.execute("UPDATE audit_events SET actor = 'operator:nobody' WHERE id = ?", (int(victim["id"]),))
+    result = controller.opsctl("audit", "verify", check=False)
+    assert result.returncode == 1
+    assert f"BROKEN at event {victim['id']}" in result.stdout
+
+
+def test_dev_mode_starts_a_controller_and_an_enrolled_agent(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"FLEETOPS_CONFIG_DIR": str(tmp_path / "config")}
+    dev = Process(
+        "dev",
+        [PYTHON, "-m", "fleetops.controller", "dev", "--state-dir", str(tmp_path / "dev"), "--port", str(port), "--metrics-port", str(free_port())],
+        env=env,
+    )
+    try:
+        dev.wait_for_line(r"fleetops is running", timeout=60)
+        dev.wait_for_line(r"connected to .* as host", timeout=30)
+        result = run([PYTHON, "-m", "fleetops.opsctl", "hosts", "list", "-o", "json"], env=env)
+        assert result.returncode == 0, result.stderr
+        hosts = json.loads(result.stdout)
+        assert len(hosts) == 1 and hosts[0]["status"] == "HOST_STATUS_ONLINE" and hosts[0]["tags"] == {"env": "dev"}
+    finally:
+        assert dev.stop() == 0
+    # A second start reuses the CA, the database and the agent's identity.
+    again = Process("dev again", [PYTHON, "-m", "fleetops.controller", "dev", "--state-dir", str(tmp_path / "dev"), "--port", str(port), "--metrics-port", str(free_port())], env=env)
+    try:
+        again.wait_for_line(r"connected to .* as host", timeout=60)
+        hosts = json.loads(run([PYTHON, "-m", "fleetops.opsctl", "hosts", "list", "-o", "json"], env=env).stdout)
+        assert [h["id"] for h in hosts] == [hosts[0]["id"]]
+    finally:
+        again.stop()
