@@ -149,7 +149,8 @@ class ControllerLink:
             inventory = self._inventory_source()
             self._last_inventory = inventory.fingerprint()
             outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
-            outbox.put_nowait(
+            call = stub.Connect()
+            await call.write(
                 agent_pb2.AgentMessage(
                     hello=agent_pb2.Hello(
                         host_id=identity.host_id,
@@ -158,7 +159,6 @@ class ControllerLink:
                     )
                 )
             )
-            call = stub.Connect(_drain(outbox, self._stop))
             first = await call.read()
             if first is grpc.aio.EOF:
                 await _raise_status(call)
@@ -171,6 +171,7 @@ class ControllerLink:
             self.connected.set()
             log.info("connected to %s as host %s", identity.controller, identity.host_id)
             tasks = [
+                asyncio.create_task(self._write(call, outbox)),
                 asyncio.create_task(self._heartbeats(outbox, welcome.heartbeat_interval_seconds)),
                 asyncio.create_task(self._inventory(outbox, identity.host_id, welcome.inventory_interval_seconds)),
                 asyncio.create_task(self._renewal(stub, identity)),
@@ -212,6 +213,11 @@ class ControllerLink:
                 log.warning("no handler for controller message %r; ignoring it", kind)
                 continue
             await handler(message)
+
+    async def _write(self, call: grpc.aio.StreamStreamCall, outbox: asyncio.Queue[agent_pb2.AgentMessage]) -> None:
+        """The only writer of the stream: everything put into the outbox, in order."""
+        while True:
+            await call.write(await outbox.get())
 
     async def _heartbeats(self, outbox: asyncio.Queue[agent_pb2.AgentMessage], interval: int) -> None:
         sequence = 0
@@ -266,10 +272,6 @@ class ControllerLink:
             raise _Reconnect()
 
 
-async def _drain(outbox: asyncio.Queue[agent_pb2.AgentMessage], stop: asyncio.Event):  # type: ignore[no-untyped-def]
-    """The request stream: everything put into the outbox, in order."""
-    while not stop.is_set():
-        yield await outbox.get()
 
 
 async def _raise_status(call: grpc.aio.StreamStreamCall) -> None:

@@ -48,6 +48,7 @@ class PresenceTracker:
         self._links: dict[str, AgentLink] = {}
         self._pending: dict[str, _Pending] = {}
         self._wakeup = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     # -- live links -------------------------------------------------------------------------
@@ -117,6 +118,11 @@ class PresenceTracker:
             await asyncio.sleep(self._flush_interval)
 
     async def flush(self) -> None:
+        """Write every pending update; returns once they (and any flush already running) are committed."""
+        async with self._flush_lock:
+            await self._flush_pending()
+
+    async def _flush_pending(self) -> None:
         if not self._pending:
             return
         batch, self._pending = self._pending, {}

@@ -12,6 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from databases import new_postgres_database
 from harness import PYTHON, Agent, Controller, Process, free_port, run
 
 from fleetops.common import pki
@@ -102,3 +103,20 @@ def test_dev_mode_starts_a_controller_and_an_enrolled_agent(tmp_path: Path) -> N
         assert [h["id"] for h in hosts] == [hosts[0]["id"]]
     finally:
         again.stop()
+
+
+def test_controller_process_on_postgresql(postgres_server: str, make_controller: Callable[..., Controller], make_agent: Callable[[str], Agent]) -> None:
+    controller = make_controller("pg", database_url=new_postgres_database(postgres_server))
+    controller.start()
+    activation_id, code = controller.create_activation("--tag", "db=postgres")
+    agent = make_agent("pg-host")
+    agent.register(controller, activation_id, code)
+    agent.start()
+    hosts = controller.hosts("--target", "db=postgres")
+    assert [h["name"] for h in hosts] == ["pg-host"] and hosts[0]["status"] == "HOST_STATUS_ONLINE"
+    # Restart the controller: the host, its tags and the audit chain are all still there.
+    controller.stop()
+    controller.start()
+    agent.wait_connected(timeout=60, start=agent.process.next_index if agent.process else 0)
+    assert controller.host_status("pg-host") == "HOST_STATUS_ONLINE"
+    assert "audit chain intact" in controller.opsctl("audit", "verify").stdout

@@ -160,12 +160,14 @@ class Controller:
         assert result.returncode == 0, result.stderr
 
     def start(self, heartbeat: str = "1s", extra_args: list[str] | None = None) -> None:
+        """Start (or restart: on the ports it had, so agents find it again) the controller."""
         if not (self.state_dir / "ca" / "ca.pem").exists():
             self.init()
+        listen, enroll = self.ports.get("listen", 0), self.ports.get("enroll", 0)
         args = [
             PYTHON, "-m", "fleetops.controller", "serve",
             "--state-dir", str(self.state_dir),
-            "--listen", "127.0.0.1:0", "--enroll-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+            "--listen", f"127.0.0.1:{listen}", "--enroll-listen", f"127.0.0.1:{enroll}", "--metrics-listen", "127.0.0.1:0",
             "--heartbeat-interval", heartbeat,
             *self.extra_args, *(extra_args or []),
         ]
