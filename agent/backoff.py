@@ -27,8 +27,10 @@ class Backoff:
 
     def __init__(self, base: float = 0.5, cap: float = 60.0, rng: random.Random | None = None) -> None:
         for name, value in (("base", base), ("cap", cap)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                math.isfinite(value) and value > 0
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (math.isfinite(value) and value > 0)
             ):
                 raise InvalidInput(
                     f"backoff {name} must be a positive number of seconds, got {value!r}",

@@ -28,7 +28,9 @@ def _tag(text: str) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fleetops-agent", description="The fleetops host agent (dials out; never listens).")
+    parser = argparse.ArgumentParser(
+        prog="fleetops-agent", description="The fleetops host agent (dials out; never listens)."
+    )
     parser.add_argument("--state-dir", type=Path, default=None, help=f"default: {default_state_dir()}")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")

@@ -580,10 +580,7 @@ def _disks() -> tuple[Disk, ...]:
 def _ip_addresses() -> tuple[str, ...]:
     families = {socket.AF_INET, socket.AF_INET6}
     return filter_ip_addresses(
-        entry.address
-        for entries in psutil.net_if_addrs().values()
-        for entry in entries
-        if entry.family in families
+        entry.address for entries in psutil.net_if_addrs().values() for entry in entries if entry.family in families
     )
 
 

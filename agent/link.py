@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import grpc
 
@@ -107,7 +107,7 @@ class ControllerLink:
                     err = error_from_rpc(exc)
                     raise HostRevoked(err.message, err.hint or "register this host again") from exc
                 reason = f"{exc.code().name}: {exc.details()}"
-            except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+            except (TimeoutError, OSError, ConnectionError) as exc:
                 reason = repr(exc)
             finally:
                 self.connected.clear()
@@ -128,12 +128,12 @@ class ControllerLink:
                 log.debug("attempt %d failed (%s); retrying in %.1fs", self._backoff.attempt, reason, delay)
             try:
                 await asyncio.wait_for(self._stop.wait(), delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _check_certificate(self, identity: AgentIdentity) -> None:
         cert = pki.load_cert(identity.cert_pem)
-        if datetime.now(timezone.utc) >= cert.not_valid_after_utc:
+        if datetime.now(UTC) >= cert.not_valid_after_utc:
             raise HostRevoked(
                 f"this host's certificate expired at {cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z while the agent "
                 "could not renew it",
@@ -242,14 +242,16 @@ class ControllerLink:
             self._last_inventory, since_full = fingerprint, 0.0
             await outbox.put(
                 agent_pb2.AgentMessage(
-                    inventory=agent_pb2.InventoryReport(host_id=host_id, inventory=inventory_to_proto(inventory.to_dict()))
+                    inventory=agent_pb2.InventoryReport(
+                        host_id=host_id, inventory=inventory_to_proto(inventory.to_dict())
+                    )
                 )
             )
 
     async def _renewal(self, stub: agent_pb2_grpc.AgentServiceStub, identity: AgentIdentity) -> None:
         """At two thirds of the certificate's life, get a new one over this link, then redial with it."""
         cert = pki.load_cert(identity.cert_pem)
-        wait = (pki.renewal_time(cert) - datetime.now(timezone.utc)).total_seconds()
+        wait = (pki.renewal_time(cert) - datetime.now(UTC)).total_seconds()
         if wait > 0:
             await asyncio.sleep(wait)
         attempt_backoff = Backoff(base=1.0, cap=60.0)
@@ -270,8 +272,6 @@ class ControllerLink:
             new_cert = pki.load_cert(response.certificate_pem)
             log.info("certificate renewed; valid until %s", new_cert.not_valid_after_utc.isoformat())
             raise _Reconnect()
-
-
 
 
 async def _raise_status(call: grpc.aio.StreamStreamCall) -> None:

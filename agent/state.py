@@ -71,7 +71,9 @@ class AgentState:
         self._finish_interrupted_renewal()
         doc = json.loads(self.meta.read_text())
         key_pem, cert_pem = self.key.read_bytes(), self.cert.read_bytes()
-        if _public_bytes(pki.load_private_key(key_pem).public_key()) != _public_bytes(pki.load_cert(cert_pem).public_key()):
+        if _public_bytes(pki.load_private_key(key_pem).public_key()) != _public_bytes(
+            pki.load_cert(cert_pem).public_key()
+        ):
             raise InvalidInput(
                 f"the key and certificate in {self.directory} do not match",
                 "register the host again with a new activation",

@@ -63,8 +63,7 @@ class SelectorError(InvalidInput):
         pointer = f"\n  {selector}\n  {' ' * position}^"
         super().__init__(
             f"bad selector at column {position + 1}: {message}{pointer}",
-            hint
-            or "selectors look like: env=prod,role in (web,api),!canary  (comma means AND)",
+            hint or "selectors look like: env=prod,role in (web,api),!canary  (comma means AND)",
         )
 
 

@@ -18,9 +18,9 @@ import socket
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -33,8 +33,8 @@ from fleetops.common.errors import CertificateRequestError, InvalidInput, NotFou
 HOST_URI_PREFIX = "fleetops://host/"
 OPERATOR_URI_PREFIX = "fleetops://operator/"
 
-PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]
-PublicKey = Union[ec.EllipticCurvePublicKey, rsa.RSAPublicKey]
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 #: issued certificates start this long before "now" so peers with a slow clock accept them
 CLOCK_SKEW = timedelta(minutes=5)
@@ -47,8 +47,8 @@ _URI_KINDS: dict[str, Literal["host", "operator"]] = {HOST_URI_PREFIX: "host", O
 
 def _utc(now: datetime | None) -> datetime:
     if now is None:
-        return datetime.now(timezone.utc)
-    return now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
+        return datetime.now(UTC)
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
 
 # --- keys and files ---------------------------------------------------------------------------
@@ -306,7 +306,9 @@ class CertificateAuthority:
         self.cert = cert
 
     @classmethod
-    def create(cls, common_name: str = "fleetops CA", lifetime: timedelta = timedelta(days=3650)) -> CertificateAuthority:
+    def create(
+        cls, common_name: str = "fleetops CA", lifetime: timedelta = timedelta(days=3650)
+    ) -> CertificateAuthority:
         """Create a new self-signed CA with a fresh P-256 key (path length 0).
 
         Raises:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fleetops.v1 import common_pb2
@@ -30,7 +30,7 @@ def inventory_to_proto(inv: dict[str, Any]) -> common_pb2.Inventory:
         )
     boot = inv.get("boot_time")
     if boot:
-        msg.boot_time.FromDatetime(datetime.fromtimestamp(float(boot), timezone.utc))
+        msg.boot_time.FromDatetime(datetime.fromtimestamp(float(boot), UTC))
     return msg
 
 
@@ -49,6 +49,6 @@ def inventory_from_proto(msg: common_pb2.Inventory) -> dict[str, Any]:
             for d in msg.disks
         ],
         "ip_addresses": list(msg.ip_addresses),
-        "boot_time": msg.boot_time.ToDatetime(tzinfo=timezone.utc).timestamp() if msg.HasField("boot_time") else 0.0,
+        "boot_time": msg.boot_time.ToDatetime(tzinfo=UTC).timestamp() if msg.HasField("boot_time") else 0.0,
         "agent_version": msg.agent_version,
     }

@@ -125,13 +125,19 @@ class Controller:
         )
         health_main = rpc_server.add_health_and_reflection(self.server, rpc_server.MTLS_SERVICES)
         host, port = split_address(s.listen)
-        listen_port = self.server.add_secure_port(f"{host}:{port}", rpc_server.mtls_credentials(key_pem, chain_pem, ca_pem))
+        listen_port = self.server.add_secure_port(
+            f"{host}:{port}", rpc_server.mtls_credentials(key_pem, chain_pem, ca_pem)
+        )
 
         self.enroll_server = grpc.aio.server(interceptors=interceptors, options=rpc_server.SERVER_OPTIONS)
-        enrollment_pb2_grpc.add_EnrollmentServiceServicer_to_server(EnrollmentServicer(self.enrollment), self.enroll_server)
+        enrollment_pb2_grpc.add_EnrollmentServiceServicer_to_server(
+            EnrollmentServicer(self.enrollment), self.enroll_server
+        )
         health_enroll = rpc_server.add_health_and_reflection(self.enroll_server, rpc_server.ENROLL_SERVICES)
         ehost, eport = split_address(s.enroll_listen)
-        enroll_port = self.enroll_server.add_secure_port(f"{ehost}:{eport}", rpc_server.tls_credentials(key_pem, chain_pem))
+        enroll_port = self.enroll_server.add_secure_port(
+            f"{ehost}:{eport}", rpc_server.tls_credentials(key_pem, chain_pem)
+        )
 
         await self.server.start()
         await self.enroll_server.start()

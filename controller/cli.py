@@ -146,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     _sans(p_init)
     p_init.add_argument("--database-url", default="")
     p_init.add_argument("--admin", default="admin", help="name of the first operator")
-    p_init.add_argument("--controller-address", default=f"localhost:{DEFAULT_PORT}", help="address written into the profile")
+    p_init.add_argument(
+        "--controller-address", default=f"localhost:{DEFAULT_PORT}", help="address written into the profile"
+    )
     p_init.add_argument("--profile", type=Path, help="profile directory (default: the default opsctl profile)")
     p_init.add_argument("--operator-cert-lifetime", type=_duration, default=timedelta(hours=12))
 
@@ -212,7 +214,9 @@ def _run(args: argparse.Namespace) -> int:
             authority, args.admin, args.controller_address, args.profile or profile_dir(), args.operator_cert_lifetime
         )
         print(f"CA created in {settings.ca_dir}")
-        print(f"CA fingerprint (for fleetops-agent register --ca-fingerprint): {pki.fingerprint_sha256(authority.cert)}")
+        print(
+            f"CA fingerprint (for fleetops-agent register --ca-fingerprint): {pki.fingerprint_sha256(authority.cert)}"
+        )
         print(f"operator profile for {args.admin!r} written to {directory}")
         return 0
     if args.command == "serve":

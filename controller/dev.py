@@ -28,8 +28,12 @@ log = logging.getLogger("fleetops.dev")
 
 async def _run_agent_command(*args: str) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fleetops.agent", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "fleetops.agent",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await proc.communicate()
     return proc.returncode or 0, out.decode(errors="replace")
@@ -67,10 +71,19 @@ async def run_dev(state_dir: Path, port: int, metrics_port: int, profile: Path |
                 description="fleetops-controller dev: the local agent",
             )
             rc, out = await _run_agent_command(
-                "--state-dir", str(agent_dir), "register",
-                "--controller", address, "--enroll-port", str(ports.enroll),
-                "--activation-id", activation.id, "--activation-code", code,
-                "--ca-fingerprint", pki.fingerprint_sha256(authority.cert),
+                "--state-dir",
+                str(agent_dir),
+                "register",
+                "--controller",
+                address,
+                "--enroll-port",
+                str(ports.enroll),
+                "--activation-id",
+                activation.id,
+                "--activation-code",
+                code,
+                "--ca-fingerprint",
+                pki.fingerprint_sha256(authority.cert),
             )
             print(out.strip(), flush=True)
             if rc != 0:

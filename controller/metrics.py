@@ -18,16 +18,26 @@ class ControllerMetrics:
         self.connected_agents = Gauge(
             "fleetops_connected_agents", "Agents with a live control stream to this replica", registry=self.registry
         )
-        self.heartbeats = Counter("fleetops_agent_heartbeats", "Heartbeats received from agents", registry=self.registry)
+        self.heartbeats = Counter(
+            "fleetops_agent_heartbeats", "Heartbeats received from agents", registry=self.registry
+        )
         self.refused_agent_messages = Counter(
-            "fleetops_refused_agent_messages", "Agent connections or messages refused", ["reason"], registry=self.registry
+            "fleetops_refused_agent_messages",
+            "Agent connections or messages refused",
+            ["reason"],
+            registry=self.registry,
         )
         self.rpcs = Counter(
-            "fleetops_grpc_server_handled", "RPCs completed, by method and status code", ["method", "code"],
+            "fleetops_grpc_server_handled",
+            "RPCs completed, by method and status code",
+            ["method", "code"],
             registry=self.registry,
         )
         self.rpc_latency = Histogram(
-            "fleetops_grpc_server_handling_seconds", "RPC handling time (unary calls)", ["method"], registry=self.registry
+            "fleetops_grpc_server_handling_seconds",
+            "RPC handling time (unary calls)",
+            ["method"],
+            registry=self.registry,
         )
 
     def serve(self, host: str, port: int) -> int:

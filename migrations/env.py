@@ -16,9 +16,7 @@ target_metadata = Base.metadata
 def run_migrations() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
-        raise RuntimeError(
-            "fleetops migrations run through `fleetops-controller migrate`, not the alembic CLI"
-        )
+        raise RuntimeError("fleetops migrations run through `fleetops-controller migrate`, not the alembic CLI")
     is_postgres = connection.dialect.name == "postgresql"
     if is_postgres:
         # Two replicas starting together must not both migrate; the second waits, then sees head.

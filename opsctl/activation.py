@@ -39,7 +39,10 @@ def create(client: OperatorClient, args: argparse.Namespace) -> int:
         raise InvalidInput("--tag takes KEY=VALUE", "e.g. --tag env=prod")
     expires = parse_duration(args.expires)
     response = client.create_activation(
-        default_tags=tags, limit=args.limit, expires_in_seconds=int(expires.total_seconds()), description=args.description
+        default_tags=tags,
+        limit=args.limit,
+        expires_in_seconds=int(expires.total_seconds()),
+        description=args.description,
     )
     a = response.activation
     if args.output == "json":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fleetops.common.durations import parse_duration
 from fleetops.opsctl import output
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def list_events(client: OperatorClient, args: argparse.Namespace) -> int:
-    since = datetime.now(timezone.utc) - parse_duration(args.since) if args.since else None
+    since = datetime.now(UTC) - parse_duration(args.since) if args.since else None
     events = client.list_audit_events(
         since=since, actor=args.actor, action=args.action, outcome=args.outcome, limit=args.limit
     )

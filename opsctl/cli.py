@@ -30,7 +30,9 @@ def whoami(client: OperatorClient, args: argparse.Namespace) -> int:
     from fleetops.opsctl import output
 
     me = client.whoami()
-    print(f"{me.operator} at {client.profile.controller} (certificate expires {output.when(me.certificate_expires_at)})")
+    print(
+        f"{me.operator} at {client.profile.controller} (certificate expires {output.when(me.certificate_expires_at)})"
+    )
     return 0
 
 

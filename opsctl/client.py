@@ -34,13 +34,13 @@ class OperatorClient:
         self._stub = operator_pb2_grpc.OperatorServiceStub(self._channel)
 
     @classmethod
-    def from_profile(cls, name_or_path: str | None = None) -> "OperatorClient":
+    def from_profile(cls, name_or_path: str | None = None) -> OperatorClient:
         return cls(load_profile(name_or_path))
 
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "OperatorClient":
+    def __enter__(self) -> OperatorClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -58,7 +58,12 @@ class OperatorClient:
 
     # -- hosts ------------------------------------------------------------------------------
     def list_hosts(
-        self, *, selector: str = "", hosts: list[str] | None = None, all_hosts: bool = False, include_deregistered: bool = False
+        self,
+        *,
+        selector: str = "",
+        hosts: list[str] | None = None,
+        all_hosts: bool = False,
+        include_deregistered: bool = False,
     ) -> list[operator_pb2.Host]:
         target = operator_pb2.Target(selector=selector, hosts=hosts or [], all=all_hosts)
         response = self._call(

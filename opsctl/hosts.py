@@ -18,7 +18,9 @@ STATUS = {
 
 def add_target_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
     """--target / --host / --all, shared by every command that picks hosts."""
-    p.add_argument("--target", "-t", default="", metavar="SELECTOR", help="tag selector, e.g. 'env=prod,role in (web,api)'")
+    p.add_argument(
+        "--target", "-t", default="", metavar="SELECTOR", help="tag selector, e.g. 'env=prod,role in (web,api)'"
+    )
     p.add_argument("--host", action="append", default=[], metavar="NAME", help="a host by name or id (repeatable)")
     p.add_argument("--all", action="store_true", help="every registered host")
     p.set_defaults(target_required=required)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from google.protobuf.json_format import MessageToDict
@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO = sys.stdout) -> None:
     widths = [len(h) for h in headers]
     for row in rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
     print(line.format(*headers).rstrip(), file=out)
     for row in rows:
@@ -26,7 +26,10 @@ def as_json(messages: Sequence[Message] | Message, out: TextIO = sys.stdout) -> 
     if isinstance(messages, Message):
         doc: Any = MessageToDict(messages, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
     else:
-        doc = [MessageToDict(m, preserving_proto_field_name=True, always_print_fields_with_no_presence=True) for m in messages]
+        doc = [
+            MessageToDict(m, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+            for m in messages
+        ]
     print(json.dumps(doc, indent=2, sort_keys=True), file=out)
 
 
@@ -34,7 +37,7 @@ def ago(ts: Any) -> str:
     """A protobuf Timestamp as '5s ago' / '3h ago'; '-' when unset."""
     if not ts.seconds and not ts.nanos:
         return "-"
-    delta = (datetime.now(timezone.utc) - ts.ToDatetime(tzinfo=timezone.utc)).total_seconds()
+    delta = (datetime.now(UTC) - ts.ToDatetime(tzinfo=UTC)).total_seconds()
     if delta < 0:
         return "in " + _span(-delta)
     return _span(delta) + " ago"
@@ -50,7 +53,7 @@ def _span(seconds: float) -> str:
 def when(ts: Any) -> str:
     if not ts.seconds and not ts.nanos:
         return "-"
-    return ts.ToDatetime(tzinfo=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return ts.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def size(n: int) -> str:

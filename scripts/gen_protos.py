@@ -12,8 +12,8 @@ tests/unit/test_generated_protos.py use this).
 from __future__ import annotations
 
 import argparse
-import os
 import filecmp
+import os
 import shutil
 import sys
 import tempfile
@@ -65,8 +65,6 @@ def main() -> int:
         )
         return 2
     with tempfile.TemporaryDirectory() as tmp:
-
-
         cwd = os.getcwd()
         os.chdir(PROTO_ROOT)
         try:

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import free_port
+
 from databases import new_postgres_database
+from harness import free_port
 
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
@@ -50,18 +51,52 @@ def postgres_server() -> Iterator[str]:
     def as_postgres(*args: str) -> None:
         subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=60)
 
-    as_postgres(str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
     as_postgres(
-        str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(directory / "server.log"), "-w", "-t", "30",
-        "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off -c synchronous_commit=off -c max_connections=300",
+        str(pg_bin / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--locale=C.UTF-8",
+        "--no-sync",
+    )
+    as_postgres(
+        str(pg_bin / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(directory / "server.log"),
+        "-w",
+        "-t",
+        "30",
+        "-o",
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} "
+        "-c fsync=off -c synchronous_commit=off -c max_connections=300",
         "start",
     )
     try:
         yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
     finally:
         subprocess.run(
-            ["runuser", "-u", "postgres", "--", str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            capture_output=True, timeout=60,
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(pg_bin / "pg_ctl"),
+                "-D",
+                str(data),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+            capture_output=True,
+            timeout=60,
         )
         shutil.rmtree(directory, ignore_errors=True)
 

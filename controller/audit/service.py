@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import select, text
@@ -76,7 +76,7 @@ def event_hash(
         {
             "id": event_id,
             # microsecond precision survives both SQLite and PostgreSQL
-            "time": time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "time": time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "actor": actor,
             "action": action,
             "target": target,
@@ -122,7 +122,7 @@ class AuditLog:
             ).first()
             previous_hash = last.hash if last else GENESIS_HASH
             event_id = (last.id + 1) if last else 1
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             digest = event_hash(
                 event_id=event_id,
                 time=now,
@@ -146,7 +146,11 @@ class AuditLog:
             )
             session.add(row)
         log.info(
-            "audit %s %s %s -> %s", actor, action, target or "-", outcome,
+            "audit %s %s %s -> %s",
+            actor,
+            action,
+            target or "-",
+            outcome,
             extra={"audit": {"actor": actor, "action": action, "target": target, "outcome": outcome}},
         )
         return _to_event(row)
@@ -173,13 +177,17 @@ class AuditLog:
         async with self._sessions() as session:
             while True:
                 rows = (
-                    await session.execute(
-                        select(AuditEventRow)
-                        .where(AuditEventRow.id >= expected_id)
-                        .order_by(AuditEventRow.id)
-                        .limit(batch)
+                    (
+                        await session.execute(
+                            select(AuditEventRow)
+                            .where(AuditEventRow.id >= expected_id)
+                            .order_by(AuditEventRow.id)
+                            .limit(batch)
+                        )
                     )
-                ).scalars().all()
+                    .scalars()
+                    .all()
+                )
                 if not rows:
                     return AuditVerification(ok=True, events_checked=checked)
                 for row in rows:

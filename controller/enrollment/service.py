@@ -13,7 +13,7 @@ import secrets
 import string
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -43,7 +43,7 @@ class Activation:
 
     @property
     def expired(self) -> bool:
-        return datetime.now(timezone.utc) >= self.expires_at
+        return datetime.now(UTC) >= self.expires_at
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class EnrollmentService:
         # 20 letters and digits (~119 random bits): nothing a shell or an argument parser reads
         # specially, unlike base64's leading '-'.
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(20))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         row = ActivationRow(
             id=str(uuid.uuid4()),
             code_sha256=_hash_code(code),
@@ -192,8 +192,10 @@ class EnrollmentService:
             # Unknown id and wrong code get the same answer: no oracle for valid ids.
             if row is None or not hmac.compare_digest(row.code_sha256, _hash_code(activation_code)):
                 raise Unauthenticated("activation id or code is wrong", refused_hint)
-            if datetime.now(timezone.utc) >= row.expires_at:
-                raise Unauthenticated(f"activation {activation_id} expired at {row.expires_at:%Y-%m-%d %H:%M}Z", refused_hint)
+            if datetime.now(UTC) >= row.expires_at:
+                raise Unauthenticated(
+                    f"activation {activation_id} expired at {row.expires_at:%Y-%m-%d %H:%M}Z", refused_hint
+                )
             # Claim one registration atomically: two hosts racing for the last slot cannot both win.
             claimed = await session.execute(
                 update(ActivationRow)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -66,7 +66,7 @@ class PresenceTracker:
         """Record a new link; returns the link it replaces (the caller closes it), if any."""
         previous = self._links.get(host_id)
         self._links[host_id] = link
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         p = self._pending.setdefault(host_id, _Pending())
         p.connected, p.connected_at, p.last_seen_at, p.peer_address = True, now, now, link.peer_address
         if inventory is not None:
@@ -76,7 +76,7 @@ class PresenceTracker:
 
     def seen(self, host_id: str, inventory: dict[str, Any] | None = None) -> None:
         p = self._pending.setdefault(host_id, _Pending())
-        p.last_seen_at = datetime.now(timezone.utc)
+        p.last_seen_at = datetime.now(UTC)
         if inventory is not None:
             p.inventory = inventory
         self._wakeup.set()
@@ -88,7 +88,7 @@ class PresenceTracker:
         del self._links[host_id]
         p = self._pending.setdefault(host_id, _Pending())
         p.connected = False
-        p.last_seen_at = datetime.now(timezone.utc)
+        p.last_seen_at = datetime.now(UTC)
         self._wakeup.set()
 
     # -- write-behind -----------------------------------------------------------------------
@@ -100,7 +100,7 @@ class PresenceTracker:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for host_id in list(self._links):
             p = self._pending.setdefault(host_id, _Pending())
             p.connected, p.last_seen_at = False, now

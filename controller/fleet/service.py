@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -35,7 +35,8 @@ def validate_host_name(name: str) -> None:
     """Raise ``InvalidInput`` unless ``name`` is a DNS-like host name."""
     if not _HOST_NAME.match(name):
         raise InvalidInput(
-            f"bad host name {name!r}", "use letters, digits, '.', '-' and '_', starting and ending with a letter or digit"
+            f"bad host name {name!r}",
+            "use letters, digits, '.', '-' and '_', starting and ending with a letter or digit",
         )
 
 
@@ -131,7 +132,7 @@ class FleetService:
             tags=tags,
             inventory=inventory,
             activation_id=activation_id,
-            registered_at=datetime.now(timezone.utc),
+            registered_at=datetime.now(UTC),
             certificate_serial=certificate_serial,
             certificate_expires_at=certificate_expires_at,
             connected=False,
@@ -192,9 +193,7 @@ class FleetService:
             by_key = {r.name: r for r in rows} | {r.id: r for r in rows}
             missing = [h for h in target.hosts if h not in by_key]
             if missing:
-                raise NotFound(
-                    "no such host: " + ", ".join(missing), "see the registered hosts with opsctl hosts list"
-                )
+                raise NotFound("no such host: " + ", ".join(missing), "see the registered hosts with opsctl hosts list")
             seen: dict[str, HostRow] = {}
             for h in target.hosts:
                 seen.setdefault(by_key[h].id, by_key[h])
@@ -242,7 +241,7 @@ class FleetService:
             if row.state == DEREGISTERED:
                 raise Conflict(f"host {row.name} is already deregistered")
             row.state = DEREGISTERED
-            row.deregistered_at = datetime.now(timezone.utc)
+            row.deregistered_at = datetime.now(UTC)
             row.connected = False
         self._states[row.id] = DEREGISTERED
         link = self.presence.link(row.id)
@@ -258,7 +257,7 @@ class FleetService:
             return HostStatus.ONLINE
         # Connected through another replica: trust the flag only while heartbeats are fresh.
         stale_after = timedelta(seconds=3 * self.heartbeat_interval)
-        if row.connected and row.last_seen_at and datetime.now(timezone.utc) - row.last_seen_at < stale_after:
+        if row.connected and row.last_seen_at and datetime.now(UTC) - row.last_seen_at < stale_after:
             return HostStatus.ONLINE
         return HostStatus.OFFLINE
 
@@ -276,5 +275,3 @@ class FleetService:
             certificate_expires_at=row.certificate_expires_at,
             peer_address=row.peer_address,
         )
-
-

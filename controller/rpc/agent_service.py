@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import grpc
 
@@ -50,7 +50,7 @@ class GrpcAgentLink:
                 self.send(agent_pb2.ControllerMessage(disconnect=agent_pb2.Disconnect(reason=reason, revoked=revoked))),
                 timeout=2.0,
             )
-        except (asyncio.TimeoutError, grpc.RpcError, RuntimeError, asyncio.InvalidStateError):
+        except (TimeoutError, grpc.RpcError, RuntimeError, asyncio.InvalidStateError):
             pass  # the stream is already gone; ending it below is all that is left
 
 
@@ -80,7 +80,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             actor = peer.actor
             if peer.identity.kind != "host":
                 raise PermissionDenied(
-                    f"{peer.actor} is not a host identity", "agents connect with the certificate from fleetops-agent register"
+                    f"{peer.actor} is not a host identity",
+                    "agents connect with the certificate from fleetops-agent register",
                 )
             self._fleet.admit(peer.identity.name)
             return peer
@@ -109,7 +110,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         host_id = peer.identity.name
         try:
             first = await asyncio.wait_for(anext(request_iterator), HELLO_TIMEOUT)
-        except (StopAsyncIteration, asyncio.TimeoutError):
+        except (TimeoutError, StopAsyncIteration):
             return
         if first.WhichOneof("body") != "hello":
             exc: FleetopsError = Unauthenticated("the first message on the stream must be a Hello")
@@ -176,20 +177,22 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 message = await asyncio.wait_for(anext(request_iterator), deadline)
             except StopAsyncIteration:
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await link.close(f"no heartbeat for {deadline:.0f}s", revoked=False)
                 return
             kind = message.WhichOneof("body")
             if kind == "heartbeat":
                 self._metrics.heartbeats.inc()
-                if datetime.now(timezone.utc) >= peer.expires_at:
+                if datetime.now(UTC) >= peer.expires_at:
                     # TLS checked the certificate at connect time only; a stream outliving it ends here.
                     await link.close("client certificate expired; reconnect with the renewed one", revoked=False)
                     return
                 self._fleet.admit(host_id)  # raises Unauthenticated if deregistered meanwhile
                 self._fleet.presence.seen(host_id)
                 await link.send(
-                    agent_pb2.ControllerMessage(heartbeat_ack=agent_pb2.HeartbeatAck(sequence=message.heartbeat.sequence))
+                    agent_pb2.ControllerMessage(
+                        heartbeat_ack=agent_pb2.HeartbeatAck(sequence=message.heartbeat.sequence)
+                    )
                 )
             elif kind == "inventory":
                 if message.inventory.host_id and message.inventory.host_id != host_id:

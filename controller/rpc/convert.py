@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from fleetops.common.wire import inventory_to_proto
 from fleetops.controller.audit.service import AuditEvent
 from fleetops.controller.enrollment.service import Activation
 from fleetops.controller.fleet.models import Host, HostStatus, Target
-from fleetops.common.wire import inventory_from_proto, inventory_to_proto
 from fleetops.v1 import operator_pb2
 
 _HOST_STATUS = {
@@ -23,12 +24,12 @@ def timestamp(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None
     ts = Timestamp()
-    ts.FromDatetime(value.astimezone(timezone.utc))
+    ts.FromDatetime(value.astimezone(UTC))
     return ts
 
 
 def from_timestamp(ts: Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=timezone.utc)
+    return ts.ToDatetime(tzinfo=UTC)
 
 
 def target_from_proto(msg: operator_pb2.Target) -> Target:
@@ -66,7 +67,6 @@ def activation_to_proto(a: Activation) -> operator_pb2.Activation:
 
 
 def audit_event_to_proto(e: AuditEvent) -> operator_pb2.AuditEvent:
-
 
     return operator_pb2.AuditEvent(
         id=e.id,

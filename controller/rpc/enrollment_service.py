@@ -24,7 +24,7 @@ class EnrollmentServicer(enrollment_pb2_grpc.EnrollmentServiceServicer):
             registration = await self._enrollment.register(
                 activation_id=request.activation_id.strip(),
                 activation_code=request.activation_code.strip(),
-                csr_pem=bytes(request.csr_pem[:MAX_CSR_BYTES + 1]),
+                csr_pem=bytes(request.csr_pem[: MAX_CSR_BYTES + 1]),
                 inventory=convert.inventory_from_proto(request.inventory),
                 tags=dict(request.tags),
                 name=request.name.strip(),

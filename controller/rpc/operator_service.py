@@ -34,7 +34,7 @@ def operator_call(action: str) -> Callable[[Handler[Req, Resp]], Callable[..., A
 
     def wrap(handler: Handler[Req, Resp]) -> Callable[..., Awaitable[Resp]]:
         @functools.wraps(handler)
-        async def call(self: "OperatorServicer", request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        async def call(self: OperatorServicer, request: Req, context: grpc.aio.ServicerContext) -> Resp:
             actor = f"peer:{context.peer()}"
             target = getattr(request, "host", "") or getattr(request, "id", "")
             try:
@@ -118,7 +118,9 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
     @operator_call("activation.list")
     async def ListActivations(self, request: operator_pb2.ListActivationsRequest, peer: Peer) -> tuple[Any, str]:
         activations = await self._enrollment.list_activations()
-        return operator_pb2.ListActivationsResponse(activations=[convert.activation_to_proto(a) for a in activations]), ""
+        return operator_pb2.ListActivationsResponse(
+            activations=[convert.activation_to_proto(a) for a in activations]
+        ), ""
 
     @operator_call("activation.delete")
     async def DeleteActivation(self, request: operator_pb2.DeleteActivationRequest, peer: Peer) -> tuple[Any, str]:

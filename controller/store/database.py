@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from importlib import resources
 from pathlib import Path
@@ -110,7 +109,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     try:
         async with engine.begin() as conn:
             await conn.run_sync(run)
-    except (OperationalError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OperationalError, OSError) as exc:
         raise Unavailable(
             f"cannot reach the database to migrate it: {exc}",
             "check --database-url and that the database server is running",

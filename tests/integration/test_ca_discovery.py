@@ -42,11 +42,7 @@ def _identity_handler(seen: list[str]) -> grpc.GenericRpcHandler:
 
     return grpc.method_handlers_generic_handler(
         "test.Echo",
-        {
-            "Echo": grpc.unary_unary_rpc_method_handler(
-                echo, request_deserializer=None, response_serializer=None
-            )
-        },
+        {"Echo": grpc.unary_unary_rpc_method_handler(echo, request_deserializer=None, response_serializer=None)},
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+
 from harness import Agent, Controller, wait_until
 
 pytestmark = pytest.mark.slow
@@ -41,7 +42,9 @@ def names(hosts: list[dict]) -> list[str]:
     return sorted(h["name"] for h in hosts)
 
 
-def test_hosts_list_shows_every_agent_online_with_inventory_and_tags(controller: Controller, fleet: dict[str, Agent]) -> None:
+def test_hosts_list_shows_every_agent_online_with_inventory_and_tags(
+    controller: Controller, fleet: dict[str, Agent]
+) -> None:
     hosts = {h["name"]: h for h in controller.hosts()}
     assert sorted(hosts) == ["db-1", "web-1", "web-2"]
     for name, host in hosts.items():
@@ -69,7 +72,9 @@ def test_hosts_list_shows_every_agent_online_with_inventory_and_tags(controller:
         ("role=api", []),
     ],
 )
-def test_selectors_pick_the_right_hosts(controller: Controller, fleet: dict[str, Agent], selector: str, expected: list[str]) -> None:
+def test_selectors_pick_the_right_hosts(
+    controller: Controller, fleet: dict[str, Agent], selector: str, expected: list[str]
+) -> None:
     assert names(controller.hosts("--target", selector)) == expected
 
 

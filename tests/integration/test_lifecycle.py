@@ -12,10 +12,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from databases import new_postgres_database
-from harness import PYTHON, Agent, Controller, Process, free_port, run
 
 from fleetops.common import pki
+
+from databases import new_postgres_database
+from harness import PYTHON, Agent, Controller, Process, free_port, run
 
 pytestmark = pytest.mark.slow
 
@@ -50,20 +51,26 @@ def test_health_reflection_and_metrics(controller: Controller, enrolled: Callabl
     enrolled("metered")
     profile = controller.profile
     creds = grpc.ssl_channel_credentials(
-        (profile / "ca.pem").read_bytes(), (profile / "operator.key").read_bytes(), (profile / "operator.pem").read_bytes()
+        (profile / "ca.pem").read_bytes(),
+        (profile / "operator.key").read_bytes(),
+        (profile / "operator.pem").read_bytes(),
     )
     with grpc.secure_channel(controller.address, creds) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         status = health.Check(health_pb2.HealthCheckRequest(service="fleetops.v1.AgentService"), timeout=10)
         assert status.status == health_pb2.HealthCheckResponse.SERVING
         reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-        responses = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
+        responses = reflection.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10
+        )
         services = {s.name for r in responses for s in r.list_services_response.service}
         assert {"fleetops.v1.AgentService", "fleetops.v1.OperatorService", "grpc.health.v1.Health"} <= services
     with urllib.request.urlopen(f"http://127.0.0.1:{controller.ports['metrics']}/metrics", timeout=10) as response:
         text = response.read().decode()
     assert "fleetops_connected_agents 1.0" in text
-    assert 'fleetops_grpc_server_handled_total{code="OK",method="/fleetops.v1.OperatorService/CreateActivation"}' in text
+    assert (
+        'fleetops_grpc_server_handled_total{code="OK",method="/fleetops.v1.OperatorService/CreateActivation"}' in text
+    )
 
 
 def test_audit_verify_names_the_edited_event(controller: Controller, enrolled: Callable[..., Agent]) -> None:
@@ -83,7 +90,18 @@ def test_dev_mode_starts_a_controller_and_an_enrolled_agent(tmp_path: Path) -> N
     env = {"FLEETOPS_CONFIG_DIR": str(tmp_path / "config")}
     dev = Process(
         "dev",
-        [PYTHON, "-m", "fleetops.controller", "dev", "--state-dir", str(tmp_path / "dev"), "--port", str(port), "--metrics-port", str(free_port())],
+        [
+            PYTHON,
+            "-m",
+            "fleetops.controller",
+            "dev",
+            "--state-dir",
+            str(tmp_path / "dev"),
+            "--port",
+            str(port),
+            "--metrics-port",
+            str(free_port()),
+        ],
         env=env,
     )
     try:
@@ -96,7 +114,22 @@ def test_dev_mode_starts_a_controller_and_an_enrolled_agent(tmp_path: Path) -> N
     finally:
         assert dev.stop() == 0
     # A second start reuses the CA, the database and the agent's identity.
-    again = Process("dev again", [PYTHON, "-m", "fleetops.controller", "dev", "--state-dir", str(tmp_path / "dev"), "--port", str(port), "--metrics-port", str(free_port())], env=env)
+    again = Process(
+        "dev again",
+        [
+            PYTHON,
+            "-m",
+            "fleetops.controller",
+            "dev",
+            "--state-dir",
+            str(tmp_path / "dev"),
+            "--port",
+            str(port),
+            "--metrics-port",
+            str(free_port()),
+        ],
+        env=env,
+    )
     try:
         again.wait_for_line(r"connected to .* as host", timeout=60)
         hosts = json.loads(run([PYTHON, "-m", "fleetops.opsctl", "hosts", "list", "-o", "json"], env=env).stdout)
@@ -105,7 +138,9 @@ def test_dev_mode_starts_a_controller_and_an_enrolled_agent(tmp_path: Path) -> N
         again.stop()
 
 
-def test_controller_process_on_postgresql(postgres_server: str, make_controller: Callable[..., Controller], make_agent: Callable[[str], Agent]) -> None:
+def test_controller_process_on_postgresql(
+    postgres_server: str, make_controller: Callable[..., Controller], make_agent: Callable[[str], Agent]
+) -> None:
     controller = make_controller("pg", database_url=new_postgres_database(postgres_server))
     controller.start()
     activation_id, code = controller.create_activation("--tag", "db=postgres")

@@ -16,14 +16,29 @@ pytestmark = pytest.mark.slow
 def test_wheel_installs_and_every_package_imports(tmp_path: Path) -> None:
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     wheel = next((tmp_path / "dist").glob("fleetops-*.whl"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True, timeout=300
+    )
     # Dependencies come from the test environment through a plain path entry (a .pth line that is a
     # directory is only appended to sys.path: the editable install's import hook there stays off),
     # so fleetops itself can only come from the wheel.
@@ -40,9 +55,7 @@ def test_wheel_installs_and_every_package_imports(tmp_path: Path) -> None:
         "print(head_revision())\n"
     )
     # Run outside the source tree, with the editable install hidden, so only the wheel can answer.
-    result = subprocess.run(
-        [str(py), "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
-    )
+    result = subprocess.run([str(py), "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
     for script in ("opsctl", "fleetops-agent", "fleetops-controller"):

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
-from harness import Agent, Controller, wait_until
 
 from fleetops.common import pki
 from fleetops.common.profile import write_profile
 from fleetops.v1 import enrollment_pb2, enrollment_pb2_grpc
+
+from harness import Agent, Controller, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,9 @@ def audit(controller: Controller, *args: str) -> list[dict]:
     return json.loads(controller.opsctl("audit", "list", "--limit", "1000", *args, "-o", "json").stdout)
 
 
-def test_wrong_code_expired_and_exhausted_activations_are_refused(controller: Controller, make_agent: Callable[[str], Agent]) -> None:
+def test_wrong_code_expired_and_exhausted_activations_are_refused(
+    controller: Controller, make_agent: Callable[[str], Agent]
+) -> None:
     activation_id, code = controller.create_activation("--limit", "1", "--tag", "env=prod")
     wrong = make_agent("wrong").register(controller, activation_id, code + "x", check=False)
     assert wrong.returncode == 5 and "activation id or code is wrong" in wrong.stderr and "hint:" in wrong.stderr
@@ -37,8 +40,13 @@ def test_wrong_code_expired_and_exhausted_activations_are_refused(controller: Co
 
     expiring_id, expiring_code = controller.create_activation("--expires", "1s")
     wait_until(
-        lambda: json.loads(controller.opsctl("activation", "list", "-o", "json").stdout)
-        and any(a["id"] == expiring_id and a.get("expired") for a in json.loads(controller.opsctl("activation", "list", "-o", "json").stdout)),
+        lambda: (
+            json.loads(controller.opsctl("activation", "list", "-o", "json").stdout)
+            and any(
+                a["id"] == expiring_id and a.get("expired")
+                for a in json.loads(controller.opsctl("activation", "list", "-o", "json").stdout)
+            )
+        ),
         5,
         "activation to expire",
     )
@@ -52,10 +60,14 @@ def test_wrong_code_expired_and_exhausted_activations_are_refused(controller: Co
     assert len(refused) == 3
 
 
-def test_garbage_csr_is_refused_without_using_the_activation(controller: Controller, make_agent: Callable[[str], Agent]) -> None:
+def test_garbage_csr_is_refused_without_using_the_activation(
+    controller: Controller, make_agent: Callable[[str], Agent]
+) -> None:
     activation_id, code = controller.create_activation("--limit", "1")
     ca_pem = (controller.state_dir / "ca" / "ca.pem").read_bytes()
-    with grpc.secure_channel(f"127.0.0.1:{controller.ports['enroll']}", grpc.ssl_channel_credentials(ca_pem)) as channel:
+    with grpc.secure_channel(
+        f"127.0.0.1:{controller.ports['enroll']}", grpc.ssl_channel_credentials(ca_pem)
+    ) as channel:
         stub = enrollment_pb2_grpc.EnrollmentServiceStub(channel)
         with pytest.raises(grpc.RpcError) as info:
             stub.Register(
@@ -75,7 +87,9 @@ def test_ca_fingerprint_pinning(controller: Controller, make_agent: Callable[[st
     make_agent("pinned").register(controller, activation_id, code, pin=controller.ca_fingerprint())
 
 
-def test_deregistered_host_is_dropped_at_once_and_cannot_reconnect(controller: Controller, enrolled: Callable[..., Agent]) -> None:
+def test_deregistered_host_is_dropped_at_once_and_cannot_reconnect(
+    controller: Controller, enrolled: Callable[..., Agent]
+) -> None:
     agent = enrolled("victim")
     enrolled("bystander")
     controller.opsctl("hosts", "deregister", "victim")
@@ -92,7 +106,9 @@ def test_deregistered_host_is_dropped_at_once_and_cannot_reconnect(controller: C
     assert any(e["target"] == agent.host_id for e in refused)
 
 
-def test_a_host_claiming_another_hosts_id_is_refused_and_audited(controller: Controller, enrolled: Callable[..., Agent]) -> None:
+def test_a_host_claiming_another_hosts_id_is_refused_and_audited(
+    controller: Controller, enrolled: Callable[..., Agent]
+) -> None:
     victim = enrolled("victim2")
     impostor = enrolled("impostor", start=False)
     meta = impostor.state_dir / "agent.json"
@@ -107,7 +123,9 @@ def test_a_host_claiming_another_hosts_id_is_refused_and_audited(controller: Con
     assert controller.host_status("victim2") == "HOST_STATUS_ONLINE"
 
 
-def test_client_certificate_from_a_foreign_ca_is_rejected(controller: Controller, make_controller: Callable[..., Controller], tmp_path: Path) -> None:
+def test_client_certificate_from_a_foreign_ca_is_rejected(
+    controller: Controller, make_controller: Callable[..., Controller], tmp_path: Path
+) -> None:
     other = make_controller("other")
     other.init()
     foreign_profile = other.issue_profile("mallory", tmp_path / "foreign", address=controller.address)
@@ -121,15 +139,21 @@ def test_expired_operator_certificate_is_rejected(controller: Controller, tmp_pa
     key = pki.generate_private_key()
     cert = authority.issue_operator_certificate(pki.load_csr(pki.build_csr(key, "old")), "old", timedelta(seconds=1))
     profile = write_profile(
-        tmp_path / "expired", controller=controller.address, operator="old",
-        key_pem=pki.private_key_pem(key), cert_pem=pki.cert_pem(cert), ca_pem=pki.cert_pem(authority.cert),
+        tmp_path / "expired",
+        controller=controller.address,
+        operator="old",
+        key_pem=pki.private_key_pem(key),
+        cert_pem=pki.cert_pem(cert),
+        ca_pem=pki.cert_pem(authority.cert),
     )
-    wait_until(lambda: datetime.now(timezone.utc) > cert.not_valid_after_utc, 5, "the certificate to expire")
+    wait_until(lambda: datetime.now(UTC) > cert.not_valid_after_utc, 5, "the certificate to expire")
     result = controller.opsctl("hosts", "list", profile=profile.directory, check=False)
     assert result.returncode == 6 and "cannot reach" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_host_certificate_cannot_call_operator_service(controller: Controller, enrolled: Callable[..., Agent], tmp_path: Path) -> None:
+def test_host_certificate_cannot_call_operator_service(
+    controller: Controller, enrolled: Callable[..., Agent], tmp_path: Path
+) -> None:
     agent = enrolled("sneaky", start=False)
     profile = tmp_path / "host-as-operator"
     write_profile(

@@ -75,7 +75,9 @@ async def test_audit_chain_survives_concurrent_appends_and_catches_edits(
     engine: AsyncEngine, services: tuple[FleetService, EnrollmentService, AuditLog]
 ) -> None:
     _, _, audit = services
-    await asyncio.gather(*(audit.record(actor=f"operator:o{i}", action="test.append", details={"i": i}) for i in range(40)))
+    await asyncio.gather(
+        *(audit.record(actor=f"operator:o{i}", action="test.append", details={"i": i}) for i in range(40))
+    )
     result = await audit.verify()
     assert result.ok and result.events_checked == 40
     async with engine.begin() as conn:
@@ -89,7 +91,7 @@ def _csr() -> bytes:
 
 
 async def test_registration_limit_holds_under_concurrent_registrations(
-    services: tuple[FleetService, EnrollmentService, AuditLog]
+    services: tuple[FleetService, EnrollmentService, AuditLog],
 ) -> None:
     fleet, enrollment, audit = services
     activation, code = await enrollment.create_activation(
@@ -100,8 +102,13 @@ async def test_registration_limit_holds_under_concurrent_registrations(
     async def register(i: int) -> object:
         try:
             return await enrollment.register(
-                activation_id=activation.id, activation_code=code, csr_pem=_csr(), inventory=inventory,
-                tags={"n": str(i)}, peer="test", name=f"host-{i}",
+                activation_id=activation.id,
+                activation_code=code,
+                csr_pem=_csr(),
+                inventory=inventory,
+                tags={"n": str(i)},
+                peer="test",
+                name=f"host-{i}",
             )
         except Unauthenticated as exc:
             return exc
@@ -125,7 +132,12 @@ async def test_presence_is_written_behind_and_deregistration_closes_the_link(
         created_by="test", default_tags={}, registration_limit=1, expires_in=timedelta(hours=1)
     )
     reg = await enrollment.register(
-        activation_id=activation.id, activation_code=code, csr_pem=_csr(), inventory={"hostname": "h1"}, tags={}, peer="t"
+        activation_id=activation.id,
+        activation_code=code,
+        csr_pem=_csr(),
+        inventory={"hostname": "h1"},
+        tags={},
+        peer="t",
     )
 
     class Link:

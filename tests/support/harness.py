@@ -133,7 +133,9 @@ class Process:
             self.proc.stdout.close()
 
 
-def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 60.0, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 60.0, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         args, env={**BASE_ENV, **(env or {})}, capture_output=True, text=True, timeout=timeout, input=input
     )
@@ -142,7 +144,9 @@ def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 60.
 class Controller:
     """``fleetops-controller serve`` in its own state directory, plus an admin opsctl profile."""
 
-    def __init__(self, root: Path, *, database_url: str = "", extra_args: list[str] | None = None, name: str = "controller") -> None:
+    def __init__(
+        self, root: Path, *, database_url: str = "", extra_args: list[str] | None = None, name: str = "controller"
+    ) -> None:
         self.root = root
         self.state_dir = root / "state"
         self.profile = root / "profile-admin"
@@ -153,7 +157,16 @@ class Controller:
         self.ports: dict[str, int] = {}
 
     def init(self) -> None:
-        args = [PYTHON, "-m", "fleetops.controller", "init", "--state-dir", str(self.state_dir), "--profile", str(self.root / "init-profile")]
+        args = [
+            PYTHON,
+            "-m",
+            "fleetops.controller",
+            "init",
+            "--state-dir",
+            str(self.state_dir),
+            "--profile",
+            str(self.root / "init-profile"),
+        ]
         if self.database_url:
             args += ["--database-url", self.database_url]
         result = run(args)
@@ -165,11 +178,22 @@ class Controller:
             self.init()
         listen, enroll = self.ports.get("listen", 0), self.ports.get("enroll", 0)
         args = [
-            PYTHON, "-m", "fleetops.controller", "serve",
-            "--state-dir", str(self.state_dir),
-            "--listen", f"127.0.0.1:{listen}", "--enroll-listen", f"127.0.0.1:{enroll}", "--metrics-listen", "127.0.0.1:0",
-            "--heartbeat-interval", heartbeat,
-            *self.extra_args, *(extra_args or []),
+            PYTHON,
+            "-m",
+            "fleetops.controller",
+            "serve",
+            "--state-dir",
+            str(self.state_dir),
+            "--listen",
+            f"127.0.0.1:{listen}",
+            "--enroll-listen",
+            f"127.0.0.1:{enroll}",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--heartbeat-interval",
+            heartbeat,
+            *self.extra_args,
+            *(extra_args or []),
         ]
         if self.database_url:
             args += ["--database-url", self.database_url]
@@ -185,17 +209,31 @@ class Controller:
         return f"127.0.0.1:{self.ports['listen']}"
 
     def issue_profile(self, operator: str, directory: Path, address: str = "") -> Path:
-        result = run([
-            PYTHON, "-m", "fleetops.controller", "operator", "issue", operator,
-            "--state-dir", str(self.state_dir), "--controller-address", address or self.address, "--profile", str(directory),
-        ])
+        result = run(
+            [
+                PYTHON,
+                "-m",
+                "fleetops.controller",
+                "operator",
+                "issue",
+                operator,
+                "--state-dir",
+                str(self.state_dir),
+                "--controller-address",
+                address or self.address,
+                "--profile",
+                str(directory),
+            ]
+        )
         assert result.returncode == 0, result.stderr
         return directory
 
     def opsctl(self, *args: str, profile: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = run([PYTHON, "-m", "fleetops.opsctl", "--profile", str(profile or self.profile), *args])
         if check:
-            assert result.returncode == 0, f"opsctl {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            assert result.returncode == 0, (
+                f"opsctl {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def opsctl_json(self, *args: str) -> Any:
@@ -236,12 +274,32 @@ class Agent:
         self.host_id = ""
 
     def register(
-        self, controller: Controller, activation_id: str, code: str, tags: dict[str, str] | None = None, *, check: bool = True, pin: str = "cert"
+        self,
+        controller: Controller,
+        activation_id: str,
+        code: str,
+        tags: dict[str, str] | None = None,
+        *,
+        check: bool = True,
+        pin: str = "cert",
     ) -> subprocess.CompletedProcess[str]:
         args = [
-            PYTHON, "-m", "fleetops.agent", "--state-dir", str(self.state_dir), "register",
-            "--controller", controller.address, "--enroll-port", str(controller.ports["enroll"]),
-            "--activation-id", activation_id, "--activation-code", code, "--name", self.name,
+            PYTHON,
+            "-m",
+            "fleetops.agent",
+            "--state-dir",
+            str(self.state_dir),
+            "register",
+            "--controller",
+            controller.address,
+            "--enroll-port",
+            str(controller.ports["enroll"]),
+            "--activation-id",
+            activation_id,
+            "--activation-code",
+            code,
+            "--name",
+            self.name,
         ]
         if pin == "cert":
             args += ["--ca-cert", str(controller.state_dir / "ca" / "ca.pem")]

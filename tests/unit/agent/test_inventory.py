@@ -146,14 +146,14 @@ def test_parse_os_release_quoting_and_escapes() -> None:
             'EMPTY_QUOTED=""',
             "TRAILING=value # a comment after the value",
             "HASH_INSIDE=a#b",
-            "EQUALS=\"a=b=c\"",
+            'EQUALS="a=b=c"',
             "not an assignment",
             "1BAD=key",
             "BAD-KEY=x",
             'UNTERMINATED="never closed',
             "DUP=first",
             "DUP=second",
-            "CRLF=\"x\"\r",
+            'CRLF="x"\r',
         ]
     )
     fields = parse_os_release(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -172,7 +172,7 @@ def test_host_certificate_ignores_names_requested_in_csr(
         .sign(host_key, hashes.SHA256())
     )
     csr = pki.load_csr(greedy.public_bytes(serialization.Encoding.PEM))
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     cert = ca.issue_host_certificate(csr, "h-0123abcd", DAY)
 
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "h-0123abcd"
@@ -243,7 +243,7 @@ def test_identity_from_cert_without_fleetops_uri(ca: pki.CertificateAuthority) -
 def _self_signed_with_uris(*uris: str) -> x509.Certificate:
     key = pki.generate_private_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -282,12 +282,12 @@ def test_verify_issued_rejects_foreign_ca(ca: pki.CertificateAuthority, host_csr
 def test_verify_issued_rejects_expired(ca: pki.CertificateAuthority, host_csr) -> None:
     cert = ca.issue_host_certificate(host_csr, "h-1", timedelta(seconds=1))
     ca.verify_issued(cert, now=cert.not_valid_after_utc - timedelta(milliseconds=500))
-    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    later = datetime.now(UTC) + timedelta(hours=1)
     with pytest.raises(Unauthenticated, match="expired at") as info:
         ca.verify_issued(cert, now=later)
     assert "two thirds" in info.value.message
     with pytest.raises(Unauthenticated, match="not valid before"):
-        ca.verify_issued(cert, now=datetime.now(timezone.utc) - timedelta(hours=1))
+        ca.verify_issued(cert, now=datetime.now(UTC) - timedelta(hours=1))
 
 
 # --- renewal ----------------------------------------------------------------------------------
