@@ -66,6 +66,7 @@ class ControllerLink:
         self._backoff = backoff or Backoff()
         self._inventory_source = inventory_source
         self._handlers: dict[str, Handler] = {}
+        self._connect_callbacks: list[Callable[[], Awaitable[None]]] = []
         self._stop = asyncio.Event()
         self.connected = asyncio.Event()
         self._last_inventory: str = ""
@@ -74,6 +75,10 @@ class ControllerLink:
     def register_handler(self, kind: str, handler: Handler) -> None:
         """Route controller messages whose ``body`` is ``kind`` to ``handler``."""
         self._handlers[kind] = handler
+
+    def on_connected(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Call ``callback`` after every (re)connect, once the controller welcomed us."""
+        self._connect_callbacks.append(callback)
 
     async def send(self, message: agent_pb2.AgentMessage) -> None:
         if self._outbox is None:
@@ -176,6 +181,8 @@ class ControllerLink:
                 asyncio.create_task(self._inventory(outbox, identity.host_id, welcome.inventory_interval_seconds)),
                 asyncio.create_task(self._renewal(stub, identity)),
             ]
+            for callback in self._connect_callbacks:
+                tasks.append(asyncio.create_task(_run_callback(callback)))
             reader = asyncio.create_task(self._read(call))
             try:
                 stopper = asyncio.create_task(self._stop.wait())
@@ -212,7 +219,13 @@ class ControllerLink:
             if handler is None:
                 log.warning("no handler for controller message %r; ignoring it", kind)
                 continue
-            await handler(message)
+            try:
+                await handler(message)
+            except ConnectionError:
+                raise
+            except Exception:
+                # One bad message must not take the link down; the controller re-sends what matters.
+                log.exception("handling a %s message failed", kind)
 
     async def _write(self, call: grpc.aio.StreamStreamCall, outbox: asyncio.Queue[agent_pb2.AgentMessage]) -> None:
         """The only writer of the stream: everything put into the outbox, in order."""
@@ -272,6 +285,17 @@ class ControllerLink:
             new_cert = pki.load_cert(response.certificate_pem)
             log.info("certificate renewed; valid until %s", new_cert.not_valid_after_utc.isoformat())
             raise _Reconnect()
+
+
+async def _run_callback(callback: Callable[[], Awaitable[None]]) -> None:
+    """Connect callbacks must not end the session: log their failures and carry on."""
+    try:
+        await callback()
+    except (ConnectionError, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("connect callback %r failed", callback)
+    await asyncio.Event().wait()  # stay pending: a finished task would end the session
 
 
 async def _raise_status(call: grpc.aio.StreamStreamCall) -> None:

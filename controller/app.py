@@ -12,11 +12,15 @@ import grpc
 from fleetops.common import pki
 from fleetops.common.errors import InvalidInput, NotFound
 from fleetops.controller.audit.service import AuditLog
+from fleetops.controller.commands.service import CommandService
+from fleetops.controller.commands.store import InvocationStore
 from fleetops.controller.enrollment.service import EnrollmentService
 from fleetops.controller.fleet.presence import PresenceTracker
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.metrics import ControllerMetrics, MetricsInterceptor
+from fleetops.controller.objects.factory import store_from_url
 from fleetops.controller.rpc import server as rpc_server
+from fleetops.controller.rpc.agent_channel import GrpcAgentChannel
 from fleetops.controller.rpc.agent_service import AgentServicer
 from fleetops.controller.rpc.enrollment_service import EnrollmentServicer
 from fleetops.controller.rpc.operator_service import OperatorServicer
@@ -101,8 +105,11 @@ class Controller:
         self.enrollment = EnrollmentService(
             self.sessions, self.authority, self.fleet, self.audit, host_certificate_lifetime=s.host_certificate_lifetime
         )
+        self.objects = store_from_url(s.object_store_url, s.state_dir)
+        self.commands = CommandService(InvocationStore(self.sessions), self.fleet, self.objects)
         await self.fleet.start()
         self.presence.start()
+        await self.commands.start(GrpcAgentChannel(self.presence))
 
         key_pem, chain_pem = ensure_server_certificate(s, self.authority)
         ca_pem = pki.cert_pem(self.authority.cert)
@@ -115,13 +122,14 @@ class Controller:
                 self.enrollment,
                 self.audit,
                 self.metrics,
+                self.commands,
                 heartbeat_interval=s.heartbeat_interval,
                 inventory_interval=s.inventory_interval,
             ),
             self.server,
         )
         operator_pb2_grpc.add_OperatorServiceServicer_to_server(
-            OperatorServicer(self.fleet, self.enrollment, self.audit), self.server
+            OperatorServicer(self.fleet, self.enrollment, self.audit, self.commands), self.server
         )
         health_main = rpc_server.add_health_and_reflection(self.server, rpc_server.MTLS_SERVICES)
         host, port = split_address(s.listen)
@@ -160,6 +168,8 @@ class Controller:
             await link.close("controller is shutting down", revoked=False)
         await self.enroll_server.stop(grace)
         await self.server.stop(grace)
+        await self.commands.stop()
         await self.fleet.stop()
         await self.presence.stop()
+        await self.objects.close()
         await self.engine.dispose()

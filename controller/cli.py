@@ -53,6 +53,13 @@ def _server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--enroll-listen", default=f"0.0.0.0:{DEFAULT_ENROLL_PORT}", help="server-TLS gRPC for enrollment")
     p.add_argument("--metrics-listen", default=f"127.0.0.1:{DEFAULT_METRICS_PORT}", help="Prometheus /metrics")
     p.add_argument("--database-url", default="", help="default: SQLite in the state directory")
+    p.add_argument(
+        "--object-store",
+        default="",
+        metavar="URL",
+        help="where command output and transcripts go: default a directory in the state dir; "
+        "s3://BUCKET/PREFIX?endpoint=URL&region=R&path_style=true for S3 (credentials from the AWS chain)",
+    )
     p.add_argument("--no-migrate", action="store_true", help="refuse to start on an out-of-date schema")
     p.add_argument("--heartbeat-interval", type=_duration, default=timedelta(seconds=10))
     p.add_argument("--host-cert-lifetime", type=_duration, default=timedelta(hours=24))
@@ -83,6 +90,7 @@ def settings_from(args: argparse.Namespace) -> ControllerSettings:
         enroll_listen=args.enroll_listen,
         metrics_listen=args.metrics_listen,
         database_url=args.database_url,
+        object_store_url=args.object_store,
         migrate=not args.no_migrate,
         heartbeat_interval=args.heartbeat_interval.total_seconds(),
         host_certificate_lifetime=args.host_cert_lifetime,

@@ -24,6 +24,8 @@ class ControllerSettings:
     enroll_listen: str = f"0.0.0.0:{DEFAULT_ENROLL_PORT}"
     metrics_listen: str = f"127.0.0.1:{DEFAULT_METRICS_PORT}"
     database_url: str = ""
+    # "" = a local directory (state_dir/objects); s3://bucket/prefix?endpoint=...&region=...&path_style=true
+    object_store_url: str = ""
     migrate: bool = True
     heartbeat_interval: float = 10.0
     inventory_interval: float = 3600.0

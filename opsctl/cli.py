@@ -8,10 +8,10 @@ import sys
 import traceback
 
 from fleetops.common.errors import FleetopsError
-from fleetops.opsctl import activation, audit, hosts
+from fleetops.opsctl import activation, audit, command, hosts
 from fleetops.opsctl.client import OperatorClient
 
-GROUPS = (hosts, activation, audit)
+GROUPS = (hosts, command, activation, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def whoami(client: OperatorClient, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(command.rewrite_argv(list(sys.argv[1:] if argv is None else argv)))
     debug = args.debug or bool(os.environ.get("OPSCTL_DEBUG"))
     try:
         with OperatorClient.from_profile(args.profile) as client:

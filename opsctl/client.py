@@ -100,6 +100,34 @@ class OperatorClient:
     def delete_activation(self, activation_id: str) -> None:
         self._call("DeleteActivation", operator_pb2.DeleteActivationRequest(id=activation_id))
 
+    # -- run command -------------------------------------------------------------------------
+    def run_command(self, request: operator_pb2.RunCommandRequest) -> operator_pb2.RunCommandResponse:
+        return self._call("RunCommand", request)
+
+    def list_commands(self, limit: int = 50) -> list[operator_pb2.Command]:
+        return list(self._call("ListCommands", operator_pb2.ListCommandsRequest(limit=limit)).commands)
+
+    def get_command(self, command_id: str, include_output: bool = True) -> operator_pb2.CommandDetail:
+        return self._call("GetCommand", operator_pb2.GetCommandRequest(id=command_id, include_output=include_output))
+
+    def cancel_command(self, command_id: str) -> operator_pb2.Command:
+        return self._call("CancelCommand", operator_pb2.GetCommandRequest(id=command_id))
+
+    def watch_command(self, command_id: str) -> Iterator[operator_pb2.CommandDetail]:
+        """Progress of a command until it ends (no timeout: a fan-out may run for hours)."""
+        try:
+            yield from self._stub.WatchCommand(operator_pb2.GetCommandRequest(id=command_id))
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, f"the controller at {self.profile.controller}") from exc
+
+    def invocation_output(self, command_id: str, host: str, stderr: bool = False) -> Iterator[bytes]:
+        request = operator_pb2.GetInvocationOutputRequest(command_id=command_id, host=host, stderr=stderr)
+        try:
+            for chunk in self._stub.GetInvocationOutput(request):
+                yield chunk.data
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, f"the controller at {self.profile.controller}") from exc
+
     # -- audit ------------------------------------------------------------------------------
     def list_audit_events(self, **filters: Any) -> list[operator_pb2.AuditEvent]:
         request = operator_pb2.ListAuditEventsRequest(

@@ -10,7 +10,10 @@ from datetime import UTC, datetime
 import grpc
 
 from fleetops.common.errors import FleetopsError, PermissionDenied, Unauthenticated
+from fleetops.common.wire import inventory_from_proto
 from fleetops.controller.audit.service import AuditLog
+from fleetops.controller.commands.models import InvocationReport, InvocationState
+from fleetops.controller.commands.service import CommandService
 from fleetops.controller.enrollment.service import EnrollmentService
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.metrics import ControllerMetrics
@@ -61,6 +64,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         enrollment: EnrollmentService,
         audit: AuditLog,
         metrics: ControllerMetrics,
+        commands: CommandService,
         *,
         heartbeat_interval: float,
         inventory_interval: float,
@@ -69,6 +73,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self._enrollment = enrollment
         self._audit = audit
         self._metrics = metrics
+        self._commands = commands
         self._heartbeat_interval = heartbeat_interval
         self._inventory_interval = inventory_interval
 
@@ -127,7 +132,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 reason="impersonation",
             )
         link = GrpcAgentLink(context, peer.address)
-        inventory = convert.inventory_from_proto(first.hello.inventory) if first.hello.HasField("inventory") else None
+        inventory = inventory_from_proto(first.hello.inventory) if first.hello.HasField("inventory") else None
         replaced = self._fleet.presence.connected(host_id, link, inventory)
         if replaced is not None:
             await replaced.close("replaced by a newer connection from the same host", revoked=False)
@@ -143,6 +148,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                     )
                 )
             )
+            await self._commands.host_connected(host_id)
             reader = asyncio.create_task(self._read_loop(request_iterator, context, peer, link))
             closer = asyncio.create_task(link.closed.wait())
             try:
@@ -200,7 +206,24 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                         f"host {host_id} sent inventory for host {message.inventory.host_id}",
                         "each host reports only its own inventory",
                     )
-                self._fleet.presence.seen(host_id, convert.inventory_from_proto(message.inventory.inventory))
+                self._fleet.presence.seen(host_id, inventory_from_proto(message.inventory.inventory))
+            elif kind == "invocation_update":
+                u = message.invocation_update
+                state = _PHASES.get(u.phase)
+                if state is not None:
+                    at = convert.from_timestamp(u.at) if u.HasField("at") else datetime.now(UTC)
+                    await self._commands.invocation_progress(host_id, u.invocation_id, state, at)
+            elif kind == "output":
+                o = message.output
+                stream = "stderr" if o.stream == agent_pb2.OUTPUT_STREAM_STDERR else "stdout"
+                await self._commands.invocation_output(host_id, o.invocation_id, stream, o.offset, o.data)
+            elif kind == "result":
+                if await self._commands.invocation_result(host_id, _report(message.result)):
+                    await link.send(
+                        agent_pb2.ControllerMessage(
+                            result_ack=agent_pb2.ResultAck(invocation_id=message.result.invocation_id)
+                        )
+                    )
             else:
                 log.debug("ignoring unexpected %s message from %s", kind, host_id)
 
@@ -214,3 +237,29 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             await self._refuse(context, "host.certificate.renew", peer.actor, exc, reason="renewal")
             raise
         return agent_pb2.RenewCertificateResponse(certificate_pem=cert_pem, ca_pem=ca_pem)
+
+
+_PHASES = {
+    agent_pb2.INVOCATION_PHASE_DELIVERED: InvocationState.DELIVERED,
+    agent_pb2.INVOCATION_PHASE_RUNNING: InvocationState.RUNNING,
+}
+_OUTCOMES = {
+    agent_pb2.INVOCATION_OUTCOME_SUCCESS: InvocationState.SUCCESS,
+    agent_pb2.INVOCATION_OUTCOME_FAILED: InvocationState.FAILED,
+    agent_pb2.INVOCATION_OUTCOME_TIMED_OUT: InvocationState.TIMED_OUT,
+    agent_pb2.INVOCATION_OUTCOME_CANCELLED: InvocationState.CANCELLED,
+}
+
+
+def _report(r: agent_pb2.InvocationResult) -> InvocationReport:
+    return InvocationReport(
+        invocation_id=r.invocation_id,
+        state=_OUTCOMES.get(r.outcome, InvocationState.FAILED),
+        exit_code=r.exit_code,
+        reason=r.reason if r.outcome in _OUTCOMES else (r.reason or "the agent reported no outcome"),
+        stdout_bytes=r.stdout_bytes,
+        stderr_bytes=r.stderr_bytes,
+        started_at=convert.from_timestamp(r.started_at) if r.HasField("started_at") else None,
+        finished_at=convert.from_timestamp(r.finished_at) if r.HasField("finished_at") else None,
+        rebooted=r.rebooted,
+    )

@@ -9,6 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from fleetops.common.wire import inventory_to_proto
 from fleetops.controller.audit.service import AuditEvent
+from fleetops.controller.commands.models import Command, Invocation, InvocationState
 from fleetops.controller.enrollment.service import Activation
 from fleetops.controller.fleet.models import Host, HostStatus, Target
 from fleetops.v1 import operator_pb2
@@ -78,4 +79,53 @@ def audit_event_to_proto(e: AuditEvent) -> operator_pb2.AuditEvent:
         details_json=json.dumps(e.details, sort_keys=True),
         previous_hash=e.previous_hash,
         hash=e.hash,
+    )
+
+
+_INVOCATION_STATE = {
+    state: operator_pb2.InvocationState.Value(f"INVOCATION_STATE_{state.name}") for state in InvocationState
+}
+
+
+def command_to_proto(c: Command) -> operator_pb2.Command:
+    return operator_pb2.Command(
+        id=c.id,
+        created_by=c.created_by,
+        created_at=timestamp(c.created_at),
+        argv=list(c.spec.argv),
+        script=c.spec.script or b"",
+        target=c.target,
+        max_concurrency=c.spec.max_concurrency,
+        max_errors=c.spec.max_errors,
+        concurrency_limit=c.concurrency_limit,
+        error_limit=c.error_limit,
+        timeout_seconds=c.spec.timeout_seconds,
+        delivery_timeout_seconds=c.spec.delivery_timeout_seconds,
+        status=c.status.value,
+        total=c.total,
+        counts=c.counts,
+        finished_at=timestamp(c.finished_at),
+        run_as=c.spec.run_as,
+        comment=c.spec.comment,
+    )
+
+
+def invocation_to_proto(i: Invocation, include_output: bool = True) -> operator_pb2.Invocation:
+    return operator_pb2.Invocation(
+        id=i.id,
+        command_id=i.command_id,
+        host_id=i.host_id,
+        host_name=i.host_name,
+        state=_INVOCATION_STATE[i.state],
+        exit_code=i.exit_code or 0,
+        has_exit_code=i.exit_code is not None,
+        reason=i.reason,
+        stdout_tail=i.stdout_tail if include_output else b"",
+        stderr_tail=i.stderr_tail if include_output else b"",
+        stdout_bytes=i.stdout_bytes,
+        stderr_bytes=i.stderr_bytes,
+        delivered_at=timestamp(i.delivered_at),
+        started_at=timestamp(i.started_at),
+        finished_at=timestamp(i.finished_at),
+        rebooted=i.rebooted,
     )

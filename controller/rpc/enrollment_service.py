@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 
 from fleetops.common.errors import FleetopsError
+from fleetops.common.wire import inventory_from_proto
 from fleetops.controller.enrollment.service import EnrollmentService
-from fleetops.controller.rpc import convert
 from fleetops.controller.rpc.errors import abort
 from fleetops.v1 import enrollment_pb2, enrollment_pb2_grpc
 
@@ -25,7 +25,7 @@ class EnrollmentServicer(enrollment_pb2_grpc.EnrollmentServiceServicer):
                 activation_id=request.activation_id.strip(),
                 activation_code=request.activation_code.strip(),
                 csr_pem=bytes(request.csr_pem[: MAX_CSR_BYTES + 1]),
-                inventory=convert.inventory_from_proto(request.inventory),
+                inventory=inventory_from_proto(request.inventory),
                 tags=dict(request.tags),
                 name=request.name.strip(),
                 peer=context.peer() or "",

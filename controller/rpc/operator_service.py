@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -10,8 +11,17 @@ from typing import Any, TypeVar
 
 import grpc
 
-from fleetops.common.errors import FleetopsError, InternalError, PermissionDenied
+from fleetops.common.errors import FleetopsError, InternalError, NotFound, PermissionDenied
 from fleetops.controller.audit.service import AuditLog, AuditQuery
+from fleetops.controller.commands.models import (
+    DEFAULT_DELIVERY_TIMEOUT_SECONDS,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_ERRORS,
+    DEFAULT_TIMEOUT_SECONDS,
+    CommandSpec,
+    CommandStatus,
+)
+from fleetops.controller.commands.service import CommandService
 from fleetops.controller.enrollment.service import EnrollmentService
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.rpc import convert
@@ -65,11 +75,129 @@ def operator_call(action: str) -> Callable[[Handler[Req, Resp]], Callable[..., A
     return wrap
 
 
+def operator_stream(action: str) -> Callable[..., Any]:
+    """Like ``operator_call`` for server-streaming calls: authenticated and audited when they start."""
+
+    def wrap(handler: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(handler)
+        async def call(self: OperatorServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            actor = f"peer:{context.peer()}"
+            target = getattr(request, "id", "") or getattr(request, "command_id", "")
+            try:
+                peer = peer_of(context)
+                actor = peer.actor
+                if peer.identity.kind != "operator":
+                    raise PermissionDenied(
+                        f"{peer.actor} is not an operator identity", "use an operator profile (opsctl login)"
+                    )
+            except FleetopsError as exc:
+                await self._audit.record(
+                    actor=actor, action=action, target=target, outcome="denied", details={"error": exc.message}
+                )
+                await abort(context, exc)
+            await self._audit.record(actor=actor, action=action, target=target)
+            try:
+                async for item in handler(self, request, peer):
+                    yield item
+            except FleetopsError as exc:
+                await abort(context, exc)
+
+        return call
+
+    return wrap
+
+
 class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
-    def __init__(self, fleet: FleetService, enrollment: EnrollmentService, audit: AuditLog) -> None:
+    def __init__(
+        self, fleet: FleetService, enrollment: EnrollmentService, audit: AuditLog, commands: CommandService
+    ) -> None:
         self._fleet = fleet
         self._enrollment = enrollment
         self._audit = audit
+        self._commands = commands
+
+    @operator_call("command.run")
+    async def RunCommand(self, request: operator_pb2.RunCommandRequest, peer: Peer) -> tuple[Any, str]:
+        spec = CommandSpec(
+            argv=tuple(request.argv),
+            script=request.script or None,
+            cwd=request.cwd,
+            env=dict(request.env),
+            run_as=request.run_as,
+            max_concurrency=request.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+            max_errors=request.max_errors or DEFAULT_MAX_ERRORS,
+            timeout_seconds=request.timeout_seconds or DEFAULT_TIMEOUT_SECONDS,
+            delivery_timeout_seconds=request.delivery_timeout_seconds or DEFAULT_DELIVERY_TIMEOUT_SECONDS,
+            comment=request.comment,
+        )
+        command, hosts = await self._commands.create(peer.actor, convert.target_from_proto(request.target), spec)
+        return (
+            operator_pb2.RunCommandResponse(
+                command=convert.command_to_proto(command), host_names=[h.name for h in hosts]
+            ),
+            command.id,
+        )
+
+    @operator_call("command.list")
+    async def ListCommands(self, request: operator_pb2.ListCommandsRequest, peer: Peer) -> tuple[Any, str]:
+        commands = await self._commands.list(request.limit or 50)
+        return operator_pb2.ListCommandsResponse(commands=[convert.command_to_proto(c) for c in commands]), ""
+
+    @operator_call("command.show")
+    async def GetCommand(self, request: operator_pb2.GetCommandRequest, peer: Peer) -> tuple[Any, str]:
+        command, invocations = await self._commands.get(request.id)
+        return (
+            operator_pb2.CommandDetail(
+                command=convert.command_to_proto(command),
+                invocations=[convert.invocation_to_proto(i, request.include_output) for i in invocations],
+                done=command.status is not CommandStatus.IN_PROGRESS,
+            ),
+            command.id,
+        )
+
+    @operator_call("command.cancel")
+    async def CancelCommand(self, request: operator_pb2.GetCommandRequest, peer: Peer) -> tuple[Any, str]:
+        command = await self._commands.cancel(request.id)
+        return convert.command_to_proto(command), command.id
+
+    @operator_stream("command.watch")
+    async def WatchCommand(self, request: operator_pb2.GetCommandRequest, peer: Peer) -> Any:
+        queue = self._commands.subscribe(request.id)
+        try:
+            since = None
+            while True:
+                command, invocations = await self._commands.changed_since(request.id, since)
+                if invocations:
+                    since = max(i.updated_at for i in invocations)
+                done = command.status is not CommandStatus.IN_PROGRESS
+                yield operator_pb2.CommandDetail(
+                    command=convert.command_to_proto(command),
+                    invocations=[convert.invocation_to_proto(i, request.include_output) for i in invocations],
+                    done=done,
+                )
+                if done:
+                    return
+                try:
+                    await asyncio.wait_for(queue.get(), 5.0)
+                except TimeoutError:
+                    pass  # re-read anyway: another replica may have moved it on
+        finally:
+            self._commands.unsubscribe(request.id, queue)
+
+    @operator_stream("command.output")
+    async def GetInvocationOutput(self, request: operator_pb2.GetInvocationOutputRequest, peer: Peer) -> Any:
+        _, invocations = await self._commands.get(request.command_id)
+        match = [i for i in invocations if request.host in (i.host_name, i.host_id)]
+        if not match:
+            raise NotFound(
+                f"command {request.command_id} has no invocation on host {request.host}",
+                f"see opsctl run show {request.command_id}",
+            )
+        stream = "stderr" if request.stderr else "stdout"
+        if (match[0].stderr_bytes if request.stderr else match[0].stdout_bytes) == 0:
+            return
+        async for chunk in self._commands.read_output(request.command_id, match[0].host_name, stream):
+            yield operator_pb2.OutputData(data=chunk)
 
     @operator_call("whoami")
     async def WhoAmI(self, request: operator_pb2.WhoAmIRequest, peer: Peer) -> tuple[Any, str]:

@@ -9,7 +9,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -91,3 +104,62 @@ class AuditEventRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     previous_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class CommandRow(Base):
+    __tablename__ = "commands"
+    __table_args__ = (Index("ix_commands_created_at", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    argv: Mapped[list[str]] = mapped_column(JSON, default=list)
+    script: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    cwd: Mapped[str] = mapped_column(String(1024), default="")
+    env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    run_as: Mapped[str] = mapped_column(String(64), default="")
+    target: Mapped[str] = mapped_column(Text, default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    # As typed ("50", "10%") and as resolved against the number of targets.
+    max_concurrency: Mapped[str] = mapped_column(String(16))
+    max_errors: Mapped[str] = mapped_column(String(16))
+    concurrency_limit: Mapped[int] = mapped_column(Integer)
+    error_limit: Mapped[int] = mapped_column(Integer)
+    timeout_seconds: Mapped[int] = mapped_column(Integer)
+    delivery_timeout_seconds: Mapped[int] = mapped_column(Integer)
+    kill_grace_seconds: Mapped[int] = mapped_column(Integer, default=5)
+    # in_progress | success | failed | cancelled
+    status: Mapped[str] = mapped_column(String(16))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    total: Mapped[int] = mapped_column(Integer)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class InvocationRow(Base):
+    __tablename__ = "invocations"
+    __table_args__ = (
+        UniqueConstraint("command_id", "host_id", name="uq_invocations_command_host"),
+        Index("ix_invocations_host_state", "host_id", "state"),
+        Index("ix_invocations_command_state", "command_id", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    command_id: Mapped[str] = mapped_column(String(40), ForeignKey("commands.id", ondelete="CASCADE"))
+    host_id: Mapped[str] = mapped_column(String(32))
+    host_name: Mapped[str] = mapped_column(String(255))
+    # pending | delivered | running | success | failed | timed_out | cancelled | undeliverable | not_started
+    state: Mapped[str] = mapped_column(String(16))
+    # Set (durably) before the invocation is first sent; pending + sent_at = in flight, not yet acknowledged.
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    send_count: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    exit_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    rebooted: Mapped[bool] = mapped_column(Boolean, default=False)
+    stdout_tail: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    stderr_tail: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    stdout_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    stderr_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]

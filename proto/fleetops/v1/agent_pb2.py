@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from fleetops.v1 import common_pb2 as fleetops_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66leetops/v1/agent.proto\x12\x0b\x66leetops.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18\x66leetops/v1/common.proto\"\x9b\x01\n\x0c\x41gentMessage\x12#\n\x05hello\x18\x01 \x01(\x0b\x32\x12.fleetops.v1.HelloH\x00\x12+\n\theartbeat\x18\x02 \x01(\x0b\x32\x16.fleetops.v1.HeartbeatH\x00\x12\x31\n\tinventory\x18\x03 \x01(\x0b\x32\x1c.fleetops.v1.InventoryReportH\x00\x42\x06\n\x04\x62ody\"Z\n\x05Hello\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12)\n\tinventory\x18\x02 \x01(\x0b\x32\x16.fleetops.v1.Inventory\x12\x15\n\ragent_version\x18\x03 \x01(\t\"J\n\tHeartbeat\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12+\n\x07sent_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"M\n\x0fInventoryReport\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12)\n\tinventory\x18\x02 \x01(\x0b\x32\x16.fleetops.v1.Inventory\"\xa7\x01\n\x11\x43ontrollerMessage\x12\'\n\x07welcome\x18\x01 \x01(\x0b\x32\x14.fleetops.v1.WelcomeH\x00\x12\x32\n\rheartbeat_ack\x18\x02 \x01(\x0b\x32\x19.fleetops.v1.HeartbeatAckH\x00\x12-\n\ndisconnect\x18\x03 \x01(\x0b\x32\x17.fleetops.v1.DisconnectH\x00\x42\x06\n\x04\x62ody\"\xcf\x01\n\x07Welcome\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\"\n\x1aheartbeat_interval_seconds\x18\x03 \x01(\r\x12\"\n\x1ainventory_interval_seconds\x18\x04 \x01(\r\x12,\n\x04tags\x18\x05 \x03(\x0b\x32\x1e.fleetops.v1.Welcome.TagsEntry\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\" \n\x0cHeartbeatAck\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"-\n\nDisconnect\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07revoked\x18\x02 \x01(\x08\"*\n\x17RenewCertificateRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\x0c\"C\n\x18RenewCertificateResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\x0c\x12\x0e\n\x06\x63\x61_pem\x18\x02 \x01(\x0c\x32\xb9\x01\n\x0c\x41gentService\x12H\n\x07\x43onnect\x12\x19.fleetops.v1.AgentMessage\x1a\x1e.fleetops.v1.ControllerMessage(\x01\x30\x01\x12_\n\x10RenewCertificate\x12$.fleetops.v1.RenewCertificateRequest\x1a%.fleetops.v1.RenewCertificateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66leetops/v1/agent.proto\x12\x0b\x66leetops.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18\x66leetops/v1/common.proto\"\xb4\x02\n\x0c\x41gentMessage\x12#\n\x05hello\x18\x01 \x01(\x0b\x32\x12.fleetops.v1.HelloH\x00\x12+\n\theartbeat\x18\x02 \x01(\x0b\x32\x16.fleetops.v1.HeartbeatH\x00\x12\x31\n\tinventory\x18\x03 \x01(\x0b\x32\x1c.fleetops.v1.InventoryReportH\x00\x12:\n\x11invocation_update\x18\x04 \x01(\x0b\x32\x1d.fleetops.v1.InvocationUpdateH\x00\x12*\n\x06output\x18\x05 \x01(\x0b\x32\x18.fleetops.v1.OutputChunkH\x00\x12/\n\x06result\x18\x06 \x01(\x0b\x32\x1d.fleetops.v1.InvocationResultH\x00\x42\x06\n\x04\x62ody\"Z\n\x05Hello\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12)\n\tinventory\x18\x02 \x01(\x0b\x32\x16.fleetops.v1.Inventory\x12\x15\n\ragent_version\x18\x03 \x01(\t\"J\n\tHeartbeat\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12+\n\x07sent_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"M\n\x0fInventoryReport\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12)\n\tinventory\x18\x02 \x01(\x0b\x32\x16.fleetops.v1.Inventory\"\xb1\x02\n\x11\x43ontrollerMessage\x12\'\n\x07welcome\x18\x01 \x01(\x0b\x32\x14.fleetops.v1.WelcomeH\x00\x12\x32\n\rheartbeat_ack\x18\x02 \x01(\x0b\x32\x19.fleetops.v1.HeartbeatAckH\x00\x12-\n\ndisconnect\x18\x03 \x01(\x0b\x32\x17.fleetops.v1.DisconnectH\x00\x12)\n\x03run\x18\x04 \x01(\x0b\x32\x1a.fleetops.v1.RunInvocationH\x00\x12/\n\x06\x63\x61ncel\x18\x05 \x01(\x0b\x32\x1d.fleetops.v1.CancelInvocationH\x00\x12,\n\nresult_ack\x18\x06 \x01(\x0b\x32\x16.fleetops.v1.ResultAckH\x00\x42\x06\n\x04\x62ody\"\xcf\x01\n\x07Welcome\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\"\n\x1aheartbeat_interval_seconds\x18\x03 \x01(\r\x12\"\n\x1ainventory_interval_seconds\x18\x04 \x01(\r\x12,\n\x04tags\x18\x05 \x03(\x0b\x32\x1e.fleetops.v1.Welcome.TagsEntry\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\" \n\x0cHeartbeatAck\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"-\n\nDisconnect\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07revoked\x18\x02 \x01(\x08\"*\n\x17RenewCertificateRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\x0c\"C\n\x18RenewCertificateResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\x0c\x12\x0e\n\x06\x63\x61_pem\x18\x02 \x01(\x0c\"\xb6\x02\n\rRunInvocation\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12\x12\n\ncommand_id\x18\x02 \x01(\t\x12\x0c\n\x04\x61rgv\x18\x03 \x03(\t\x12\x0e\n\x06script\x18\x04 \x01(\x0c\x12\x0b\n\x03\x63wd\x18\x05 \x01(\t\x12\x30\n\x03\x65nv\x18\x06 \x03(\x0b\x32#.fleetops.v1.RunInvocation.EnvEntry\x12\x0e\n\x06run_as\x18\x07 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x08 \x01(\r\x12\x1a\n\x12kill_grace_seconds\x18\t \x01(\r\x12\x15\n\rstdout_offset\x18\n \x01(\x04\x12\x15\n\rstderr_offset\x18\x0b \x01(\x04\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\")\n\x10\x43\x61ncelInvocation\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\"\"\n\tResultAck\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\"~\n\x10InvocationUpdate\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12+\n\x05phase\x18\x02 \x01(\x0e\x32\x1c.fleetops.v1.InvocationPhase\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\x0bOutputChunk\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12)\n\x06stream\x18\x02 \x01(\x0e\x32\x19.fleetops.v1.OutputStream\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"\x9c\x02\n\x10InvocationResult\x12\x15\n\rinvocation_id\x18\x01 \x01(\t\x12/\n\x07outcome\x18\x02 \x01(\x0e\x32\x1e.fleetops.v1.InvocationOutcome\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x14\n\x0cstdout_bytes\x18\x05 \x01(\x04\x12\x14\n\x0cstderr_bytes\x18\x06 \x01(\x04\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08rebooted\x18\t \x01(\x08*q\n\x0fInvocationPhase\x12 \n\x1cINVOCATION_PHASE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aINVOCATION_PHASE_DELIVERED\x10\x01\x12\x1c\n\x18INVOCATION_PHASE_RUNNING\x10\x02*a\n\x0cOutputStream\x12\x1d\n\x19OUTPUT_STREAM_UNSPECIFIED\x10\x00\x12\x18\n\x14OUTPUT_STREAM_STDOUT\x10\x01\x12\x18\n\x14OUTPUT_STREAM_STDERR\x10\x02*\xba\x01\n\x11InvocationOutcome\x12\"\n\x1eINVOCATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1e\n\x1aINVOCATION_OUTCOME_SUCCESS\x10\x01\x12\x1d\n\x19INVOCATION_OUTCOME_FAILED\x10\x02\x12 \n\x1cINVOCATION_OUTCOME_TIMED_OUT\x10\x03\x12 \n\x1cINVOCATION_OUTCOME_CANCELLED\x10\x04\x32\xb9\x01\n\x0c\x41gentService\x12H\n\x07\x43onnect\x12\x19.fleetops.v1.AgentMessage\x1a\x1e.fleetops.v1.ControllerMessage(\x01\x30\x01\x12_\n\x10RenewCertificate\x12$.fleetops.v1.RenewCertificateRequest\x1a%.fleetops.v1.RenewCertificateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,28 +35,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WELCOME_TAGSENTRY']._loaded_options = None
   _globals['_WELCOME_TAGSENTRY']._serialized_options = b'8\001'
+  _globals['_RUNINVOCATION_ENVENTRY']._loaded_options = None
+  _globals['_RUNINVOCATION_ENVENTRY']._serialized_options = b'8\001'
+  _globals['_INVOCATIONPHASE']._serialized_start=2287
+  _globals['_INVOCATIONPHASE']._serialized_end=2400
+  _globals['_OUTPUTSTREAM']._serialized_start=2402
+  _globals['_OUTPUTSTREAM']._serialized_end=2499
+  _globals['_INVOCATIONOUTCOME']._serialized_start=2502
+  _globals['_INVOCATIONOUTCOME']._serialized_end=2688
   _globals['_AGENTMESSAGE']._serialized_start=100
-  _globals['_AGENTMESSAGE']._serialized_end=255
-  _globals['_HELLO']._serialized_start=257
-  _globals['_HELLO']._serialized_end=347
-  _globals['_HEARTBEAT']._serialized_start=349
-  _globals['_HEARTBEAT']._serialized_end=423
-  _globals['_INVENTORYREPORT']._serialized_start=425
-  _globals['_INVENTORYREPORT']._serialized_end=502
-  _globals['_CONTROLLERMESSAGE']._serialized_start=505
-  _globals['_CONTROLLERMESSAGE']._serialized_end=672
-  _globals['_WELCOME']._serialized_start=675
-  _globals['_WELCOME']._serialized_end=882
-  _globals['_WELCOME_TAGSENTRY']._serialized_start=839
-  _globals['_WELCOME_TAGSENTRY']._serialized_end=882
-  _globals['_HEARTBEATACK']._serialized_start=884
-  _globals['_HEARTBEATACK']._serialized_end=916
-  _globals['_DISCONNECT']._serialized_start=918
-  _globals['_DISCONNECT']._serialized_end=963
-  _globals['_RENEWCERTIFICATEREQUEST']._serialized_start=965
-  _globals['_RENEWCERTIFICATEREQUEST']._serialized_end=1007
-  _globals['_RENEWCERTIFICATERESPONSE']._serialized_start=1009
-  _globals['_RENEWCERTIFICATERESPONSE']._serialized_end=1076
-  _globals['_AGENTSERVICE']._serialized_start=1079
-  _globals['_AGENTSERVICE']._serialized_end=1264
+  _globals['_AGENTMESSAGE']._serialized_end=408
+  _globals['_HELLO']._serialized_start=410
+  _globals['_HELLO']._serialized_end=500
+  _globals['_HEARTBEAT']._serialized_start=502
+  _globals['_HEARTBEAT']._serialized_end=576
+  _globals['_INVENTORYREPORT']._serialized_start=578
+  _globals['_INVENTORYREPORT']._serialized_end=655
+  _globals['_CONTROLLERMESSAGE']._serialized_start=658
+  _globals['_CONTROLLERMESSAGE']._serialized_end=963
+  _globals['_WELCOME']._serialized_start=966
+  _globals['_WELCOME']._serialized_end=1173
+  _globals['_WELCOME_TAGSENTRY']._serialized_start=1130
+  _globals['_WELCOME_TAGSENTRY']._serialized_end=1173
+  _globals['_HEARTBEATACK']._serialized_start=1175
+  _globals['_HEARTBEATACK']._serialized_end=1207
+  _globals['_DISCONNECT']._serialized_start=1209
+  _globals['_DISCONNECT']._serialized_end=1254
+  _globals['_RENEWCERTIFICATEREQUEST']._serialized_start=1256
+  _globals['_RENEWCERTIFICATEREQUEST']._serialized_end=1298
+  _globals['_RENEWCERTIFICATERESPONSE']._serialized_start=1300
+  _globals['_RENEWCERTIFICATERESPONSE']._serialized_end=1367
+  _globals['_RUNINVOCATION']._serialized_start=1370
+  _globals['_RUNINVOCATION']._serialized_end=1680
+  _globals['_RUNINVOCATION_ENVENTRY']._serialized_start=1638
+  _globals['_RUNINVOCATION_ENVENTRY']._serialized_end=1680
+  _globals['_CANCELINVOCATION']._serialized_start=1682
+  _globals['_CANCELINVOCATION']._serialized_end=1723
+  _globals['_RESULTACK']._serialized_start=1725
+  _globals['_RESULTACK']._serialized_end=1759
+  _globals['_INVOCATIONUPDATE']._serialized_start=1761
+  _globals['_INVOCATIONUPDATE']._serialized_end=1887
+  _globals['_OUTPUTCHUNK']._serialized_start=1889
+  _globals['_OUTPUTCHUNK']._serialized_end=1998
+  _globals['_INVOCATIONRESULT']._serialized_start=2001
+  _globals['_INVOCATIONRESULT']._serialized_end=2285
+  _globals['_AGENTSERVICE']._serialized_start=2691
+  _globals['_AGENTSERVICE']._serialized_end=2876
 # @@protoc_insertion_point(module_scope)

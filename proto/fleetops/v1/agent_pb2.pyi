@@ -3,22 +3,60 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from fleetops.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class InvocationPhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INVOCATION_PHASE_UNSPECIFIED: _ClassVar[InvocationPhase]
+    INVOCATION_PHASE_DELIVERED: _ClassVar[InvocationPhase]
+    INVOCATION_PHASE_RUNNING: _ClassVar[InvocationPhase]
+
+class OutputStream(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTPUT_STREAM_UNSPECIFIED: _ClassVar[OutputStream]
+    OUTPUT_STREAM_STDOUT: _ClassVar[OutputStream]
+    OUTPUT_STREAM_STDERR: _ClassVar[OutputStream]
+
+class InvocationOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INVOCATION_OUTCOME_UNSPECIFIED: _ClassVar[InvocationOutcome]
+    INVOCATION_OUTCOME_SUCCESS: _ClassVar[InvocationOutcome]
+    INVOCATION_OUTCOME_FAILED: _ClassVar[InvocationOutcome]
+    INVOCATION_OUTCOME_TIMED_OUT: _ClassVar[InvocationOutcome]
+    INVOCATION_OUTCOME_CANCELLED: _ClassVar[InvocationOutcome]
+INVOCATION_PHASE_UNSPECIFIED: InvocationPhase
+INVOCATION_PHASE_DELIVERED: InvocationPhase
+INVOCATION_PHASE_RUNNING: InvocationPhase
+OUTPUT_STREAM_UNSPECIFIED: OutputStream
+OUTPUT_STREAM_STDOUT: OutputStream
+OUTPUT_STREAM_STDERR: OutputStream
+INVOCATION_OUTCOME_UNSPECIFIED: InvocationOutcome
+INVOCATION_OUTCOME_SUCCESS: InvocationOutcome
+INVOCATION_OUTCOME_FAILED: InvocationOutcome
+INVOCATION_OUTCOME_TIMED_OUT: InvocationOutcome
+INVOCATION_OUTCOME_CANCELLED: InvocationOutcome
+
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "heartbeat", "inventory")
+    __slots__ = ("hello", "heartbeat", "inventory", "invocation_update", "output", "result")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     INVENTORY_FIELD_NUMBER: _ClassVar[int]
+    INVOCATION_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     heartbeat: Heartbeat
     inventory: InventoryReport
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., inventory: _Optional[_Union[InventoryReport, _Mapping]] = ...) -> None: ...
+    invocation_update: InvocationUpdate
+    output: OutputChunk
+    result: InvocationResult
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., inventory: _Optional[_Union[InventoryReport, _Mapping]] = ..., invocation_update: _Optional[_Union[InvocationUpdate, _Mapping]] = ..., output: _Optional[_Union[OutputChunk, _Mapping]] = ..., result: _Optional[_Union[InvocationResult, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("host_id", "inventory", "agent_version")
@@ -47,14 +85,20 @@ class InventoryReport(_message.Message):
     def __init__(self, host_id: _Optional[str] = ..., inventory: _Optional[_Union[_common_pb2.Inventory, _Mapping]] = ...) -> None: ...
 
 class ControllerMessage(_message.Message):
-    __slots__ = ("welcome", "heartbeat_ack", "disconnect")
+    __slots__ = ("welcome", "heartbeat_ack", "disconnect", "run", "cancel", "result_ack")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     DISCONNECT_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    RESULT_ACK_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     heartbeat_ack: HeartbeatAck
     disconnect: Disconnect
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ...) -> None: ...
+    run: RunInvocation
+    cancel: CancelInvocation
+    result_ack: ResultAck
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., run: _Optional[_Union[RunInvocation, _Mapping]] = ..., cancel: _Optional[_Union[CancelInvocation, _Mapping]] = ..., result_ack: _Optional[_Union[ResultAck, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("host_id", "hostname", "heartbeat_interval_seconds", "inventory_interval_seconds", "tags")
@@ -104,3 +148,92 @@ class RenewCertificateResponse(_message.Message):
     certificate_pem: bytes
     ca_pem: bytes
     def __init__(self, certificate_pem: _Optional[bytes] = ..., ca_pem: _Optional[bytes] = ...) -> None: ...
+
+class RunInvocation(_message.Message):
+    __slots__ = ("invocation_id", "command_id", "argv", "script", "cwd", "env", "run_as", "timeout_seconds", "kill_grace_seconds", "stdout_offset", "stderr_offset")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    INVOCATION_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    ARGV_FIELD_NUMBER: _ClassVar[int]
+    SCRIPT_FIELD_NUMBER: _ClassVar[int]
+    CWD_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    RUN_AS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    KILL_GRACE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    STDERR_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    invocation_id: str
+    command_id: str
+    argv: _containers.RepeatedScalarFieldContainer[str]
+    script: bytes
+    cwd: str
+    env: _containers.ScalarMap[str, str]
+    run_as: str
+    timeout_seconds: int
+    kill_grace_seconds: int
+    stdout_offset: int
+    stderr_offset: int
+    def __init__(self, invocation_id: _Optional[str] = ..., command_id: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., run_as: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., kill_grace_seconds: _Optional[int] = ..., stdout_offset: _Optional[int] = ..., stderr_offset: _Optional[int] = ...) -> None: ...
+
+class CancelInvocation(_message.Message):
+    __slots__ = ("invocation_id",)
+    INVOCATION_ID_FIELD_NUMBER: _ClassVar[int]
+    invocation_id: str
+    def __init__(self, invocation_id: _Optional[str] = ...) -> None: ...
+
+class ResultAck(_message.Message):
+    __slots__ = ("invocation_id",)
+    INVOCATION_ID_FIELD_NUMBER: _ClassVar[int]
+    invocation_id: str
+    def __init__(self, invocation_id: _Optional[str] = ...) -> None: ...
+
+class InvocationUpdate(_message.Message):
+    __slots__ = ("invocation_id", "phase", "at")
+    INVOCATION_ID_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    invocation_id: str
+    phase: InvocationPhase
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, invocation_id: _Optional[str] = ..., phase: _Optional[_Union[InvocationPhase, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class OutputChunk(_message.Message):
+    __slots__ = ("invocation_id", "stream", "offset", "data")
+    INVOCATION_ID_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    invocation_id: str
+    stream: OutputStream
+    offset: int
+    data: bytes
+    def __init__(self, invocation_id: _Optional[str] = ..., stream: _Optional[_Union[OutputStream, str]] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class InvocationResult(_message.Message):
+    __slots__ = ("invocation_id", "outcome", "exit_code", "reason", "stdout_bytes", "stderr_bytes", "started_at", "finished_at", "rebooted")
+    INVOCATION_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STDERR_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    REBOOTED_FIELD_NUMBER: _ClassVar[int]
+    invocation_id: str
+    outcome: InvocationOutcome
+    exit_code: int
+    reason: str
+    stdout_bytes: int
+    stderr_bytes: int
+    started_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    rebooted: bool
+    def __init__(self, invocation_id: _Optional[str] = ..., outcome: _Optional[_Union[InvocationOutcome, str]] = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., stdout_bytes: _Optional[int] = ..., stderr_bytes: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rebooted: _Optional[bool] = ...) -> None: ...

@@ -17,10 +17,33 @@ class HostStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HOST_STATUS_ONLINE: _ClassVar[HostStatus]
     HOST_STATUS_OFFLINE: _ClassVar[HostStatus]
     HOST_STATUS_DEREGISTERED: _ClassVar[HostStatus]
+
+class InvocationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INVOCATION_STATE_UNSPECIFIED: _ClassVar[InvocationState]
+    INVOCATION_STATE_PENDING: _ClassVar[InvocationState]
+    INVOCATION_STATE_DELIVERED: _ClassVar[InvocationState]
+    INVOCATION_STATE_RUNNING: _ClassVar[InvocationState]
+    INVOCATION_STATE_SUCCESS: _ClassVar[InvocationState]
+    INVOCATION_STATE_FAILED: _ClassVar[InvocationState]
+    INVOCATION_STATE_TIMED_OUT: _ClassVar[InvocationState]
+    INVOCATION_STATE_CANCELLED: _ClassVar[InvocationState]
+    INVOCATION_STATE_UNDELIVERABLE: _ClassVar[InvocationState]
+    INVOCATION_STATE_NOT_STARTED: _ClassVar[InvocationState]
 HOST_STATUS_UNSPECIFIED: HostStatus
 HOST_STATUS_ONLINE: HostStatus
 HOST_STATUS_OFFLINE: HostStatus
 HOST_STATUS_DEREGISTERED: HostStatus
+INVOCATION_STATE_UNSPECIFIED: InvocationState
+INVOCATION_STATE_PENDING: InvocationState
+INVOCATION_STATE_DELIVERED: InvocationState
+INVOCATION_STATE_RUNNING: InvocationState
+INVOCATION_STATE_SUCCESS: InvocationState
+INVOCATION_STATE_FAILED: InvocationState
+INVOCATION_STATE_TIMED_OUT: InvocationState
+INVOCATION_STATE_CANCELLED: InvocationState
+INVOCATION_STATE_UNDELIVERABLE: InvocationState
+INVOCATION_STATE_NOT_STARTED: InvocationState
 
 class WhoAmIRequest(_message.Message):
     __slots__ = ()
@@ -253,3 +276,173 @@ class VerifyAuditResponse(_message.Message):
     first_bad_event_id: int
     problem: str
     def __init__(self, ok: _Optional[bool] = ..., events_checked: _Optional[int] = ..., first_bad_event_id: _Optional[int] = ..., problem: _Optional[str] = ...) -> None: ...
+
+class RunCommandRequest(_message.Message):
+    __slots__ = ("target", "argv", "script", "cwd", "env", "run_as", "max_concurrency", "max_errors", "timeout_seconds", "delivery_timeout_seconds", "comment")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    ARGV_FIELD_NUMBER: _ClassVar[int]
+    SCRIPT_FIELD_NUMBER: _ClassVar[int]
+    CWD_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    RUN_AS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    MAX_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    target: Target
+    argv: _containers.RepeatedScalarFieldContainer[str]
+    script: bytes
+    cwd: str
+    env: _containers.ScalarMap[str, str]
+    run_as: str
+    max_concurrency: str
+    max_errors: str
+    timeout_seconds: int
+    delivery_timeout_seconds: int
+    comment: str
+    def __init__(self, target: _Optional[_Union[Target, _Mapping]] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., run_as: _Optional[str] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., delivery_timeout_seconds: _Optional[int] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class Command(_message.Message):
+    __slots__ = ("id", "created_by", "created_at", "argv", "script", "target", "max_concurrency", "max_errors", "concurrency_limit", "error_limit", "timeout_seconds", "delivery_timeout_seconds", "status", "total", "counts", "finished_at", "run_as", "comment")
+    class CountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ARGV_FIELD_NUMBER: _ClassVar[int]
+    SCRIPT_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    MAX_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    RUN_AS_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    created_by: str
+    created_at: _timestamp_pb2.Timestamp
+    argv: _containers.RepeatedScalarFieldContainer[str]
+    script: bytes
+    target: str
+    max_concurrency: str
+    max_errors: str
+    concurrency_limit: int
+    error_limit: int
+    timeout_seconds: int
+    delivery_timeout_seconds: int
+    status: str
+    total: int
+    counts: _containers.ScalarMap[str, int]
+    finished_at: _timestamp_pb2.Timestamp
+    run_as: str
+    comment: str
+    def __init__(self, id: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., target: _Optional[str] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., concurrency_limit: _Optional[int] = ..., error_limit: _Optional[int] = ..., timeout_seconds: _Optional[int] = ..., delivery_timeout_seconds: _Optional[int] = ..., status: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Mapping[str, int]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_as: _Optional[str] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class Invocation(_message.Message):
+    __slots__ = ("id", "command_id", "host_id", "host_name", "state", "exit_code", "has_exit_code", "reason", "stdout_tail", "stderr_tail", "stdout_bytes", "stderr_bytes", "delivered_at", "started_at", "finished_at", "rebooted")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_TAIL_FIELD_NUMBER: _ClassVar[int]
+    STDERR_TAIL_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STDERR_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_AT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    REBOOTED_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    command_id: str
+    host_id: str
+    host_name: str
+    state: InvocationState
+    exit_code: int
+    has_exit_code: bool
+    reason: str
+    stdout_tail: bytes
+    stderr_tail: bytes
+    stdout_bytes: int
+    stderr_bytes: int
+    delivered_at: _timestamp_pb2.Timestamp
+    started_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    rebooted: bool
+    def __init__(self, id: _Optional[str] = ..., command_id: _Optional[str] = ..., host_id: _Optional[str] = ..., host_name: _Optional[str] = ..., state: _Optional[_Union[InvocationState, str]] = ..., exit_code: _Optional[int] = ..., has_exit_code: _Optional[bool] = ..., reason: _Optional[str] = ..., stdout_tail: _Optional[bytes] = ..., stderr_tail: _Optional[bytes] = ..., stdout_bytes: _Optional[int] = ..., stderr_bytes: _Optional[int] = ..., delivered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rebooted: _Optional[bool] = ...) -> None: ...
+
+class RunCommandResponse(_message.Message):
+    __slots__ = ("command", "host_names")
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    HOST_NAMES_FIELD_NUMBER: _ClassVar[int]
+    command: Command
+    host_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, command: _Optional[_Union[Command, _Mapping]] = ..., host_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListCommandsRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class ListCommandsResponse(_message.Message):
+    __slots__ = ("commands",)
+    COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    commands: _containers.RepeatedCompositeFieldContainer[Command]
+    def __init__(self, commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ...) -> None: ...
+
+class GetCommandRequest(_message.Message):
+    __slots__ = ("id", "include_output")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    include_output: bool
+    def __init__(self, id: _Optional[str] = ..., include_output: _Optional[bool] = ...) -> None: ...
+
+class CommandDetail(_message.Message):
+    __slots__ = ("command", "invocations", "done")
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    INVOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    command: Command
+    invocations: _containers.RepeatedCompositeFieldContainer[Invocation]
+    done: bool
+    def __init__(self, command: _Optional[_Union[Command, _Mapping]] = ..., invocations: _Optional[_Iterable[_Union[Invocation, _Mapping]]] = ..., done: _Optional[bool] = ...) -> None: ...
+
+class GetInvocationOutputRequest(_message.Message):
+    __slots__ = ("command_id", "host", "stderr")
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    STDERR_FIELD_NUMBER: _ClassVar[int]
+    command_id: str
+    host: str
+    stderr: bool
+    def __init__(self, command_id: _Optional[str] = ..., host: _Optional[str] = ..., stderr: _Optional[bool] = ...) -> None: ...
+
+class OutputData(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...

@@ -74,6 +74,36 @@ class OperatorServiceStub:
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.DeleteActivationRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_operator__pb2.DeleteActivationResponse.FromString,
                 _registered_method=True)
+        self.RunCommand = channel.unary_unary(
+                '/fleetops.v1.OperatorService/RunCommand',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.RunCommandRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.RunCommandResponse.FromString,
+                _registered_method=True)
+        self.ListCommands = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ListCommands',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.ListCommandsRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ListCommandsResponse.FromString,
+                _registered_method=True)
+        self.GetCommand = channel.unary_unary(
+                '/fleetops.v1.OperatorService/GetCommand',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetCommandRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.CommandDetail.FromString,
+                _registered_method=True)
+        self.WatchCommand = channel.unary_stream(
+                '/fleetops.v1.OperatorService/WatchCommand',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetCommandRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.CommandDetail.FromString,
+                _registered_method=True)
+        self.CancelCommand = channel.unary_unary(
+                '/fleetops.v1.OperatorService/CancelCommand',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetCommandRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.Command.FromString,
+                _registered_method=True)
+        self.GetInvocationOutput = channel.unary_stream(
+                '/fleetops.v1.OperatorService/GetInvocationOutput',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetInvocationOutputRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.OutputData.FromString,
+                _registered_method=True)
         self.ListAuditEvents = channel.unary_unary(
                 '/fleetops.v1.OperatorService/ListAuditEvents',
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.ListAuditEventsRequest.SerializeToString,
@@ -137,6 +167,45 @@ class OperatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunCommand(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCommands(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCommand(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchCommand(self, request, context):
+        """Streams the command's progress: the first message has every invocation, later ones only
+        those that changed; the last has done = true.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelCommand(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInvocationOutput(self, request, context):
+        """The full output of one invocation, from the object store.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAuditEvents(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -191,6 +260,36 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.DeleteActivation,
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.DeleteActivationRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_operator__pb2.DeleteActivationResponse.SerializeToString,
+            ),
+            'RunCommand': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunCommand,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.RunCommandRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.RunCommandResponse.SerializeToString,
+            ),
+            'ListCommands': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCommands,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.ListCommandsRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ListCommandsResponse.SerializeToString,
+            ),
+            'GetCommand': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCommand,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetCommandRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.CommandDetail.SerializeToString,
+            ),
+            'WatchCommand': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCommand,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetCommandRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.CommandDetail.SerializeToString,
+            ),
+            'CancelCommand': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelCommand,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetCommandRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.Command.SerializeToString,
+            ),
+            'GetInvocationOutput': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetInvocationOutput,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetInvocationOutputRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.OutputData.SerializeToString,
             ),
             'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuditEvents,
@@ -419,6 +518,168 @@ class OperatorService:
             '/fleetops.v1.OperatorService/DeleteActivation',
             fleetops_dot_v1_dot_operator__pb2.DeleteActivationRequest.SerializeToString,
             fleetops_dot_v1_dot_operator__pb2.DeleteActivationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunCommand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/RunCommand',
+            fleetops_dot_v1_dot_operator__pb2.RunCommandRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.RunCommandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCommands(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ListCommands',
+            fleetops_dot_v1_dot_operator__pb2.ListCommandsRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ListCommandsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCommand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/GetCommand',
+            fleetops_dot_v1_dot_operator__pb2.GetCommandRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.CommandDetail.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCommand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/WatchCommand',
+            fleetops_dot_v1_dot_operator__pb2.GetCommandRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.CommandDetail.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelCommand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/CancelCommand',
+            fleetops_dot_v1_dot_operator__pb2.GetCommandRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.Command.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInvocationOutput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/GetInvocationOutput',
+            fleetops_dot_v1_dot_operator__pb2.GetInvocationOutputRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.OutputData.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,179 @@
+"""One command's fan-out: who gets it when, under SSM's max-concurrency and max-errors.
+
+Rules (docs/run-command.md):
+- at most ``concurrency_limit`` invocations are in flight (sent, delivered or running);
+- once more than ``error_limit`` invocations failed or timed out, nothing new is sent and every
+  invocation not yet sent ends ``not_started``; those in flight finish;
+- an invocation whose host is offline waits until ``delivery_timeout`` after the command was
+  created, then ends ``undeliverable`` (a queued invocation of an online host keeps waiting for a
+  slot: it is not undeliverable, only slow);
+- cancel: nothing new is sent, unsent invocations end ``cancelled``, running ones are told to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from fleetops.controller.commands.interfaces import AgentChannel
+from fleetops.controller.commands.models import CommandStatus, InvocationState, RunInstruction
+from fleetops.controller.commands.store import InvocationStore
+from fleetops.controller.store.models import CommandRow
+
+log = logging.getLogger(__name__)
+
+# An invocation in flight with no word from its host for this long past its own timeouts ends failed.
+RESULT_GRACE = timedelta(minutes=5)
+
+
+@dataclass
+class Slot:
+    invocation_id: str
+    host_id: str
+    host_name: str
+    state: InvocationState
+    sent: bool
+    sent_at: datetime | None = None
+
+
+class CommandRun:
+    def __init__(
+        self,
+        row: CommandRow,
+        slots: list[Slot],
+        store: InvocationStore,
+        channel: AgentChannel,
+        instruction: Callable[[Slot], RunInstruction],
+        on_change: Callable[[str], None],
+        on_done: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self.command_id = row.id
+        self._row = row
+        self._store = store
+        self._channel = channel
+        self._instruction = instruction
+        self._on_change = on_change
+        self._on_done = on_done
+        self.slots = {s.invocation_id: s for s in slots}
+        self.by_host = {s.host_id: s for s in slots}
+        self.cancel_requested = row.cancel_requested
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self._delivery_deadline = row.created_at + timedelta(seconds=row.delivery_timeout_seconds)
+        self._result_deadline = timedelta(seconds=row.timeout_seconds + row.delivery_timeout_seconds) + RESULT_GRACE
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._loop(), name=f"command-{self.command_id}")
+
+    # -- events from outside ----------------------------------------------------------------
+    def updated(self, invocation_id: str, state: InvocationState) -> None:
+        slot = self.slots.get(invocation_id)
+        if slot is None or slot.state.final:
+            return
+        slot.state = state
+        self.wake.set()
+
+    def host_connected(self, host_id: str) -> None:
+        self.wake.set()
+
+    def request_cancel(self) -> None:
+        self.cancel_requested = True
+        self.wake.set()
+
+    # -- the loop ---------------------------------------------------------------------------
+    def _in_flight(self) -> list[Slot]:
+        return [s for s in self.slots.values() if not s.state.final and s.sent]
+
+    def _unsent(self) -> list[Slot]:
+        return [s for s in self.slots.values() if not s.state.final and not s.sent]
+
+    def _errors(self) -> int:
+        return sum(1 for s in self.slots.values() if s.state.counts_as_error)
+
+    async def _end_unsent(self, slots: list[Slot], state: InvocationState, reason: str) -> None:
+        await self._store.finish_now([s.invocation_id for s in slots], state, reason)
+        for s in slots:
+            s.state = state
+        if slots:
+            self._on_change(self.command_id)
+
+    async def _loop(self) -> None:
+        cancel_sent: set[str] = set()
+        while True:
+            self.wake.clear()
+            now = datetime.now(UTC)
+            if self.cancel_requested:
+                await self._end_unsent(self._unsent(), InvocationState.CANCELLED, "cancelled before it was sent")
+                for slot in self._in_flight():
+                    if slot.invocation_id not in cancel_sent:
+                        await self._channel.cancel(slot.host_id, slot.invocation_id)
+                        cancel_sent.add(slot.invocation_id)
+            elif self._errors() > self._row.error_limit:
+                await self._end_unsent(
+                    self._unsent(),
+                    InvocationState.NOT_STARTED,
+                    f"not started: more than {self._row.error_limit} invocations failed (max-errors)",
+                )
+            else:
+                await self._send_more()
+                if now >= self._delivery_deadline:
+                    offline = [s for s in self._unsent() if not self._channel.is_connected(s.host_id)]
+                    await self._end_unsent(
+                        offline,
+                        InvocationState.UNDELIVERABLE,
+                        f"host was offline for the whole delivery timeout ({self._row.delivery_timeout_seconds}s)",
+                    )
+            await self._expire_silent(now)
+            if all(s.state.final for s in self.slots.values()):
+                await self._finish()
+                return
+            timeout = None
+            if self._unsent() and not self.cancel_requested:
+                timeout = max(0.05, (self._delivery_deadline - now).total_seconds())
+            if self._in_flight():
+                timeout = min(timeout or 60.0, 60.0)
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def _send_more(self) -> None:
+        room = self._row.concurrency_limit - len(self._in_flight())
+        if room <= 0:
+            return
+        ready = sorted((s for s in self._unsent() if self._channel.is_connected(s.host_id)), key=lambda s: s.host_name)[
+            :room
+        ]
+        if not ready:
+            return
+        await self._store.mark_sent([s.invocation_id for s in ready])  # persisted before sent
+        now = datetime.now(UTC)
+        for slot in ready:
+            slot.sent, slot.sent_at = True, now
+        for slot in ready:
+            await self._channel.run(slot.host_id, self._instruction(slot))
+
+    async def _expire_silent(self, now: datetime) -> None:
+        silent = [s for s in self._in_flight() if s.sent_at is not None and now - s.sent_at > self._result_deadline]
+        if silent:
+            await self._store.finish_now(
+                [s.invocation_id for s in silent], InvocationState.FAILED, "no result from the host in time"
+            )
+            for s in silent:
+                s.state = InvocationState.FAILED
+            self._on_change(self.command_id)
+
+    async def _finish(self) -> None:
+        states = [s.state for s in self.slots.values()]
+        if self.cancel_requested:
+            status = CommandStatus.CANCELLED
+        elif all(s is InvocationState.SUCCESS for s in states):
+            status = CommandStatus.SUCCESS
+        else:
+            status = CommandStatus.FAILED
+        await self._store.finish_command(self.command_id, status)
+        log.info("command %s finished: %s", self.command_id, status.value)
+        await self._on_done(self.command_id)

@@ -1,0 +1,331 @@
+"""Run command: create, watch, cancel; and what agents report about their invocations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from fleetops.common.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from fleetops.controller.commands.dispatch import CommandRun, Slot
+from fleetops.controller.commands.interfaces import AgentChannel
+from fleetops.controller.commands.models import (
+    Command,
+    CommandSpec,
+    CommandStatus,
+    Invocation,
+    InvocationReport,
+    InvocationState,
+    RunInstruction,
+    resolve_limit,
+)
+from fleetops.controller.commands.output import OutputSink, output_key
+from fleetops.controller.commands.store import InvocationStore
+from fleetops.controller.fleet.models import Host, Target
+from fleetops.controller.fleet.service import FleetService
+from fleetops.controller.objects.interfaces import ObjectStore
+from fleetops.controller.store.models import CommandRow
+
+log = logging.getLogger(__name__)
+
+MAX_SCRIPT_BYTES = 1024 * 1024
+
+
+def new_command_id() -> str:
+    return "cmd-" + secrets.token_hex(10)
+
+
+def new_invocation_id() -> str:
+    return "inv-" + secrets.token_hex(12)
+
+
+class CommandService:
+    def __init__(self, store: InvocationStore, fleet: FleetService, objects: ObjectStore) -> None:
+        self._store = store
+        self._fleet = fleet
+        self._objects = objects
+        self._channel: AgentChannel | None = None
+        self._runs: dict[str, CommandRun] = {}
+        self._by_host: dict[str, set[str]] = {}  # host id -> ids of running commands with an invocation there
+        self._sinks: dict[tuple[str, str], OutputSink] = {}
+        self._owner: dict[str, tuple[str, str, str]] = {}  # invocation id -> (command id, host id, host name)
+        self._watchers: dict[str, set[asyncio.Queue[None]]] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self, channel: AgentChannel) -> None:
+        """Resume every command that was in progress (after a restart or a crash)."""
+        self._channel = channel
+        self._store.start()
+        for row in await self._store.in_progress():
+            slots = [
+                Slot(
+                    invocation_id=r.id,
+                    host_id=r.host_id,
+                    host_name=r.host_name,
+                    state=InvocationState(r.state),
+                    sent=r.sent_at is not None or r.state != InvocationState.PENDING.value,
+                    sent_at=r.sent_at,
+                )
+                for r in await self._store.invocation_rows(row.id)
+            ]
+            self._start_run(row, slots)
+            log.info("resumed command %s", row.id)
+
+    async def stop(self) -> None:
+        for run in list(self._runs.values()):
+            if run.task:
+                run.task.cancel()
+        await asyncio.gather(*(r.task for r in self._runs.values() if r.task), return_exceptions=True)
+        for sink in self._sinks.values():
+            await sink.abort()
+        await self._store.stop()
+
+    def _start_run(self, row: CommandRow, slots: list[Slot]) -> None:
+        assert self._channel is not None
+        run = CommandRun(row, slots, self._store, self._channel, self._instruction_for(row), self._notify, self._done)
+        self._runs[row.id] = run
+        for slot in slots:
+            self._owner[slot.invocation_id] = (row.id, slot.host_id, slot.host_name)
+            if not slot.state.final:
+                self._by_host.setdefault(slot.host_id, set()).add(row.id)
+        run.start()
+
+    async def _done(self, command_id: str) -> None:
+        run = self._runs.pop(command_id, None)
+        if run is not None:
+            for slot in run.slots.values():
+                self._owner.pop(slot.invocation_id, None)
+                commands = self._by_host.get(slot.host_id)
+                if commands is not None:
+                    commands.discard(command_id)
+                    if not commands:
+                        del self._by_host[slot.host_id]
+        self._notify(command_id)
+
+    def _instruction_for(self, row: CommandRow) -> Any:
+        def instruction(slot: Slot) -> RunInstruction:
+            out = self._sinks.get((slot.invocation_id, "stdout"))
+            err = self._sinks.get((slot.invocation_id, "stderr"))
+            return RunInstruction(
+                invocation_id=slot.invocation_id,
+                command_id=row.id,
+                argv=tuple(row.argv or ()),
+                script=row.script,
+                cwd=row.cwd,
+                env=dict(row.env or {}),
+                run_as=row.run_as,
+                timeout_seconds=row.timeout_seconds,
+                kill_grace_seconds=row.kill_grace_seconds,
+                stdout_offset=out.received if out else 0,
+                stderr_offset=err.received if err else 0,
+            )
+
+        return instruction
+
+    # -- operator calls ---------------------------------------------------------------------
+    async def create(self, actor: str, target: Target, spec: CommandSpec) -> tuple[Command, list[Host]]:
+        """Resolve the target, persist the command and one invocation per host, start sending.
+
+        Raises:
+            InvalidInput: no target, a bad selector, bad limits or an empty command.
+            NotFound: an explicitly named host does not exist.
+        """
+        spec.validate()
+        if spec.script is not None and len(spec.script) > MAX_SCRIPT_BYTES:
+            raise InvalidInput("script is larger than 1 MiB", "copy large files to the hosts another way")
+        hosts = await self._fleet.resolve_target(target)
+        if not hosts:
+            raise NotFound(f"no host matches {target.describe()}", "check the selector with opsctl hosts list --target")
+        total = len(hosts)
+        now = datetime.now(UTC)
+        row = CommandRow(
+            id=new_command_id(),
+            created_at=now,
+            created_by=actor,
+            argv=list(spec.argv),
+            script=spec.script,
+            cwd=spec.cwd,
+            env=dict(spec.env),
+            run_as=spec.run_as,
+            target=target.describe(),
+            comment=spec.comment,
+            max_concurrency=spec.max_concurrency,
+            max_errors=spec.max_errors,
+            concurrency_limit=resolve_limit(spec.max_concurrency, total, what="max-concurrency", minimum=1),
+            error_limit=resolve_limit(spec.max_errors, total, what="max-errors", minimum=0),
+            timeout_seconds=spec.timeout_seconds,
+            delivery_timeout_seconds=spec.delivery_timeout_seconds,
+            kill_grace_seconds=spec.kill_grace_seconds,
+            status=CommandStatus.IN_PROGRESS.value,
+            cancel_requested=False,
+            total=total,
+        )
+        invocations = [
+            {
+                "id": new_invocation_id(),
+                "command_id": row.id,
+                "host_id": h.id,
+                "host_name": h.name,
+                "state": InvocationState.PENDING.value,
+                "sent_at": None,
+                "send_count": 0,
+                "delivered_at": None,
+                "started_at": None,
+                "finished_at": None,
+                "exit_code": None,
+                "reason": "",
+                "rebooted": False,
+                "stdout_tail": b"",
+                "stderr_tail": b"",
+                "stdout_bytes": 0,
+                "stderr_bytes": 0,
+                "updated_at": now,
+            }
+            for h in hosts
+        ]
+        await self._store.create(row, invocations)
+        slots = [Slot(i["id"], i["host_id"], i["host_name"], InvocationState.PENDING, False) for i in invocations]
+        self._start_run(row, slots)
+        command = await self._store.command(row.id)
+        assert command is not None
+        return command, hosts
+
+    async def get(self, command_id: str) -> tuple[Command, list[Invocation]]:
+        command = await self._store.command(command_id)
+        if command is None:
+            raise NotFound(f"no such command: {command_id}", "see opsctl run list")
+        return command, await self._store.invocations(command_id)
+
+    async def changed_since(self, command_id: str, since: datetime | None) -> tuple[Command, list[Invocation]]:
+        command = await self._store.command(command_id)
+        if command is None:
+            raise NotFound(f"no such command: {command_id}", "see opsctl run list")
+        return command, await self._store.invocations(command_id, since=since)
+
+    async def list(self, limit: int = 50) -> list[Command]:
+        return await self._store.commands(max(1, min(limit, 1000)))
+
+    async def cancel(self, command_id: str) -> Command:
+        command = await self._store.command(command_id)
+        if command is None:
+            raise NotFound(f"no such command: {command_id}", "see opsctl run list")
+        if command.status is not CommandStatus.IN_PROGRESS:
+            raise Conflict(f"command {command_id} already ended ({command.status.value})")
+        await self._store.set_cancel_requested(command_id)
+        run = self._runs.get(command_id)
+        if run is not None:
+            run.request_cancel()
+        refreshed = await self._store.command(command_id)
+        assert refreshed is not None
+        return refreshed
+
+    def read_output(self, command_id: str, host_name: str, stream: str) -> Any:
+        return self._objects.read(output_key(command_id, host_name, stream))
+
+    # -- watching ---------------------------------------------------------------------------
+    def subscribe(self, command_id: str) -> asyncio.Queue[None]:
+        queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
+        self._watchers.setdefault(command_id, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, command_id: str, queue: asyncio.Queue[None]) -> None:
+        watchers = self._watchers.get(command_id)
+        if watchers is not None:
+            watchers.discard(queue)
+            if not watchers:
+                del self._watchers[command_id]
+
+    def _notify(self, command_id: str) -> None:
+        for queue in self._watchers.get(command_id, ()):
+            if queue.empty():
+                queue.put_nowait(None)  # coalesced: a watcher re-reads everything that changed
+
+    # -- what agents report -----------------------------------------------------------------
+    def _owned(self, host_id: str, invocation_id: str) -> tuple[str, str, str] | None:
+        owner = self._owner.get(invocation_id)
+        if owner is None:
+            return None  # finished long ago, or unknown: nothing to do
+        if owner[1] != host_id:
+            raise PermissionDenied(
+                f"host {host_id} reported on invocation {invocation_id} of host {owner[1]}",
+                "each host reports only its own invocations",
+            )
+        return owner
+
+    async def host_connected(self, host_id: str) -> None:
+        """Re-send what a (re)connected host has in flight; let queued invocations go out."""
+        assert self._channel is not None
+        for command_id in list(self._by_host.get(host_id, ())):
+            run = self._runs.get(command_id)
+            if run is None:
+                continue
+            slot = run.by_host.get(host_id)
+            if slot is not None and slot.sent and not slot.state.final:
+                # The agent answers a re-send from its journal: it never runs an invocation twice.
+                await self._channel.run(host_id, self._instruction_for(run._row)(slot))  # noqa: SLF001
+            run.host_connected(host_id)
+
+    async def invocation_progress(self, host_id: str, invocation_id: str, state: InvocationState, at: datetime) -> None:
+        owner = self._owned(host_id, invocation_id)
+        if owner is None:
+            return
+        self._store.progress(invocation_id, state, at)
+        run = self._runs.get(owner[0])
+        if run is not None:
+            run.updated(invocation_id, state)
+        self._notify(owner[0])
+
+    async def invocation_output(self, host_id: str, invocation_id: str, stream: str, offset: int, data: bytes) -> None:
+        owner = self._owned(host_id, invocation_id)
+        if owner is None:
+            return
+        key = (invocation_id, stream)
+        sink = self._sinks.get(key)
+        if sink is None:
+            sink = self._sinks[key] = OutputSink(self._objects, output_key(owner[0], owner[2], stream))
+        await sink.write(offset, data)
+
+    async def invocation_result(self, host_id: str, report: InvocationReport) -> bool:
+        """Store a final result; returns True once it is durable (the caller then acks the agent)."""
+        assert self._channel is not None
+        owner = self._owned(host_id, report.invocation_id)
+        if owner is None:
+            return True  # already final and forgotten: acknowledge again so the agent can let go
+        command_id = owner[0]
+        run = self._runs.get(command_id)
+        slot = run.slots.get(report.invocation_id) if run else None
+        if slot is not None and slot.state.final:
+            return True
+        out = self._sinks.pop((report.invocation_id, "stdout"), None)
+        err = self._sinks.pop((report.invocation_id, "stderr"), None)
+        stored_out = await out.close() if out else 0
+        stored_err = await err.close() if err else 0
+        reason = report.reason
+        if stored_out != report.stdout_bytes or stored_err != report.stderr_bytes:
+            missing = (
+                f"output incomplete: controller stored {stored_out}/{report.stdout_bytes} stdout and "
+                f"{stored_err}/{report.stderr_bytes} stderr bytes"
+            )
+            log.error("invocation %s: %s", report.invocation_id, missing)
+            reason = f"{reason}; {missing}" if reason else missing
+        await self._store.finish(
+            report.invocation_id,
+            {
+                "state": report.state.value,
+                "exit_code": report.exit_code,
+                "reason": reason,
+                "rebooted": report.rebooted,
+                "stdout_tail": out.tail if out else b"",
+                "stderr_tail": err.tail if err else b"",
+                "stdout_bytes": report.stdout_bytes,
+                "stderr_bytes": report.stderr_bytes,
+                "started_at": report.started_at,
+                "finished_at": report.finished_at or datetime.now(UTC),
+            },
+        )
+        if run is not None:
+            run.updated(report.invocation_id, report.state)
+        self._notify(command_id)
+        return True

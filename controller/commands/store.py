@@ -1,0 +1,292 @@
+"""Persistence of commands and invocations, with batched writes.
+
+A fan-out to a thousand hosts produces thousands of state changes within a second; one
+transaction each would make the database the bottleneck. Progress (delivered, running) is
+written behind and coalesced; a final result is committed in the next batch and its caller waits
+for that commit before acknowledging the result to the agent (so an acknowledged result is never
+lost). Marking invocations as sent is committed before they are sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fleetops.controller.commands.models import (
+    FINAL_STATE_NAMES,
+    Command,
+    CommandSpec,
+    CommandStatus,
+    Invocation,
+    InvocationState,
+)
+from fleetops.controller.store.models import CommandRow, InvocationRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Progress:
+    state: InvocationState
+    at: datetime
+
+
+class InvocationStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], linger: float = 0.005) -> None:
+        self._sessions = sessions
+        self._linger = linger
+        self._progress: dict[str, _Progress] = {}
+        self._finals: dict[str, tuple[dict[str, Any], asyncio.Future[None]]] = {}
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="invocation-writer")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            await asyncio.sleep(self._linger)  # let a burst of results share one transaction
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("writing invocation updates failed; retrying")
+                await asyncio.sleep(0.5)
+                self._wakeup.set()
+
+    # -- commands ---------------------------------------------------------------------------
+    async def create(self, command: CommandRow, invocations: list[dict[str, Any]]) -> None:
+        async with self._sessions() as session, session.begin():
+            session.add(command)
+            await session.flush()
+            if invocations:
+                await session.execute(InvocationRow.__table__.insert(), invocations)
+
+    async def command_row(self, command_id: str) -> CommandRow | None:
+        async with self._sessions() as session:
+            return await session.get(CommandRow, command_id)
+
+    async def command(self, command_id: str) -> Command | None:
+        row = await self.command_row(command_id)
+        if row is None:
+            return None
+        return to_command(row, await self.counts(command_id))
+
+    async def commands(self, limit: int) -> list[Command]:
+        async with self._sessions() as session:
+            rows = (
+                (await session.execute(select(CommandRow).order_by(CommandRow.created_at.desc()).limit(limit)))
+                .scalars()
+                .all()
+            )
+            counts = await self._counts(session, [r.id for r in rows])
+        return [to_command(r, counts.get(r.id, {})) for r in rows]
+
+    async def in_progress(self) -> list[CommandRow]:
+        async with self._sessions() as session:
+            stmt = select(CommandRow).where(CommandRow.status == CommandStatus.IN_PROGRESS.value)
+            return list((await session.execute(stmt)).scalars().all())
+
+    async def counts(self, command_id: str) -> dict[str, int]:
+        async with self._sessions() as session:
+            return (await self._counts(session, [command_id])).get(command_id, {})
+
+    async def _counts(self, session: AsyncSession, command_ids: list[str]) -> dict[str, dict[str, int]]:
+        if not command_ids:
+            return {}
+        stmt = (
+            select(InvocationRow.command_id, InvocationRow.state, func.count())
+            .where(InvocationRow.command_id.in_(command_ids))
+            .group_by(InvocationRow.command_id, InvocationRow.state)
+        )
+        result: dict[str, dict[str, int]] = {}
+        for command_id, state, n in (await session.execute(stmt)).all():
+            result.setdefault(command_id, {})[state] = n
+        return result
+
+    async def set_cancel_requested(self, command_id: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(CommandRow).where(CommandRow.id == command_id).values(cancel_requested=True))
+
+    async def finish_command(self, command_id: str, status: CommandStatus) -> None:
+        await self.flush()
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(CommandRow)
+                .where(CommandRow.id == command_id)
+                .values(status=status.value, finished_at=datetime.now(UTC))
+            )
+
+    # -- invocations ------------------------------------------------------------------------
+    async def invocations(self, command_id: str, *, since: datetime | None = None) -> list[Invocation]:
+        async with self._sessions() as session:
+            stmt = select(InvocationRow).where(InvocationRow.command_id == command_id).order_by(InvocationRow.host_name)
+            if since is not None:
+                stmt = stmt.where(InvocationRow.updated_at > since)
+            rows = (await session.execute(stmt)).scalars().all()
+        return [to_invocation(r) for r in rows]
+
+    async def invocation_rows(self, command_id: str) -> list[InvocationRow]:
+        async with self._sessions() as session:
+            stmt = select(InvocationRow).where(InvocationRow.command_id == command_id)
+            return list((await session.execute(stmt)).scalars().all())
+
+    async def mark_sent(self, invocation_ids: list[str]) -> None:
+        """Durably record that these are about to be sent (persist before send)."""
+        now = datetime.now(UTC)
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(InvocationRow)
+                .where(InvocationRow.id.in_(invocation_ids))
+                .values(sent_at=now, send_count=InvocationRow.send_count + 1, updated_at=now)
+            )
+
+    async def finish_now(self, invocation_ids: list[str], state: InvocationState, reason: str) -> None:
+        """Final states decided by the controller (not started, undeliverable, cancelled before sending)."""
+        if not invocation_ids:
+            return
+        now = datetime.now(UTC)
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(InvocationRow)
+                .where(InvocationRow.id.in_(invocation_ids))
+                .where(InvocationRow.state.not_in(FINAL_STATE_NAMES))
+                .values(state=state.value, reason=reason, finished_at=now, updated_at=now)
+            )
+
+    def progress(self, invocation_id: str, state: InvocationState, at: datetime) -> None:
+        """Write-behind: delivered/running; a later state for the same invocation replaces it."""
+        current = self._progress.get(invocation_id)
+        if current is None or (current.state is InvocationState.DELIVERED and state is InvocationState.RUNNING):
+            self._progress[invocation_id] = _Progress(state, at)
+            self._wakeup.set()
+
+    async def finish(self, invocation_id: str, values: dict[str, Any]) -> None:
+        """Commit a final state in the next batch; returns once it is committed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._finals[invocation_id] = (values, future)
+        self._wakeup.set()
+        await future
+
+    async def flush(self) -> None:
+        async with self._lock:
+            progress, self._progress = self._progress, {}
+            finals, self._finals = self._finals, {}
+            if not progress and not finals:
+                return
+            now = datetime.now(UTC)
+            try:
+                async with self._sessions() as session, session.begin():
+                    await self._write_progress(session, progress, now, skip=set(finals))
+                    await self._write_finals(session, finals, now)
+            except BaseException as exc:
+                for _, future in finals.values():
+                    if not future.done():
+                        future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+                raise
+            for _, future in finals.values():
+                if not future.done():
+                    future.set_result(None)
+
+    async def _write_progress(
+        self, session: AsyncSession, progress: dict[str, _Progress], now: datetime, skip: set[str]
+    ) -> None:
+        for state in (InvocationState.DELIVERED, InvocationState.RUNNING):
+            rows = [
+                {"b_id": i, "b_at": p.at, "b_now": now}
+                for i, p in progress.items()
+                if p.state is state and i not in skip
+            ]
+            if not rows:
+                continue
+            column = "delivered_at" if state is InvocationState.DELIVERED else "started_at"
+            allowed = ["pending"] if state is InvocationState.DELIVERED else ["pending", "delivered"]
+            stmt = (
+                update(InvocationRow)
+                .where(InvocationRow.id == bindparam("b_id"))
+                .where(InvocationRow.state.in_(allowed))
+                .values({"state": state.value, column: bindparam("b_at"), "updated_at": bindparam("b_now")})
+            )
+            await session.execute(stmt.execution_options(synchronize_session=False), rows)
+
+    async def _write_finals(
+        self, session: AsyncSession, finals: dict[str, tuple[dict[str, Any], asyncio.Future[None]]], now: datetime
+    ) -> None:
+        if not finals:
+            return
+        rows = [
+            {"b_id": i, **{f"b_{k}": v for k, v in values.items()}, "b_now": now} for i, (values, _) in finals.items()
+        ]
+        columns = list(next(iter(finals.values()))[0])
+        stmt = (
+            update(InvocationRow)
+            .where(InvocationRow.id == bindparam("b_id"))
+            .where(InvocationRow.state.not_in(FINAL_STATE_NAMES))
+            .values({**{k: bindparam(f"b_{k}") for k in columns}, "updated_at": bindparam("b_now")})
+        )
+        await session.execute(stmt.execution_options(synchronize_session=False), rows)
+
+
+def to_command(row: CommandRow, counts: dict[str, int]) -> Command:
+    return Command(
+        id=row.id,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        spec=CommandSpec(
+            argv=tuple(row.argv or ()),
+            script=row.script,
+            cwd=row.cwd,
+            env=dict(row.env or {}),
+            run_as=row.run_as,
+            max_concurrency=row.max_concurrency,
+            max_errors=row.max_errors,
+            timeout_seconds=row.timeout_seconds,
+            delivery_timeout_seconds=row.delivery_timeout_seconds,
+            kill_grace_seconds=row.kill_grace_seconds,
+            comment=row.comment,
+        ),
+        target=row.target,
+        concurrency_limit=row.concurrency_limit,
+        error_limit=row.error_limit,
+        status=CommandStatus(row.status),
+        total=row.total,
+        counts=counts,
+        finished_at=row.finished_at,
+        cancel_requested=row.cancel_requested,
+    )
+
+
+def to_invocation(row: InvocationRow) -> Invocation:
+    return Invocation(
+        id=row.id,
+        command_id=row.command_id,
+        host_id=row.host_id,
+        host_name=row.host_name,
+        state=InvocationState(row.state),
+        exit_code=row.exit_code,
+        reason=row.reason,
+        stdout_tail=row.stdout_tail or b"",
+        stderr_tail=row.stderr_tail or b"",
+        stdout_bytes=row.stdout_bytes,
+        stderr_bytes=row.stderr_bytes,
+        delivered_at=row.delivered_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        rebooted=row.rebooted,
+        updated_at=row.updated_at,
+    )

@@ -1,0 +1,64 @@
+"""The run-command room's AgentChannel over the agents' control streams."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+
+from fleetops.controller.commands.models import RunInstruction
+from fleetops.controller.fleet.presence import PresenceTracker
+from fleetops.v1 import agent_pb2
+
+log = logging.getLogger(__name__)
+
+
+def run_message(i: RunInstruction) -> agent_pb2.ControllerMessage:
+    return agent_pb2.ControllerMessage(
+        run=agent_pb2.RunInvocation(
+            invocation_id=i.invocation_id,
+            command_id=i.command_id,
+            argv=list(i.argv),
+            script=i.script or b"",
+            cwd=i.cwd,
+            env=i.env,
+            run_as=i.run_as,
+            timeout_seconds=i.timeout_seconds,
+            kill_grace_seconds=i.kill_grace_seconds,
+            stdout_offset=i.stdout_offset,
+            stderr_offset=i.stderr_offset,
+        )
+    )
+
+
+class GrpcAgentChannel:
+    def __init__(self, presence: PresenceTracker) -> None:
+        self._presence = presence
+
+    def is_connected(self, host_id: str) -> bool:
+        return self._presence.link(host_id) is not None
+
+    async def _send(self, host_id: str, message: agent_pb2.ControllerMessage) -> bool:
+        link = self._presence.link(host_id)
+        if link is None:
+            return False
+        try:
+            await link.send(message)  # type: ignore[attr-defined]
+            return True
+        except (grpc.RpcError, RuntimeError, ConnectionError) as exc:
+            # The stream is going away; the host gets the message again when it reconnects.
+            log.info("could not send to host %s: %s", host_id, exc)
+            return False
+
+    async def run(self, host_id: str, instruction: RunInstruction) -> bool:
+        return await self._send(host_id, run_message(instruction))
+
+    async def cancel(self, host_id: str, invocation_id: str) -> bool:
+        return await self._send(
+            host_id, agent_pb2.ControllerMessage(cancel=agent_pb2.CancelInvocation(invocation_id=invocation_id))
+        )
+
+    async def ack_result(self, host_id: str, invocation_id: str) -> bool:
+        return await self._send(
+            host_id, agent_pb2.ControllerMessage(result_ack=agent_pb2.ResultAck(invocation_id=invocation_id))
+        )

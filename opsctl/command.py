@@ -1,0 +1,301 @@
+"""``opsctl run``: one command on many hosts, and ``opsctl run list|show|watch|output|cancel``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, TextIO
+
+from fleetops.common.durations import parse_duration
+from fleetops.common.errors import InvalidInput
+from fleetops.opsctl import output
+from fleetops.opsctl.client import OperatorClient
+from fleetops.opsctl.hosts import add_target_arguments
+from fleetops.v1 import operator_pb2
+
+SUBCOMMANDS = ("list", "show", "watch", "output", "cancel")
+STATE = {v: k.removeprefix("INVOCATION_STATE_").lower() for k, v in operator_pb2.InvocationState.items()}
+FINAL = {"success", "failed", "timed_out", "cancelled", "undeliverable", "not_started"}
+NAMES_SHOWN = 10  # name the hosts when at most this many match
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run = sub.add_parser(
+        "run",
+        help="run a command on hosts (also: run list|show ID|watch ID|output ID HOST|cancel ID)",
+        description="Run one command on many hosts with rate control. "
+        "Manage commands with: opsctl run list | show ID | watch ID | output ID HOST [--stderr] | cancel ID",
+    )
+    add_target_arguments(run, required=True)
+    run.add_argument("--script", type=Path, help="a script file to run with the host's shell instead of a command")
+    run.add_argument("--max-concurrency", default="50", help="hosts at a time: a count or a percentage (default 50)")
+    run.add_argument("--max-errors", default="0", help="stop sending after this many errors: count or % (default 0)")
+    run.add_argument("--timeout", default="1h", help="execution timeout per host (default 1h)")
+    run.add_argument("--delivery-timeout", default="10m", help="how long to wait for offline hosts (default 10m)")
+    run.add_argument("--cwd", default="", help="working directory on the hosts")
+    run.add_argument("--env", action="append", default=[], metavar="K=V", help="environment variable (repeatable)")
+    run.add_argument("--as", dest="run_as", default="", metavar="USER", help="run as this user (POSIX hosts)")
+    run.add_argument("--comment", default="")
+    run.add_argument("--detach", action="store_true", help="print the command id and return; see opsctl run watch")
+    run.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    run.add_argument("argv", nargs="*", metavar="-- CMD ARGS")
+    run.set_defaults(func=run_command)
+
+    cmd = sub.add_parser("command", help="commands that were run (same as opsctl run list|show|...)")
+    csub = cmd.add_subparsers(dest="command_command", required=True)
+    p = csub.add_parser("list", help="recent commands")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    p.set_defaults(func=list_commands)
+    p = csub.add_parser("show", help="a command and its per-host results")
+    p.add_argument("id")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p.set_defaults(func=show_command)
+    p = csub.add_parser("watch", help="follow a running command to its end")
+    p.add_argument("id")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p.set_defaults(func=watch_command)
+    p = csub.add_parser("output", help="the full output of one host (from the object store)")
+    p.add_argument("id")
+    p.add_argument("host")
+    p.add_argument("--stderr", action="store_true")
+    p.set_defaults(func=invocation_output)
+    p = csub.add_parser("cancel", help="stop sending and stop running invocations")
+    p.add_argument("id")
+    p.set_defaults(func=cancel_command)
+
+
+def rewrite_argv(argv: list[str]) -> list[str]:
+    """``opsctl run list`` is ``opsctl command list`` (``opsctl run -- list`` still runs ``list``)."""
+    for i, word in enumerate(argv):
+        if word == "run":
+            if i + 1 < len(argv) and argv[i + 1] in SUBCOMMANDS:
+                return [*argv[:i], "command", *argv[i + 1 :]]
+            return argv
+        if not word.startswith("-"):
+            return argv
+    return argv
+
+
+def _seconds(text: str, flag: str) -> int:
+    seconds = int(parse_duration(text).total_seconds())
+    if seconds <= 0:
+        raise InvalidInput(f"{flag} must be positive", f"e.g. {flag} 10m")
+    return seconds
+
+
+def run_command(client: OperatorClient, args: argparse.Namespace) -> int:
+    if bool(args.argv) == bool(args.script):
+        raise InvalidInput("give a command after -- or --script FILE (not both)", "opsctl run --target SEL -- uptime")
+    script = None
+    if args.script:
+        try:
+            script = args.script.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read script {args.script}: {exc.strerror}") from exc
+    env: dict[str, str] = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"bad --env {item!r}", "use --env NAME=VALUE")
+        env[key] = value
+    request = operator_pb2.RunCommandRequest(
+        target=operator_pb2.Target(selector=args.target, hosts=args.host, all=args.all),
+        argv=args.argv,
+        script=script or b"",
+        cwd=args.cwd,
+        env=env,
+        run_as=args.run_as,
+        max_concurrency=args.max_concurrency,
+        max_errors=args.max_errors,
+        timeout_seconds=_seconds(args.timeout, "--timeout"),
+        delivery_timeout_seconds=_seconds(args.delivery_timeout, "--delivery-timeout"),
+        comment=args.comment,
+    )
+    response = client.run_command(request)
+    names = list(response.host_names)
+    shown = f": {', '.join(names)}" if len(names) <= NAMES_SHOWN else ""
+    info = sys.stderr if args.output == "json" else sys.stdout
+    print(f"{len(names)} host{'s' if len(names) != 1 else ''} matched{shown}", file=info, flush=True)
+    if args.detach:
+        print(response.command.id)
+        return 0
+    print(f"command {response.command.id}", file=info, flush=True)
+    return follow(client, response.command.id, args.output)
+
+
+def follow(client: OperatorClient, command_id: str, fmt: str) -> int:
+    states: dict[str, str] = {}
+    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() and fmt == "text" else None
+    try:
+        for detail in client.watch_command(command_id):
+            for inv in detail.invocations:
+                states[inv.host_name] = STATE.get(inv.state, "pending")
+            if bar:
+                bar.draw(states, detail.command.total)
+            if detail.done:
+                break
+    except KeyboardInterrupt:
+        if bar:
+            bar.clear()
+        print(
+            f"\ndetached; the command goes on. Follow it: opsctl run watch {command_id}; "
+            f"stop it: opsctl run cancel {command_id}",
+            file=sys.stderr,
+        )
+        return 130
+    if bar:
+        bar.clear()
+    return report(client.get_command(command_id, include_output=True), fmt)
+
+
+def report(detail: operator_pb2.CommandDetail, fmt: str, out: TextIO = sys.stdout) -> int:
+    invocations = list(detail.invocations)
+    if fmt == "json":
+        for inv in invocations:
+            print(json.dumps(invocation_doc(inv), sort_keys=True), file=out)
+    else:
+        print_grouped(invocations, out)
+        print(summary(detail), file=out)
+    return 0 if invocations and all(STATE.get(i.state) == "success" for i in invocations) else 1
+
+
+def invocation_doc(inv: operator_pb2.Invocation) -> dict[str, Any]:
+    return {
+        "host": inv.host_name,
+        "host_id": inv.host_id,
+        "state": STATE.get(inv.state, "unknown"),
+        "exit_code": inv.exit_code if inv.has_exit_code else None,
+        "reason": inv.reason,
+        "stdout": inv.stdout_tail.decode(errors="replace"),
+        "stderr": inv.stderr_tail.decode(errors="replace"),
+        "stdout_bytes": inv.stdout_bytes,
+        "stderr_bytes": inv.stderr_bytes,
+        "truncated": inv.stdout_bytes > len(inv.stdout_tail) or inv.stderr_bytes > len(inv.stderr_tail),
+        "rebooted": inv.rebooted,
+    }
+
+
+def print_grouped(invocations: list[operator_pb2.Invocation], out: TextIO) -> None:
+    """Hosts with identical results are printed once: "27 hosts: <output>"."""
+    groups: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+    for inv in invocations:
+        state = STATE.get(inv.state, "unknown")
+        key = (state, inv.exit_code if inv.has_exit_code else None, inv.reason, inv.stdout_tail, inv.stderr_tail)
+        groups[key].append(inv.host_name)
+    for (state, exit_code, reason, stdout, stderr), hosts in sorted(groups.items(), key=lambda g: -len(g[1])):
+        what = f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}"
+        if state != "success":
+            what += f" {state}" if exit_code in (None, 0) or state != "failed" else f" exit {exit_code}"
+        names = ", ".join(sorted(hosts)) if len(hosts) <= NAMES_SHOWN else f"{', '.join(sorted(hosts)[:3])}, ..."
+        print(f"── {what} ({names})", file=out)
+        if reason:
+            print(f"   {reason}", file=out)
+        for label, data in (("", stdout), ("stderr: ", stderr)):
+            if data:
+                text = data.decode(errors="replace").rstrip("\n")
+                for line in text.splitlines() or [""]:
+                    print(f"   {label}{line}", file=out)
+
+
+def summary(detail: operator_pb2.CommandDetail) -> str:
+    counts: dict[str, int] = defaultdict(int)
+    for inv in detail.invocations:
+        counts[STATE.get(inv.state, "unknown")] += 1
+    parts = [f"{n} {state.replace('_', ' ')}" for state, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    return f"{detail.command.id}: {detail.command.status} on {detail.command.total} hosts ({', '.join(parts)})"
+
+
+class ProgressBar:
+    """One redrawn line on a terminal: done / failed / running / pending."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def draw(self, states: dict[str, str], total: int) -> None:
+        done = sum(1 for s in states.values() if s == "success")
+        failed = sum(1 for s in states.values() if s in FINAL and s != "success")
+        running = sum(1 for s in states.values() if s in ("delivered", "running"))
+        pending = max(0, total - done - failed - running)
+        filled = int(self.WIDTH * (done + failed) / total) if total else 0
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        line = f"[{bar}] {done} done  {failed} failed  {running} running  {pending} pending"
+        self._stream.write("\r" + line + "\x1b[K")
+        self._stream.flush()
+
+    def clear(self) -> None:
+        self._stream.write("\r\x1b[K")
+        self._stream.flush()
+
+
+def list_commands(client: OperatorClient, args: argparse.Namespace) -> int:
+    commands = client.list_commands(args.limit)
+    if args.output == "json":
+        output.as_json(commands)
+        return 0
+    rows = [
+        [
+            c.id,
+            output.when(c.created_at),
+            c.created_by,
+            c.status,
+            f"{sum(n for s, n in c.counts.items() if s in FINAL)}/{c.total}",
+            (" ".join(c.argv) or "(script)")[:40],
+            c.target[:30],
+        ]
+        for c in commands
+    ]
+    output.table(["ID", "CREATED", "BY", "STATUS", "DONE", "COMMAND", "TARGET"], rows)
+    return 0
+
+
+def show_command(client: OperatorClient, args: argparse.Namespace) -> int:
+    detail = client.get_command(args.id)
+    if args.output == "json":
+        output.as_json(detail)
+        return 0
+    c = detail.command
+    print(f"command   {c.id}  ({c.status})")
+    print(f"run       {' '.join(c.argv) or '(script)'}{f'  as {c.run_as}' if c.run_as else ''}")
+    print(f"target    {c.target}  ({c.total} hosts)")
+    print(
+        f"limits    max-concurrency {c.max_concurrency} ({c.concurrency_limit}), "
+        f"max-errors {c.max_errors} ({c.error_limit}), timeout {c.timeout_seconds}s"
+    )
+    print(f"by        {c.created_by} at {output.when(c.created_at)}")
+    rows = [
+        [
+            i.host_name,
+            STATE.get(i.state, "?"),
+            str(i.exit_code) if i.has_exit_code else "-",
+            output.size(i.stdout_bytes),
+            i.reason[:60] or "-",
+        ]
+        for i in detail.invocations
+    ]
+    print()
+    output.table(["HOST", "STATE", "EXIT", "STDOUT", "REASON"], rows)
+    return 0
+
+
+def watch_command(client: OperatorClient, args: argparse.Namespace) -> int:
+    return follow(client, args.id, args.output)
+
+
+def invocation_output(client: OperatorClient, args: argparse.Namespace) -> int:
+    sink = sys.stdout.buffer
+    for chunk in client.invocation_output(args.id, args.host, stderr=args.stderr):
+        sink.write(chunk)
+    sink.flush()
+    return 0
+
+
+def cancel_command(client: OperatorClient, args: argparse.Namespace) -> int:
+    c = client.cancel_command(args.id)
+    print(f"cancelling {c.id}: nothing more is sent; running invocations are being stopped")
+    return 0

@@ -1,0 +1,102 @@
+"""The obstore -> fleetops error table, fed with messages in the shapes obstore 0.12 produces."""
+
+from __future__ import annotations
+
+import pytest
+from obstore.exceptions import GenericError, PermissionDeniedError
+
+from fleetops.common.errors import (
+    FleetopsError,
+    InternalError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
+from fleetops.controller.objects.s3_errors import S3Target, translate
+
+TARGET = S3Target("http://127.0.0.1:8333", "fleetops-output", "commands/c1/h/stdout")
+
+
+def s3_error(status: int, code: str, reason: str = "Forbidden") -> str:
+    return (
+        f"Generic S3 error: Error performing GET http://127.0.0.1:8333/fleetops-output/k in 1ms - Server returned "
+        f'non-2xx status code: {status} {reason}: <?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+        f"<Message>...</Message></Error>\n\nDebug source:\nGeneric {{\n}}"
+    )
+
+
+CONNECTION_REFUSED = (
+    "Generic S3 error: Error performing HEAD http://127.0.0.1:1/fleetops-output/k in 100ms, after 1 retries, "
+    "max_retries: 1, retry_timeout: 3s  - HTTP error: error sending request\n\nDebug source:\nGeneric {\n"
+    "    source: RetryError(\n        inner: Http(\n            HttpError {\n                kind: Connect,\n"
+    '                source: ConnectError("tcp connect error", Os { code: 111, kind: ConnectionRefused, '
+    'message: "Connection refused" })'
+)
+TIMED_OUT = (
+    "Generic S3 error: Error performing HEAD http://127.0.0.1:5/b/k in 2.1s, after 1 retries - HTTP error: error "
+    "sending request\n\nDebug source:\nGeneric {\n    source: RetryError(\n        inner: Http(\n"
+    "            HttpError {\n                kind: Timeout,\n"
+)
+
+
+def check(exc: BaseException, kind: type[FleetopsError], *fragments: str) -> FleetopsError:
+    error = translate(exc, TARGET)
+    assert type(error) is kind
+    for fragment in fragments:
+        assert fragment in f"{error.message} | {error.hint}"
+    assert "Debug source" not in error.message
+    return error
+
+
+def test_missing_object_and_missing_bucket() -> None:
+    check(FileNotFoundError("Object at location k not found"), NotFound, "no object 'commands/c1/h/stdout'")
+    check(FileNotFoundError(s3_error(404, "NoSuchBucket", "Not Found")), NotFound, "bucket 'fleetops-output'", "create")
+
+
+def test_bad_signature_is_unauthenticated_with_a_credentials_hint() -> None:
+    error = check(
+        PermissionDeniedError(s3_error(403, "SignatureDoesNotMatch")),
+        Unauthenticated,
+        "rejected our credentials (SignatureDoesNotMatch)",
+        "AWS_ACCESS_KEY_ID",
+        "clock",
+    )
+    assert "http://127.0.0.1:8333" in error.message
+
+
+def test_refusals_that_arrive_untyped() -> None:
+    # obstore raises GenericError for a refused listing, and plain OSError from a writer.
+    check(GenericError(s3_error(403, "InvalidAccessKeyId")), Unauthenticated, "InvalidAccessKeyId")
+    check(OSError(s3_error(403, "SignatureDoesNotMatch")), Unauthenticated)
+    check(PermissionDeniedError("HEAD ... 403 Forbidden: "), Unauthenticated, "(HTTP 403)")
+
+
+def test_access_denied_is_permission_denied() -> None:
+    check(PermissionDeniedError(s3_error(403, "AccessDenied")), PermissionDenied, "grant")
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [(CONNECTION_REFUSED, "connection refused"), (TIMED_OUT, "timed out"), ("HTTP error: dns error", "resolve")],
+)
+def test_transport_failures_are_unavailable(message: str, reason: str) -> None:
+    check(GenericError(message), Unavailable, "unreachable", reason, "http://127.0.0.1:8333", "retried")
+    check(OSError(message), Unavailable, reason)
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_server_side_failures_are_unavailable(status: int) -> None:
+    check(GenericError(s3_error(status, "SlowDown", "Service Unavailable")), Unavailable, f"HTTP {status}")
+
+
+def test_configuration_mistakes_are_invalid_input() -> None:
+    check(GenericError(s3_error(400, "AuthorizationHeaderMalformed", "Bad Request")), InvalidInput, "region")
+    check(GenericError(s3_error(400, "InvalidBucketName", "Bad Request")), InvalidInput, "bucket name")
+
+
+def test_anything_else_is_internal_and_fleetops_errors_pass_through() -> None:
+    check(GenericError(s3_error(400, "EntityTooSmall", "Bad Request")), InternalError, "EntityTooSmall")
+    original = NotFound("already translated")
+    assert translate(original, TARGET) is original
