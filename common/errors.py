@@ -15,7 +15,7 @@
     └── InternalError                  a bug or broken invariant in fleetops itself
 
 Domain code raises these; the gRPC edges translate them to status codes in one table each
-(``fleetops.controller.rpc.errors`` on the server, ``fleetops.opsctl.client`` on the client), and
+(``fleetops.controller.rpc.errors`` on the server, ``fleetops.common.rpc_client`` on the client), and
 ``opsctl`` prints ``error:``/``hint:`` with one exit code per class.
 """
 

@@ -43,6 +43,6 @@ def configure_logging(fmt: str = "text", level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # grpc and SQLAlchemy are noisy at info
+    # SQLAlchemy and alembic are noisy at info
     logging.getLogger("sqlalchemy").setLevel(max(root.level, logging.WARNING))
     logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))

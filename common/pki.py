@@ -280,7 +280,7 @@ def identity_from_cert(cert: x509.Certificate) -> PeerIdentity:
         uris = [u for u in sans.get_values_for_type(x509.UniformResourceIdentifier) if u.startswith("fleetops://")]
     except x509.ExtensionNotFound:
         uris = []
-    hint = "use a certificate issued by the controller (fleetops-agent register / opsctl login)"
+    hint = "use a certificate issued by the controller (fleetops-agent register, or an operator profile)"
     if len(uris) != 1:
         raise Unauthenticated(f"certificate carries {len(uris)} fleetops:// URI SANs, need exactly one", hint)
     for prefix, kind in _URI_KINDS.items():

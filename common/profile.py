@@ -79,7 +79,7 @@ def load_profile(name_or_path: str | None = None) -> Profile:
     if not meta.exists():
         raise NotFound(
             f"no opsctl profile at {directory}",
-            "start a local system with `make dev` (it writes the default profile), "
+            "start a local system with scripts/dev.sh (it writes the default profile), "
             "or point --profile / OPSCTL_PROFILE at a profile directory",
         )
     try:

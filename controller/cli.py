@@ -63,7 +63,6 @@ def _server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-migrate", action="store_true", help="refuse to start on an out-of-date schema")
     p.add_argument("--heartbeat-interval", type=_duration, default=timedelta(seconds=10))
     p.add_argument("--host-cert-lifetime", type=_duration, default=timedelta(hours=24))
-    p.add_argument("--operator-cert-lifetime", type=_duration, default=timedelta(hours=12))
     p.add_argument("--ready-file", type=Path, help="write the bound ports here as JSON once serving")
     _sans(p)
 
@@ -84,6 +83,10 @@ def _split_sans(values: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def settings_from(args: argparse.Namespace) -> ControllerSettings:
     dns, ips = _split_sans(args.san)
+    if args.heartbeat_interval < timedelta(seconds=1):
+        raise InvalidInput("--heartbeat-interval must be at least 1s", "the default is 10s")
+    if args.host_cert_lifetime < timedelta(seconds=3):
+        raise InvalidInput("--host-cert-lifetime must be at least 3s", "the default is 24h")
     return ControllerSettings(
         state_dir=args.state_dir,
         listen=args.listen,
@@ -94,7 +97,6 @@ def settings_from(args: argparse.Namespace) -> ControllerSettings:
         migrate=not args.no_migrate,
         heartbeat_interval=args.heartbeat_interval.total_seconds(),
         host_certificate_lifetime=args.host_cert_lifetime,
-        operator_certificate_lifetime=args.operator_cert_lifetime,
         server_dns_names=dns,
         server_ip_addresses=ips,
     )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 
+from fleetops.common import pki
 from fleetops.common.durations import parse_duration
+from fleetops.common.errors import InvalidInput
 from fleetops.opsctl import output
 from fleetops.opsctl.client import OperatorClient
 from fleetops.opsctl.hosts import parse_changes
@@ -34,10 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def create(client: OperatorClient, args: argparse.Namespace) -> int:
     tags, removed = parse_changes(args.tag)
     if removed:
-        from fleetops.common.errors import InvalidInput
-
         raise InvalidInput("--tag takes KEY=VALUE", "e.g. --tag env=prod")
+    if args.limit < 1 or args.limit > 100_000:
+        raise InvalidInput(f"--limit {args.limit} is out of range", "use 1 to 100000")
     expires = parse_duration(args.expires)
+    if expires.total_seconds() < 1:
+        raise InvalidInput(f"--expires {args.expires} is too short", "use at least 1s, e.g. --expires 24h")
     response = client.create_activation(
         default_tags=tags,
         limit=args.limit,
@@ -46,17 +51,16 @@ def create(client: OperatorClient, args: argparse.Namespace) -> int:
     )
     a = response.activation
     if args.output == "json":
-        import json
-
         print(json.dumps({"id": a.id, "code": response.code, "expires_at": output.when(a.expires_at)}))
         return 0
     print(f"activation id:   {a.id}")
     print(f"activation code: {response.code}")
     print(f"expires:         {output.when(a.expires_at)}   registrations allowed: {a.registration_limit}")
     print("The code is shown only now. On each host run:")
+    fingerprint = pki.fingerprint_sha256(pki.load_cert(client.profile.ca_pem))
     print(
         f"  fleetops-agent register --controller {client.profile.controller} --activation-id {a.id} "
-        f"--activation-code {response.code} --ca-fingerprint $(fleetops-controller ca fingerprint)"
+        f"--activation-code {response.code} --ca-fingerprint {fingerprint}"
     )
     return 0
 

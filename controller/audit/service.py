@@ -27,6 +27,10 @@ GENESIS_HASH = "0" * 64
 # The advisory lock that serialises appends across controller replicas sharing PostgreSQL.
 AUDIT_LOCK_KEY = 0x61756469740A  # "audit"
 
+# The column holds 512 characters; a longer target (a long selector or host list) is shortened
+# there and kept whole in the details.
+MAX_TARGET = 500
+
 Outcome = Literal["ok", "denied", "refused", "error"]
 
 
@@ -112,6 +116,9 @@ class AuditLog:
         details: dict[str, Any] | None = None,
     ) -> AuditEvent:
         details = dict(details or {})
+        if len(target) > MAX_TARGET:
+            details.setdefault("target", target)
+            target = target[: MAX_TARGET - 3] + "..."
         async with self._lock, self._sessions() as session, session.begin():
             if session.bind.dialect.name == "postgresql":
                 await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})

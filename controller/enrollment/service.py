@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common import pki
@@ -187,40 +188,49 @@ class EnrollmentService:
         if name:
             validate_host_name(name)
         refused_hint = "ask an operator for a new activation: opsctl activation create"
-        async with self._sessions() as session, session.begin():
-            row = await session.get(ActivationRow, activation_id)
-            # Unknown id and wrong code get the same answer: no oracle for valid ids.
-            if row is None or not hmac.compare_digest(row.code_sha256, _hash_code(activation_code)):
-                raise Unauthenticated("activation id or code is wrong", refused_hint)
-            if datetime.now(UTC) >= row.expires_at:
-                raise Unauthenticated(
-                    f"activation {activation_id} expired at {row.expires_at:%Y-%m-%d %H:%M}Z", refused_hint
-                )
-            # Claim one registration atomically: two hosts racing for the last slot cannot both win.
-            claimed = await session.execute(
-                update(ActivationRow)
-                .where(ActivationRow.id == activation_id)
-                .where(ActivationRow.registrations_count < ActivationRow.registration_limit)
-                .values(registrations_count=ActivationRow.registrations_count + 1)
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                raise Unauthenticated(
-                    f"activation {activation_id} reached its registration limit of {row.registration_limit}",
-                    refused_hint,
-                )
-            host_id = new_host_id()
-            cert = self._authority.issue_host_certificate(csr, host_id, self._host_lifetime)
-            host_tags = dict(row.default_tags or {}) | tags
-            host = await self._fleet.add_host(
-                session,
-                host_id=host_id,
-                hostname=name or str(inventory.get("hostname", "")),
-                tags=host_tags,
-                inventory=inventory,
-                activation_id=activation_id,
-                certificate_serial=format(cert.serial_number, "x"),
-                certificate_expires_at=cert.not_valid_after_utc,
-            )
+        # Two hosts with one name registering at the same instant collide on the unique name;
+        # the loser retries once and gets a suffixed name.
+        for attempt in range(2):
+            try:
+                async with self._sessions() as session, session.begin():
+                    row = await session.get(ActivationRow, activation_id)
+                    # Unknown id and wrong code get the same answer: no oracle for valid ids.
+                    if row is None or not hmac.compare_digest(row.code_sha256, _hash_code(activation_code)):
+                        raise Unauthenticated("activation id or code is wrong", refused_hint)
+                    if datetime.now(UTC) >= row.expires_at:
+                        raise Unauthenticated(
+                            f"activation {activation_id} expired at {row.expires_at:%Y-%m-%d %H:%M}Z", refused_hint
+                        )
+                    # Claim one registration atomically: two hosts racing for the last slot cannot both win.
+                    claimed = await session.execute(
+                        update(ActivationRow)
+                        .where(ActivationRow.id == activation_id)
+                        .where(ActivationRow.registrations_count < ActivationRow.registration_limit)
+                        .values(registrations_count=ActivationRow.registrations_count + 1)
+                    )
+                    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                        raise Unauthenticated(
+                            f"activation {activation_id} reached its registration limit of {row.registration_limit}",
+                            refused_hint,
+                        )
+                    host_id = new_host_id()
+                    cert = self._authority.issue_host_certificate(csr, host_id, self._host_lifetime)
+                    host_tags = dict(row.default_tags or {}) | tags
+                    host = await self._fleet.add_host(
+                        session,
+                        host_id=host_id,
+                        hostname=name or str(inventory.get("hostname", "")),
+                        unique_suffix=attempt > 0,
+                        tags=host_tags,
+                        inventory=inventory,
+                        activation_id=activation_id,
+                        certificate_serial=format(cert.serial_number, "x"),
+                        certificate_expires_at=cert.not_valid_after_utc,
+                    )
+                break
+            except IntegrityError:
+                if attempt:
+                    raise
         self._fleet.host_added(host_id)
         return Registration(
             host_id=host_id,
@@ -237,7 +247,7 @@ class EnrollmentService:
             Unauthenticated: the host is not registered or was deregistered.
             CertificateRequestError: the CSR is unusable.
         """
-        self._fleet.admit(host_id)
+        await self._fleet.admit(host_id)
         csr = pki.load_csr(csr_pem)
         cert = self._authority.issue_host_certificate(csr, host_id, self._host_lifetime)
         await self._fleet.record_certificate(host_id, format(cert.serial_number, "x"), cert.not_valid_after_utc)

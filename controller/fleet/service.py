@@ -76,7 +76,13 @@ class FleetService:
     async def refresh_states(self) -> None:
         async with self._sessions() as session:
             rows = (await session.execute(select(HostRow.id, HostRow.state))).all()
-        self._states = {r.id: r.state for r in rows}
+        states = {r.id: r.state for r in rows}
+        # Merge, do not replace: a host registered or deregistered here while the snapshot was read
+        # keeps its newer state, and deregistration is final (fail closed).
+        for host_id, state in self._states.items():
+            if state == DEREGISTERED or host_id not in states:
+                states[host_id] = state
+        self._states = states
         # Links of hosts deregistered elsewhere (another replica) are dropped here.
         for host_id, state in self._states.items():
             link = self.presence.link(host_id)
@@ -92,8 +98,21 @@ class FleetService:
                 log.exception("refreshing host states failed; keeping the last known states")
 
     # -- the connection gate ----------------------------------------------------------------
-    def admit(self, host_id: str) -> None:
-        """Raise ``Unauthenticated`` unless ``host_id`` is a registered, active host."""
+    async def admit(self, host_id: str) -> None:
+        """Raise ``Unauthenticated`` unless ``host_id`` is a registered, active host.
+
+        A host this replica has not heard of yet (registered through another replica since the
+        last refresh) is looked up in the database before it is refused.
+        """
+        if host_id not in self._states:
+            async with self._sessions() as session:
+                state = (await session.execute(select(HostRow.state).where(HostRow.id == host_id))).scalar()
+            if state is not None:
+                self._states.setdefault(host_id, state)
+        self.check_admitted(host_id)
+
+    def check_admitted(self, host_id: str) -> None:
+        """``admit`` from memory only (for the heartbeat path)."""
         state = self._states.get(host_id)
         if state == ACTIVE:
             return
@@ -119,11 +138,12 @@ class FleetService:
         activation_id: str,
         certificate_serial: str,
         certificate_expires_at: datetime,
+        unique_suffix: bool = False,
     ) -> HostRow:
         """Insert a host inside the caller's transaction; the name is made unique if needed."""
         name = hostname or host_id
         taken = (await session.execute(select(HostRow.id).where(HostRow.name == name))).first()
-        if taken:
+        if taken or unique_suffix:
             name = f"{name}-{host_id[-6:]}"
         row = HostRow(
             id=host_id,

@@ -93,7 +93,7 @@ class LocalDirectoryStore:
             raise InvalidInput(f"chunk_size must be positive, not {chunk_size}")
         return self._chunks(key, path, chunk_size)
 
-    async def writer(self, key: str) -> _LocalWriter:
+    async def writer(self, key: str) -> LocalWriter:
         """Start a streamed write to ``key``. See ``ObjectStore.writer``.
 
         Raises:
@@ -104,7 +104,7 @@ class LocalDirectoryStore:
         path = self._path(validate_key(key))
         with self._map_os_errors(key, writing=True):
             file, temp_path = await asyncio.to_thread(_create_temp_file, path.parent)
-        return _LocalWriter(self, key, path, file, temp_path)
+        return LocalWriter(self, key, path, file, temp_path)
 
     async def head(self, key: str) -> ObjectInfo | None:
         """Size of ``key``'s object or ``None``. See ``ObjectStore.head``.
@@ -212,7 +212,7 @@ class LocalDirectoryStore:
             ) from exc
 
 
-class _LocalWriter:
+class LocalWriter:
     """A temporary file beside the final path, renamed over it on close."""
 
     def __init__(self, store: LocalDirectoryStore, key: str, path: Path, file: IO[bytes], temp_path: Path) -> None:

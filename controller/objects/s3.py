@@ -307,7 +307,10 @@ class S3Writer:
             InternalError: the writer was closed or aborted already.
         """
         inner = self._open()
-        self._sha256.update(data)
+        if len(data) > _HASH_IN_THREAD_ABOVE:
+            await asyncio.to_thread(self._sha256.update, data)
+        else:
+            self._sha256.update(data)
         self._size += len(data)
         self._buffer += data
         while len(self._buffer) >= self._part_size:
@@ -323,7 +326,8 @@ class S3Writer:
         """Upload the rest and complete the object (a single PUT when it never filled a part).
 
         Raises:
-            Unavailable: the store is unreachable; nothing was written (call :meth:`abort`).
+            Unavailable: the store is unreachable; nothing was written (:meth:`abort` is then
+                harmless: a failed completion already aborts the upload when it can).
             Unauthenticated: the store refused our credentials.
             InternalError: the writer was closed or aborted already.
         """
@@ -333,8 +337,13 @@ class S3Writer:
                 await inner.write(bytes(self._buffer))
                 self._parts += 1
             self._buffer = bytearray()
-            await inner.close()
-        self._inner = None
+        try:
+            with self._errors():
+                await inner.close()
+        finally:
+            # obstore consumes its writer in close() even when that fails, and then aborts the
+            # multipart upload itself: nothing is left for abort() to do.
+            self._inner = None
         return ObjectInfo(key=self._key, size=self._size, sha256=self._sha256.hexdigest())
 
     async def abort(self) -> None:

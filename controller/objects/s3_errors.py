@@ -105,6 +105,9 @@ def _transport_reason(text: str) -> str:
         return "timed out"
     if "dns error" in lowered or "failed to lookup address" in lowered:
         return "host name does not resolve"
+    if not kind and "error sending request" in lowered:
+        # What a streamed writer reports: only the error's first line survives, without the cause.
+        return "connection failed"
     if kind:
         return {"Connect": "cannot connect", "Interrupted": "connection interrupted"}.get(
             kind.group(1), f"{kind.group(1).lower()} error"

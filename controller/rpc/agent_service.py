@@ -88,7 +88,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                     f"{peer.actor} is not a host identity",
                     "agents connect with the certificate from fleetops-agent register",
                 )
-            self._fleet.admit(peer.identity.name)
+            await self._fleet.admit(peer.identity.name)
             return peer
         except FleetopsError as exc:
             await self._refuse(context, action, actor, exc, reason="identity")
@@ -193,7 +193,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                     # TLS checked the certificate at connect time only; a stream outliving it ends here.
                     await link.close("client certificate expired; reconnect with the renewed one", revoked=False)
                     return
-                self._fleet.admit(host_id)  # raises Unauthenticated if deregistered meanwhile
+                self._fleet.check_admitted(host_id)  # raises Unauthenticated if deregistered meanwhile
                 self._fleet.presence.seen(host_id)
                 await link.send(
                     agent_pb2.ControllerMessage(

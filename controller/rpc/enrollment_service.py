@@ -10,8 +10,6 @@ from fleetops.controller.enrollment.service import EnrollmentService
 from fleetops.controller.rpc.errors import abort
 from fleetops.v1 import enrollment_pb2, enrollment_pb2_grpc
 
-MAX_CSR_BYTES = 16 * 1024
-
 
 class EnrollmentServicer(enrollment_pb2_grpc.EnrollmentServiceServicer):
     def __init__(self, enrollment: EnrollmentService) -> None:
@@ -24,7 +22,7 @@ class EnrollmentServicer(enrollment_pb2_grpc.EnrollmentServiceServicer):
             registration = await self._enrollment.register(
                 activation_id=request.activation_id.strip(),
                 activation_code=request.activation_code.strip(),
-                csr_pem=bytes(request.csr_pem[: MAX_CSR_BYTES + 1]),
+                csr_pem=bytes(request.csr_pem),
                 inventory=inventory_from_proto(request.inventory),
                 tags=dict(request.tags),
                 name=request.name.strip(),

@@ -52,7 +52,8 @@ def operator_call(action: str) -> Callable[[Handler[Req, Resp]], Callable[..., A
                 actor = peer.actor
                 if peer.identity.kind != "operator":
                     raise PermissionDenied(
-                        f"{peer.actor} is not an operator identity", "use an operator profile (opsctl login)"
+                        f"{peer.actor} is not an operator identity",
+                        "use an operator profile (fleetops-controller operator issue NAME --profile DIR)",
                     )
                 response, target = await handler(self, request, peer)
             except FleetopsError as exc:
@@ -88,7 +89,8 @@ def operator_stream(action: str) -> Callable[..., Any]:
                 actor = peer.actor
                 if peer.identity.kind != "operator":
                     raise PermissionDenied(
-                        f"{peer.actor} is not an operator identity", "use an operator profile (opsctl login)"
+                        f"{peer.actor} is not an operator identity",
+                        "use an operator profile (fleetops-controller operator issue NAME --profile DIR)",
                     )
             except FleetopsError as exc:
                 await self._audit.record(

@@ -77,7 +77,7 @@ class ActivationRow(Base):
     __tablename__ = "activations"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    # SHA-256 of the code: codes are 160 random bits, so a fast hash is enough and the code itself
+    # SHA-256 of the code: codes carry about 119 random bits, so a fast hash is enough and the code itself
     # is never stored.
     code_sha256: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text, default="")

@@ -157,4 +157,35 @@ async def test_presence_is_written_behind_and_deregistration_closes_the_link(
     await fleet.deregister_host("h1")
     assert link.closed == ("host was deregistered", True)
     with pytest.raises(Unauthenticated, match="deregistered"):
-        fleet.admit(reg.host_id)
+        await fleet.admit(reg.host_id)
+    # A stale snapshot never re-admits a deregistered host.
+    await fleet.refresh_states()
+    with pytest.raises(Unauthenticated, match="deregistered"):
+        await fleet.admit(reg.host_id)
+    with pytest.raises(Unauthenticated, match="not registered"):
+        await fleet.admit("h-unknown")
+
+
+async def test_cloned_hosts_registering_at_once_get_unique_names(
+    services: tuple[FleetService, EnrollmentService, AuditLog],
+) -> None:
+    fleet, enrollment, _ = services
+    activation, code = await enrollment.create_activation(
+        created_by="test", default_tags={}, registration_limit=6, expires_in=timedelta(hours=1)
+    )
+    regs = await asyncio.gather(
+        *(
+            enrollment.register(
+                activation_id=activation.id,
+                activation_code=code,
+                csr_pem=_csr(),
+                inventory={"hostname": "clone"},
+                tags={},
+                peer="t",
+            )
+            for _ in range(6)
+        )
+    )
+    names = sorted(r.hostname for r in regs)
+    assert len(set(names)) == 6 and "clone" in names
+    assert len(await fleet.list_hosts(Target())) == 6
