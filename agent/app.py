@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from fleetops.agent.commands.journal import InvocationJournal
+from fleetops.agent.commands.platform import current_platform
+from fleetops.agent.commands.reboot import CommandRebooter, Rebooter, SystemRebooter
+from fleetops.agent.commands.service import CommandService
 from fleetops.agent.link import ControllerLink
 from fleetops.agent.state import AgentState
 
@@ -17,6 +22,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class AgentSettings:
     state_dir: Path
+    # Run this instead of rebooting when a command asks for a reboot (exit 194 / 3010); for tests
+    # and for hosts whose reboots must go through another tool.
+    reboot_command: str = ""
 
 
 class Agent:
@@ -24,6 +32,19 @@ class Agent:
         self.settings = settings
         self.state = AgentState(settings.state_dir)
         self.link = ControllerLink(self.state)
+        rebooter: Rebooter = (
+            CommandRebooter(shlex.split(settings.reboot_command)) if settings.reboot_command else SystemRebooter()
+        )
+        self.commands = CommandService(
+            InvocationJournal(settings.state_dir / "journal"),
+            current_platform(settings.state_dir / "scripts"),
+            rebooter,
+            self.link.send,
+        )
+        self.link.register_handler("run", self.commands.on_run)
+        self.link.register_handler("cancel", self.commands.on_cancel)
+        self.link.register_handler("result_ack", self.commands.on_result_ack)
+        self.link.on_connected(self.commands.on_connected)
 
     async def run(self) -> None:
         """Run until SIGINT/SIGTERM.
@@ -35,5 +56,11 @@ class Agent:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.link.stop)
-        await self.link.run()
+        # Invocations that were running when the agent last stopped end failed (never re-run);
+        # results not yet acknowledged go out on the first connect.
+        await self.commands.recover()
+        try:
+            await self.link.run()
+        finally:
+            await self.commands.close()
         log.info("agent stopped")

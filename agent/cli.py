@@ -9,15 +9,14 @@ import sys
 from pathlib import Path
 
 from fleetops.agent.app import Agent, AgentSettings
-from fleetops.agent.link import HostRevoked
+from fleetops.agent.link import EXIT_REVOKED, HostRevoked
 from fleetops.agent.state import AgentState, default_state_dir
-from fleetops.common import pki
-from fleetops.common.errors import FleetopsError, InvalidInput
+from fleetops.common.errors import AuthError, FleetopsError, InvalidInput
 from fleetops.common.logsetup import configure_logging
 
-# Exit code when the controller refused this host for good (EX_CONFIG). The systemd unit lists it
-# in RestartPreventExitStatus so a revoked host does not restart in a loop.
-EXIT_REVOKED = 78
+# EXIT_REVOKED (78, EX_CONFIG): the controller refused this host for good. The systemd unit lists
+# it in RestartPreventExitStatus so a revoked host does not restart in a loop.
+__all__ = ["EXIT_REVOKED", "main"]
 
 
 def _tag(text: str) -> tuple[str, str]:
@@ -48,7 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     reg.add_argument("--name", default="", help="display name (default: this machine's host name)")
     reg.add_argument("--force", action="store_true", help="replace an existing registration")
 
-    sub.add_parser("run", help="connect to the controller and serve it until stopped")
+    run = sub.add_parser("run", help="connect to the controller and serve it until stopped")
+    run.add_argument(
+        "--reboot-command",
+        default="",
+        metavar="CMD",
+        help="run CMD instead of rebooting when a command exits 194 (POSIX) / 3010 (Windows)",
+    )
+    sub.add_parser("renew", help="renew this host's certificate now (the agent does it by itself)")
     sub.add_parser("status", help="show this host's registration")
 
     args = parser.parse_args(argv)
@@ -78,9 +84,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"start the agent: fleetops-agent --state-dir {state.directory} run")
             return 0
         if args.command == "run":
-            asyncio.run(Agent(AgentSettings(state.directory)).run())
+            asyncio.run(Agent(AgentSettings(state.directory, reboot_command=args.reboot_command)).run())
+            return 0
+        if args.command == "renew":
+            from fleetops.agent.renew import renew
+
+            try:
+                cert = renew(state)
+            except AuthError as exc:  # refused for good: the running agent stops instead of retrying
+                raise HostRevoked(exc.message, exc.hint) from exc
+            print(f"valid until {cert.not_valid_after_utc.isoformat()}")
             return 0
         if args.command == "status":
+            from fleetops.common import pki
+
             identity = state.load()
             cert = pki.load_cert(identity.cert_pem)
             print(

@@ -88,6 +88,8 @@ def register(
             )
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, f"the controller at {enroll}") from exc
+    cert = pki.load_cert(response.certificate_pem)
+    pki.check_key_matches(key, cert)
     state.save_registration(
         host_id=response.host_id,
         controller=controller,
@@ -95,5 +97,7 @@ def register(
         key_pem=pki.private_key_pem(key),
         cert_pem=response.certificate_pem,
         ca_pem=response.ca_pem or ca_pem,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
     )
     return response.host_id, response.hostname, dict(response.tags)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -22,13 +23,15 @@ from fleetops.agent.backoff import Backoff
 from fleetops.agent.inventory import Inventory, collect_inventory
 from fleetops.agent.state import AgentIdentity, AgentState
 from fleetops.agent.version import AGENT_VERSION
-from fleetops.common import pki
 from fleetops.common.errors import FleetopsError
 from fleetops.common.rpc_client import error_from_rpc
 from fleetops.common.wire import inventory_to_proto
 from fleetops.v1 import agent_pb2, agent_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+# fleetops-agent's exit status when the controller refused the host for good (see cli.py).
+EXIT_REVOKED = 78
 
 CHANNEL_OPTIONS = (
     ("grpc.keepalive_time_ms", 20_000),
@@ -38,6 +41,8 @@ CHANNEL_OPTIONS = (
     # We run our own backoff across fresh channels; grpc's own would hide the re-resolution.
     ("grpc.enable_retries", 0),
 )
+# Messages queued for the stream at most (output chunks are up to 64 KiB each).
+OUTBOX_SIZE = 64
 # How often the inventory is re-collected to look for changes (sent only when it changed).
 INVENTORY_CHANGE_CHECK = 60.0
 # After a failed attempt, log again at warning level only after this long (no log flood).
@@ -71,6 +76,7 @@ class ControllerLink:
         self.connected = asyncio.Event()
         self._last_inventory: str = ""
         self._outbox: asyncio.Queue[agent_pb2.AgentMessage] | None = None
+        self._session_ended: asyncio.Event | None = None
 
     def register_handler(self, kind: str, handler: Handler) -> None:
         """Route controller messages whose ``body`` is ``kind`` to ``handler``."""
@@ -81,9 +87,27 @@ class ControllerLink:
         self._connect_callbacks.append(callback)
 
     async def send(self, message: agent_pb2.AgentMessage) -> None:
-        if self._outbox is None:
+        """Queue ``message`` on the current stream; waits while the outbox is full (backpressure).
+
+        Raises:
+            ConnectionError: not connected, or the session ended while waiting.
+        """
+        outbox, ended = self._outbox, self._session_ended
+        if outbox is None or ended is None or ended.is_set():
             raise ConnectionError("not connected to the controller")
-        await self._outbox.put(message)
+        if not outbox.full():
+            outbox.put_nowait(message)
+            return
+        put = asyncio.ensure_future(outbox.put(message))
+        end = asyncio.ensure_future(ended.wait())
+        try:
+            await asyncio.wait({put, end}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            end.cancel()
+            if not put.done():
+                put.cancel()
+        if not put.done() or put.cancelled():
+            raise ConnectionError("the link to the controller went down")
 
     def stop(self) -> None:
         self._stop.set()
@@ -117,6 +141,8 @@ class ControllerLink:
             finally:
                 self.connected.clear()
                 self._outbox = None
+                if self._session_ended is not None:
+                    self._session_ended.set()
             delay = self._backoff.next_delay()
             failures_since_log += 1
             now = time.monotonic()
@@ -137,6 +163,12 @@ class ControllerLink:
                 pass
 
     def _check_certificate(self, identity: AgentIdentity) -> None:
+        if datetime.now(UTC) < identity.not_after:
+            return
+        # agent.json says expired; confirm on the certificate itself before giving up for good
+        # (a crash in the middle of a renewal can leave agent.json one certificate behind).
+        from fleetops.common import pki
+
         cert = pki.load_cert(identity.cert_pem)
         if datetime.now(UTC) >= cert.not_valid_after_utc:
             raise HostRevoked(
@@ -153,7 +185,8 @@ class ControllerLink:
             stub = agent_pb2_grpc.AgentServiceStub(channel)
             inventory = self._inventory_source()
             self._last_inventory = inventory.fingerprint()
-            outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
+            # Bounded: a command's output is read from disk only as fast as the stream takes it.
+            outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue(maxsize=OUTBOX_SIZE)
             call = stub.Connect()
             await call.write(
                 agent_pb2.AgentMessage(
@@ -172,6 +205,7 @@ class ControllerLink:
                 raise ConnectionError(f"expected a welcome, got {first.WhichOneof('body')}")
             welcome = first.welcome
             self._outbox = outbox
+            self._session_ended = asyncio.Event()
             self._backoff.reset()
             self.connected.set()
             log.info("connected to %s as host %s", identity.controller, identity.host_id)
@@ -179,7 +213,7 @@ class ControllerLink:
                 asyncio.create_task(self._write(call, outbox)),
                 asyncio.create_task(self._heartbeats(outbox, welcome.heartbeat_interval_seconds)),
                 asyncio.create_task(self._inventory(outbox, identity.host_id, welcome.inventory_interval_seconds)),
-                asyncio.create_task(self._renewal(stub, identity)),
+                asyncio.create_task(self._renewal(identity)),
             ]
             for callback in self._connect_callbacks:
                 tasks.append(asyncio.create_task(_run_callback(callback)))
@@ -261,30 +295,33 @@ class ControllerLink:
                 )
             )
 
-    async def _renewal(self, stub: agent_pb2_grpc.AgentServiceStub, identity: AgentIdentity) -> None:
-        """At two thirds of the certificate's life, get a new one over this link, then redial with it."""
-        cert = pki.load_cert(identity.cert_pem)
-        wait = (pki.renewal_time(cert) - datetime.now(UTC)).total_seconds()
+    async def _renewal(self, identity: AgentIdentity) -> None:
+        """At two thirds of the certificate's life, renew it (in a child process), then redial with it."""
+        wait = (identity.renewal_time - datetime.now(UTC)).total_seconds()
         if wait > 0:
             await asyncio.sleep(wait)
         attempt_backoff = Backoff(base=1.0, cap=60.0)
         while True:
-            key = pki.generate_private_key()
-            csr = pki.build_csr(key, identity.host_id)
-            try:
-                response = await stub.RenewCertificate(agent_pb2.RenewCertificateRequest(csr_pem=csr), timeout=30)
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-                    err = error_from_rpc(exc)
-                    raise HostRevoked(err.message, err.hint) from exc
-                delay = attempt_backoff.next_delay()
-                log.warning("certificate renewal failed (%s); retrying in %.1fs", exc.code().name, delay)
-                await asyncio.sleep(delay)
-                continue
-            self._state.save_renewed(pki.private_key_pem(key), response.certificate_pem)
-            new_cert = pki.load_cert(response.certificate_pem)
-            log.info("certificate renewed; valid until %s", new_cert.not_valid_after_utc.isoformat())
-            raise _Reconnect()
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "fleetops.agent",
+                "--state-dir",
+                str(self._state.directory),
+                "renew",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            out, _ = await proc.communicate()
+            if proc.returncode == 0:
+                log.info("certificate renewed; %s", out.decode(errors="replace").strip())
+                raise _Reconnect()
+            message = out.decode(errors="replace").strip().replace("\n", " ")
+            if proc.returncode == EXIT_REVOKED:
+                raise HostRevoked(f"certificate renewal refused: {message}", "register the host again")
+            delay = attempt_backoff.next_delay()
+            log.warning("certificate renewal failed (%s); retrying in %.1fs", message, delay)
+            await asyncio.sleep(delay)
 
 
 async def _run_callback(callback: Callable[[], Awaitable[None]]) -> None:

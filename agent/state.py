@@ -1,8 +1,13 @@
 """The agent's state directory: who this host is and the credentials it connects with.
 
+The long-running agent reads the certificate's validity from agent.json rather than parsing the
+certificate, so it never loads the ``cryptography`` library (about 10 MiB of its memory); key
+generation and signing requests happen in ``fleetops-agent register`` and ``fleetops-agent renew``.
+
 Layout::
 
-    agent.json   {"host_id", "controller": "host:port", "hostname"}
+    agent.json   {"host_id", "controller": "host:port", "hostname",
+                  "certificate": {"not_before", "not_after"}}   (ISO-8601, UTC)
     host.key     the host's private key (0600, generated here, never sent anywhere)
     host.pem     the current client certificate (short-lived, renewed over the mTLS link)
     ca.pem       the controller's CA, pinned at registration
@@ -13,12 +18,11 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-
-from fleetops.common import pki
 from fleetops.common.errors import InvalidInput, NotFound
+from fleetops.common.files import write_public_file, write_secret_file
 
 
 def default_state_dir() -> Path:
@@ -36,12 +40,13 @@ class AgentIdentity:
     key_pem: bytes
     cert_pem: bytes
     ca_pem: bytes
+    not_before: datetime
+    not_after: datetime
 
-
-def _public_bytes(key: object) -> bytes:
-    return key.public_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    @property
+    def renewal_time(self) -> datetime:
+        """Two thirds into the certificate's life (as ``pki.renewal_time``)."""
+        return self.not_before + (self.not_after - self.not_before) * 2 / 3
 
 
 class AgentState:
@@ -60,7 +65,7 @@ class AgentState:
 
         Raises:
             NotFound: the host is not registered yet.
-            InvalidInput: the state directory is damaged (key and certificate do not match).
+            InvalidInput: the state directory is damaged.
         """
         if not self.meta.exists():
             raise NotFound(
@@ -69,40 +74,59 @@ class AgentState:
                 "--activation-code CODE --ca-fingerprint SHA256",
             )
         self._finish_interrupted_renewal()
-        doc = json.loads(self.meta.read_text())
-        key_pem, cert_pem = self.key.read_bytes(), self.cert.read_bytes()
-        if _public_bytes(pki.load_private_key(key_pem).public_key()) != _public_bytes(
-            pki.load_cert(cert_pem).public_key()
-        ):
-            raise InvalidInput(
-                f"the key and certificate in {self.directory} do not match",
-                "register the host again with a new activation",
+        try:
+            doc = json.loads(self.meta.read_text())
+            validity = doc["certificate"]
+            return AgentIdentity(
+                host_id=doc["host_id"],
+                controller=doc["controller"],
+                hostname=doc.get("hostname", ""),
+                key_pem=self.key.read_bytes(),
+                cert_pem=self.cert.read_bytes(),
+                ca_pem=self.ca.read_bytes(),
+                not_before=datetime.fromisoformat(validity["not_before"]),
+                not_after=datetime.fromisoformat(validity["not_after"]),
             )
-        return AgentIdentity(
-            host_id=doc["host_id"],
-            controller=doc["controller"],
-            hostname=doc.get("hostname", ""),
-            key_pem=key_pem,
-            cert_pem=cert_pem,
-            ca_pem=self.ca.read_bytes(),
-        )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidInput(
+                f"the agent state in {self.directory} is damaged: {exc}",
+                "register the host again: fleetops-agent register --force ...",
+            ) from exc
 
     def save_registration(
-        self, *, host_id: str, controller: str, hostname: str, key_pem: bytes, cert_pem: bytes, ca_pem: bytes
+        self,
+        *,
+        host_id: str,
+        controller: str,
+        hostname: str,
+        key_pem: bytes,
+        cert_pem: bytes,
+        ca_pem: bytes,
+        not_before: datetime,
+        not_after: datetime,
     ) -> None:
-        pki.write_secret_file(self.key, key_pem)
-        pki.write_public_file(self.cert, cert_pem)
-        pki.write_public_file(self.ca, ca_pem)
+        write_secret_file(self.key, key_pem)
+        write_public_file(self.cert, cert_pem)
+        write_public_file(self.ca, ca_pem)
         doc = {"host_id": host_id, "controller": controller, "hostname": hostname}
-        pki.write_public_file(self.meta, (json.dumps(doc, indent=2) + "\n").encode())
+        self._write_meta(doc, not_before, not_after)
 
-    def save_renewed(self, key_pem: bytes, cert_pem: bytes) -> None:
-        """Replace key and certificate; a crash between the two renames is repaired on load."""
+    def save_renewed(self, key_pem: bytes, cert_pem: bytes, not_before: datetime, not_after: datetime) -> None:
+        """Replace key and certificate; a crash between the two renames is repaired on load.
+
+        The validity in agent.json is written last: if a crash leaves it stale, the agent only
+        renews early (and double-checks the certificate itself before calling it expired).
+        """
         next_key, next_cert = self.key.with_suffix(".key.next"), self.cert.with_suffix(".pem.next")
-        pki.write_secret_file(next_key, key_pem)
-        pki.write_public_file(next_cert, cert_pem)
+        write_secret_file(next_key, key_pem)
+        write_public_file(next_cert, cert_pem)
         os.replace(next_key, self.key)
         os.replace(next_cert, self.cert)
+        self._write_meta(json.loads(self.meta.read_text()), not_before, not_after)
+
+    def _write_meta(self, doc: dict[str, object], not_before: datetime, not_after: datetime) -> None:
+        doc = {**doc, "certificate": {"not_before": not_before.isoformat(), "not_after": not_after.isoformat()}}
+        write_public_file(self.meta, (json.dumps(doc, indent=2) + "\n").encode())
 
     def _finish_interrupted_renewal(self) -> None:
         next_key, next_cert = self.key.with_suffix(".key.next"), self.cert.with_suffix(".pem.next")

@@ -9,9 +9,7 @@ matches the one an operator copied from ``fleetops-controller init``.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import os
 import re
 import secrets
 import socket
@@ -29,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from fleetops.common.errors import CertificateRequestError, InvalidInput, NotFound, Unauthenticated, Unavailable
+from fleetops.common.files import write_public_file, write_secret_file
 
 HOST_URI_PREFIX = "fleetops://host/"
 OPERATOR_URI_PREFIX = "fleetops://operator/"
@@ -81,55 +80,6 @@ def load_private_key(pem: bytes) -> PrivateKey:
     if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
         raise InvalidInput(f"unsupported private key type {type(key).__name__}", "use an EC P-256 key")
     return key
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    path = Path(path)
-    if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(tmp, flags, mode)
-    try:
-        try:
-            if mode != 0o600:  # the umask may have narrowed a public file; secrets stay as created
-                os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    with contextlib.suppress(OSError):  # persist the rename itself (best effort)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def write_secret_file(path: Path, data: bytes) -> None:
-    """Atomically write ``data`` to ``path``, readable by the owner only (0600 from creation on).
-
-    The parent directory is created with mode 0700 when missing.
-
-    Raises:
-        OSError: the file or directory cannot be written.
-    """
-    _write_atomic(path, data, 0o600)
-
-
-def write_public_file(path: Path, data: bytes) -> None:
-    """Atomically write ``data`` to ``path`` with mode 0644 (certificates, CA bundles).
-
-    Raises:
-        OSError: the file or directory cannot be written.
-    """
-    _write_atomic(path, data, 0o644)
 
 
 # --- CSRs -------------------------------------------------------------------------------------
@@ -487,6 +437,17 @@ def _csr_key(csr: x509.CertificateSigningRequest) -> PublicKey:
     if problem is not None:
         raise CertificateRequestError(f"CSR key unusable: {problem}", _CSR_HINT)
     return key  # type: ignore[return-value]
+
+
+def check_key_matches(key: PrivateKey, cert: x509.Certificate) -> None:
+    """Raise ``InvalidInput`` unless ``cert`` certifies ``key``'s public key."""
+    der = serialization.Encoding.DER
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(der, spki) != cert.public_key().public_bytes(der, spki):
+        raise InvalidInput(
+            "the certificate the controller returned is not for this host's key",
+            "retry; if it persists, the controller is misbehaving: check its log",
+        )
 
 
 # --- renewal ----------------------------------------------------------------------------------

@@ -70,13 +70,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def rewrite_argv(argv: list[str]) -> list[str]:
     """``opsctl run list`` is ``opsctl command list`` (``opsctl run -- list`` still runs ``list``)."""
-    for i, word in enumerate(argv):
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--profile":
+            i += 2  # the global option's value
+            continue
         if word == "run":
             if i + 1 < len(argv) and argv[i + 1] in SUBCOMMANDS:
                 return [*argv[:i], "command", *argv[i + 1 :]]
             return argv
         if not word.startswith("-"):
             return argv
+        i += 1
     return argv
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from databases import new_postgres_database
 from harness import free_port
+from s3server import SeaweedS3, seaweed_fixture
 
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
@@ -99,6 +100,12 @@ def postgres_server() -> Iterator[str]:
             timeout=60,
         )
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A real S3 server (SeaweedFS from PyPI) with SigV4 credentials, for the whole test session."""
+    yield from seaweed_fixture(tmp_path_factory)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

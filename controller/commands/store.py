@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.controller.commands.models import (
@@ -216,13 +217,14 @@ class InvocationStore:
                 continue
             column = "delivered_at" if state is InvocationState.DELIVERED else "started_at"
             allowed = ["pending"] if state is InvocationState.DELIVERED else ["pending", "delivered"]
+            table = InvocationRow.__table__
             stmt = (
-                update(InvocationRow)
-                .where(InvocationRow.id == bindparam("b_id"))
-                .where(InvocationRow.state.in_(allowed))
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .where(_state_in(table.c.state, allowed))
                 .values({"state": state.value, column: bindparam("b_at"), "updated_at": bindparam("b_now")})
             )
-            await session.execute(stmt.execution_options(synchronize_session=False), rows)
+            await session.execute(stmt, rows)
 
     async def _write_finals(
         self, session: AsyncSession, finals: dict[str, tuple[dict[str, Any], asyncio.Future[None]]], now: datetime
@@ -233,13 +235,20 @@ class InvocationStore:
             {"b_id": i, **{f"b_{k}": v for k, v in values.items()}, "b_now": now} for i, (values, _) in finals.items()
         ]
         columns = list(next(iter(finals.values()))[0])
+        # Core (not ORM) executemany: one statement, a row of parameters per invocation.
+        table = InvocationRow.__table__
         stmt = (
-            update(InvocationRow)
-            .where(InvocationRow.id == bindparam("b_id"))
-            .where(InvocationRow.state.not_in(FINAL_STATE_NAMES))
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .where(~_state_in(table.c.state, FINAL_STATE_NAMES))
             .values({**{k: bindparam(f"b_{k}") for k in columns}, "updated_at": bindparam("b_now")})
         )
-        await session.execute(stmt.execution_options(synchronize_session=False), rows)
+        await session.execute(stmt, rows)
+
+
+def _state_in(column: Any, states: Iterable[str]) -> Any:
+    """``state IN (...)`` with the states inlined: executemany cannot take expanding parameters."""
+    return or_(*(column == literal_column(f"'{s}'") for s in states))
 
 
 def to_command(row: CommandRow, counts: dict[str, int]) -> Command:

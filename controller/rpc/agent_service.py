@@ -218,7 +218,15 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 stream = "stderr" if o.stream == agent_pb2.OUTPUT_STREAM_STDERR else "stdout"
                 await self._commands.invocation_output(host_id, o.invocation_id, stream, o.offset, o.data)
             elif kind == "result":
-                if await self._commands.invocation_result(host_id, _report(message.result)):
+                try:
+                    stored = await self._commands.invocation_result(host_id, _report(message.result))
+                except FleetopsError:
+                    raise
+                except Exception:
+                    # Not acknowledged: the agent keeps the result and sends it again on reconnect.
+                    log.exception("storing the result of %s failed", message.result.invocation_id)
+                    stored = False
+                if stored:
                     await link.send(
                         agent_pb2.ControllerMessage(
                             result_ack=agent_pb2.ResultAck(invocation_id=message.result.invocation_id)

@@ -44,7 +44,10 @@ Unit = dict[str, dict[str, list[str]]]
 
 def load_unit(name: str) -> Unit:
     parser = configparser.ConfigParser(
-        strict=False, interpolation=None, dict_type=_MultiDict, empty_lines_in_values=False  # type: ignore[arg-type]
+        strict=False,
+        interpolation=None,
+        dict_type=_MultiDict,
+        empty_lines_in_values=False,  # type: ignore[arg-type]
     )
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
     text = (DEPLOY / "systemd" / name).read_text()
@@ -284,6 +287,6 @@ def test_launchd_plist_is_valid_and_runs_the_agent(fake_agent: type[FakeAgent]) 
 def test_windows_installer_runs_the_agent_from_its_state_directory() -> None:
     script = (DEPLOY / "windows" / "install-agent.ps1").read_text()
     assert '$StateDir = "C:\\ProgramData\\fleetops-agent"' in script
-    assert 'Scripts\\fleetops-agent.exe' in script
+    assert "Scripts\\fleetops-agent.exe" in script
     assert '--state-dir `"$StateDir`" run"' in script
     assert "sc.exe failure" in script

@@ -40,6 +40,11 @@ TIMED_OUT = (
     "            HttpError {\n                kind: Timeout,\n"
 )
 
+WRITER_FAILURE = (
+    "Generic S3 error: Error performing PUT http://127.0.0.1:1/fleetops-output/k in 2.98ms - HTTP error: error "
+    "sending request"
+)
+
 
 def check(exc: BaseException, kind: type[FleetopsError], *fragments: str) -> FleetopsError:
     error = translate(exc, TARGET)
@@ -79,7 +84,12 @@ def test_access_denied_is_permission_denied() -> None:
 
 @pytest.mark.parametrize(
     ("message", "reason"),
-    [(CONNECTION_REFUSED, "connection refused"), (TIMED_OUT, "timed out"), ("HTTP error: dns error", "resolve")],
+    [
+        (CONNECTION_REFUSED, "connection refused"),
+        (TIMED_OUT, "timed out"),
+        ("HTTP error: dns error", "resolve"),
+        (WRITER_FAILURE, "connection failed"),
+    ],
 )
 def test_transport_failures_are_unavailable(message: str, reason: str) -> None:
     check(GenericError(message), Unavailable, "unreachable", reason, "http://127.0.0.1:8333", "retried")

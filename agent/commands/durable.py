@@ -1,0 +1,46 @@
+"""Crash-safe file writes: after ``write_durably`` returns, the new content survives a power cut."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make the names in ``directory`` (creations, renames, deletions) durable.
+
+    Raises:
+        OSError: the directory cannot be opened or synced.
+    """
+    if os.name == "nt":
+        return  # Windows cannot open a directory; NTFS journals the metadata of a rename itself
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` atomically and durably.
+
+    Readers see the old or the new content, never a mix: the data goes to a temporary file in the
+    same directory, is fsync'ed, renamed over ``path``, and the directory is fsync'ed so the rename
+    itself is on disk.
+
+    Raises:
+        OSError: the file cannot be written (disk full, permissions).
+    """
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)

@@ -1,0 +1,61 @@
+"""Atomic, durable file writes with the right mode from the first byte (keys, certificates, state).
+
+Kept apart from ``pki`` so that processes which only write files (the long-running agent) do not
+load the ``cryptography`` library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+    path = Path(path)
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(tmp, flags, mode)
+    try:
+        try:
+            if mode != 0o600:  # the umask may have narrowed a public file; secrets stay as created
+                os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    with contextlib.suppress(OSError):  # persist the rename itself (best effort)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def write_secret_file(path: Path, data: bytes) -> None:
+    """Atomically write ``data`` to ``path``, readable by the owner only (0600 from creation on).
+
+    The parent directory is created with mode 0700 when missing.
+
+    Raises:
+        OSError: the file or directory cannot be written.
+    """
+    _write_atomic(path, data, 0o600)
+
+
+def write_public_file(path: Path, data: bytes) -> None:
+    """Atomically write ``data`` to ``path`` with mode 0644 (certificates, CA bundles).
+
+    Raises:
+        OSError: the file or directory cannot be written.
+    """
+    _write_atomic(path, data, 0o644)
