@@ -114,7 +114,14 @@ class CommandService:
                 argv=tuple(row.argv or ()),
                 script=row.script,
                 cwd=row.cwd,
-                env=dict(row.env or {}),
+                # As SSM's AWS_SSM_INSTANCE_ID: scripts can tell where and as what they run.
+                env={
+                    **dict(row.env or {}),
+                    "FLEETOPS_COMMAND_ID": row.id,
+                    "FLEETOPS_INVOCATION_ID": slot.invocation_id,
+                    "FLEETOPS_HOST_ID": slot.host_id,
+                    "FLEETOPS_HOST_NAME": slot.host_name,
+                },
                 run_as=row.run_as,
                 timeout_seconds=row.timeout_seconds,
                 kill_grace_seconds=row.kill_grace_seconds,

@@ -145,7 +145,13 @@ class Controller:
     """``fleetops-controller serve`` in its own state directory, plus an admin opsctl profile."""
 
     def __init__(
-        self, root: Path, *, database_url: str = "", extra_args: list[str] | None = None, name: str = "controller"
+        self,
+        root: Path,
+        *,
+        database_url: str = "",
+        extra_args: list[str] | None = None,
+        name: str = "controller",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.state_dir = root / "state"
@@ -153,6 +159,7 @@ class Controller:
         self.database_url = database_url
         self.extra_args = extra_args or []
         self.name = name
+        self.env = env or {}
         self.process: Process | None = None
         self.ports: dict[str, int] = {}
 
@@ -199,7 +206,7 @@ class Controller:
             args += ["--database-url", self.database_url]
         if self.process is not None:
             self.process.stop()
-        self.process = Process(self.name, args)
+        self.process = Process(self.name, args, env=self.env)
         m = self.process.wait_for_line(r"fleetops-controller ready (\{.*\})", timeout=60)
         self.ports = json.loads(m.group(1))
         self.issue_profile("admin", self.profile)
@@ -314,12 +321,14 @@ class Agent:
             self.host_id = json.loads((self.state_dir / "agent.json").read_text())["host_id"]
         return result
 
-    def start(self, wait_connected: bool = True, env: dict[str, str] | None = None) -> None:
+    def start(
+        self, wait_connected: bool = True, env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> None:
         if self.process is not None:
             self.process.stop()
         self.process = Process(
             f"agent {self.name}",
-            [PYTHON, "-m", "fleetops.agent", "--state-dir", str(self.state_dir), "run"],
+            [PYTHON, "-m", "fleetops.agent", "--state-dir", str(self.state_dir), "run", *(args or [])],
             env=env,
         )
         if wait_connected:
