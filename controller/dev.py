@@ -101,6 +101,7 @@ async def run_dev(state_dir: Path, port: int, metrics_port: int, profile: Path |
             "\nIn another terminal (with the same virtualenv active) try:\n"
             "  opsctl hosts list\n"
             "  opsctl hosts show <NAME>\n"
+            "  opsctl run --all -- uname -a\n"
             "  opsctl activation create --tag env=prod --limit 10 --expires 24h\n"
             "  opsctl audit list\n"
             "\nPress Ctrl-C to stop.",
