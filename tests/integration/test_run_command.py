@@ -175,3 +175,46 @@ def test_large_binary_output_round_trips_byte_exact(
         env={**os.environ, "GRPC_VERBOSITY": "ERROR"},
     )
     assert raw.returncode == 0 and hashlib.sha256(raw.stdout).digest() == hashlib.sha256(blob.read_bytes()).digest()
+
+
+def test_progress_bar_on_a_terminal(controller: Controller, fleet: dict[str, Agent]) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "fleetops.opsctl",
+            "--profile",
+            str(controller.profile),
+            "run",
+            "--target",
+            "role=web",
+            "--max-concurrency",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.3; echo tty",
+        ],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "GRPC_VERBOSITY": "ERROR"},
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the terminal closed when opsctl exited
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(60) == 0
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "done" in screen and "pending" in screen and "\r" in screen  # the redrawn progress line
+    assert "── 3 hosts (web-1, web-2, web-3)" in screen and "tty" in screen
