@@ -68,6 +68,10 @@ class CommandRun:
     def start(self) -> None:
         self.task = asyncio.create_task(self._loop(), name=f"command-{self.command_id}")
 
+    def instruction(self, slot: Slot) -> RunInstruction:
+        """What ``slot``'s host is told to run (again, after a reconnect)."""
+        return self._instruction(slot)
+
     # -- events from outside ----------------------------------------------------------------
     def updated(self, invocation_id: str, state: InvocationState) -> None:
         slot = self.slots.get(invocation_id)

@@ -271,7 +271,7 @@ class CommandService:
             slot = run.by_host.get(host_id)
             if slot is not None and slot.sent and not slot.state.final:
                 # The agent answers a re-send from its journal: it never runs an invocation twice.
-                await self._channel.run(host_id, self._instruction_for(run._row)(slot))  # noqa: SLF001
+                await self._channel.run(host_id, run.instruction(slot))
             run.host_connected(host_id)
 
     async def invocation_progress(self, host_id: str, invocation_id: str, state: InvocationState, at: datetime) -> None:
