@@ -35,7 +35,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -44,7 +43,8 @@ from pathlib import Path
 
 import connect_support as support
 import psutil
-from connect_support import Children, connected_gauge, readline, register_hosts, rss_by_mapping, run, wait_for_line
+from connect_support import Children, connected_gauge, readline, rss_by_mapping, run, stop_gently, wait_for_line
+from controller_support import poll, start_controller, start_py_spy, stop_py_spy
 
 PY = sys.executable
 HERE = Path(__file__).resolve().parent
@@ -106,18 +106,6 @@ async def storm(clients: list, server_pid: int, timeout: float) -> Storm:
     return result
 
 
-async def stop_gently(children: Children, procs: list) -> None:
-    """Ask children that hold streams (clients, floor server) to close them; kill what stays."""
-    for c in procs:
-        if c.returncode is None:
-            c.stdin.write(b"stop\n")
-            c.stdin.close()
-    try:
-        await asyncio.wait_for(asyncio.gather(*(c.wait() for c in procs)), 15)
-    except TimeoutError:
-        await asyncio.gather(*(children.stop(c, grace=5.0) for c in procs))
-
-
 async def floor_storm(children: Children, args: argparse.Namespace, tmp: Path) -> Storm:
     creds = tmp / "floor-creds.json"
     support.make_floor_creds(args.agents, creds)
@@ -132,16 +120,6 @@ async def floor_storm(children: Children, args: argparse.Namespace, tmp: Path) -
 
 
 # --- fleetops ----------------------------------------------------------------------------------
-
-
-async def poll(probe, want: int, timeout: float) -> int:
-    """Call ``await probe()`` until it returns ``want`` or ``timeout`` passes; the last value."""
-    deadline, value = time.monotonic() + timeout, -1
-    while time.monotonic() < deadline:
-        if (value := await probe()) == want:
-            break
-        await asyncio.sleep(0.2)
-    return value
 
 
 @dataclass
@@ -166,37 +144,16 @@ class Fleet:
 
 
 async def fleetops_storm(children: Children, args: argparse.Namespace, tmp: Path) -> Fleet:
-    state, profile, creds = tmp / "ctl", tmp / "ctl" / "profile", tmp / "fleetops-creds.json"
-    ctl = ["-m", "fleetops.controller"]
-    await run(PY, *ctl, "init", "--state-dir", str(state), "--profile", str(profile))
-    await register_hosts(state, args.agents, creds)
-    serve = "serve --listen 127.0.0.1:0 --enroll-listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0".split()
-    controller = await children.spawn(PY, *ctl, *serve, "--state-dir", str(state), log="controller.log")
-    m = await wait_for_line(tmp / "controller.log", r"fleetops-controller ready (\{.*\})", controller, 60)
-    ports = json.loads(m.group(1))
-    address = f"127.0.0.1:{ports['listen']}"
-    issue = ["operator", "issue", "admin", "--controller-address", address]
-    await run(PY, *ctl, *issue, "--state-dir", str(state), "--profile", str(profile))
-    opsctl = [PY, "-m", "fleetops.opsctl", "--profile", str(profile)]
+    creds = tmp / "fleetops-creds.json"
+    ctl = await start_controller(children, tmp / "ctl", hosts=args.agents, creds=creds)
+    controller, state, ports, address, opsctl = ctl.proc, ctl.state, ctl.ports, ctl.address, ctl.opsctl
 
     clients = await start_clients(children, "fleetops", address, creds, args)
-    spy = None
-    if args.py_spy:
-        fmt = "flamegraph" if args.py_spy.endswith(".svg") else "raw"
-        record = [
-            *"record --rate 200 --nonblocking --format".split(),
-            fmt,
-            "--output",
-            str(Path(args.py_spy).resolve()),
-        ]
-        py_spy = shutil.which("py-spy", path=str(Path(PY).parent)) or "py-spy"
-        spy = await children.spawn(py_spy, *record, "--pid", str(controller.pid), log="py-spy.log")
-        await asyncio.sleep(1.5)
+    spy = await start_py_spy(children, controller.pid, args.py_spy) if args.py_spy else None
     try:
         result = Fleet(await storm(clients, controller.pid, args.timeout))
         if spy is not None:
-            os.kill(spy.pid, signal.SIGINT)
-            await asyncio.wait_for(spy.wait(), 60)
+            await stop_py_spy(spy)
 
         async def gauge() -> float:
             return await asyncio.to_thread(connected_gauge, ports["metrics"])

@@ -1,5 +1,5 @@
-"""Helpers for bench/connect.py: the storm clients, the bare-gRPC floor server, certificates,
-hosts registered straight in the controller database, child processes and /proc inspection.
+"""Helpers for bench/connect.py (reused by bench/fanout.py): the storm clients, the bare-gRPC floor
+server, certificates, hosts registered straight in the controller database, child processes and /proc inspection.
 
 Both storm kinds use the same client code path, so the ratio fleetops/floor isolates what the
 controller adds on top of grpc.aio itself:
@@ -44,6 +44,7 @@ FLOOR_SERVER_OPTIONS = (("grpc.server.max_pending_requests", 20000),)
 # One connection per simulated agent even inside one process (the global pool could share them).
 CLIENT_OPTIONS = (*CHANNEL_OPTIONS, ("grpc.use_local_subchannel_pool", 1))
 LIFETIME = timedelta(hours=24)
+PY = sys.executable
 ENV = {**os.environ, "GRPC_VERBOSITY": "ERROR", "PYTHONUNBUFFERED": "1"}
 
 
@@ -234,6 +235,18 @@ class Children:
     async def cleanup(self) -> None:
         for proc in reversed(self.procs):
             await self.stop(proc, grace=5.0)
+
+
+async def stop_gently(children: Children, procs: list[asyncio.subprocess.Process]) -> None:
+    """Ask children that hold streams (clients, floor server) to close them; kill what stays."""
+    for c in procs:
+        if c.returncode is None and c.stdin is not None:
+            c.stdin.write(b"stop\n")
+            c.stdin.close()
+    try:
+        await asyncio.wait_for(asyncio.gather(*(c.wait() for c in procs)), 15)
+    except TimeoutError:
+        await asyncio.gather(*(children.stop(c, grace=5.0) for c in procs))
 
 
 async def run(*args: str, timeout: float = 60.0) -> str:

@@ -134,14 +134,11 @@ def run_command(client: OperatorClient, args: argparse.Namespace) -> int:
 
 
 def follow(client: OperatorClient, command_id: str, fmt: str) -> int:
-    states: dict[str, str] = {}
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() and fmt == "text" else None
     try:
         for detail in client.watch_command(command_id):
-            for inv in detail.invocations:
-                states[inv.host_name] = STATE.get(inv.state, "pending")
             if bar:
-                bar.draw(states, detail.command.total)
+                bar.draw(dict(detail.command.counts), detail.command.total)
             if detail.done:
                 break
     except KeyboardInterrupt:
@@ -223,10 +220,10 @@ class ProgressBar:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
-    def draw(self, states: dict[str, str], total: int) -> None:
-        done = sum(1 for s in states.values() if s == "success")
-        failed = sum(1 for s in states.values() if s in FINAL and s != "success")
-        running = sum(1 for s in states.values() if s in ("delivered", "running"))
+    def draw(self, counts: dict[str, int], total: int) -> None:
+        done = counts.get("success", 0)
+        failed = sum(n for state, n in counts.items() if state in FINAL and state != "success")
+        running = counts.get("delivered", 0) + counts.get("running", 0)
         pending = max(0, total - done - failed - running)
         filled = int(self.WIDTH * (done + failed) / total) if total else 0
         bar = "#" * filled + "." * (self.WIDTH - filled)

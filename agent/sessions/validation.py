@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from fleetops.common.errors import InvalidInput
 from fleetops.agent.sessions.interfaces import SIGNAL_EXIT_BASE
+from fleetops.common.errors import InvalidInput
 
 #: Largest window dimension: ConPTY keeps sizes in a signed 16-bit COORD (POSIX allows 65535).
 MAX_DIMENSION = 32767

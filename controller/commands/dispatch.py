@@ -25,6 +25,8 @@ from fleetops.controller.store.models import CommandRow
 
 log = logging.getLogger(__name__)
 
+# How many RunInvocations are written concurrently (see _send_more).
+SEND_CHUNK = 128
 # An invocation in flight with no word from its host for this long past its own timeouts ends failed.
 RESULT_GRACE = timedelta(minutes=5)
 
@@ -157,8 +159,11 @@ class CommandRun:
         now = datetime.now(UTC)
         for slot in ready:
             slot.sent, slot.sent_at = True, now
-        for slot in ready:
-            await self._channel.run(slot.host_id, self._instruction(slot))
+        # Concurrent writes to many links, in chunks: one at a time serialises the fan-out behind
+        # every reply the event loop handles in between; all at once delays everything else.
+        for start in range(0, len(ready), SEND_CHUNK):
+            chunk = ready[start : start + SEND_CHUNK]
+            await asyncio.gather(*(self._channel.run(s.host_id, self._instruction(s)) for s in chunk))
 
     async def _expire_silent(self, now: datetime) -> None:
         silent = [s for s in self._in_flight() if s.sent_at is not None and now - s.sent_at > self._result_deadline]

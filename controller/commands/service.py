@@ -205,11 +205,11 @@ class CommandService:
             raise NotFound(f"no such command: {command_id}", "see opsctl run list")
         return command, await self._store.invocations(command_id)
 
-    async def changed_since(self, command_id: str, since: datetime | None) -> tuple[Command, list[Invocation]]:
+    async def command(self, command_id: str) -> Command:
         command = await self._store.command(command_id)
         if command is None:
             raise NotFound(f"no such command: {command_id}", "see opsctl run list")
-        return command, await self._store.invocations(command_id, since=since)
+        return command
 
     async def list(self, limit: int = 50) -> list[Command]:
         return await self._store.commands(max(1, min(limit, 1000)))
@@ -317,6 +317,11 @@ class CommandService:
             )
             log.error("invocation %s: %s", report.invocation_id, missing)
             reason = f"{reason}; {missing}" if reason else missing
+        if run is not None:
+            # Free the slot now (the next host need not wait for this commit); the agent is
+            # acknowledged only after the commit below, and a command is only marked finished
+            # after its pending results are flushed (InvocationStore.finish_command).
+            run.updated(report.invocation_id, report.state)
         await self._store.finish(
             report.invocation_id,
             {
@@ -332,7 +337,5 @@ class CommandService:
                 "finished_at": report.finished_at or datetime.now(UTC),
             },
         )
-        if run is not None:
-            run.updated(report.invocation_id, report.state)
         self._notify(command_id)
         return True

@@ -134,11 +134,9 @@ class InvocationStore:
             )
 
     # -- invocations ------------------------------------------------------------------------
-    async def invocations(self, command_id: str, *, since: datetime | None = None) -> list[Invocation]:
+    async def invocations(self, command_id: str) -> list[Invocation]:
         async with self._sessions() as session:
             stmt = select(InvocationRow).where(InvocationRow.command_id == command_id).order_by(InvocationRow.host_name)
-            if since is not None:
-                stmt = stmt.where(InvocationRow.updated_at > since)
             rows = (await session.execute(stmt)).scalars().all()
         return [to_invocation(r) for r in rows]
 

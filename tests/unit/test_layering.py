@@ -6,7 +6,15 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ROOMS = ["controller/fleet", "controller/enrollment", "controller/audit", "controller/store"]
+ROOMS = [
+    "controller/fleet",
+    "controller/enrollment",
+    "controller/audit",
+    "controller/store",
+    "controller/commands",
+    "controller/objects",
+    "controller/sessions",
+]
 FORBIDDEN = ("grpc", "fleetops.v1", "google.protobuf")
 
 

@@ -186,8 +186,8 @@ class OperatorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchCommand(self, request, context):
-        """Streams the command's progress: the first message has every invocation, later ones only
-        those that changed; the last has done = true.
+        """Streams the command's progress as counts per state (CommandDetail.command.counts, no
+        invocations) until the last message, which has done = true; then GetCommand has the results.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
