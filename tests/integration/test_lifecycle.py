@@ -143,12 +143,25 @@ def test_controller_process_on_postgresql(
 ) -> None:
     controller = make_controller("pg", database_url=new_postgres_database(postgres_server))
     controller.start()
-    activation_id, code = controller.create_activation("--tag", "db=postgres")
+    activation_id, code = controller.create_activation("--tag", "db=postgres", "--limit", "2")
     agent = make_agent("pg-host")
     agent.register(controller, activation_id, code)
     agent.start()
+    second = make_agent("pg-host-2")
+    second.register(controller, activation_id, code)
+    second.start()
     hosts = controller.hosts("--target", "db=postgres")
-    assert [h["name"] for h in hosts] == ["pg-host"] and hosts[0]["status"] == "HOST_STATUS_ONLINE"
+    assert [h["name"] for h in hosts] == ["pg-host", "pg-host-2"]
+    assert all(h["status"] == "HOST_STATUS_ONLINE" for h in hosts)
+    # A fan-out whose results are committed in one batch (executemany) on PostgreSQL.
+    ran = controller.opsctl(
+        "run", "--target", "db=postgres", "-o", "json", "--", "sh", "-c", "echo $FLEETOPS_HOST_NAME"
+    )
+    docs = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert sorted((d["host"], d["state"], d["stdout"]) for d in docs) == [
+        ("pg-host", "success", "pg-host\n"),
+        ("pg-host-2", "success", "pg-host-2\n"),
+    ]
     # Restart the controller: the host, its tags and the audit chain are all still there.
     controller.stop()
     controller.start()
