@@ -12,7 +12,7 @@ What it measures, all on 127.0.0.1 and in one run so the numbers share one machi
    reply, the transport's floor for a broadcast/reply (median of --floor-rounds).
 2. fleetops, simulated agents: a real controller subprocess (hosts registered straight in its
    database, see connect_support) and N simulated agents in the same P processes that answer every
-   RunInvocation at once with DELIVERED, RUNNING and a SUCCESS result (fanout_support.SimAgent).
+   RunInvocation at once with a SUCCESS result, as a real agent reports a no-op (fanout_support.SimAgent).
    Once the gauge shows N online: RunCommand(target all, argv ["true"], max-concurrency 100%) over
    the operator API, timed from the call until WatchCommand reports done (every result stored,
    command finished); GetCommand must then say success with success == N. Then the same with
@@ -124,7 +124,7 @@ class Broadcasts:
 @dataclass
 class Floor:
     plain: Broadcasts = field(default_factory=Broadcasts)  # one message, one reply: THE floor
-    protocol: Broadcasts = field(default_factory=Broadcasts)  # fleetops' pattern: 1 down, 3 up, 1 ack down
+    protocol: Broadcasts = field(default_factory=Broadcasts)  # fleetops' pattern: 1 down, 1 up, 1 ack down
 
     @property
     def seconds(self) -> float:
@@ -238,7 +238,7 @@ def report(args: argparse.Namespace, floor: Floor, sim: Sim, real: RealFleet | N
     n = args.agents
     print(f"\nfan-out, N={n} agents over P={args.procs} client processes ({os.cpu_count()} cores)")
     print(f"  floor (bare grpc.aio mTLS, 1 message down every stream, await every reply): {floor.plain.describe()}")
-    print(f"  protocol floor (same, fleetops' pattern: 1 down, 3 up, ResultAck down): {floor.protocol.describe()}")
+    print(f"  protocol floor (same, fleetops' pattern: 1 down, 1 up, ResultAck down): {floor.protocol.describe()}")
     print(f"  fleetops, simulated agents (gauge fleetops_connected_agents={sim.gauge:.0f}):")
     for r in sim.runs:
         print(f"    max-concurrency {r.max_concurrency:>4}: {describe_run(r, floor.seconds)}")

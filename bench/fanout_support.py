@@ -10,7 +10,7 @@ a Hello and its reply first), so fleetops/floor isolates what the controller add
   server answers with a ResultAck (fleetops' message pattern, minus fleetops).
 * ``fleetops``: ``AgentService.Connect`` on a real controller. The client answers every
   RunInvocation at once, as a real agent running a no-op would minus the process spawn:
-  InvocationUpdate DELIVERED, InvocationUpdate RUNNING, then InvocationResult(SUCCESS, exit 0).
+  InvocationResult(SUCCESS, exit 0) only, as the real agent does for a command that ends at once.
   It also sends a Heartbeat every Welcome.heartbeat_interval_seconds (else the controller drops
   the stream after three intervals), nothing else.
 
@@ -51,7 +51,7 @@ BROADCAST = agent_pb2.ControllerMessage(
 PROTOCOL_BROADCAST = agent_pb2.ControllerMessage(
     run=agent_pb2.RunInvocation(invocation_id="inv-" + "1" * 24, command_id="cmd-" + "1" * 20, argv=["true"])
 ).SerializeToString()
-PROTOCOL_REPLIES = 3  # DELIVERED, RUNNING, result
+PROTOCOL_REPLIES = 1  # the result (the agent reports a no-op by its result alone)
 ACK = agent_pb2.ControllerMessage(result_ack=agent_pb2.ResultAck(invocation_id="inv-" + "1" * 24)).SerializeToString()
 FLOOR_REPLY = agent_pb2.AgentMessage(
     result=agent_pb2.InvocationResult(
@@ -213,12 +213,9 @@ class SimAgent:
 
     @staticmethod
     def _answer(invocation_id: str) -> list[agent_pb2.AgentMessage]:
-        """DELIVERED, RUNNING and a SUCCESS result, stamped like the real agent stamps them."""
+        """A SUCCESS result, as the real agent reports a command that ends within its progress delay
+        (agent/commands/service.py PROGRESS_DELAY: no DELIVERED/RUNNING updates)."""
         messages = []
-        for phase in (agent_pb2.INVOCATION_PHASE_DELIVERED, agent_pb2.INVOCATION_PHASE_RUNNING):
-            update = agent_pb2.InvocationUpdate(invocation_id=invocation_id, phase=phase)
-            update.at.FromDatetime(datetime.now(UTC))
-            messages.append(agent_pb2.AgentMessage(invocation_update=update))
         result = agent_pb2.InvocationResult(
             invocation_id=invocation_id, outcome=agent_pb2.INVOCATION_OUTCOME_SUCCESS, exit_code=0
         )

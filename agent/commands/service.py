@@ -33,6 +33,9 @@ from fleetops.v1 import agent_pb2
 log = logging.getLogger(__name__)
 
 Send = Callable[[agent_pb2.AgentMessage], Awaitable[None]]
+# An invocation still running this long after it was journaled is reported DELIVERED (and
+# RUNNING once its process started); a faster one is reported by its result alone.
+PROGRESS_DELAY = 0.1
 STDOUT = agent_pb2.OUTPUT_STREAM_STDOUT
 STDERR = agent_pb2.OUTPUT_STREAM_STDERR
 # Each stream's total size, resolved once the process has ended: the output pumps stop there.
@@ -67,6 +70,11 @@ class CommandService:
         self._deliveries: dict[str, asyncio.Task[None]] = {}
         # The link calls handlers one at a time, but tests and on_connected may not: one record at a time.
         self._record_lock = asyncio.Lock()
+        # Progress reporting (see _report_progress): the pending report per invocation, the
+        # invocations whose process started, and those whose progress is reported as it happens.
+        self._progress: dict[str, asyncio.Task[None]] = {}
+        self._started: set[str] = set()
+        self._progress_due: set[str] = set()
 
     # -- agent start and stop --------------------------------------------------------------------
     async def recover(self) -> list[JournalEntry]:
@@ -94,7 +102,11 @@ class CommandService:
 
     async def close(self) -> None:
         """Stop supervising and streaming; processes run on and are found again by ``recover``."""
-        tasks = [*self._deliveries.values(), *(running.task for running in self._running.values())]
+        tasks = [
+            *self._deliveries.values(),
+            *(running.task for running in self._running.values()),
+            *self._progress.values(),
+        ]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -121,9 +133,9 @@ class CommandService:
         async with self._record_lock:
             recorded = await asyncio.to_thread(self._journal.record, spec)
             if recorded.is_new:
-                await self._send_quietly(update_message(invocation_id, agent_pb2.INVOCATION_PHASE_DELIVERED))
                 execution = self._execution(invocation_id)
                 self._start(invocation_id, execution, execution.run(spec))
+                self._progress[invocation_id] = asyncio.create_task(self._report_progress(invocation_id))
             else:
                 log.info(
                     "invocation %s is journaled (%s): answering, not running it", invocation_id, recorded.entry.phase
@@ -169,9 +181,25 @@ class CommandService:
                 self._deliver(invocation_id, 0, 0, _final_sizes(entry))
 
     # -- internals -------------------------------------------------------------------------------
+    async def _report_progress(self, invocation_id: str) -> None:
+        """DELIVERED (and RUNNING) for invocations still running after PROGRESS_DELAY.
+
+        A command that is over within PROGRESS_DELAY is reported by its result alone: on a fan-out
+        to a thousand hosts the two progress messages per host would cost more than the command.
+        """
+        await asyncio.sleep(PROGRESS_DELAY)
+        if invocation_id not in self._running:
+            return
+        await self._send_quietly(update_message(invocation_id, agent_pb2.INVOCATION_PHASE_DELIVERED))
+        self._progress_due.add(invocation_id)
+        if invocation_id in self._started:
+            await self._send_quietly(update_message(invocation_id, agent_pb2.INVOCATION_PHASE_RUNNING))
+
     def _execution(self, invocation_id: str) -> Execution:
         async def report_running() -> None:
-            await self._send_quietly(update_message(invocation_id, agent_pb2.INVOCATION_PHASE_RUNNING))
+            self._started.add(invocation_id)
+            if invocation_id in self._progress_due:
+                await self._send_quietly(update_message(invocation_id, agent_pb2.INVOCATION_PHASE_RUNNING))
 
         return Execution(invocation_id, self._journal, self._platform, self._rebooter, on_running=report_running)
 
@@ -184,6 +212,11 @@ class CommandService:
 
     def _ended(self, invocation_id: str, task: asyncio.Task[JournalEntry]) -> None:
         running = self._running.pop(invocation_id)
+        self._started.discard(invocation_id)
+        self._progress_due.discard(invocation_id)
+        progress = self._progress.pop(invocation_id, None)
+        if progress is not None and not progress.done():
+            progress.cancel()
         if task.cancelled() or task.exception() is not None:
             if not task.cancelled():
                 log.error("invocation %s: supervision failed", invocation_id, exc_info=task.exception())

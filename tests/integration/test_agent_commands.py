@@ -197,10 +197,21 @@ async def test_echo_streams_output_then_the_result(service: tuple[CommandService
     assert (out.stdout("echo-1"), out.stderr("echo-1")) == (b"hello\n", b"oops\n")
     assert (result.stdout_bytes, result.stderr_bytes) == (6, 5)
     assert result.started_at.ToDatetime() <= result.finished_at.ToDatetime()
-    phases = [u.phase for u in out.of("invocation_update", "echo-1")]
-    assert phases == [agent_pb2.INVOCATION_PHASE_DELIVERED, agent_pb2.INVOCATION_PHASE_RUNNING]
+    # Over within the progress delay: reported by its result alone (no DELIVERED/RUNNING updates).
+    assert [u.phase for u in out.of("invocation_update", "echo-1")] == []
     kinds = [m.WhichOneof("body") for m in out.messages]
     assert kinds.index("result") > max(i for i, kind in enumerate(kinds) if kind == "output")
+
+
+async def test_a_longer_command_is_reported_delivered_then_running(service: tuple[CommandService, Collector]) -> None:
+    svc, out = service
+    await svc.on_run(run("slow-1", "sh", "-c", "sleep 0.5"))
+    result = await out.result("slow-1")
+    assert result.outcome == agent_pb2.INVOCATION_OUTCOME_SUCCESS
+    phases = [u.phase for u in out.of("invocation_update", "slow-1")]
+    assert phases == [agent_pb2.INVOCATION_PHASE_DELIVERED, agent_pb2.INVOCATION_PHASE_RUNNING]
+    kinds = [m.WhichOneof("body") for m in out.messages]
+    assert kinds.index("result") > max(i for i, kind in enumerate(kinds) if kind == "invocation_update")
 
 
 async def test_script_runs_with_sh_and_the_given_environment(service: tuple[CommandService, Collector]) -> None:
