@@ -18,6 +18,8 @@ from fleetops.agent.state import AgentState
 
 log = logging.getLogger(__name__)
 
+JOURNAL_PRUNE_INTERVAL = 24 * 3600.0
+
 
 @dataclass(frozen=True)
 class AgentSettings:
@@ -35,8 +37,9 @@ class Agent:
         rebooter: Rebooter = (
             CommandRebooter(shlex.split(settings.reboot_command)) if settings.reboot_command else SystemRebooter()
         )
+        self.journal = InvocationJournal(settings.state_dir / "journal")
         self.commands = CommandService(
-            InvocationJournal(settings.state_dir / "journal"),
+            self.journal,
             current_platform(settings.state_dir / "scripts"),
             rebooter,
             self.link.send,
@@ -59,8 +62,21 @@ class Agent:
         # Invocations that were running when the agent last stopped end failed (never re-run);
         # results not yet acknowledged go out on the first connect.
         await self.commands.recover()
+        pruner = asyncio.create_task(self._prune_journal())
         try:
             await self.link.run()
         finally:
+            pruner.cancel()
             await self.commands.close()
         log.info("agent stopped")
+
+    async def _prune_journal(self) -> None:
+        """Daily: drop tombstones of invocations acknowledged more than a week ago."""
+        while True:
+            try:
+                removed = await asyncio.to_thread(self.journal.prune)
+                if removed:
+                    log.info("pruned %d old invocation tombstones from the journal", removed)
+            except OSError as exc:
+                log.warning("pruning the invocation journal failed: %s", exc)
+            await asyncio.sleep(JOURNAL_PRUNE_INTERVAL)
