@@ -209,7 +209,9 @@ def summary(detail: operator_pb2.CommandDetail) -> str:
     for inv in detail.invocations:
         counts[STATE.get(inv.state, "unknown")] += 1
     parts = [f"{n} {state.replace('_', ' ')}" for state, n in sorted(counts.items(), key=lambda kv: -kv[1])]
-    return f"{detail.command.id}: {detail.command.status} on {detail.command.total} hosts ({', '.join(parts)})"
+    total = detail.command.total
+    hosts = f"{total} host{'s' if total != 1 else ''}"
+    return f"{detail.command.id}: {detail.command.status} on {hosts} ({', '.join(parts)})"
 
 
 class ProgressBar:
