@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from harness import Agent, Controller, wait_until
+from harness import Agent, Controller, start_fleet, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -20,19 +20,16 @@ def controller(module_controller: Controller) -> Controller:
 
 @pytest.fixture(scope="module")
 def fleet(module_controller: Controller, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Agent]]:
-    """Three agents, distinct state directories and tags, shared by this module's tests."""
-    root = tmp_path_factory.mktemp("agents")
-    agents = {}
-    for name, tags in (
-        ("web-1", {"env": "prod", "role": "web"}),
-        ("web-2", {"env": "prod", "role": "web", "canary": "true"}),
-        ("db-1", {"env": "staging", "role": "db"}),
-    ):
-        activation_id, code = module_controller.create_activation("--limit", "1")
-        agent = Agent(root, name)
-        agent.register(module_controller, activation_id, code, tags)
-        agent.start()
-        agents[name] = agent
+    """Agents with distinct state directories and tags, shared by this module's tests."""
+    agents = start_fleet(
+        module_controller,
+        tmp_path_factory.mktemp("agents"),
+        {
+            "web-1": {"env": "prod", "role": "web"},
+            "web-2": {"env": "prod", "role": "web", "canary": "true"},
+            "db-1": {"env": "staging", "role": "db"},
+        },
+    )
     yield agents
     for agent in agents.values():
         agent.stop()

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness import PYTHON, Agent, Controller, wait_until
+from harness import PYTHON, Agent, Controller, start_fleet, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -24,20 +24,17 @@ def controller(module_controller: Controller) -> Controller:
 
 @pytest.fixture(scope="module")
 def fleet(module_controller: Controller, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Agent]]:
-    root = tmp_path_factory.mktemp("run-agents")
-    agents = {}
-    for name, tags in (
-        ("web-1", {"role": "web", "env": "prod"}),
-        ("web-2", {"role": "web", "env": "prod"}),
-        ("web-3", {"role": "web", "env": "prod"}),
-        ("api-1", {"role": "api", "env": "prod"}),
-        ("db-1", {"role": "db", "env": "prod"}),
-    ):
-        activation_id, code = module_controller.create_activation("--limit", "1")
-        agent = Agent(root, name)
-        agent.register(module_controller, activation_id, code, tags)
-        agent.start()
-        agents[name] = agent
+    agents = start_fleet(
+        module_controller,
+        tmp_path_factory.mktemp("run-agents"),
+        {
+            "web-1": {"role": "web", "env": "prod"},
+            "web-2": {"role": "web", "env": "prod"},
+            "web-3": {"role": "web", "env": "prod"},
+            "api-1": {"role": "api", "env": "prod"},
+            "db-1": {"role": "db", "env": "prod"},
+        },
+    )
     yield agents
     for agent in agents.values():
         agent.stop()

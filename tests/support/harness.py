@@ -348,3 +348,15 @@ class Agent:
 
     def stop(self) -> int:
         return self.process.stop() if self.process else 0
+
+
+def start_fleet(controller: Controller, root: Path, hosts: dict[str, dict[str, str]]) -> dict[str, Agent]:
+    """Register (one activation each) and start an agent per name with its tags; all connected on return."""
+    agents = {}
+    for name, tags in hosts.items():
+        activation_id, code = controller.create_activation("--limit", "1")
+        agent = Agent(root, name)
+        agent.register(controller, activation_id, code, tags)
+        agent.start()
+        agents[name] = agent
+    return agents
