@@ -8,9 +8,9 @@ import json
 from fleetops.common import pki
 from fleetops.common.durations import parse_duration
 from fleetops.common.errors import InvalidInput
+from fleetops.common.selectors import parse_tag_assignments
 from fleetops.opsctl import output
 from fleetops.opsctl.client import OperatorClient
-from fleetops.opsctl.hosts import parse_changes
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def create(client: OperatorClient, args: argparse.Namespace) -> int:
-    tags, removed = parse_changes(args.tag)
+    tags, removed = parse_tag_assignments(args.tag)
     if removed:
         raise InvalidInput("--tag takes KEY=VALUE", "e.g. --tag env=prod")
     if args.limit < 1 or args.limit > 100_000:

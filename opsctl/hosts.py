@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fleetops.common.errors import InvalidInput
+from fleetops.common.selectors import parse_tag_assignments
 from fleetops.opsctl import output
 from fleetops.opsctl.client import OperatorClient
 from fleetops.v1 import operator_pb2
@@ -111,22 +111,8 @@ def show_host(client: OperatorClient, args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_changes(items: list[str]) -> tuple[dict[str, str], list[str]]:
-    set_tags: dict[str, str] = {}
-    remove: list[str] = []
-    for item in items:
-        if "=" in item:
-            key, _, value = item.partition("=")
-            set_tags[key] = value
-        elif item.endswith("-") and len(item) > 1:
-            remove.append(item[:-1])
-        else:
-            raise InvalidInput(f"bad tag change {item!r}", "use KEY=VALUE to set a tag and KEY- to remove one")
-    return set_tags, remove
-
-
 def tag_host(client: OperatorClient, args: argparse.Namespace) -> int:
-    set_tags, remove = parse_changes(args.changes)
+    set_tags, remove = parse_tag_assignments(args.changes)
     h = client.tag_host(args.host, set_tags, remove)
     print(f"{h.name}: " + (",".join(f"{k}={v}" for k, v in sorted(h.tags.items())) or "(no tags)"))
     return 0

@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common import pki
 from fleetops.common.errors import FleetopsError, InvalidInput, NotFound, Unauthenticated
+from fleetops.common.selectors import validate_tag_key, validate_tag_value
 from fleetops.controller.audit.service import AuditLog
-from fleetops.controller.fleet.selectors import validate_tag_key, validate_tag_value
 from fleetops.controller.fleet.service import FleetService, new_host_id, validate_host_name
 from fleetops.controller.store.models import ActivationRow
 

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from fleetops.common.selectors import Selector, validate_tag_key, validate_tag_value
 from fleetops.controller.fleet.models import Host, HostStatus, Target
 from fleetops.controller.fleet.presence import PresenceTracker
-from fleetops.controller.fleet.selectors import Selector, validate_tag_key, validate_tag_value
 from fleetops.controller.store.models import HostRow
 
 log = logging.getLogger(__name__)

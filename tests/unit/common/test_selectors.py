@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fleetops.common.errors import InvalidInput, SelectorError
-from fleetops.controller.fleet.selectors import (
+from fleetops.common.selectors import (
     Requirement,
     Selector,
     parse_selector,
