@@ -31,15 +31,3 @@ def parse_duration(text: str) -> timedelta:
     if not s:
         raise InvalidInput("empty duration", "use a number with a unit, e.g. 24h")
     return timedelta(seconds=total)
-
-
-def format_duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 0:
-        return "-" + format_duration(-delta)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size or (unit == "s" and not parts):
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts[:2])

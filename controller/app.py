@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import grpc
+from cryptography import x509
 
 from fleetops.common import pki
 from fleetops.common.errors import InvalidInput, NotFound
@@ -52,8 +53,6 @@ def ensure_server_certificate(settings: ControllerSettings, authority: pki.Certi
     if key_path.exists() and cert_path.exists():
         chain = pki.load_cert_chain(cert_path.read_bytes())
         leaf = chain[0]
-        from cryptography import x509
-
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         names = set(san.get_values_for_type(x509.DNSName))
         ips = {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,7 +36,6 @@ class ControllerSettings:
     replica_id: str = ""
     # Write-behind period of presence updates (see fleet/presence.py).
     presence_flush_interval: float = 0.2
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def ca_dir(self) -> Path:

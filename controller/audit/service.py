@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -62,7 +62,6 @@ class AuditQuery:
     action: str = ""
     outcome: str = ""
     limit: int = 100
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def event_hash(

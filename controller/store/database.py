@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -19,10 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from fleetops.common.errors import InvalidInput, Unavailable
 
 log = logging.getLogger(__name__)
-
-
-def sqlite_url(path: Path) -> str:
-    return f"sqlite+aiosqlite:///{path}"
 
 
 def create_engine(url: str) -> AsyncEngine:

@@ -88,22 +88,12 @@ def test_audit_verify_names_the_edited_event(controller: Controller, enrolled: C
 def test_dev_mode_starts_a_controller_and_an_enrolled_agent(tmp_path: Path) -> None:
     port = free_port()
     env = {"FLEETOPS_CONFIG_DIR": str(tmp_path / "config")}
-    dev = Process(
-        "dev",
-        [
-            PYTHON,
-            "-m",
-            "fleetops.controller",
-            "dev",
-            "--state-dir",
-            str(tmp_path / "dev"),
-            "--port",
-            str(port),
-            "--metrics-port",
-            str(free_port()),
-        ],
-        env=env,
-    )
+
+    def start_dev(name: str) -> Process:
+        args = ["--state-dir", str(tmp_path / "dev"), "--port", str(port), "--metrics-port", str(free_port())]
+        return Process(name, [PYTHON, "-m", "fleetops.controller", "dev", *args], env=env)
+
+    dev = start_dev("dev")
     try:
         dev.wait_for_line(r"fleetops is running", timeout=60)
         dev.wait_for_line(r"connected to .* as host", timeout=30)
@@ -111,29 +101,15 @@ def test_dev_mode_starts_a_controller_and_an_enrolled_agent(tmp_path: Path) -> N
         assert result.returncode == 0, result.stderr
         hosts = json.loads(result.stdout)
         assert len(hosts) == 1 and hosts[0]["status"] == "HOST_STATUS_ONLINE" and hosts[0]["tags"] == {"env": "dev"}
+        first_id = hosts[0]["id"]
     finally:
         assert dev.stop() == 0
     # A second start reuses the CA, the database and the agent's identity.
-    again = Process(
-        "dev again",
-        [
-            PYTHON,
-            "-m",
-            "fleetops.controller",
-            "dev",
-            "--state-dir",
-            str(tmp_path / "dev"),
-            "--port",
-            str(port),
-            "--metrics-port",
-            str(free_port()),
-        ],
-        env=env,
-    )
+    again = start_dev("dev again")
     try:
         again.wait_for_line(r"connected to .* as host", timeout=60)
         hosts = json.loads(run([PYTHON, "-m", "fleetops.opsctl", "hosts", "list", "-o", "json"], env=env).stdout)
-        assert [h["id"] for h in hosts] == [hosts[0]["id"]]
+        assert [h["id"] for h in hosts] == [first_id]  # the same host, not a second registration
     finally:
         again.stop()
 
