@@ -25,6 +25,9 @@ from fleetops.controller.rpc.agent_channel import GrpcAgentChannel
 from fleetops.controller.rpc.agent_service import AgentServicer
 from fleetops.controller.rpc.enrollment_service import EnrollmentServicer
 from fleetops.controller.rpc.operator_service import OperatorServicer
+from fleetops.controller.sessions.broker import SessionBroker
+from fleetops.controller.sessions.models import SessionLimits
+from fleetops.controller.sessions.store import SessionStore
 from fleetops.controller.settings import ControllerSettings
 from fleetops.controller.store import database
 from fleetops.v1 import agent_pb2_grpc, enrollment_pb2_grpc, operator_pb2_grpc
@@ -108,13 +111,30 @@ class Controller:
         self.commands = CommandService(InvocationStore(self.sessions), self.fleet, self.objects)
         await self.fleet.start()
         self.presence.start()
-        await self.commands.start(GrpcAgentChannel(self.presence))
+        channel = GrpcAgentChannel(self.presence)
+        await self.commands.start(channel)
 
         key_pem, chain_pem = ensure_server_certificate(s, self.authority)
         ca_pem = pki.cert_pem(self.authority.cert)
         interceptors = [MetricsInterceptor(self.metrics)]
 
+        # Bind the port first: the session broker is named after it (a restart ends only its own sessions).
         self.server = grpc.aio.server(interceptors=interceptors, options=rpc_server.SERVER_OPTIONS)
+        host, port = split_address(s.listen)
+        listen_port = self.server.add_secure_port(
+            f"{host}:{port}", rpc_server.mtls_credentials(key_pem, chain_pem, ca_pem)
+        )
+        self.broker = SessionBroker(
+            SessionStore(self.sessions),
+            self.fleet,
+            self.audit,
+            self.objects,
+            s.transcript_spool_dir,
+            f"{self.replica_id}:{listen_port}",
+            SessionLimits(idle_timeout=s.session_idle_timeout, max_duration=s.session_max_duration),
+        )
+        # Spooled transcripts of sessions a crash interrupted are claimed before new sessions record.
+        await self.broker.start(channel)
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
             AgentServicer(
                 self.fleet,
@@ -122,19 +142,16 @@ class Controller:
                 self.audit,
                 self.metrics,
                 self.commands,
+                self.broker,
                 heartbeat_interval=s.heartbeat_interval,
                 inventory_interval=s.inventory_interval,
             ),
             self.server,
         )
         operator_pb2_grpc.add_OperatorServiceServicer_to_server(
-            OperatorServicer(self.fleet, self.enrollment, self.audit, self.commands), self.server
+            OperatorServicer(self.fleet, self.enrollment, self.audit, self.commands, self.broker), self.server
         )
         health_main = rpc_server.add_health_and_reflection(self.server, rpc_server.MTLS_SERVICES)
-        host, port = split_address(s.listen)
-        listen_port = self.server.add_secure_port(
-            f"{host}:{port}", rpc_server.mtls_credentials(key_pem, chain_pem, ca_pem)
-        )
 
         self.enroll_server = grpc.aio.server(interceptors=interceptors, options=rpc_server.SERVER_OPTIONS)
         enrollment_pb2_grpc.add_EnrollmentServiceServicer_to_server(
@@ -166,6 +183,7 @@ class Controller:
         for link in self.presence.live_links():
             await link.close("controller is shutting down", revoked=False)
         await self.enroll_server.stop(grace)
+        await self.broker.stop()
         await self.server.stop(grace)
         await self.commands.stop()
         await self.fleet.stop()

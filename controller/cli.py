@@ -26,6 +26,8 @@ DEFAULT_STATE_DIR = Path("/var/lib/fleetops-controller")
 
 
 def _duration(text: str) -> timedelta:
+    if text.strip() == "0":
+        return timedelta(0)
     try:
         return parse_duration(text)
     except InvalidInput as exc:
@@ -64,6 +66,18 @@ def _server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heartbeat-interval", type=_duration, default=timedelta(seconds=10))
     p.add_argument("--host-cert-lifetime", type=_duration, default=timedelta(hours=24))
     p.add_argument("--ready-file", type=Path, help="write the bound ports here as JSON once serving")
+    p.add_argument(
+        "--session-idle-timeout",
+        type=_duration,
+        default=timedelta(minutes=20),
+        help="end a session after this long without operator input (0: never; default 20m)",
+    )
+    p.add_argument(
+        "--session-max-duration",
+        type=_duration,
+        default=timedelta(hours=12),
+        help="end a session this long after it started (0: never; default 12h)",
+    )
     _sans(p)
 
 
@@ -97,6 +111,8 @@ def settings_from(args: argparse.Namespace) -> ControllerSettings:
         migrate=not args.no_migrate,
         heartbeat_interval=args.heartbeat_interval.total_seconds(),
         host_certificate_lifetime=args.host_cert_lifetime,
+        session_idle_timeout=args.session_idle_timeout.total_seconds(),
+        session_max_duration=args.session_max_duration.total_seconds(),
         server_dns_names=dns,
         server_ip_addresses=ips,
     )

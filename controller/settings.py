@@ -36,6 +36,9 @@ class ControllerSettings:
     replica_id: str = ""
     # Write-behind period of presence updates (see fleet/presence.py).
     presence_flush_interval: float = 0.2
+    # Interactive sessions (docs/sessions.md): seconds; 0 = no limit.
+    session_idle_timeout: float = 20 * 60.0
+    session_max_duration: float = 12 * 3600.0
 
     @property
     def ca_dir(self) -> Path:
@@ -44,6 +47,10 @@ class ControllerSettings:
     @property
     def server_dir(self) -> Path:
         return self.state_dir / "server"
+
+    @property
+    def transcript_spool_dir(self) -> Path:
+        return self.state_dir / "transcripts"
 
     @property
     def effective_database_url(self) -> str:

@@ -8,7 +8,8 @@ import grpc
 
 from fleetops.controller.commands.models import RunInstruction
 from fleetops.controller.fleet.presence import PresenceTracker
-from fleetops.v1 import agent_pb2
+from fleetops.controller.sessions.models import SessionRequest
+from fleetops.v1 import agent_pb2, session_pb2
 
 log = logging.getLogger(__name__)
 
@@ -61,4 +62,19 @@ class GrpcAgentChannel:
     async def ack_result(self, host_id: str, invocation_id: str) -> bool:
         return await self._send(
             host_id, agent_pb2.ControllerMessage(result_ack=agent_pb2.ResultAck(invocation_id=invocation_id))
+        )
+
+    async def open_session(self, host_id: str, session_id: str, request: SessionRequest) -> bool:
+        return await self._send(
+            host_id,
+            agent_pb2.ControllerMessage(
+                open_session=agent_pb2.OpenSession(
+                    session_id=session_id,
+                    run_as=request.run_as,
+                    command=request.command,
+                    size=session_pb2.TerminalSize(cols=request.cols, rows=request.rows),
+                    term=request.term,
+                    env=request.env,
+                )
+            ),
         )

@@ -20,6 +20,8 @@ from fleetops.controller.metrics import ControllerMetrics
 from fleetops.controller.rpc import convert
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.peer import Peer, peer_of
+from fleetops.controller.rpc.session_streams import agent_session
+from fleetops.controller.sessions.broker import SessionBroker
 from fleetops.v1 import agent_pb2, agent_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         audit: AuditLog,
         metrics: ControllerMetrics,
         commands: CommandService,
+        sessions: SessionBroker,
         *,
         heartbeat_interval: float,
         inventory_interval: float,
@@ -74,6 +77,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self._audit = audit
         self._metrics = metrics
         self._commands = commands
+        self._sessions = sessions
         self._heartbeat_interval = heartbeat_interval
         self._inventory_interval = inventory_interval
 
@@ -107,6 +111,12 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         )
         log.warning("refused %s from %s: %s", action, actor or context.peer(), exc.message)
         await abort(context, exc)
+
+    async def SessionStream(
+        self, request_iterator: AsyncIterator[agent_pb2.AgentSessionMessage], context: grpc.aio.ServicerContext
+    ) -> None:
+        peer = await self._host_peer(context, "agent.session")
+        await agent_session(self._sessions, peer, request_iterator, context)
 
     async def Connect(
         self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: grpc.aio.ServicerContext

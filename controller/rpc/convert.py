@@ -12,6 +12,7 @@ from fleetops.controller.audit.service import AuditEvent
 from fleetops.controller.commands.models import Command, Invocation, InvocationState
 from fleetops.controller.enrollment.service import Activation
 from fleetops.controller.fleet.models import Host, HostStatus, Target
+from fleetops.controller.sessions.models import Session
 from fleetops.v1 import operator_pb2
 
 _HOST_STATUS = {
@@ -128,4 +129,30 @@ def invocation_to_proto(i: Invocation, include_output: bool = True) -> operator_
         started_at=timestamp(i.started_at),
         finished_at=timestamp(i.finished_at),
         rebooted=i.rebooted,
+    )
+
+
+def session_to_proto(x: Session) -> operator_pb2.SessionInfo:
+    return operator_pb2.SessionInfo(
+        id=x.id,
+        host_id=x.host_id,
+        host_name=x.host_name,
+        operator=x.operator,
+        run_as=x.run_as,
+        command=x.command,
+        state=x.state.value,
+        started_at=timestamp(x.started_at),
+        ended_at=timestamp(x.ended_at),
+        end_reason=x.end_reason,
+        end_message=x.end_message,
+        exit_code=x.exit_code or 0,
+        has_exit_code=x.exit_code is not None,
+        cols=x.cols,
+        rows=x.rows,
+        term=x.term,
+        record_input=x.record_input,
+        transcript_key=x.transcript_key,
+        transcript_sha256=x.transcript_sha256,
+        transcript_size=x.transcript_size or 0,
+        transcript_state=x.transcript_state.value,
     )

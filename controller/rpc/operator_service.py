@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -27,6 +27,8 @@ from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.rpc import convert
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.peer import Peer, peer_of
+from fleetops.controller.rpc.session_streams import check_operator, operator_session
+from fleetops.controller.sessions.broker import SessionBroker
 from fleetops.v1 import operator_pb2, operator_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -114,12 +116,57 @@ def operator_stream(action: str) -> Callable[..., Any]:
 
 class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
     def __init__(
-        self, fleet: FleetService, enrollment: EnrollmentService, audit: AuditLog, commands: CommandService
+        self,
+        fleet: FleetService,
+        enrollment: EnrollmentService,
+        audit: AuditLog,
+        commands: CommandService,
+        sessions: SessionBroker,
     ) -> None:
         self._fleet = fleet
         self._enrollment = enrollment
         self._audit = audit
         self._commands = commands
+        self._sessions = sessions
+
+    # -- interactive sessions ---------------------------------------------------------------
+    async def Session(
+        self, request_iterator: AsyncIterator[operator_pb2.SessionClientMessage], context: grpc.aio.ServicerContext
+    ) -> None:
+        """The operator's leg of a session (the broker audits start, resume and end)."""
+        actor = f"peer:{context.peer()}"
+        try:
+            peer = peer_of(context)
+            actor = peer.actor
+            check_operator(peer)
+        except FleetopsError as exc:
+            await self._audit.record(
+                actor=actor, action="session.start", outcome="denied", details={"error": exc.message}
+            )
+            await abort(context, exc)
+        await operator_session(self._sessions, self._audit, peer, request_iterator, context)
+
+    @operator_call("session.list")
+    async def ListSessions(self, request: operator_pb2.ListSessionsRequest, peer: Peer) -> tuple[Any, str]:
+        sessions = await self._sessions.list(
+            active_only=request.active_only, host=request.host, limit=min(request.limit or 50, 1000)
+        )
+        return operator_pb2.ListSessionsResponse(sessions=[convert.session_to_proto(x) for x in sessions]), ""
+
+    @operator_call("session.show")
+    async def GetSession(self, request: operator_pb2.GetSessionRequest, peer: Peer) -> tuple[Any, str]:
+        session = await self._sessions.get(request.id)
+        return convert.session_to_proto(session), session.id
+
+    @operator_call("session.kill")
+    async def KillSession(self, request: operator_pb2.GetSessionRequest, peer: Peer) -> tuple[Any, str]:
+        session = await self._sessions.kill(peer.actor, request.id)
+        return convert.session_to_proto(session), session.id
+
+    @operator_stream("session.transcript")
+    async def GetSessionTranscript(self, request: operator_pb2.GetSessionRequest, peer: Peer) -> Any:
+        async for chunk in self._sessions.transcript(request.id):
+            yield operator_pb2.OutputData(data=chunk)
 
     @operator_call("command.run")
     async def RunCommand(self, request: operator_pb2.RunCommandRequest, peer: Peer) -> tuple[Any, str]:

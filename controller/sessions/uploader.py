@@ -64,24 +64,33 @@ class TranscriptUploader:
         self._spool_dir = Path(spool_dir)
         self._part_size = part_size
 
+    async def recover_unfinished(self) -> None:
+        """Mark every unfinished spool (a session the controller lost in a crash) ready for upload.
+
+        Only while no session is recording: at controller start, before sessions are accepted.
+        Local work only (no store access), so it is quick even when the store is down.
+        """
+        if not await asyncio.to_thread(self._spool_dir.is_dir):
+            return
+        for paths in await asyncio.to_thread(self._spools, META_SUFFIX):
+            if not await asyncio.to_thread(self._has_marker, paths):
+                await asyncio.to_thread(self._mark_recovered, paths)
+
     async def upload_pending(self, *, recover_unfinished: bool = False) -> list[TranscriptInfo]:
         """Upload every finished spooled transcript (and, when asked, every unfinished one).
 
         Stops at the first upload the store refuses as unavailable: the rest waits for the next pass.
 
         Args:
-            recover_unfinished: also upload spools without a ``.done`` marker, i.e. of sessions
-                the controller lost in a crash. Only while no session is recording (at start).
+            recover_unfinished: first :meth:`recover_unfinished` (only while no session is recording).
 
         Returns:
             The transcripts stored by this pass, for their session records and audit events.
         """
+        if recover_unfinished:
+            await self.recover_unfinished()
         if not await asyncio.to_thread(self._spool_dir.is_dir):
             return []
-        if recover_unfinished:
-            for paths in await asyncio.to_thread(self._spools, META_SUFFIX):
-                if not await asyncio.to_thread(self._has_marker, paths):
-                    await asyncio.to_thread(self._mark_recovered, paths)
         stored: list[TranscriptInfo] = []
         for paths in await asyncio.to_thread(self._spools, DONE_SUFFIX):
             try:
@@ -97,13 +106,15 @@ class TranscriptUploader:
         self,
         interval: float = DEFAULT_UPLOAD_INTERVAL,
         on_stored: Callable[[TranscriptInfo], Awaitable[None]] | None = None,
+        *,
+        recover: bool = True,
     ) -> None:
         """Upload at start (unfinished spools included), then every ``interval`` seconds, until cancelled.
 
-        Start it before the controller accepts sessions; ``on_stored`` is called for each stored
-        transcript (to update its session record). Errors of a pass are logged, never raised.
+        With ``recover`` (the default), start it before the controller accepts sessions.
+        ``on_stored`` is called for each stored transcript (to update its session record).
+        Errors of a pass are logged, never raised.
         """
-        recover = True
         while True:
             try:
                 for info in await self.upload_pending(recover_unfinished=recover):

@@ -163,3 +163,39 @@ class InvocationRow(Base):
     stdout_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     stderr_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime]
+
+
+class SessionRow(Base):
+    """One interactive session: who, where, how it ended, and where its transcript is."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        Index("ix_sessions_started_at", "started_at"),
+        Index("ix_sessions_state", "state"),
+        Index("ix_sessions_host_started", "host_id", "started_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    host_id: Mapped[str] = mapped_column(String(32))
+    host_name: Mapped[str] = mapped_column(String(255))
+    operator: Mapped[str] = mapped_column(String(255))
+    run_as: Mapped[str] = mapped_column(String(64), default="")
+    command: Mapped[str] = mapped_column(Text, default="")
+    term: Mapped[str] = mapped_column(String(64), default="")
+    cols: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(Integer)
+    record_input: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The controller replica brokering the session (host:port): a restart ends only its own sessions.
+    broker: Mapped[str] = mapped_column(String(255))
+    # starting | active | ended
+    state: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    end_reason: Mapped[str] = mapped_column(String(32), default="")
+    end_message: Mapped[str] = mapped_column(Text, default="")
+    exit_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    transcript_key: Mapped[str] = mapped_column(String(512), default="")
+    # recording | spooled | stored | none (the session never started on the host)
+    transcript_state: Mapped[str] = mapped_column(String(16), default="recording")
+    transcript_sha256: Mapped[str] = mapped_column(String(64), default="")
+    transcript_size: Mapped[int | None] = mapped_column(BigInteger, default=None)

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from fleetops.v1 import common_pb2 as _common_pb2
+from fleetops.v1 import session_pb2 as _session_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -85,20 +86,22 @@ class InventoryReport(_message.Message):
     def __init__(self, host_id: _Optional[str] = ..., inventory: _Optional[_Union[_common_pb2.Inventory, _Mapping]] = ...) -> None: ...
 
 class ControllerMessage(_message.Message):
-    __slots__ = ("welcome", "heartbeat_ack", "disconnect", "run", "cancel", "result_ack")
+    __slots__ = ("welcome", "heartbeat_ack", "disconnect", "run", "cancel", "result_ack", "open_session")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     DISCONNECT_FIELD_NUMBER: _ClassVar[int]
     RUN_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     RESULT_ACK_FIELD_NUMBER: _ClassVar[int]
+    OPEN_SESSION_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     heartbeat_ack: HeartbeatAck
     disconnect: Disconnect
     run: RunInvocation
     cancel: CancelInvocation
     result_ack: ResultAck
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., run: _Optional[_Union[RunInvocation, _Mapping]] = ..., cancel: _Optional[_Union[CancelInvocation, _Mapping]] = ..., result_ack: _Optional[_Union[ResultAck, _Mapping]] = ...) -> None: ...
+    open_session: OpenSession
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., disconnect: _Optional[_Union[Disconnect, _Mapping]] = ..., run: _Optional[_Union[RunInvocation, _Mapping]] = ..., cancel: _Optional[_Union[CancelInvocation, _Mapping]] = ..., result_ack: _Optional[_Union[ResultAck, _Mapping]] = ..., open_session: _Optional[_Union[OpenSession, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("host_id", "hostname", "heartbeat_interval_seconds", "inventory_interval_seconds", "tags")
@@ -237,3 +240,56 @@ class InvocationResult(_message.Message):
     finished_at: _timestamp_pb2.Timestamp
     rebooted: bool
     def __init__(self, invocation_id: _Optional[str] = ..., outcome: _Optional[_Union[InvocationOutcome, str]] = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., stdout_bytes: _Optional[int] = ..., stderr_bytes: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rebooted: _Optional[bool] = ...) -> None: ...
+
+class OpenSession(_message.Message):
+    __slots__ = ("session_id", "run_as", "command", "size", "term", "env")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_AS_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    run_as: str
+    command: str
+    size: _session_pb2.TerminalSize
+    term: str
+    env: _containers.ScalarMap[str, str]
+    def __init__(self, session_id: _Optional[str] = ..., run_as: _Optional[str] = ..., command: _Optional[str] = ..., size: _Optional[_Union[_session_pb2.TerminalSize, _Mapping]] = ..., term: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class AgentSessionMessage(_message.Message):
+    __slots__ = ("attach", "output", "input_ack")
+    ATTACH_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    INPUT_ACK_FIELD_NUMBER: _ClassVar[int]
+    attach: _session_pb2.SessionAttach
+    output: _session_pb2.SessionOutput
+    input_ack: int
+    def __init__(self, attach: _Optional[_Union[_session_pb2.SessionAttach, _Mapping]] = ..., output: _Optional[_Union[_session_pb2.SessionOutput, _Mapping]] = ..., input_ack: _Optional[int] = ...) -> None: ...
+
+class ControllerSessionMessage(_message.Message):
+    __slots__ = ("attach", "input", "output_ack", "terminate")
+    ATTACH_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_ACK_FIELD_NUMBER: _ClassVar[int]
+    TERMINATE_FIELD_NUMBER: _ClassVar[int]
+    attach: _session_pb2.SessionAttach
+    input: _session_pb2.SessionInput
+    output_ack: int
+    terminate: SessionTerminate
+    def __init__(self, attach: _Optional[_Union[_session_pb2.SessionAttach, _Mapping]] = ..., input: _Optional[_Union[_session_pb2.SessionInput, _Mapping]] = ..., output_ack: _Optional[int] = ..., terminate: _Optional[_Union[SessionTerminate, _Mapping]] = ...) -> None: ...
+
+class SessionTerminate(_message.Message):
+    __slots__ = ("reason", "message")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    message: str
+    def __init__(self, reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...

@@ -44,6 +44,11 @@ class AgentServiceStub:
                 request_serializer=fleetops_dot_v1_dot_agent__pb2.RenewCertificateRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_agent__pb2.RenewCertificateResponse.FromString,
                 _registered_method=True)
+        self.SessionStream = channel.stream_stream(
+                '/fleetops.v1.AgentService/SessionStream',
+                request_serializer=fleetops_dot_v1_dot_agent__pb2.AgentSessionMessage.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_agent__pb2.ControllerSessionMessage.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -63,6 +68,14 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SessionStream(self, request_iterator, context):
+        """One stream per interactive session, opened by the agent after an OpenSession on Connect.
+        The first message is a SessionAttach; the session must belong to the calling host.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +88,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.RenewCertificate,
                     request_deserializer=fleetops_dot_v1_dot_agent__pb2.RenewCertificateRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_agent__pb2.RenewCertificateResponse.SerializeToString,
+            ),
+            'SessionStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.SessionStream,
+                    request_deserializer=fleetops_dot_v1_dot_agent__pb2.AgentSessionMessage.FromString,
+                    response_serializer=fleetops_dot_v1_dot_agent__pb2.ControllerSessionMessage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +149,33 @@ class AgentService:
             '/fleetops.v1.AgentService/RenewCertificate',
             fleetops_dot_v1_dot_agent__pb2.RenewCertificateRequest.SerializeToString,
             fleetops_dot_v1_dot_agent__pb2.RenewCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SessionStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/fleetops.v1.AgentService/SessionStream',
+            fleetops_dot_v1_dot_agent__pb2.AgentSessionMessage.SerializeToString,
+            fleetops_dot_v1_dot_agent__pb2.ControllerSessionMessage.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from fleetops.v1 import common_pb2 as _common_pb2
+from fleetops.v1 import session_pb2 as _session_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -446,3 +447,148 @@ class OutputData(_message.Message):
     DATA_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class StartSessionRequest(_message.Message):
+    __slots__ = ("host", "run_as", "command", "size", "term", "env", "record_input")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    RUN_AS_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    RECORD_INPUT_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    run_as: str
+    command: str
+    size: _session_pb2.TerminalSize
+    term: str
+    env: _containers.ScalarMap[str, str]
+    record_input: bool
+    def __init__(self, host: _Optional[str] = ..., run_as: _Optional[str] = ..., command: _Optional[str] = ..., size: _Optional[_Union[_session_pb2.TerminalSize, _Mapping]] = ..., term: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., record_input: _Optional[bool] = ...) -> None: ...
+
+class SessionClientMessage(_message.Message):
+    __slots__ = ("start", "attach", "input", "output_ack")
+    START_FIELD_NUMBER: _ClassVar[int]
+    ATTACH_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_ACK_FIELD_NUMBER: _ClassVar[int]
+    start: StartSessionRequest
+    attach: _session_pb2.SessionAttach
+    input: _session_pb2.SessionInput
+    output_ack: int
+    def __init__(self, start: _Optional[_Union[StartSessionRequest, _Mapping]] = ..., attach: _Optional[_Union[_session_pb2.SessionAttach, _Mapping]] = ..., input: _Optional[_Union[_session_pb2.SessionInput, _Mapping]] = ..., output_ack: _Optional[int] = ...) -> None: ...
+
+class SessionStarted(_message.Message):
+    __slots__ = ("session_id", "host_id", "host_name", "received_seq", "idle_timeout_seconds", "max_duration_seconds", "resume_seconds")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_NAME_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_SEQ_FIELD_NUMBER: _ClassVar[int]
+    IDLE_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RESUME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    host_id: str
+    host_name: str
+    received_seq: int
+    idle_timeout_seconds: int
+    max_duration_seconds: int
+    resume_seconds: int
+    def __init__(self, session_id: _Optional[str] = ..., host_id: _Optional[str] = ..., host_name: _Optional[str] = ..., received_seq: _Optional[int] = ..., idle_timeout_seconds: _Optional[int] = ..., max_duration_seconds: _Optional[int] = ..., resume_seconds: _Optional[int] = ...) -> None: ...
+
+class SessionEnded(_message.Message):
+    __slots__ = ("exit_code", "reason", "message")
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    exit_code: int
+    reason: str
+    message: str
+    def __init__(self, exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SessionServerMessage(_message.Message):
+    __slots__ = ("started", "output", "input_ack", "ended")
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    INPUT_ACK_FIELD_NUMBER: _ClassVar[int]
+    ENDED_FIELD_NUMBER: _ClassVar[int]
+    started: SessionStarted
+    output: _session_pb2.SessionOutput
+    input_ack: int
+    ended: SessionEnded
+    def __init__(self, started: _Optional[_Union[SessionStarted, _Mapping]] = ..., output: _Optional[_Union[_session_pb2.SessionOutput, _Mapping]] = ..., input_ack: _Optional[int] = ..., ended: _Optional[_Union[SessionEnded, _Mapping]] = ...) -> None: ...
+
+class SessionInfo(_message.Message):
+    __slots__ = ("id", "host_id", "host_name", "operator", "run_as", "command", "state", "started_at", "ended_at", "end_reason", "exit_code", "has_exit_code", "cols", "rows", "term", "record_input", "transcript_key", "transcript_sha256", "transcript_size", "transcript_state", "end_message")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_NAME_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    RUN_AS_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    END_REASON_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    RECORD_INPUT_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_KEY_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_STATE_FIELD_NUMBER: _ClassVar[int]
+    END_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    host_id: str
+    host_name: str
+    operator: str
+    run_as: str
+    command: str
+    state: str
+    started_at: _timestamp_pb2.Timestamp
+    ended_at: _timestamp_pb2.Timestamp
+    end_reason: str
+    exit_code: int
+    has_exit_code: bool
+    cols: int
+    rows: int
+    term: str
+    record_input: bool
+    transcript_key: str
+    transcript_sha256: str
+    transcript_size: int
+    transcript_state: str
+    end_message: str
+    def __init__(self, id: _Optional[str] = ..., host_id: _Optional[str] = ..., host_name: _Optional[str] = ..., operator: _Optional[str] = ..., run_as: _Optional[str] = ..., command: _Optional[str] = ..., state: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., has_exit_code: _Optional[bool] = ..., cols: _Optional[int] = ..., rows: _Optional[int] = ..., term: _Optional[str] = ..., record_input: _Optional[bool] = ..., transcript_key: _Optional[str] = ..., transcript_sha256: _Optional[str] = ..., transcript_size: _Optional[int] = ..., transcript_state: _Optional[str] = ..., end_message: _Optional[str] = ...) -> None: ...
+
+class ListSessionsRequest(_message.Message):
+    __slots__ = ("active_only", "limit", "host")
+    ACTIVE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    active_only: bool
+    limit: int
+    host: str
+    def __init__(self, active_only: _Optional[bool] = ..., limit: _Optional[int] = ..., host: _Optional[str] = ...) -> None: ...
+
+class ListSessionsResponse(_message.Message):
+    __slots__ = ("sessions",)
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    sessions: _containers.RepeatedCompositeFieldContainer[SessionInfo]
+    def __init__(self, sessions: _Optional[_Iterable[_Union[SessionInfo, _Mapping]]] = ...) -> None: ...
+
+class GetSessionRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...

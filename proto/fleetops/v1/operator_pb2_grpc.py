@@ -104,6 +104,31 @@ class OperatorServiceStub:
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.GetInvocationOutputRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_operator__pb2.OutputData.FromString,
                 _registered_method=True)
+        self.Session = channel.stream_stream(
+                '/fleetops.v1.OperatorService/Session',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.SessionClientMessage.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.SessionServerMessage.FromString,
+                _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ListSessions',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.GetSession = channel.unary_unary(
+                '/fleetops.v1.OperatorService/GetSession',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.SessionInfo.FromString,
+                _registered_method=True)
+        self.KillSession = channel.unary_unary(
+                '/fleetops.v1.OperatorService/KillSession',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.SessionInfo.FromString,
+                _registered_method=True)
+        self.GetSessionTranscript = channel.unary_stream(
+                '/fleetops.v1.OperatorService/GetSessionTranscript',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.OutputData.FromString,
+                _registered_method=True)
         self.ListAuditEvents = channel.unary_unary(
                 '/fleetops.v1.OperatorService/ListAuditEvents',
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.ListAuditEventsRequest.SerializeToString,
@@ -206,6 +231,39 @@ class OperatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Session(self, request_iterator, context):
+        """An interactive session: the first client message is a StartSessionRequest (new session) or a
+        SessionAttach (rejoin after a dropped stream, within the resume window).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSession(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def KillSession(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSessionTranscript(self, request, context):
+        """The session's asciicast v2 transcript (from the object store, or the spool while not uploaded).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAuditEvents(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -289,6 +347,31 @@ def add_OperatorServiceServicer_to_server(servicer, server):
             'GetInvocationOutput': grpc.unary_stream_rpc_method_handler(
                     servicer.GetInvocationOutput,
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetInvocationOutputRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.OutputData.SerializeToString,
+            ),
+            'Session': grpc.stream_stream_rpc_method_handler(
+                    servicer.Session,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.SessionClientMessage.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.SessionServerMessage.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.ListSessionsRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'GetSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSession,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.SessionInfo.SerializeToString,
+            ),
+            'KillSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.KillSession,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.SessionInfo.SerializeToString,
+            ),
+            'GetSessionTranscript': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetSessionTranscript,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_operator__pb2.OutputData.SerializeToString,
             ),
             'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
@@ -679,6 +762,141 @@ class OperatorService:
             target,
             '/fleetops.v1.OperatorService/GetInvocationOutput',
             fleetops_dot_v1_dot_operator__pb2.GetInvocationOutputRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.OutputData.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Session(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/fleetops.v1.OperatorService/Session',
+            fleetops_dot_v1_dot_operator__pb2.SessionClientMessage.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.SessionServerMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ListSessions',
+            fleetops_dot_v1_dot_operator__pb2.ListSessionsRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/GetSession',
+            fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.SessionInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def KillSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/KillSession',
+            fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.SessionInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSessionTranscript(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/GetSessionTranscript',
+            fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.SerializeToString,
             fleetops_dot_v1_dot_operator__pb2.OutputData.FromString,
             options,
             channel_credentials,

@@ -1,0 +1,687 @@
+"""The session broker: relays live sessions between operators and agents and records them.
+
+A :class:`LiveSession` holds what one session needs while it runs on this replica: the frames in
+flight each way (``SendWindow``), what was received from each side (``ReceiveCursor``), the
+acknowledgements to relay, the transcript being recorded, and the session's clock (idle timeout,
+maximum duration, resume windows). The rpc layer attaches one stream per side and pumps frames
+through the methods here; a dropped stream detaches, and a new one with the same session id
+resumes where the other side's acknowledgements say (docs/sessions.md).
+
+The controller acknowledges the agent's output only once the operator acknowledged it, so the
+agent's window bounds the output held on every hop; input is bounded the same way by opsctl's window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fleetops.common.errors import Conflict, FleetopsError, NotFound, PermissionDenied, Unavailable
+from fleetops.common.session_flow import ReceiveCursor, SendWindow
+from fleetops.controller.audit.service import AuditLog
+from fleetops.controller.fleet.models import HostStatus
+from fleetops.controller.fleet.service import FleetService
+from fleetops.controller.objects.interfaces import ObjectStore
+from fleetops.controller.sessions.asciicast import AsciicastEncoder
+from fleetops.controller.sessions.interfaces import SessionOpener
+from fleetops.controller.sessions.models import (
+    LOST_EXIT_CODE,
+    AgentAttach,
+    EndReason,
+    InputEvent,
+    OutputEvent,
+    Resize,
+    Session,
+    SessionEnd,
+    SessionLimits,
+    SessionRequest,
+    SessionState,
+    TranscriptState,
+    check_request,
+    new_session_id,
+    transcript_key,
+)
+from fleetops.controller.sessions.spool import DEFAULT_PART_SIZE, SpoolPaths, TranscriptInfo
+from fleetops.controller.sessions.store import SessionStore
+from fleetops.controller.sessions.transcript import TranscriptSink
+from fleetops.controller.sessions.uploader import TranscriptUploader
+
+log = logging.getLogger(__name__)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{int(seconds // 3600)}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds:g}s"
+
+
+class AckSignal:
+    """The latest acknowledgement to relay to one side; a waiter wakes when it moves."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._moved = asyncio.Event()
+
+    def set(self, value: int) -> None:
+        if value > self.value:
+            self.value = value
+            moved, self._moved = self._moved, asyncio.Event()
+            moved.set()
+
+    async def beyond(self, sent: int) -> int:
+        while self.value <= sent:
+            await self._moved.wait()
+        return self.value
+
+
+class Attachment:
+    """One side's current stream. A newer stream supersedes it (the rpc layer then ends the old one)."""
+
+    def __init__(self) -> None:
+        self.superseded = asyncio.Event()
+        self.closed = asyncio.Event()
+
+
+class LiveSession:
+    def __init__(self, record: Session, request: SessionRequest, limits: SessionLimits, clock: Callable[[], float]):
+        self.record = record
+        self.request = request
+        self._limits = limits
+        self._clock = clock
+        self.out_window: SendWindow[OutputEvent] = SendWindow()  # to the operator
+        self.in_window: SendWindow[InputEvent] = SendWindow()  # to the agent
+        self.out_cursor = ReceiveCursor()  # from the agent
+        self.in_cursor = ReceiveCursor()  # from the operator
+        self.output_ack = AckSignal()  # relayed to the agent
+        self.input_ack = AckSignal()  # relayed to the operator
+        self.terminate_request: tuple[str, str] | None = None
+        self.terminate_requested = asyncio.Event()
+        self.agent_attached = asyncio.Event()
+        self.refused: Exception | None = None
+        self.agent: Attachment | None = None
+        self.client: Attachment | None = None
+        now = clock()
+        self.agent_detached_at: float | None = None
+        self.client_detached_at: float | None = now  # until opsctl's stream is connected
+        self.started = now
+        self.last_input = now
+        self.terminate_sent_at: float | None = None
+        self.end: SessionEnd | None = None
+        self.finished = asyncio.Event()  # record and transcript are final
+        self.delivered = asyncio.Event()  # opsctl received the end
+        self.changed = asyncio.Event()
+        self.encoder: AsciicastEncoder | None = None
+        self.sink: TranscriptSink | None = None
+        self.recording = False
+        self._record_lock = asyncio.Lock()
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    def poke(self) -> None:
+        self.changed.set()
+
+    def elapsed(self) -> float:
+        return self._clock() - self.started
+
+    # -- operator side ----------------------------------------------------------------------
+    async def client_input(self, seq: int, event: InputEvent) -> None:
+        """A frame from opsctl (duplicates after a resume are dropped).
+
+        Raises:
+            ProtocolError: a gap in the operator's sequence numbers.
+        """
+        if not self.in_cursor.accept(seq):
+            return
+        self.last_input = self._clock()
+        self.poke()
+        if self.end is not None:
+            self.input_ack.set(seq)  # nobody will read it; let opsctl's window go
+            return
+        size = len(event) if isinstance(event, bytes) else 8
+        self.in_window.push_nowait(event, size)  # bounded by opsctl's window (acks are end to end)
+        if self.encoder is not None:
+            if isinstance(event, Resize):
+                await self.record_line(self.encoder.resize(self.elapsed(), event.cols, event.rows))
+            elif self.encoder.record_input:
+                await self.record_line(self.encoder.input(self.elapsed(), event))
+
+    def client_ack(self, seq: int) -> None:
+        """opsctl has output up to ``seq`` on screen: the agent may forget it.
+
+        Raises:
+            ProtocolError: ``seq`` was never sent.
+        """
+        self.out_window.ack(seq)
+        if self.end is None:
+            self.output_ack.set(seq)
+
+    # -- agent side ---------------------------------------------------------------------------
+    async def agent_output(self, seq: int, event: OutputEvent, on_end: Callable[[SessionEnd], None]) -> None:
+        """A frame from the agent (duplicates after a resume are dropped).
+
+        Raises:
+            ProtocolError: a gap in the agent's sequence numbers.
+        """
+        if not self.out_cursor.accept(seq) or self.end is not None:
+            return
+        if isinstance(event, SessionEnd):
+            on_end(event)
+            self.output_ack.set(seq)  # the agent may close: the controller has the session's end
+            return
+        self.out_window.push_nowait(event, len(event))  # bounded by the agent's window
+        if self.encoder is not None:
+            await self.record_line(self.encoder.output(self.elapsed(), event))
+
+    def agent_input_ack(self, seq: int) -> None:
+        self.in_window.ack(seq)
+        self.input_ack.set(seq)
+
+    # -- both -------------------------------------------------------------------------------
+    def request_terminate(self, reason: str, message: str) -> None:
+        """Ask the agent to hang the session up (sent on its stream, now or when it reattaches)."""
+        if self.terminate_request is None and self.end is None:
+            self.terminate_request = (reason, message)
+            self.terminate_sent_at = self._clock()
+            self.terminate_requested.set()
+            self.poke()
+
+    async def record_line(self, line: bytes) -> None:
+        if not self.recording or self.sink is None:
+            return
+        async with self._record_lock:
+            try:
+                await self.sink.append(line)
+            except FleetopsError as exc:
+                log.error("session %s: recording failed, ending the session: %s", self.id, exc)
+                self.recording = False
+                self.request_terminate(
+                    EndReason.RECORDING_FAILED, f"the session ended because it could not be recorded: {exc.message}"
+                )
+
+    def next_deadline(self) -> tuple[float, str] | None:
+        """The earliest (time, what) the supervisor must act at."""
+        limits = self._limits
+        candidates: list[tuple[float, str]] = []
+        if self.end is None:
+            if self.terminate_sent_at is not None:
+                candidates.append((self.terminate_sent_at + limits.terminate_timeout, "terminate"))
+            else:
+                if limits.idle_timeout:
+                    candidates.append((self.last_input + limits.idle_timeout, "idle"))
+                if limits.max_duration:
+                    candidates.append((self.started + limits.max_duration, "max"))
+                if self.client_detached_at is not None:
+                    candidates.append((self.client_detached_at + limits.resume, "client"))
+            if self.agent_detached_at is not None:
+                candidates.append((self.agent_detached_at + limits.resume, "agent"))
+        elif not self.delivered.is_set():
+            since = self.client_detached_at if self.client_detached_at is not None else self._clock()
+            candidates.append((since + limits.resume, "forget"))
+        return min(candidates) if candidates else None
+
+
+class SessionBroker:
+    """The sessions room's service: start, relay, end and look up sessions.
+
+    Args:
+        store: session records.
+        fleet: resolves host names and tells which hosts are online.
+        audit: every start, refusal, resume and end is an audit event.
+        objects: where transcripts are kept.
+        spool_dir: the local spool for transcripts (``<state_dir>/transcripts``).
+        broker_name: this replica's name in session records (a restart ends only its sessions).
+    """
+
+    def __init__(
+        self,
+        store: SessionStore,
+        fleet: FleetService,
+        audit: AuditLog,
+        objects: ObjectStore,
+        spool_dir: Path,
+        broker_name: str,
+        limits: SessionLimits | None = None,
+        *,
+        part_size: int = DEFAULT_PART_SIZE,
+        upload_interval: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._fleet = fleet
+        self._audit = audit
+        self._objects = objects
+        self._spool_dir = Path(spool_dir)
+        self.name = broker_name
+        self.limits = limits or SessionLimits()
+        self._part_size = part_size
+        self._upload_interval = upload_interval
+        self._clock = clock
+        self._live: dict[str, LiveSession] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._opener: SessionOpener | None = None
+        self._uploader = TranscriptUploader(objects, self._spool_dir, part_size=part_size)
+        self._uploader_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self, opener: SessionOpener) -> None:
+        """End what a previous run of this replica left unfinished, then start the transcript uploader."""
+        self._opener = opener
+        for session in await self._store.unfinished(self.name):
+            spooled = await asyncio.to_thread(SpoolPaths(self._spool_dir, session.id).meta.exists)
+            await self._store.update(
+                session.id,
+                state=SessionState.ENDED.value,
+                ended_at=datetime.now(UTC),
+                end_reason=EndReason.CONTROLLER_RESTART.value,
+                end_message="the controller stopped during the session",
+                transcript_state=(TranscriptState.SPOOLED if spooled else TranscriptState.NONE).value,
+            )
+            await self._audit.record(
+                actor="controller",
+                action="session.end",
+                target=session.id,
+                details={"host": session.host_name, "reason": EndReason.CONTROLLER_RESTART.value},
+            )
+            log.warning("session %s on %s ended: the controller stopped during it", session.id, session.host_name)
+        await self._uploader.recover_unfinished()
+        self._uploader_task = asyncio.create_task(
+            self._uploader.run(self._upload_interval, self._transcript_stored, recover=False),
+            name="transcript uploader",
+        )
+
+    async def stop(self) -> None:
+        """Hang up every session (briefly waiting for the hosts to confirm) and finish their records."""
+        running = [live for live in self._live.values() if live.end is None]
+        for live in running:
+            live.request_terminate(EndReason.CONTROLLER_RESTART, "the controller is stopping")
+        if running:
+            waiters = [asyncio.ensure_future(live.finished.wait()) for live in running]
+            await asyncio.wait(waiters, timeout=3)
+            for waiter in waiters:
+                waiter.cancel()
+        for live in running:
+            if live.end is None:
+                self._end(live, SessionEnd(LOST_EXIT_CODE, EndReason.CONTROLLER_RESTART, "the controller is stopping"))
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
+        for task in self._tasks:
+            task.cancel()
+        if self._uploader_task is not None:
+            self._uploader_task.cancel()
+            await asyncio.gather(self._uploader_task, return_exceptions=True)
+
+    # -- operator calls -------------------------------------------------------------------------
+    async def open(self, operator: str, request: SessionRequest) -> LiveSession:
+        """Start a session: the host must be online here; returns once the agent started it.
+
+        Raises:
+            InvalidInput: a malformed request.
+            NotFound: no such host.
+            Unavailable: the host is offline, or did not start the session in time.
+            NotFound/PermissionDenied/InvalidInput: as the agent refused (no such user, not root...).
+        """
+        request = check_request(request)
+        host = await self._fleet.get_host(request.host)
+        assert self._opener is not None, "the broker was not started"
+        if host.status != HostStatus.ONLINE:
+            raise Unavailable(
+                f"host {host.name} is {host.status.value}",
+                "a session needs the host's agent connected; see `opsctl hosts show " + host.name + "`",
+            )
+        session_id = new_session_id()
+        record = await self._store.create(
+            id=session_id,
+            host_id=host.id,
+            host_name=host.name,
+            operator=operator,
+            run_as=request.run_as,
+            command=request.command,
+            term=request.term,
+            cols=request.cols,
+            rows=request.rows,
+            record_input=request.record_input,
+            broker=self.name,
+            transcript_key=transcript_key(session_id),
+            transcript_state=TranscriptState.RECORDING.value,
+            end_reason="",
+            end_message="",
+            transcript_sha256="",
+        )
+        live = LiveSession(record, request, self.limits, self._clock)
+        self._live[session_id] = live
+        details = {"host": host.name, "host_id": host.id, "run_as": request.run_as, "command": request.command}
+        try:
+            if not await self._opener.open_session(host.id, session_id, request):
+                raise Unavailable(f"host {host.name} went offline", "retry when `opsctl hosts list` shows it online")
+            try:
+                await asyncio.wait_for(live.agent_attached.wait(), self.limits.agent_start_timeout)
+            except TimeoutError:
+                raise Unavailable(
+                    f"host {host.name} did not start the session within {_duration(self.limits.agent_start_timeout)}",
+                    "check the agent's log on the host; retry",
+                ) from None
+            if live.refused is not None:
+                raise live.refused
+        except FleetopsError as exc:
+            self._live.pop(session_id, None)
+            await self._store.update(
+                session_id,
+                state=SessionState.ENDED.value,
+                ended_at=datetime.now(UTC),
+                end_reason=EndReason.REFUSED.value,
+                end_message=exc.message,
+                transcript_state=TranscriptState.NONE.value,
+            )
+            await self._audit.record(
+                actor=operator,
+                action="session.start",
+                target=session_id,
+                outcome="refused",
+                details={**details, "error": exc.message},
+            )
+            live.request_terminate(EndReason.REFUSED, exc.message)
+            raise
+        await self._audit.record(actor=operator, action="session.start", target=session_id, details=details)
+        self._spawn(self._supervise(live), f"session {session_id}")
+        return live
+
+    async def reattach(self, operator: str, session_id: str) -> LiveSession:
+        """opsctl rejoining its session after a dropped stream.
+
+        Raises:
+            NotFound: the session is not live here (it ended and its end was delivered, or never was).
+            PermissionDenied: another operator's session.
+        """
+        live = self._live.get(session_id)
+        if live is None:
+            raise NotFound(f"session {session_id} is no longer running", "see `opsctl session show " + session_id + "`")
+        if live.record.operator != operator:
+            await self._audit.record(
+                actor=operator,
+                action="session.attach",
+                target=session_id,
+                outcome="denied",
+                details={"owner": live.record.operator},
+            )
+            raise PermissionDenied(f"session {session_id} belongs to another operator")
+        await self._audit.record(actor=operator, action="session.attach", target=session_id)
+        return live
+
+    async def connect_client(self, live: LiveSession) -> Attachment:
+        """A new operator stream for ``live`` (any previous one is superseded and waited for)."""
+        await self._supersede(live.client)
+        attachment = Attachment()
+        live.client = attachment
+        live.client_detached_at = None
+        live.poke()
+        return attachment
+
+    def disconnect_client(self, live: LiveSession, attachment: Attachment) -> None:
+        attachment.closed.set()
+        if live.client is attachment:
+            live.client = None
+            live.client_detached_at = self._clock()
+            live.poke()
+            if live.end is None:
+                log.info("session %s: the operator's stream dropped; waiting for a resume", live.id)
+
+    async def kill(self, operator: str, session_id: str) -> Session:
+        """Hang a session up; returns its record once it ended.
+
+        Raises:
+            NotFound: no such session.
+            Conflict: it already ended, or another replica brokers it.
+        """
+        live = self._live.get(session_id)
+        if live is None:
+            record = await self._store.get(session_id)
+            if record.state == SessionState.ENDED:
+                raise Conflict(f"session {session_id} already ended ({record.end_reason})")
+            raise Conflict(
+                f"session {session_id} is brokered by controller {record.broker}",
+                "send the kill to that controller",
+            )
+        live.request_terminate(EndReason.KILLED, f"the session was killed by {operator}")
+        await asyncio.wait_for(live.finished.wait(), self.limits.terminate_timeout + 30)
+        return await self._store.get(session_id)
+
+    async def get(self, session_id: str) -> Session:
+        return await self._store.get(session_id)
+
+    async def list(self, *, active_only: bool = False, host: str = "", limit: int = 50) -> list[Session]:
+        host_id = (await self._fleet.get_host(host)).id if host else ""
+        return await self._store.list(active_only=active_only, host_id=host_id, limit=limit)
+
+    async def transcript(self, session_id: str) -> AsyncIterator[bytes]:
+        """The transcript's bytes: the stored object, or the spool while it is not uploaded.
+
+        Raises:
+            NotFound: no such session, or nothing was recorded.
+            Unavailable: the store is unreachable (and the spool no longer has it).
+        """
+        record = await self._store.get(session_id)
+        spool = SpoolPaths(self._spool_dir, session_id).cast
+        if record.transcript_state != TranscriptState.STORED and await asyncio.to_thread(spool.exists):
+            with open(spool, "rb") as handle:  # noqa: ASYNC230 - chunks are read in a thread
+                while chunk := await asyncio.to_thread(handle.read, 1 << 20):
+                    yield chunk
+            return
+        if record.transcript_state == TranscriptState.NONE:
+            raise NotFound(f"session {session_id} has no transcript", "it never started on the host")
+        async for chunk in self._objects.read(record.transcript_key):
+            yield chunk
+
+    # -- agent calls ----------------------------------------------------------------------------
+    async def agent_attach(self, host_id: str, attach: AgentAttach) -> LiveSession | None:
+        """The agent (re)joining a session; ``None`` when it refused to start it.
+
+        Raises:
+            NotFound: the session is not live here.
+            PermissionDenied: the session belongs to another host (audited).
+        """
+        live = self._live.get(attach.session_id)
+        if live is None or live.end is not None:
+            raise NotFound(f"session {attach.session_id} is not running on this controller", "hang it up")
+        if live.record.host_id != host_id:
+            await self._audit.record(
+                actor=f"host:{host_id}",
+                action="session.attach",
+                target=attach.session_id,
+                outcome="denied",
+                details={"error": "the session belongs to another host"},
+            )
+            raise PermissionDenied(f"session {attach.session_id} is not this host's")
+        if not live.agent_attached.is_set():
+            if attach.refused is not None:
+                live.refused = attach.refused
+                live.agent_attached.set()
+                return None
+            try:
+                await self._start_recording(live, attach.shell)
+            except FleetopsError as exc:
+                live.refused = Unavailable(
+                    f"the session cannot be recorded: {exc.message}", "check the controller's state directory"
+                )
+                live.agent_attached.set()
+                raise live.refused from exc
+            await self._store.update(live.id, state=SessionState.ACTIVE.value)
+            live.agent_attached.set()
+            log.info("session %s started on %s by %s", live.id, live.record.host_name, live.record.operator)
+        else:
+            log.info("session %s: the agent resumed its stream", live.id)
+        return live
+
+    async def connect_agent(self, live: LiveSession) -> Attachment:
+        await self._supersede(live.agent)
+        attachment = Attachment()
+        live.agent = attachment
+        live.agent_detached_at = None
+        live.poke()
+        return attachment
+
+    def disconnect_agent(self, live: LiveSession, attachment: Attachment) -> None:
+        attachment.closed.set()
+        if live.agent is attachment:
+            live.agent = None
+            if live.end is None:
+                live.agent_detached_at = self._clock()
+                log.info("session %s: the agent's stream dropped; waiting for a resume", live.id)
+            live.poke()
+
+    def end_from_agent(self, live: LiveSession, end: SessionEnd) -> None:
+        self._end(live, end)
+
+    # -- internals ------------------------------------------------------------------------------
+    async def _supersede(self, attachment: Attachment | None) -> None:
+        if attachment is not None:
+            attachment.superseded.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(attachment.closed.wait(), 5)
+
+    async def _start_recording(self, live: LiveSession, shell: str) -> None:
+        record = live.record
+        live.encoder = AsciicastEncoder(
+            record.cols,
+            record.rows,
+            timestamp=record.started_at.timestamp(),
+            term=record.term,
+            shell=shell or None,
+            title=f"{record.operator}@{record.host_name}" + (f" as {record.run_as}" if record.run_as else ""),
+            record_input=record.record_input,
+        )
+        sink = TranscriptSink(
+            self._objects, record.transcript_key, self._spool_dir, session_id=record.id, part_size=self._part_size
+        )
+        await sink.start()
+        live.sink = sink
+        live.recording = True
+        live.started = self._clock()
+        await live.record_line(live.encoder.header())
+
+    def _end(self, live: LiveSession, end: SessionEnd) -> None:
+        """The session is over: tell the operator now, then finish the record in the background."""
+        if live.end is not None:
+            return
+        live.end = end
+        live.out_window.push_nowait(end, 0)
+        live.output_ack.set(live.out_cursor.received)
+        live.poke()
+        self._spawn(self._finish(live), f"finish session {live.id}")
+
+    async def _finish(self, live: LiveSession) -> None:
+        end = live.end
+        assert end is not None
+        record = live.record
+        try:
+            await self._store.update(
+                live.id,
+                state=SessionState.ENDED.value,
+                ended_at=datetime.now(UTC),
+                end_reason=str(end.reason),
+                end_message=end.message,
+                exit_code=end.exit_code,
+            )
+            info: TranscriptInfo | None = None
+            if live.sink is not None:
+                live.recording = False
+                async with live._record_lock:
+                    try:
+                        info = await live.sink.finish()
+                    except FleetopsError as exc:
+                        log.error("session %s: finishing the transcript failed: %s", live.id, exc)
+            transcript = {}
+            if info is not None:
+                state = TranscriptState.STORED if info.stored else TranscriptState.SPOOLED
+                await self._store.update(
+                    live.id, transcript_state=state.value, transcript_sha256=info.sha256, transcript_size=info.size
+                )
+                transcript = {"transcript": info.key, "sha256": info.sha256, "size": info.size, "stored": info.stored}
+            elif live.sink is None:
+                await self._store.update(live.id, transcript_state=TranscriptState.NONE.value)
+            await self._audit.record(
+                actor=record.operator,
+                action="session.end",
+                target=live.id,
+                details={
+                    "host": record.host_name,
+                    "reason": str(end.reason),
+                    "exit_code": end.exit_code,
+                    **({"message": end.message} if end.message else {}),
+                    **transcript,
+                },
+            )
+            log.info("session %s on %s ended: %s (exit code %d)", live.id, record.host_name, end.reason, end.exit_code)
+        finally:
+            live.finished.set()
+
+    async def _supervise(self, live: LiveSession) -> None:
+        """Enforce the session's clock: idle timeout, maximum duration, resume windows."""
+        limits = self.limits
+        while True:
+            deadline = live.next_deadline()
+            if live.end is not None and (deadline is None or live.delivered.is_set()):
+                break
+            live.changed.clear()
+            if deadline is not None:
+                remaining = deadline[0] - self._clock()
+                if remaining > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(live.changed.wait(), remaining)
+                    continue
+                what = deadline[1]
+                if what == "idle":
+                    live.request_terminate(
+                        EndReason.IDLE_TIMEOUT,
+                        f"the session ended after {_duration(limits.idle_timeout)} without input (idle timeout)",
+                    )
+                elif what == "max":
+                    live.request_terminate(
+                        EndReason.MAX_DURATION,
+                        f"the session reached its maximum duration of {_duration(limits.max_duration)}",
+                    )
+                elif what == "client":
+                    live.request_terminate(
+                        EndReason.CLIENT_LOST,
+                        f"the operator's connection did not come back within {_duration(limits.resume)}",
+                    )
+                elif what == "agent":
+                    message = f"the host's connection did not come back within {_duration(limits.resume)}"
+                    self._end(live, SessionEnd(LOST_EXIT_CODE, EndReason.AGENT_LOST, message))
+                elif what == "terminate":
+                    reason, message = live.terminate_request or (EndReason.AGENT_LOST, "")
+                    message = f"{message}; the host did not confirm the hang-up".lstrip("; ")
+                    self._end(live, SessionEnd(LOST_EXIT_CODE, reason, message))
+                elif what == "forget":
+                    break
+                continue
+            await live.changed.wait()
+        await live.finished.wait()
+        self._live.pop(live.id, None)
+
+    async def _transcript_stored(self, info: TranscriptInfo) -> None:
+        await self._store.update(
+            info.session_id,
+            transcript_state=TranscriptState.STORED.value,
+            transcript_sha256=info.sha256,
+            transcript_size=info.size,
+        )
+        await self._audit.record(
+            actor="controller",
+            action="session.transcript",
+            target=info.session_id,
+            details={"transcript": info.key, "sha256": info.sha256, "size": info.size, "recovered": info.recovered},
+        )
+
+    def _spawn(self, coro: object, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,66 @@
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TerminalSize(_message.Message):
+    __slots__ = ("cols", "rows")
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    cols: int
+    rows: int
+    def __init__(self, cols: _Optional[int] = ..., rows: _Optional[int] = ...) -> None: ...
+
+class SessionInput(_message.Message):
+    __slots__ = ("seq", "data", "resize")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    RESIZE_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    data: bytes
+    resize: TerminalSize
+    def __init__(self, seq: _Optional[int] = ..., data: _Optional[bytes] = ..., resize: _Optional[_Union[TerminalSize, _Mapping]] = ...) -> None: ...
+
+class SessionOutput(_message.Message):
+    __slots__ = ("seq", "data", "exit")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    EXIT_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    data: bytes
+    exit: SessionExit
+    def __init__(self, seq: _Optional[int] = ..., data: _Optional[bytes] = ..., exit: _Optional[_Union[SessionExit, _Mapping]] = ...) -> None: ...
+
+class SessionExit(_message.Message):
+    __slots__ = ("exit_code", "reason", "message")
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    exit_code: int
+    reason: str
+    message: str
+    def __init__(self, exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SessionAttach(_message.Message):
+    __slots__ = ("session_id", "received_seq", "refused", "shell")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_SEQ_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    SHELL_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    received_seq: int
+    refused: ErrorDetail
+    shell: str
+    def __init__(self, session_id: _Optional[str] = ..., received_seq: _Optional[int] = ..., refused: _Optional[_Union[ErrorDetail, _Mapping]] = ..., shell: _Optional[str] = ...) -> None: ...
+
+class ErrorDetail(_message.Message):
+    __slots__ = ("kind", "message", "hint")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    HINT_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    message: str
+    hint: str
+    def __init__(self, kind: _Optional[str] = ..., message: _Optional[str] = ..., hint: _Optional[str] = ...) -> None: ...

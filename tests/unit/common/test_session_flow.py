@@ -1,0 +1,110 @@
+"""The session reliability layer: sequence numbers, acknowledgements, window, resume."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from fleetops.common.session_flow import ProtocolError, ReceiveCursor, SendWindow, WindowClosed
+
+
+async def test_frames_are_numbered_and_taken_in_order() -> None:
+    window: SendWindow[bytes] = SendWindow()
+    assert await window.push(b"a", 1) == 1
+    assert await window.push(b"b", 1) == 2
+    assert await window.take() == (1, b"a")
+    assert await window.take() == (2, b"b")
+    assert window.unacked_frames == 2
+
+
+async def test_push_waits_while_the_window_is_full_and_an_ack_makes_room() -> None:
+    window: SendWindow[bytes] = SendWindow(window_bytes=10)
+    await window.push(b"x" * 6, 6)
+    await window.push(b"y" * 6, 6)  # 6 < 10: still room for one more frame
+    blocked = asyncio.ensure_future(window.push(b"z", 1))
+    await asyncio.sleep(0)
+    assert not blocked.done()
+    window.ack(1)
+    assert await asyncio.wait_for(blocked, 1) == 3
+    assert window.unacked_bytes == 7
+
+
+async def test_frame_limit_bounds_many_tiny_frames() -> None:
+    window: SendWindow[bytes] = SendWindow(window_frames=2)
+    await window.push(b"a", 1)
+    await window.push(b"b", 1)
+    assert not window.has_room()
+    window.ack(2)
+    assert window.has_room()
+
+
+async def test_an_oversized_frame_goes_out_alone() -> None:
+    window: SendWindow[bytes] = SendWindow(window_bytes=4)
+    assert await asyncio.wait_for(window.push(b"x" * 100, 100), 1) == 1
+
+
+async def test_rewind_resends_exactly_what_the_receiver_lacks() -> None:
+    window: SendWindow[str] = SendWindow()
+    for item in "abcd":
+        await window.push(item, 1)
+    for _ in range(4):
+        await window.take()
+    window.ack(1)
+    # The stream broke; the new one's receiver holds 1..2.
+    window.rewind(2)
+    assert await window.take() == (3, "c")
+    assert await window.take() == (4, "d")
+    assert window.acked == 2
+
+
+async def test_rewind_before_an_acknowledged_frame_is_refused() -> None:
+    window: SendWindow[str] = SendWindow()
+    await window.push("a", 1)
+    await window.push("b", 1)
+    window.ack(2)
+    with pytest.raises(ProtocolError):
+        window.rewind(1)
+
+
+async def test_ack_of_an_unsent_frame_is_a_protocol_error() -> None:
+    window: SendWindow[str] = SendWindow()
+    await window.push("a", 1)
+    with pytest.raises(ProtocolError):
+        window.ack(2)
+    window.ack(1)
+    window.ack(1)  # repeated acks are harmless
+    assert window.unacked_frames == 0
+
+
+async def test_close_fails_waiting_pushes_and_drains_queued_frames_first() -> None:
+    window: SendWindow[str] = SendWindow(window_frames=1)
+    await window.push("a", 1)
+    blocked = asyncio.ensure_future(window.push("b", 1))
+    await asyncio.sleep(0)
+    window.close()
+    with pytest.raises(WindowClosed):
+        await blocked
+    assert await window.take() == (1, "a")
+    with pytest.raises(WindowClosed):
+        await window.take()
+
+
+async def test_drained_waits_for_the_last_ack() -> None:
+    window: SendWindow[str] = SendWindow()
+    await window.push("a", 1)
+    drained = asyncio.ensure_future(window.drained())
+    await asyncio.sleep(0)
+    assert not drained.done()
+    window.ack(1)
+    await asyncio.wait_for(drained, 1)
+
+
+def test_receive_cursor_drops_duplicates_and_refuses_gaps() -> None:
+    cursor = ReceiveCursor()
+    assert cursor.accept(1)
+    assert not cursor.accept(1)
+    assert cursor.accept(2)
+    with pytest.raises(ProtocolError):
+        cursor.accept(4)
+    assert cursor.received == 2
