@@ -1,4 +1,4 @@
-"""The agent's composition root: builds the link (and, later, work handlers) from settings."""
+"""The agent's composition root: builds the link and the work handlers (commands, sessions) from settings."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from fleetops.agent.commands.platform import current_platform
 from fleetops.agent.commands.reboot import CommandRebooter, Rebooter, SystemRebooter
 from fleetops.agent.commands.service import CommandService
 from fleetops.agent.link import ControllerLink
+from fleetops.agent.sessions import default_terminal_factory
+from fleetops.agent.sessions.runner import SessionManager
 from fleetops.agent.state import AgentState
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ class Agent:
         self.link.register_handler("cancel", self.commands.on_cancel)
         self.link.register_handler("result_ack", self.commands.on_result_ack)
         self.link.on_connected(self.commands.on_connected)
+        # Interactive sessions: each runs over a stream (and channel) of its own, not over the link.
+        self.sessions = SessionManager(self.state, default_terminal_factory())
+        self.link.register_handler("open_session", self.sessions.on_open)
 
     async def run(self) -> None:
         """Run until SIGINT/SIGTERM.
@@ -67,6 +72,7 @@ class Agent:
             await self.link.run()
         finally:
             pruner.cancel()
+            await self.sessions.close()  # hangs up running sessions; their exit frames go out if they can
             await self.commands.close()
         log.info("agent stopped")
 

@@ -7,8 +7,10 @@ Modules, from the bottom up:
 ``posix_launch``    which shell, environment and directory a POSIX session starts with (pure)
 ``posix_pty``       POSIX implementation: a real pty, the shell as its session leader
 ``windows_conpty``  Windows implementation: ConPTY through pywinpty (imported only when used)
-
-The session handler (and the wire protocol around it) lives elsewhere and sees only ``Terminal``.
+``transport``       the session stream to the controller (``AgentService.SessionStream`` on a channel
+                    of its own) behind a small Protocol, so the runner is tested without gRPC
+``runner``          ``SessionManager`` (the link's ``open_session`` handler) and ``SessionRunner`` (one
+                    session: spawn, attach, output window, input, resume, exit); sees only ``Terminal``
 """
 
 from __future__ import annotations

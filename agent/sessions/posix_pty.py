@@ -99,7 +99,7 @@ class PosixTerminalFactory:
             os.close(slave)
         os.set_blocking(master, False)
         log.info("session shell %s started as %s on a pty (pid %d)", launch.executable, launch.user.name, process.pid)
-        return PosixTerminal(process, master, hangup_grace=self._hangup_grace)
+        return PosixTerminal(process, master, hangup_grace=self._hangup_grace, shell=launch.executable)
 
 
 class PosixTerminal:
@@ -113,8 +113,10 @@ class PosixTerminal:
         hangup_grace: float = DEFAULT_HANGUP_GRACE,
         session_members: Callable[[int], list[int]] | None = None,
         kill: Callable[[int, int], None] = os.kill,
+        shell: str = "",
     ) -> None:
         self._process = process
+        self.shell = shell  # the program started on the terminal (path), for the session record
         self._master = master
         self._hangup_grace = hangup_grace
         self._session_members = session_members or _session_members
@@ -132,6 +134,10 @@ class PosixTerminal:
 
     async def read(self) -> bytes:
         """Up to 64 KiB of output; ``b""`` at the end. See ``Terminal.read``.
+
+        Once output is there, whatever else the pty has ready at that moment is gathered into the
+        same chunk (a pty hands out at most a few KiB per ``read(2)``): a fast program such as
+        ``yes`` or ``cat`` of a big file makes few large chunks rather than many small ones.
 
         Raises:
             Unavailable: reading the pty failed other than by the session ending.
@@ -152,7 +158,7 @@ class PosixTerminal:
             if not data:  # macOS and the BSDs report the end as a 0-byte read
                 self._eof = True
                 break
-            return data
+            return self._gather(fd, data)
         return b""
 
     async def write(self, data: bytes) -> None:
@@ -221,6 +227,27 @@ class PosixTerminal:
                 waiter.set_result(None)
 
     # -- internals ----------------------------------------------------------------------------
+    def _gather(self, fd: int, first: bytes) -> bytes:
+        """``first`` and the output ready right now (without waiting), up to READ_CHUNK_SIZE in all."""
+        chunks = [first]
+        size = len(first)
+        while size < READ_CHUNK_SIZE:
+            try:
+                more = os.read(fd, READ_CHUNK_SIZE - size)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno == errno.EIO:
+                    self._eof = True  # the next read reports the end
+                # Another error: hand out what was read; the next read reports the error.
+                break
+            if not more:
+                self._eof = True
+                break
+            chunks.append(more)
+            size += len(more)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
     async def _until_ready(self, fd: int, *, writing: bool) -> None:
         waiter: asyncio.Future[None] = self._loop.create_future()
         add = self._loop.add_writer if writing else self._loop.add_reader

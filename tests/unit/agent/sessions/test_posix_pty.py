@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from fleetops.agent.sessions.interfaces import READ_CHUNK_SIZE
 from fleetops.agent.sessions.posix_pty import PosixTerminal
 from fleetops.common.errors import InvalidInput
 
@@ -91,6 +92,33 @@ def test_pid_is_the_shells(pair: Pair) -> None:
 async def test_read_returns_the_programs_output(pair: Pair) -> None:
     os.write(pair.slave, "héllo".encode())
     assert await asyncio.wait_for(pair.terminal.read(), WAIT) == "héllo".encode()
+
+
+async def test_read_gathers_the_output_that_is_ready_into_one_chunk(pair: Pair) -> None:
+    # A pty hands out at most ~4 KiB per read(2) (Linux); what is already waiting joins the chunk.
+    data = bytes(range(256)) * 48  # 12 KiB, written in pieces as a program would
+    for start in range(0, len(data), 1000):
+        os.write(pair.slave, data[start : start + 1000])
+    assert await asyncio.wait_for(pair.terminal.read(), WAIT) == data
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_SETPIPE_SZ"), reason="needs a pipe larger than 64 KiB (Linux)")
+async def test_a_chunk_is_at_most_64_kib() -> None:
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1024 * 1024)
+    os.set_blocking(read_end, False)
+    data = os.urandom(200 * 1024)
+    assert os.write(write_end, data) == len(data)
+    os.close(write_end)
+    terminal = PosixTerminal(FakeProcess(returncode=0), read_end)  # type: ignore[arg-type]
+    try:
+        chunks = []
+        while chunk := await asyncio.wait_for(terminal.read(), WAIT):
+            chunks.append(chunk)
+    finally:
+        terminal.close()
+    assert b"".join(chunks) == data
+    assert max(len(chunk) for chunk in chunks) == READ_CHUNK_SIZE
 
 
 async def test_read_waits_for_output(pair: Pair) -> None:
