@@ -15,6 +15,35 @@ from fleetops.v1 import operator_pb2, operator_pb2_grpc
 
 DEFAULT_TIMEOUT = 30.0
 
+# Options of the long-lived channel of an interactive session (grpc.aio): keepalive pings notice a
+# dead controller while the terminal is quiet, and a short reconnect backoff lets a resume attempt
+# reach a controller that is back (grpc's default backoff grows to 2 minutes, past the resume window).
+SESSION_CHANNEL_OPTIONS = (
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.enable_retries", 0),
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+)
+
+
+def channel_credentials(profile: Profile) -> grpc.ChannelCredentials:
+    """The operator's mTLS credentials: the profile's key and certificate, verified against its CA."""
+    return grpc.ssl_channel_credentials(
+        root_certificates=profile.ca_pem, private_key=profile.key_pem, certificate_chain=profile.cert_pem
+    )
+
+
+def aio_channel(profile: Profile, options: tuple[tuple[str, Any], ...] = SESSION_CHANNEL_OPTIONS) -> grpc.aio.Channel:
+    """A ``grpc.aio`` channel to the profile's controller with the same credentials as :class:`OperatorClient`.
+
+    Create it inside the event loop that uses it; close it with ``await channel.close()``.
+    """
+    return grpc.aio.secure_channel(profile.controller, channel_credentials(profile), options=options)
+
 
 class OperatorClient:
     """A connection to one controller as one operator.
@@ -27,10 +56,7 @@ class OperatorClient:
     def __init__(self, profile: Profile, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.profile = profile
         self._timeout = timeout
-        creds = grpc.ssl_channel_credentials(
-            root_certificates=profile.ca_pem, private_key=profile.key_pem, certificate_chain=profile.cert_pem
-        )
-        self._channel = grpc.secure_channel(profile.controller, creds)
+        self._channel = grpc.secure_channel(profile.controller, channel_credentials(profile))
         self._stub = operator_pb2_grpc.OperatorServiceStub(self._channel)
 
     @classmethod
@@ -128,6 +154,27 @@ class OperatorClient:
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, f"the controller at {self.profile.controller}") from exc
 
+    # -- interactive sessions ----------------------------------------------------------------
+    def list_sessions(
+        self, *, active_only: bool = False, host: str = "", limit: int = 50
+    ) -> list[operator_pb2.SessionInfo]:
+        request = operator_pb2.ListSessionsRequest(active_only=active_only, host=host, limit=limit)
+        return list(self._call("ListSessions", request).sessions)
+
+    def get_session(self, session_id: str) -> operator_pb2.SessionInfo:
+        return self._call("GetSession", operator_pb2.GetSessionRequest(id=session_id))
+
+    def kill_session(self, session_id: str) -> operator_pb2.SessionInfo:
+        return self._call("KillSession", operator_pb2.GetSessionRequest(id=session_id))
+
+    def session_transcript(self, session_id: str) -> Iterator[bytes]:
+        """The session's asciicast v2 transcript in chunks (no timeout: a transcript may be large)."""
+        try:
+            for chunk in self._stub.GetSessionTranscript(operator_pb2.GetSessionRequest(id=session_id)):
+                yield chunk.data
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, f"the controller at {self.profile.controller}") from exc
+
     # -- audit ------------------------------------------------------------------------------
     def list_audit_events(self, **filters: Any) -> list[operator_pb2.AuditEvent]:
         request = operator_pb2.ListAuditEventsRequest(
@@ -153,4 +200,4 @@ def connect(profile: str | None = None) -> Iterator[OperatorClient]:
         client.close()
 
 
-__all__ = ["OperatorClient", "connect", "FleetopsError"]
+__all__ = ["OperatorClient", "aio_channel", "channel_credentials", "connect", "FleetopsError"]
