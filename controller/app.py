@@ -132,6 +132,7 @@ class Controller:
             s.transcript_spool_dir,
             f"{self.replica_id}:{listen_port}",
             SessionLimits(idle_timeout=s.session_idle_timeout, max_duration=s.session_max_duration),
+            upload_interval=s.transcript_upload_interval,
         )
         # Spooled transcripts of sessions a crash interrupted are claimed before new sessions record.
         await self.broker.start(channel)

@@ -78,6 +78,12 @@ def _server_options(p: argparse.ArgumentParser) -> None:
         default=timedelta(hours=12),
         help="end a session this long after it started (0: never; default 12h)",
     )
+    p.add_argument(
+        "--transcript-upload-interval",
+        type=_duration,
+        default=timedelta(seconds=30),
+        help="how often transcripts spooled while the object store was down are retried (default 30s)",
+    )
     _sans(p)
 
 
@@ -113,6 +119,7 @@ def settings_from(args: argparse.Namespace) -> ControllerSettings:
         host_certificate_lifetime=args.host_cert_lifetime,
         session_idle_timeout=args.session_idle_timeout.total_seconds(),
         session_max_duration=args.session_max_duration.total_seconds(),
+        transcript_upload_interval=max(args.transcript_upload_interval.total_seconds(), 1.0),
         server_dns_names=dns,
         server_ip_addresses=ips,
     )

@@ -39,6 +39,8 @@ class ControllerSettings:
     # Interactive sessions (docs/sessions.md): seconds; 0 = no limit.
     session_idle_timeout: float = 20 * 60.0
     session_max_duration: float = 12 * 3600.0
+    # Seconds between passes of the uploader over transcripts spooled while the store was down.
+    transcript_upload_interval: float = 30.0
 
     @property
     def ca_dir(self) -> Path:
