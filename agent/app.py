@@ -45,6 +45,7 @@ class Agent:
             current_platform(settings.state_dir / "scripts"),
             rebooter,
             self.link.send,
+            state_dir=settings.state_dir,
         )
         self.link.register_handler("run", self.commands.on_run)
         self.link.register_handler("cancel", self.commands.on_cancel)

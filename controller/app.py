@@ -20,6 +20,7 @@ from fleetops.controller.fleet.presence import PresenceTracker
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.metrics import ControllerMetrics, MetricsInterceptor
 from fleetops.controller.objects.factory import store_from_url
+from fleetops.controller.patching.service import PatchService
 from fleetops.controller.rpc import server as rpc_server
 from fleetops.controller.rpc.agent_channel import GrpcAgentChannel
 from fleetops.controller.rpc.agent_service import AgentServicer
@@ -112,6 +113,8 @@ class Controller:
         await self.fleet.start()
         self.presence.start()
         channel = GrpcAgentChannel(self.presence)
+        self.patching = PatchService(self.sessions, self.fleet, self.commands, self.objects)
+        await self.patching.start()  # listens for results before commands resume
         await self.commands.start(channel)
 
         key_pem, chain_pem = ensure_server_certificate(s, self.authority)
@@ -150,7 +153,8 @@ class Controller:
             self.server,
         )
         operator_pb2_grpc.add_OperatorServiceServicer_to_server(
-            OperatorServicer(self.fleet, self.enrollment, self.audit, self.commands, self.broker), self.server
+            OperatorServicer(self.fleet, self.enrollment, self.audit, self.commands, self.broker, self.patching),
+            self.server,
         )
         health_main = rpc_server.add_health_and_reflection(self.server, rpc_server.MTLS_SERVICES)
 

@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fleetops.agent.commands.entry import JournalEntry, Phase, check_invocation_id
@@ -27,6 +28,7 @@ from fleetops.agent.commands.messages import rejection_message, result_message, 
 from fleetops.agent.commands.output import pump_output
 from fleetops.agent.commands.platform import CommandPlatform
 from fleetops.agent.commands.reboot import Rebooter
+from fleetops.agent.commands.tasks import UnknownTask, expand_agent_task
 from fleetops.common.errors import Conflict, InvalidInput, NotFound
 from fleetops.v1 import agent_pb2
 
@@ -59,10 +61,19 @@ class CommandService:
         platform: how commands are spawned here (``current_platform()``).
         rebooter: what a script's reboot request (exit 194 / 3010) triggers.
         send: ``ControllerLink.send``; raises ConnectionError while the link is down.
+        state_dir: the agent's state directory, passed to agent tasks (patch scans and installs).
     """
 
-    def __init__(self, journal: InvocationJournal, platform: CommandPlatform, rebooter: Rebooter, send: Send) -> None:
+    def __init__(
+        self,
+        journal: InvocationJournal,
+        platform: CommandPlatform,
+        rebooter: Rebooter,
+        send: Send,
+        state_dir: Path | None = None,
+    ) -> None:
         self._journal = journal
+        self._state_dir = state_dir
         self._platform = platform
         self._rebooter = rebooter
         self._send = send
@@ -126,9 +137,13 @@ class CommandService:
         invocation_id = spec.invocation_id
         try:
             check_invocation_id(invocation_id)
-        except InvalidInput as exc:
+            if spec.agent_task:
+                if self._state_dir is None:
+                    raise UnknownTask("this agent runs no agent tasks")
+                spec = expand_agent_task(spec, self._state_dir)
+        except (InvalidInput, UnknownTask) as exc:
             log.warning("refusing an invocation: %s", exc)
-            await self._send_quietly(rejection_message(invocation_id, exc.message))
+            await self._send_quietly(rejection_message(invocation_id, getattr(exc, "message", str(exc))))
             return
         async with self._record_lock:
             recorded = await asyncio.to_thread(self._journal.record, spec)

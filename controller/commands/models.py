@@ -91,9 +91,13 @@ class CommandSpec:
     delivery_timeout_seconds: int = DEFAULT_DELIVERY_TIMEOUT_SECONDS
     kill_grace_seconds: int = DEFAULT_KILL_GRACE_SECONDS
     comment: str = ""
+    # A task the agent implements itself ("patch.scan", "patch.install") instead of argv/script,
+    # with its JSON request (agent/commands/tasks.py).
+    agent_task: str = ""
+    task_input: bytes = b""
 
     def validate(self) -> None:
-        if bool(self.argv) == bool(self.script):
+        if sum((bool(self.argv), bool(self.script), bool(self.agent_task))) != 1:
             raise InvalidInput(
                 "give either a command or a script", "opsctl run --target SEL -- CMD ARGS, or --script FILE"
             )
@@ -119,6 +123,8 @@ class RunInstruction:
     kill_grace_seconds: int
     stdout_offset: int = 0
     stderr_offset: int = 0
+    agent_task: str = ""
+    task_input: bytes = b""
 
 
 @dataclass(frozen=True)

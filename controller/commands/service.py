@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 MAX_SCRIPT_BYTES = 1024 * 1024
 
 
+ResultListener = Callable[[str, str, InvocationReport], Awaitable[None]]
+
+
 def new_command_id() -> str:
     return "cmd-" + secrets.token_hex(10)
 
@@ -52,6 +56,15 @@ class CommandService:
         self._sinks: dict[tuple[str, str], OutputSink] = {}
         self._owner: dict[str, tuple[str, str, str]] = {}  # invocation id -> (command id, host id, host name)
         self._watchers: dict[str, set[asyncio.Queue[None]]] = {}
+        self._result_listeners: list[ResultListener] = []
+
+    def on_result(self, listener: ResultListener) -> None:
+        """Call ``listener(command_id, host_id, report)`` after each final result is committed.
+
+        A listener's failure is logged, never passed to the agent; one that must not miss a
+        result also looks for them at start (the controller may stop between commit and call).
+        """
+        self._result_listeners.append(listener)
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self, channel: AgentChannel) -> None:
@@ -127,6 +140,8 @@ class CommandService:
                 kill_grace_seconds=row.kill_grace_seconds,
                 stdout_offset=out.received if out else 0,
                 stderr_offset=err.received if err else 0,
+                agent_task=row.agent_task or "",
+                task_input=row.task_input or b"",
             )
 
         return instruction
@@ -168,6 +183,8 @@ class CommandService:
             status=CommandStatus.IN_PROGRESS.value,
             cancel_requested=False,
             total=total,
+            agent_task=spec.agent_task,
+            task_input=spec.task_input or None,
         )
         invocations = [
             {
@@ -338,4 +355,9 @@ class CommandService:
             },
         )
         self._notify(command_id)
+        for listener in self._result_listeners:
+            try:
+                await listener(command_id, host_id, report)
+            except Exception:
+                log.exception("a listener failed on the result of invocation %s", report.invocation_id)
         return True

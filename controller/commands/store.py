@@ -266,6 +266,7 @@ def to_command(row: CommandRow, counts: dict[str, int]) -> Command:
             delivery_timeout_seconds=row.delivery_timeout_seconds,
             kill_grace_seconds=row.kill_grace_seconds,
             comment=row.comment,
+            agent_task=row.agent_task or "",
         ),
         target=row.target,
         concurrency_limit=row.concurrency_limit,

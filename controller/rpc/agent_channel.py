@@ -28,6 +28,8 @@ def run_message(i: RunInstruction) -> agent_pb2.ControllerMessage:
             kill_grace_seconds=i.kill_grace_seconds,
             stdout_offset=i.stdout_offset,
             stderr_offset=i.stderr_offset,
+            agent_task=i.agent_task,
+            task_input=i.task_input,
         )
     )
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from fleetops.common.errors import InvalidInput
 from fleetops.common.wire import inventory_to_proto
 from fleetops.controller.audit.service import AuditEvent
 from fleetops.controller.commands.models import Command, Invocation, InvocationState
 from fleetops.controller.enrollment.service import Activation
 from fleetops.controller.fleet.models import Host, HostStatus, Target
+from fleetops.controller.patching.models import PatchFinding
+from fleetops.controller.patching.service import HostReport, PatchGroup, StoredBaseline
 from fleetops.controller.sessions.models import Session
 from fleetops.v1 import operator_pb2
 
@@ -95,6 +99,7 @@ def command_to_proto(c: Command) -> operator_pb2.Command:
         created_at=timestamp(c.created_at),
         argv=list(c.spec.argv),
         script=c.spec.script or b"",
+        agent_task=c.spec.agent_task,
         target=c.target,
         max_concurrency=c.spec.max_concurrency,
         max_errors=c.spec.max_errors,
@@ -156,3 +161,93 @@ def session_to_proto(x: Session) -> operator_pb2.SessionInfo:
         transcript_size=x.transcript_size or 0,
         transcript_state=x.transcript_state.value,
     )
+
+
+# -- patch management --------------------------------------------------------------------------
+
+
+def baseline_document(message: operator_pb2.PatchBaseline) -> dict[str, Any]:
+    """The baseline document a request carries (InvalidInput when it is not a JSON object)."""
+    try:
+        document = json.loads(message.document_json or "{}")
+    except ValueError as exc:
+        raise InvalidInput(f"the baseline document is not JSON: {exc}", "send the baseline as a JSON object") from exc
+    if not isinstance(document, dict):
+        raise InvalidInput("the baseline document must be a JSON object", "see docs/patching.md#baselines")
+    document.setdefault("name", message.name)
+    return document
+
+
+def baseline_to_proto(stored: StoredBaseline) -> operator_pb2.PatchBaseline:
+    return operator_pb2.PatchBaseline(
+        name=stored.baseline.name,
+        document_json=json.dumps(stored.baseline.to_dict(), sort_keys=True),
+        builtin=stored.builtin,
+        updated_at=timestamp(stored.updated_at),
+        updated_by=stored.updated_by,
+    )
+
+
+def patch_group_to_proto(group: PatchGroup) -> operator_pb2.PatchGroup:
+    return operator_pb2.PatchGroup(
+        name=group.name, selector=group.selector, baseline=group.baseline, priority=group.priority
+    )
+
+
+def _host_compliance(report: HostReport) -> operator_pb2.HostPatchCompliance:
+    row = report.report
+    message = operator_pb2.HostPatchCompliance(host_id=report.host.id, host_name=report.host.name, status=report.status)
+    if row is None:
+        return message
+    compliance = (row.summary or {}).get("compliance", {})
+    message.baseline = row.baseline
+    message.patch_group = row.patch_group
+    message.scanned_at.CopyFrom(timestamp(row.reported_at))
+    message.operation = row.operation
+    message.command_id = row.command_id
+    message.reboot_pending = row.reboot_pending
+    message.os_family = row.os_family
+    message.provider = row.provider
+    message.highest_level = compliance.get("highest_level") or ""
+    message.counts.update({k: int(v) for k, v in (compliance.get("counts") or {}).items() if v})
+    message.missing_by_severity.update(
+        {k: int(v) for k, v in (compliance.get("missing_by_severity") or {}).items() if v}
+    )
+    return message
+
+
+def patch_compliance_to_proto(
+    reports: list[HostReport], findings: list[PatchFinding], history: list[HostReport]
+) -> operator_pb2.PatchComplianceResponse:
+    response = operator_pb2.PatchComplianceResponse(
+        hosts=[_host_compliance(r) for r in reports], history=[_host_compliance(r) for r in history]
+    )
+    missing: dict[str, int] = {}
+    for report in reports:
+        status = report.status
+        response.compliant += status == "compliant"
+        response.non_compliant += status == "non_compliant"
+        response.not_scanned += status == "not_scanned"
+        if status != "not_scanned" and report.report is not None:
+            counts = (report.report.summary or {}).get("compliance", {}).get("missing_by_severity") or {}
+            for severity, count in counts.items():
+                if count:
+                    missing[severity] = missing.get(severity, 0) + int(count)
+    response.missing_by_severity.update(missing)
+    for f in findings:
+        response.findings.append(
+            operator_pb2.PatchFinding(
+                name=f.name,
+                state=f.state.value,
+                installed_version=f.installed_version,
+                candidate_version=f.candidate_version,
+                arch=f.arch,
+                classification=f.classification.value,
+                severity=f.severity.value,
+                compliance_level=f.compliance_level.value,
+                kb=f.kb,
+                advisory_ids=list(f.advisory_ids),
+                detail=f.detail,
+            )
+        )
+    return response

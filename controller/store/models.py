@@ -133,6 +133,9 @@ class CommandRow(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     total: Mapped[int] = mapped_column(Integer)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # An agent task instead of argv/script ("patch.scan", "patch.install") and its JSON request.
+    agent_task: Mapped[str] = mapped_column(String(32), default="")
+    task_input: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
 
 class InvocationRow(Base):
@@ -199,3 +202,78 @@ class SessionRow(Base):
     transcript_state: Mapped[str] = mapped_column(String(16), default="recording")
     transcript_sha256: Mapped[str] = mapped_column(String(64), default="")
     transcript_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class PatchBaselineRow(Base):
+    """A patch baseline (docs/patching.md); ``document`` is ``Baseline.to_dict()``."""
+
+    __tablename__ = "patch_baselines"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    os_family: Mapped[str] = mapped_column(String(16))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(255))
+
+
+class PatchGroupRow(Base):
+    """A patch group: hosts whose tags match ``selector`` use ``baseline``."""
+
+    __tablename__ = "patch_groups"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    selector: Mapped[str] = mapped_column(Text)
+    baseline: Mapped[str] = mapped_column(String(64), ForeignKey("patch_baselines.name"))
+    priority: Mapped[int] = mapped_column(Integer)
+
+
+class PatchOperationRow(Base):
+    """A scan or install fan-out; an install keeps the approved snapshots it was started with."""
+
+    __tablename__ = "patch_operations"
+
+    command_id: Mapped[str] = mapped_column(String(40), ForeignKey("commands.id", ondelete="CASCADE"), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(16))  # scan | install
+    reboot: Mapped[str] = mapped_column(String(16), default="")
+    snapshots: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+
+
+class PatchReportRow(Base):
+    """One host's patch state from one scan or install: compliance history, one row per report."""
+
+    __tablename__ = "patch_reports"
+    __table_args__ = (
+        UniqueConstraint("invocation_id", name="uq_patch_reports_invocation"),
+        Index("ix_patch_reports_host_reported", "host_id", "reported_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    invocation_id: Mapped[str] = mapped_column(String(40))
+    command_id: Mapped[str] = mapped_column(String(40))
+    host_id: Mapped[str] = mapped_column(String(32))
+    host_name: Mapped[str] = mapped_column(String(255))
+    operation: Mapped[str] = mapped_column(String(16))
+    reported_at: Mapped[datetime]
+    os_family: Mapped[str] = mapped_column(String(16), default="")
+    provider: Mapped[str] = mapped_column(String(32), default="")
+    baseline: Mapped[str] = mapped_column(String(64), default="")
+    patch_group: Mapped[str] = mapped_column(String(64), default="")
+    reboot_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    compliant: Mapped[bool] = mapped_column(Boolean, default=False)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    findings: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    outcomes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Set when the report could not be used (malformed output): the host counts as not scanned.
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class PatchSeenRow(Base):
+    """When the controller first saw a package version offered (stands in for an unknown release date)."""
+
+    __tablename__ = "patch_versions_seen"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[str] = mapped_column(String(255), primary_key=True)
+    first_seen: Mapped[datetime]

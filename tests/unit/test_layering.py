@@ -14,6 +14,7 @@ ROOMS = [
     "controller/commands",
     "controller/objects",
     "controller/sessions",
+    "controller/patching",
 ]
 FORBIDDEN = ("grpc", "fleetops.v1", "google.protobuf")
 

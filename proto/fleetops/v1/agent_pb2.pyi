@@ -153,7 +153,7 @@ class RenewCertificateResponse(_message.Message):
     def __init__(self, certificate_pem: _Optional[bytes] = ..., ca_pem: _Optional[bytes] = ...) -> None: ...
 
 class RunInvocation(_message.Message):
-    __slots__ = ("invocation_id", "command_id", "argv", "script", "cwd", "env", "run_as", "timeout_seconds", "kill_grace_seconds", "stdout_offset", "stderr_offset")
+    __slots__ = ("invocation_id", "command_id", "argv", "script", "cwd", "env", "run_as", "timeout_seconds", "kill_grace_seconds", "stdout_offset", "stderr_offset", "agent_task", "task_input")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -172,6 +172,8 @@ class RunInvocation(_message.Message):
     KILL_GRACE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     STDOUT_OFFSET_FIELD_NUMBER: _ClassVar[int]
     STDERR_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    AGENT_TASK_FIELD_NUMBER: _ClassVar[int]
+    TASK_INPUT_FIELD_NUMBER: _ClassVar[int]
     invocation_id: str
     command_id: str
     argv: _containers.RepeatedScalarFieldContainer[str]
@@ -183,7 +185,9 @@ class RunInvocation(_message.Message):
     kill_grace_seconds: int
     stdout_offset: int
     stderr_offset: int
-    def __init__(self, invocation_id: _Optional[str] = ..., command_id: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., run_as: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., kill_grace_seconds: _Optional[int] = ..., stdout_offset: _Optional[int] = ..., stderr_offset: _Optional[int] = ...) -> None: ...
+    agent_task: str
+    task_input: bytes
+    def __init__(self, invocation_id: _Optional[str] = ..., command_id: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., run_as: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., kill_grace_seconds: _Optional[int] = ..., stdout_offset: _Optional[int] = ..., stderr_offset: _Optional[int] = ..., agent_task: _Optional[str] = ..., task_input: _Optional[bytes] = ...) -> None: ...
 
 class CancelInvocation(_message.Message):
     __slots__ = ("invocation_id",)

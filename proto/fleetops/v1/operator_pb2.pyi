@@ -312,7 +312,7 @@ class RunCommandRequest(_message.Message):
     def __init__(self, target: _Optional[_Union[Target, _Mapping]] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., run_as: _Optional[str] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., delivery_timeout_seconds: _Optional[int] = ..., comment: _Optional[str] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("id", "created_by", "created_at", "argv", "script", "target", "max_concurrency", "max_errors", "concurrency_limit", "error_limit", "timeout_seconds", "delivery_timeout_seconds", "status", "total", "counts", "finished_at", "run_as", "comment")
+    __slots__ = ("id", "created_by", "created_at", "argv", "script", "target", "max_concurrency", "max_errors", "concurrency_limit", "error_limit", "timeout_seconds", "delivery_timeout_seconds", "status", "total", "counts", "finished_at", "run_as", "comment", "agent_task")
     class CountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -338,6 +338,7 @@ class Command(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     RUN_AS_FIELD_NUMBER: _ClassVar[int]
     COMMENT_FIELD_NUMBER: _ClassVar[int]
+    AGENT_TASK_FIELD_NUMBER: _ClassVar[int]
     id: str
     created_by: str
     created_at: _timestamp_pb2.Timestamp
@@ -356,7 +357,8 @@ class Command(_message.Message):
     finished_at: _timestamp_pb2.Timestamp
     run_as: str
     comment: str
-    def __init__(self, id: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., target: _Optional[str] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., concurrency_limit: _Optional[int] = ..., error_limit: _Optional[int] = ..., timeout_seconds: _Optional[int] = ..., delivery_timeout_seconds: _Optional[int] = ..., status: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Mapping[str, int]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_as: _Optional[str] = ..., comment: _Optional[str] = ...) -> None: ...
+    agent_task: str
+    def __init__(self, id: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., target: _Optional[str] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., concurrency_limit: _Optional[int] = ..., error_limit: _Optional[int] = ..., timeout_seconds: _Optional[int] = ..., delivery_timeout_seconds: _Optional[int] = ..., status: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Mapping[str, int]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_as: _Optional[str] = ..., comment: _Optional[str] = ..., agent_task: _Optional[str] = ...) -> None: ...
 
 class Invocation(_message.Message):
     __slots__ = ("id", "command_id", "host_id", "host_name", "state", "exit_code", "has_exit_code", "reason", "stdout_tail", "stderr_tail", "stdout_bytes", "stderr_bytes", "delivered_at", "started_at", "finished_at", "rebooted")
@@ -592,3 +594,192 @@ class GetSessionRequest(_message.Message):
     ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class PatchOperationRequest(_message.Message):
+    __slots__ = ("target", "max_concurrency", "max_errors", "reboot", "timeout_seconds", "no_refresh", "comment")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    MAX_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    REBOOT_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    NO_REFRESH_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    target: Target
+    max_concurrency: str
+    max_errors: str
+    reboot: str
+    timeout_seconds: int
+    no_refresh: bool
+    comment: str
+    def __init__(self, target: _Optional[_Union[Target, _Mapping]] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., reboot: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., no_refresh: _Optional[bool] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class PatchBaseline(_message.Message):
+    __slots__ = ("name", "document_json", "builtin", "updated_at", "updated_by")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_JSON_FIELD_NUMBER: _ClassVar[int]
+    BUILTIN_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    document_json: str
+    builtin: bool
+    updated_at: _timestamp_pb2.Timestamp
+    updated_by: str
+    def __init__(self, name: _Optional[str] = ..., document_json: _Optional[str] = ..., builtin: _Optional[bool] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ...) -> None: ...
+
+class ListPatchBaselinesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPatchBaselinesResponse(_message.Message):
+    __slots__ = ("baselines",)
+    BASELINES_FIELD_NUMBER: _ClassVar[int]
+    baselines: _containers.RepeatedCompositeFieldContainer[PatchBaseline]
+    def __init__(self, baselines: _Optional[_Iterable[_Union[PatchBaseline, _Mapping]]] = ...) -> None: ...
+
+class GetPatchBaselineRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeletePatchBaselineResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PatchGroup(_message.Message):
+    __slots__ = ("name", "selector", "baseline", "priority")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    selector: str
+    baseline: str
+    priority: int
+    def __init__(self, name: _Optional[str] = ..., selector: _Optional[str] = ..., baseline: _Optional[str] = ..., priority: _Optional[int] = ...) -> None: ...
+
+class ListPatchGroupsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPatchGroupsResponse(_message.Message):
+    __slots__ = ("groups",)
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[PatchGroup]
+    def __init__(self, groups: _Optional[_Iterable[_Union[PatchGroup, _Mapping]]] = ...) -> None: ...
+
+class DeletePatchGroupRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeletePatchGroupResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PatchComplianceRequest(_message.Message):
+    __slots__ = ("target", "host")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    target: Target
+    host: str
+    def __init__(self, target: _Optional[_Union[Target, _Mapping]] = ..., host: _Optional[str] = ...) -> None: ...
+
+class HostPatchCompliance(_message.Message):
+    __slots__ = ("host_id", "host_name", "status", "baseline", "patch_group", "scanned_at", "operation", "command_id", "reboot_pending", "counts", "missing_by_severity", "highest_level", "os_family", "provider")
+    class CountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class MissingBySeverityEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    PATCH_GROUP_FIELD_NUMBER: _ClassVar[int]
+    SCANNED_AT_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    REBOOT_PENDING_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    MISSING_BY_SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    HIGHEST_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    OS_FAMILY_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    host_name: str
+    status: str
+    baseline: str
+    patch_group: str
+    scanned_at: _timestamp_pb2.Timestamp
+    operation: str
+    command_id: str
+    reboot_pending: bool
+    counts: _containers.ScalarMap[str, int]
+    missing_by_severity: _containers.ScalarMap[str, int]
+    highest_level: str
+    os_family: str
+    provider: str
+    def __init__(self, host_id: _Optional[str] = ..., host_name: _Optional[str] = ..., status: _Optional[str] = ..., baseline: _Optional[str] = ..., patch_group: _Optional[str] = ..., scanned_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., operation: _Optional[str] = ..., command_id: _Optional[str] = ..., reboot_pending: _Optional[bool] = ..., counts: _Optional[_Mapping[str, int]] = ..., missing_by_severity: _Optional[_Mapping[str, int]] = ..., highest_level: _Optional[str] = ..., os_family: _Optional[str] = ..., provider: _Optional[str] = ...) -> None: ...
+
+class PatchFinding(_message.Message):
+    __slots__ = ("name", "state", "installed_version", "candidate_version", "arch", "classification", "severity", "compliance_level", "kb", "advisory_ids", "detail")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    INSTALLED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    COMPLIANCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    KB_FIELD_NUMBER: _ClassVar[int]
+    ADVISORY_IDS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    state: str
+    installed_version: str
+    candidate_version: str
+    arch: str
+    classification: str
+    severity: str
+    compliance_level: str
+    kb: str
+    advisory_ids: _containers.RepeatedScalarFieldContainer[str]
+    detail: str
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., installed_version: _Optional[str] = ..., candidate_version: _Optional[str] = ..., arch: _Optional[str] = ..., classification: _Optional[str] = ..., severity: _Optional[str] = ..., compliance_level: _Optional[str] = ..., kb: _Optional[str] = ..., advisory_ids: _Optional[_Iterable[str]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class PatchComplianceResponse(_message.Message):
+    __slots__ = ("hosts", "compliant", "non_compliant", "not_scanned", "missing_by_severity", "findings", "history")
+    class MissingBySeverityEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    COMPLIANT_FIELD_NUMBER: _ClassVar[int]
+    NON_COMPLIANT_FIELD_NUMBER: _ClassVar[int]
+    NOT_SCANNED_FIELD_NUMBER: _ClassVar[int]
+    MISSING_BY_SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    hosts: _containers.RepeatedCompositeFieldContainer[HostPatchCompliance]
+    compliant: int
+    non_compliant: int
+    not_scanned: int
+    missing_by_severity: _containers.ScalarMap[str, int]
+    findings: _containers.RepeatedCompositeFieldContainer[PatchFinding]
+    history: _containers.RepeatedCompositeFieldContainer[HostPatchCompliance]
+    def __init__(self, hosts: _Optional[_Iterable[_Union[HostPatchCompliance, _Mapping]]] = ..., compliant: _Optional[int] = ..., non_compliant: _Optional[int] = ..., not_scanned: _Optional[int] = ..., missing_by_severity: _Optional[_Mapping[str, int]] = ..., findings: _Optional[_Iterable[_Union[PatchFinding, _Mapping]]] = ..., history: _Optional[_Iterable[_Union[HostPatchCompliance, _Mapping]]] = ...) -> None: ...

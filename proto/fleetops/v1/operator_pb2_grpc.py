@@ -129,6 +129,61 @@ class OperatorServiceStub:
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_operator__pb2.OutputData.FromString,
                 _registered_method=True)
+        self.ScanPatches = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ScanPatches',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.PatchOperationRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.RunCommandResponse.FromString,
+                _registered_method=True)
+        self.InstallPatches = channel.unary_unary(
+                '/fleetops.v1.OperatorService/InstallPatches',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.PatchOperationRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.RunCommandResponse.FromString,
+                _registered_method=True)
+        self.GetPatchCompliance = channel.unary_unary(
+                '/fleetops.v1.OperatorService/GetPatchCompliance',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.PatchComplianceRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.PatchComplianceResponse.FromString,
+                _registered_method=True)
+        self.CreatePatchBaseline = channel.unary_unary(
+                '/fleetops.v1.OperatorService/CreatePatchBaseline',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.PatchBaseline.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.PatchBaseline.FromString,
+                _registered_method=True)
+        self.UpdatePatchBaseline = channel.unary_unary(
+                '/fleetops.v1.OperatorService/UpdatePatchBaseline',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.PatchBaseline.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.PatchBaseline.FromString,
+                _registered_method=True)
+        self.ListPatchBaselines = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ListPatchBaselines',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.ListPatchBaselinesRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ListPatchBaselinesResponse.FromString,
+                _registered_method=True)
+        self.GetPatchBaseline = channel.unary_unary(
+                '/fleetops.v1.OperatorService/GetPatchBaseline',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetPatchBaselineRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.PatchBaseline.FromString,
+                _registered_method=True)
+        self.DeletePatchBaseline = channel.unary_unary(
+                '/fleetops.v1.OperatorService/DeletePatchBaseline',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetPatchBaselineRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.DeletePatchBaselineResponse.FromString,
+                _registered_method=True)
+        self.AssignPatchBaseline = channel.unary_unary(
+                '/fleetops.v1.OperatorService/AssignPatchBaseline',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.PatchGroup.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.PatchGroup.FromString,
+                _registered_method=True)
+        self.ListPatchGroups = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ListPatchGroups',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.ListPatchGroupsRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ListPatchGroupsResponse.FromString,
+                _registered_method=True)
+        self.DeletePatchGroup = channel.unary_unary(
+                '/fleetops.v1.OperatorService/DeletePatchGroup',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.DeletePatchGroupRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.DeletePatchGroupResponse.FromString,
+                _registered_method=True)
         self.ListAuditEvents = channel.unary_unary(
                 '/fleetops.v1.OperatorService/ListAuditEvents',
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.ListAuditEventsRequest.SerializeToString,
@@ -264,6 +319,74 @@ class OperatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ScanPatches(self, request, context):
+        """Patch management (docs/patching.md). Scans and installs are run-command fan-outs of an agent
+        task; their results become compliance. Baselines are JSON documents (the CLI also takes YAML).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InstallPatches(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPatchCompliance(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePatchBaseline(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePatchBaseline(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPatchBaselines(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPatchBaseline(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePatchBaseline(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AssignPatchBaseline(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPatchGroups(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePatchGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAuditEvents(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -373,6 +496,61 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.GetSessionTranscript,
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_operator__pb2.OutputData.SerializeToString,
+            ),
+            'ScanPatches': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScanPatches,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.PatchOperationRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.RunCommandResponse.SerializeToString,
+            ),
+            'InstallPatches': grpc.unary_unary_rpc_method_handler(
+                    servicer.InstallPatches,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.PatchOperationRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.RunCommandResponse.SerializeToString,
+            ),
+            'GetPatchCompliance': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPatchCompliance,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.PatchComplianceRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.PatchComplianceResponse.SerializeToString,
+            ),
+            'CreatePatchBaseline': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePatchBaseline,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.PatchBaseline.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.PatchBaseline.SerializeToString,
+            ),
+            'UpdatePatchBaseline': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePatchBaseline,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.PatchBaseline.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.PatchBaseline.SerializeToString,
+            ),
+            'ListPatchBaselines': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPatchBaselines,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.ListPatchBaselinesRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ListPatchBaselinesResponse.SerializeToString,
+            ),
+            'GetPatchBaseline': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPatchBaseline,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetPatchBaselineRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.PatchBaseline.SerializeToString,
+            ),
+            'DeletePatchBaseline': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePatchBaseline,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetPatchBaselineRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.DeletePatchBaselineResponse.SerializeToString,
+            ),
+            'AssignPatchBaseline': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignPatchBaseline,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.PatchGroup.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.PatchGroup.SerializeToString,
+            ),
+            'ListPatchGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPatchGroups,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.ListPatchGroupsRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ListPatchGroupsResponse.SerializeToString,
+            ),
+            'DeletePatchGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePatchGroup,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.DeletePatchGroupRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.DeletePatchGroupResponse.SerializeToString,
             ),
             'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuditEvents,
@@ -898,6 +1076,303 @@ class OperatorService:
             '/fleetops.v1.OperatorService/GetSessionTranscript',
             fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.SerializeToString,
             fleetops_dot_v1_dot_operator__pb2.OutputData.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScanPatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ScanPatches',
+            fleetops_dot_v1_dot_operator__pb2.PatchOperationRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.RunCommandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InstallPatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/InstallPatches',
+            fleetops_dot_v1_dot_operator__pb2.PatchOperationRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.RunCommandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPatchCompliance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/GetPatchCompliance',
+            fleetops_dot_v1_dot_operator__pb2.PatchComplianceRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.PatchComplianceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePatchBaseline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/CreatePatchBaseline',
+            fleetops_dot_v1_dot_operator__pb2.PatchBaseline.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.PatchBaseline.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePatchBaseline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/UpdatePatchBaseline',
+            fleetops_dot_v1_dot_operator__pb2.PatchBaseline.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.PatchBaseline.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPatchBaselines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ListPatchBaselines',
+            fleetops_dot_v1_dot_operator__pb2.ListPatchBaselinesRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ListPatchBaselinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPatchBaseline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/GetPatchBaseline',
+            fleetops_dot_v1_dot_operator__pb2.GetPatchBaselineRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.PatchBaseline.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePatchBaseline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/DeletePatchBaseline',
+            fleetops_dot_v1_dot_operator__pb2.GetPatchBaselineRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.DeletePatchBaselineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignPatchBaseline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/AssignPatchBaseline',
+            fleetops_dot_v1_dot_operator__pb2.PatchGroup.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.PatchGroup.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPatchGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ListPatchGroups',
+            fleetops_dot_v1_dot_operator__pb2.ListPatchGroupsRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ListPatchGroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePatchGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/DeletePatchGroup',
+            fleetops_dot_v1_dot_operator__pb2.DeletePatchGroupRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.DeletePatchGroupResponse.FromString,
             options,
             channel_credentials,
             insecure,
