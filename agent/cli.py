@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("renew", help="renew this host's certificate now (the agent does it by itself)")
     sub.add_parser("status", help="show this host's registration")
+    patch = sub.add_parser(
+        "patch", help="scan for updates or install approved ones (the agent runs this for `opsctl patch`)"
+    )
+    patch.add_argument("operation", choices=("scan", "install"))
 
     args = parser.parse_args(argv)
     configure_logging(args.log_format, args.log_level)
@@ -86,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             asyncio.run(Agent(AgentSettings(state.directory, reboot_command=args.reboot_command)).run())
             return 0
+        if args.command == "patch":
+            from fleetops.agent.patching.task import main as patch_main
+
+            return patch_main(args.operation)
         if args.command == "renew":
             from fleetops.agent.renew import renew
 
