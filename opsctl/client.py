@@ -175,6 +175,50 @@ class OperatorClient:
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, f"the controller at {self.profile.controller}") from exc
 
+    # -- patch management --------------------------------------------------------------------
+    def scan_patches(self, request: operator_pb2.PatchOperationRequest) -> operator_pb2.RunCommandResponse:
+        """Start a scan of the targets: a command (agent task ``patch.scan``) to follow like any other."""
+        return self._call("ScanPatches", request)
+
+    def install_patches(self, request: operator_pb2.PatchOperationRequest) -> operator_pb2.RunCommandResponse:
+        """Start an install on the targets: a command (agent task ``patch.install``) to follow like any other."""
+        return self._call("InstallPatches", request)
+
+    def patch_compliance(
+        self, *, selector: str = "", hosts: list[str] | None = None, all_hosts: bool = False, host: str = ""
+    ) -> operator_pb2.PatchComplianceResponse:
+        """The fleet's compliance (an empty target: every host), or one *host* with its findings and history."""
+        target = operator_pb2.Target(selector=selector, hosts=hosts or [], all=all_hosts)
+        return self._call("GetPatchCompliance", operator_pb2.PatchComplianceRequest(target=target, host=host))
+
+    def create_patch_baseline(self, name: str, document_json: str) -> operator_pb2.PatchBaseline:
+        return self._call("CreatePatchBaseline", operator_pb2.PatchBaseline(name=name, document_json=document_json))
+
+    def update_patch_baseline(self, name: str, document_json: str) -> operator_pb2.PatchBaseline:
+        return self._call("UpdatePatchBaseline", operator_pb2.PatchBaseline(name=name, document_json=document_json))
+
+    def list_patch_baselines(self) -> list[operator_pb2.PatchBaseline]:
+        return list(self._call("ListPatchBaselines", operator_pb2.ListPatchBaselinesRequest()).baselines)
+
+    def get_patch_baseline(self, name: str) -> operator_pb2.PatchBaseline:
+        return self._call("GetPatchBaseline", operator_pb2.GetPatchBaselineRequest(name=name))
+
+    def delete_patch_baseline(self, name: str) -> None:
+        self._call("DeletePatchBaseline", operator_pb2.GetPatchBaselineRequest(name=name))
+
+    def assign_patch_baseline(
+        self, *, group: str, selector: str, baseline: str, priority: int = 0
+    ) -> operator_pb2.PatchGroup:
+        """Register patch group *group* (hosts matching *selector*) with *baseline*; priority 0 means 100."""
+        request = operator_pb2.PatchGroup(name=group, selector=selector, baseline=baseline, priority=priority)
+        return self._call("AssignPatchBaseline", request)
+
+    def list_patch_groups(self) -> list[operator_pb2.PatchGroup]:
+        return list(self._call("ListPatchGroups", operator_pb2.ListPatchGroupsRequest()).groups)
+
+    def delete_patch_group(self, name: str) -> None:
+        self._call("DeletePatchGroup", operator_pb2.DeletePatchGroupRequest(name=name))
+
     # -- audit ------------------------------------------------------------------------------
     def list_audit_events(self, **filters: Any) -> list[operator_pb2.AuditEvent]:
         request = operator_pb2.ListAuditEventsRequest(

@@ -86,7 +86,8 @@ def rewrite_argv(argv: list[str]) -> list[str]:
     return argv
 
 
-def _seconds(text: str, flag: str) -> int:
+def positive_seconds(text: str, flag: str) -> int:
+    """A duration flag's value in whole seconds; InvalidInput when it is not positive."""
     seconds = int(parse_duration(text).total_seconds())
     if seconds <= 0:
         raise InvalidInput(f"{flag} must be positive", f"e.g. {flag} 10m")
@@ -117,15 +118,12 @@ def run_command(client: OperatorClient, args: argparse.Namespace) -> int:
         run_as=args.run_as,
         max_concurrency=args.max_concurrency,
         max_errors=args.max_errors,
-        timeout_seconds=_seconds(args.timeout, "--timeout"),
-        delivery_timeout_seconds=_seconds(args.delivery_timeout, "--delivery-timeout"),
+        timeout_seconds=positive_seconds(args.timeout, "--timeout"),
+        delivery_timeout_seconds=positive_seconds(args.delivery_timeout, "--delivery-timeout"),
         comment=args.comment,
     )
     response = client.run_command(request)
-    names = list(response.host_names)
-    shown = f": {', '.join(names)}" if len(names) <= NAMES_SHOWN else ""
-    info = sys.stderr if args.output == "json" else sys.stdout
-    print(f"{len(names)} host{'s' if len(names) != 1 else ''} matched{shown}", file=info, flush=True)
+    info = announce(response, args.output)
     if args.detach:
         print(response.command.id)
         return 0
@@ -133,7 +131,27 @@ def run_command(client: OperatorClient, args: argparse.Namespace) -> int:
     return follow(client, response.command.id, args.output)
 
 
+def announce(response: operator_pb2.RunCommandResponse, fmt: str) -> TextIO:
+    """Print which hosts a new command matched; returns the stream for such notes (stderr under -o json)."""
+    names = list(response.host_names)
+    shown = f": {', '.join(names)}" if len(names) <= NAMES_SHOWN else ""
+    info = sys.stderr if fmt == "json" else sys.stdout
+    print(f"{len(names)} host{'s' if len(names) != 1 else ''} matched{shown}", file=info, flush=True)
+    return info
+
+
 def follow(client: OperatorClient, command_id: str, fmt: str) -> int:
+    if not wait(client, command_id, fmt):
+        return 130
+    return report(client.get_command(command_id, include_output=True), fmt)
+
+
+def wait(client: OperatorClient, command_id: str, fmt: str) -> bool:
+    """Follow a command's progress (a progress bar on a terminal) until it ends.
+
+    Returns False when the operator pressed Ctrl-C: the command goes on, and how to follow or stop
+    it has been printed.
+    """
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() and fmt == "text" else None
     try:
         for detail in client.watch_command(command_id):
@@ -149,10 +167,10 @@ def follow(client: OperatorClient, command_id: str, fmt: str) -> int:
             f"stop it: opsctl run cancel {command_id}",
             file=sys.stderr,
         )
-        return 130
+        return False
     if bar:
         bar.clear()
-    return report(client.get_command(command_id, include_output=True), fmt)
+    return True
 
 
 def report(detail: operator_pb2.CommandDetail, fmt: str, out: TextIO = sys.stdout) -> int:
@@ -163,6 +181,12 @@ def report(detail: operator_pb2.CommandDetail, fmt: str, out: TextIO = sys.stdou
     else:
         print_grouped(invocations, out)
         print(summary(detail), file=out)
+    return exit_status(detail)
+
+
+def exit_status(detail: operator_pb2.CommandDetail) -> int:
+    """0 when every host succeeded, else 1 (also when no host ran it)."""
+    invocations = list(detail.invocations)
     return 0 if invocations and all(STATE.get(i.state) == "success" for i in invocations) else 1
 
 
@@ -182,12 +206,17 @@ def invocation_doc(inv: operator_pb2.Invocation) -> dict[str, Any]:
     }
 
 
-def print_grouped(invocations: list[operator_pb2.Invocation], out: TextIO) -> None:
-    """Hosts with identical results are printed once: "27 hosts: <output>"."""
+def print_grouped(invocations: list[operator_pb2.Invocation], out: TextIO, *, stdout: bool = True) -> None:
+    """Hosts with identical results are printed once: "27 hosts: <output>".
+
+    With ``stdout=False`` the standard output is neither shown nor compared (agent tasks write
+    their machine-readable report there); the standard error still is.
+    """
     groups: dict[tuple[Any, ...], list[str]] = defaultdict(list)
     for inv in invocations:
         state = STATE.get(inv.state, "unknown")
-        key = (state, inv.exit_code if inv.has_exit_code else None, inv.reason, inv.stdout_tail, inv.stderr_tail)
+        out_tail = inv.stdout_tail if stdout else b""
+        key = (state, inv.exit_code if inv.has_exit_code else None, inv.reason, out_tail, inv.stderr_tail)
         groups[key].append(inv.host_name)
     for (state, exit_code, reason, stdout, stderr), hosts in sorted(groups.items(), key=lambda g: -len(g[1])):
         what = f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}"

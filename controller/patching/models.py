@@ -356,7 +356,8 @@ def _enum_set(items: Any, parse: Any, what: str) -> frozenset[Any]:
         items = [items]
     if not isinstance(items, Iterable):
         raise InvalidInput(f"{what} must be a list, got {type(items).__name__}", f"e.g. {what}: [security]")
-    return frozenset(parse(item, what[:-1] if what.endswith("s") else what) for item in items)
+    singular = {"severities": "severity", "classifications": "classification"}.get(what, what)
+    return frozenset(parse(item, singular) for item in items)
 
 
 def _check_days(value: Any) -> int:
