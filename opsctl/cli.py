@@ -8,10 +8,10 @@ import sys
 import traceback
 
 from fleetops.common.errors import FleetopsError
-from fleetops.opsctl import activation, audit, command, hosts, patch, session
+from fleetops.opsctl import activation, audit, command, hosts, patch, session, window
 from fleetops.opsctl.client import OperatorClient
 
-GROUPS = (hosts, command, activation, audit, session, patch)
+GROUPS = (hosts, command, activation, audit, session, patch, window)
 
 
 def build_parser() -> argparse.ArgumentParser:

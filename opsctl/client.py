@@ -219,6 +219,47 @@ class OperatorClient:
     def delete_patch_group(self, name: str) -> None:
         self._call("DeletePatchGroup", operator_pb2.DeletePatchGroupRequest(name=name))
 
+    # -- maintenance windows ------------------------------------------------------------------
+    def create_window(self, window: operator_pb2.MaintenanceWindow) -> operator_pb2.MaintenanceWindow:
+        return self._call("CreateWindow", window)
+
+    def update_window(self, window: operator_pb2.MaintenanceWindow) -> operator_pb2.MaintenanceWindow:
+        """Replace every field of the named window with *window*'s (send the whole window, not a patch)."""
+        return self._call("UpdateWindow", window)
+
+    def list_windows(self) -> list[operator_pb2.MaintenanceWindow]:
+        return list(self._call("ListWindows", operator_pb2.ListWindowsRequest()).windows)
+
+    def get_window(self, name: str) -> operator_pb2.WindowDetail:
+        """The window with its tasks."""
+        return self._call("GetWindow", operator_pb2.GetWindowRequest(name=name))
+
+    def delete_window(self, name: str) -> None:
+        self._call("DeleteWindow", operator_pb2.GetWindowRequest(name=name))
+
+    def set_window_enabled(self, name: str, enabled: bool) -> operator_pb2.MaintenanceWindow:
+        return self._call("SetWindowEnabled", operator_pb2.SetWindowEnabledRequest(name=name, enabled=enabled))
+
+    def next_window_runs(
+        self, *, name: str = "", window: operator_pb2.MaintenanceWindow | None = None, count: int = 0
+    ) -> operator_pb2.NextWindowRunsResponse:
+        """The next starts of saved window *name*, or of an unsaved *window* (its schedule); count 0 means 5."""
+        request = operator_pb2.NextWindowRunsRequest(name=name, count=count)
+        if window is not None:
+            request.window.CopyFrom(window)
+        return self._call("NextWindowRuns", request)
+
+    def add_window_task(self, task: operator_pb2.WindowTask) -> operator_pb2.WindowTask:
+        return self._call("AddWindowTask", task)
+
+    def remove_window_task(self, window: str, task_id: str) -> None:
+        self._call("RemoveWindowTask", operator_pb2.RemoveWindowTaskRequest(window=window, task_id=task_id))
+
+    def window_history(self, name: str, limit: int = 0) -> list[operator_pb2.WindowExecution]:
+        """The window's executions, newest first, each with its task executions; limit 0 means 20."""
+        request = operator_pb2.WindowHistoryRequest(name=name, limit=limit)
+        return list(self._call("WindowHistory", request).executions)
+
     # -- audit ------------------------------------------------------------------------------
     def list_audit_events(self, **filters: Any) -> list[operator_pb2.AuditEvent]:
         request = operator_pb2.ListAuditEventsRequest(

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_target_arguments(run, required=True)
     run.add_argument("--script", type=Path, help="a script file to run with the host's shell instead of a command")
     run.add_argument("--max-concurrency", default="50", help="hosts at a time: a count or a percentage (default 50)")
-    run.add_argument("--max-errors", default="0", help="stop sending after this many errors: count or % (default 0)")
+    run.add_argument("--max-errors", default="0", help="stop sending after this many errors: count or %% (default 0)")
     run.add_argument("--timeout", default="1h", help="execution timeout per host (default 1h)")
     run.add_argument("--delivery-timeout", default="10m", help="how long to wait for offline hosts (default 10m)")
     run.add_argument("--cwd", default="", help="working directory on the hosts")

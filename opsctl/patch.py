@@ -90,7 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                 help="reboot hosts whose patches need it (default if-needed)",
             )
         p.add_argument("--max-concurrency", default="", help="hosts at a time: a count or a percentage (default 50)")
-        p.add_argument("--max-errors", default="", help="stop after this many failed hosts: count or % (default 0)")
+        p.add_argument("--max-errors", default="", help="stop after this many failed hosts: count or %% (default 0)")
         p.add_argument("--timeout", default=None, metavar="DURATION", help="per host, e.g. 30m (default 1h)")
         p.add_argument("--no-refresh", action="store_true", help="do not refresh the package index before scanning")
         p.add_argument("--comment", default="")
