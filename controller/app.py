@@ -31,6 +31,7 @@ from fleetops.controller.sessions.models import SessionLimits
 from fleetops.controller.sessions.store import SessionStore
 from fleetops.controller.settings import ControllerSettings
 from fleetops.controller.store import database
+from fleetops.controller.windows.service import WindowService
 from fleetops.v1 import agent_pb2_grpc, enrollment_pb2_grpc, operator_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,13 @@ class Controller:
         )
         # Spooled transcripts of sessions a crash interrupted are claimed before new sessions record.
         await self.broker.start(channel)
+        self.windows = WindowService(
+            self.sessions,
+            self.commands,
+            self.patching,
+            f"{self.replica_id}:{listen_port}",
+            min_duration=int(s.window_min_duration),
+        )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
             AgentServicer(
                 self.fleet,
@@ -153,7 +161,9 @@ class Controller:
             self.server,
         )
         operator_pb2_grpc.add_OperatorServiceServicer_to_server(
-            OperatorServicer(self.fleet, self.enrollment, self.audit, self.commands, self.broker, self.patching),
+            OperatorServicer(
+                self.fleet, self.enrollment, self.audit, self.commands, self.broker, self.patching, self.windows
+            ),
             self.server,
         )
         health_main = rpc_server.add_health_and_reflection(self.server, rpc_server.MTLS_SERVICES)
@@ -170,6 +180,7 @@ class Controller:
 
         await self.server.start()
         await self.enroll_server.start()
+        self.windows.start()
         await rpc_server.mark_serving(health_main, rpc_server.MTLS_SERVICES)
         await rpc_server.mark_serving(health_enroll, rpc_server.ENROLL_SERVICES)
 
@@ -188,6 +199,7 @@ class Controller:
         for link in self.presence.live_links():
             await link.close("controller is shutting down", revoked=False)
         await self.enroll_server.stop(grace)
+        await self.windows.stop()
         await self.broker.stop()
         await self.server.stop(grace)
         await self.commands.stop()

@@ -84,6 +84,12 @@ def _server_options(p: argparse.ArgumentParser) -> None:
         default=timedelta(seconds=30),
         help="how often transcripts spooled while the object store was down are retried (default 30s)",
     )
+    p.add_argument(
+        "--window-min-duration",
+        type=_duration,
+        default=timedelta(hours=1),
+        help="shortest maintenance window accepted (default 1h, as AWS; tests use seconds)",
+    )
     _sans(p)
 
 
@@ -120,6 +126,7 @@ def settings_from(args: argparse.Namespace) -> ControllerSettings:
         session_idle_timeout=args.session_idle_timeout.total_seconds(),
         session_max_duration=args.session_max_duration.total_seconds(),
         transcript_upload_interval=max(args.transcript_upload_interval.total_seconds(), 1.0),
+        window_min_duration=max(args.window_min_duration.total_seconds(), 1.0),
         server_dns_names=dns,
         server_ip_addresses=ips,
     )

@@ -41,6 +41,8 @@ class ControllerSettings:
     session_max_duration: float = 12 * 3600.0
     # Seconds between passes of the uploader over transcripts spooled while the store was down.
     transcript_upload_interval: float = 30.0
+    # Shortest maintenance window accepted (AWS: 1 hour); tests lower it to seconds.
+    window_min_duration: float = 3600.0
 
     @property
     def ca_dir(self) -> Path:

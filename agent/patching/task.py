@@ -13,7 +13,8 @@ upgraded to the newer version. Exit codes: 0 done; 1 a patch failed; the platfor
 agent then reboots through its reboot interface and reports the result after it).
 
 Settings for hosts and tests come from the agent's environment (``FLEETOPS_PATCH_*``, passed on by
-the agent): ``FLEETOPS_PATCH_REBOOT_REQUIRED_FILE`` replaces ``/var/run/reboot-required`` for apt.
+the agent): ``FLEETOPS_PATCH_REBOOT_REQUIRED_FILE`` replaces ``/var/run/reboot-required`` for apt;
+``FLEETOPS_PATCH_REFRESH=never`` never refreshes the package indexes (a host with its own mirror sync).
 """
 
 from __future__ import annotations
@@ -61,9 +62,11 @@ def providers_for(request: dict[str, Any], environ: dict[str, str] | None = None
     """This host's providers, configured by the request (index refresh) and the environment."""
     env = environ if environ is not None else os.environ
     providers = detect_providers()
+    # A host whose indexes are refreshed another way (a local mirror, cron) sets "never".
+    refresh = bool(request.get("refresh", True)) and env.get("FLEETOPS_PATCH_REFRESH") != "never"
     for provider in providers:
         if hasattr(provider, "refresh"):
-            provider.refresh = bool(request.get("refresh", True))  # type: ignore[attr-defined]
+            provider.refresh = refresh  # type: ignore[attr-defined]
         marker = env.get("FLEETOPS_PATCH_REBOOT_REQUIRED_FILE")
         if marker and hasattr(provider, "reboot_required_path"):
             provider.reboot_required_path = Path(marker)  # type: ignore[attr-defined]

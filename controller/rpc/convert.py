@@ -17,6 +17,7 @@ from fleetops.controller.fleet.models import Host, HostStatus, Target
 from fleetops.controller.patching.models import PatchFinding
 from fleetops.controller.patching.service import HostReport, PatchGroup, StoredBaseline
 from fleetops.controller.sessions.models import Session
+from fleetops.controller.windows.models import Execution, Window, WindowTask
 from fleetops.v1 import operator_pb2
 
 _HOST_STATUS = {
@@ -251,3 +252,116 @@ def patch_compliance_to_proto(
             )
         )
     return response
+
+
+# -- maintenance windows -------------------------------------------------------------------------
+
+
+def window_from_proto(m: operator_pb2.MaintenanceWindow, *, unsaved: bool = False) -> Window:
+    return Window(
+        name=m.name or ("unsaved" if unsaved else ""),
+        schedule=m.schedule,
+        timezone=m.timezone or "UTC",
+        duration_seconds=m.duration_seconds or (3600 if unsaved else 0),
+        cutoff_seconds=m.cutoff_seconds,
+        cutoff_behavior=m.cutoff_behavior or "continue",  # type: ignore[arg-type]
+        start_date=from_timestamp(m.start_date) if m.HasField("start_date") else None,
+        end_date=from_timestamp(m.end_date) if m.HasField("end_date") else None,
+        offset_days=m.offset_days,
+        enabled=m.enabled,
+        description=m.description,
+    )
+
+
+def window_to_proto(w: Window, next_run: datetime | None) -> operator_pb2.MaintenanceWindow:
+    return operator_pb2.MaintenanceWindow(
+        name=w.name,
+        schedule=w.schedule,
+        timezone=w.timezone,
+        duration_seconds=w.duration_seconds,
+        cutoff_seconds=w.cutoff_seconds,
+        cutoff_behavior=str(w.cutoff_behavior),
+        start_date=timestamp(w.start_date),
+        end_date=timestamp(w.end_date),
+        offset_days=w.offset_days,
+        enabled=w.enabled,
+        description=w.description,
+        created_at=timestamp(w.created_at),
+        created_by=w.created_by,
+        next_run=timestamp(next_run),
+    )
+
+
+def window_task_from_proto(m: operator_pb2.WindowTask) -> WindowTask:
+    return WindowTask(
+        window=m.window,
+        priority=m.priority,
+        type=m.type,  # type: ignore[arg-type]
+        target=target_from_proto(m.target),
+        max_concurrency=m.max_concurrency,
+        max_errors=m.max_errors,
+        reboot=m.reboot,
+        argv=tuple(m.argv),
+        script=m.script or None,
+        run_as=m.run_as,
+        timeout_seconds=m.timeout_seconds,
+        description=m.description,
+    )
+
+
+def window_task_to_proto(t: WindowTask) -> operator_pb2.WindowTask:
+    return operator_pb2.WindowTask(
+        window=t.window,
+        id=t.id,
+        priority=t.priority,
+        type=str(t.type),
+        target=operator_pb2.Target(selector=t.target.selector, hosts=list(t.target.hosts), all=t.target.all),
+        max_concurrency=t.max_concurrency,
+        max_errors=t.max_errors,
+        reboot=t.reboot,
+        argv=list(t.argv),
+        script=t.script or b"",
+        run_as=t.run_as,
+        timeout_seconds=t.timeout_seconds,
+        description=t.description,
+    )
+
+
+def next_runs_to_proto(runs: list[datetime], timezone: str) -> operator_pb2.NextWindowRunsResponse:
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone or "UTC")
+    response = operator_pb2.NextWindowRunsResponse()
+    for run in runs:
+        response.starts.append(timestamp(run))
+        response.local_starts.append(run.astimezone(zone).isoformat())
+    return response
+
+
+def execution_to_proto(e: Execution) -> operator_pb2.WindowExecution:
+    return operator_pb2.WindowExecution(
+        id=e.id,
+        window=e.window,
+        scheduled_at=timestamp(e.scheduled_at),
+        status=str(e.status),
+        reason=e.reason,
+        started_at=timestamp(e.started_at),
+        finished_at=timestamp(e.finished_at),
+        ends_at=timestamp(e.ends_at),
+        controller=e.controller,
+        tasks=[
+            operator_pb2.WindowTaskExecution(
+                task_id=t.task_id,
+                type=t.type,
+                priority=t.priority,
+                status=str(t.status),
+                command_id=t.command_id,
+                reason=t.reason,
+                started_at=timestamp(t.started_at),
+                finished_at=timestamp(t.finished_at),
+                counts=t.counts,
+                target=t.target,
+            )
+            for t in e.tasks
+        ],
+    )

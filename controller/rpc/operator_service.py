@@ -30,6 +30,8 @@ from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.peer import Peer, peer_of
 from fleetops.controller.rpc.session_streams import check_operator, operator_session
 from fleetops.controller.sessions.broker import SessionBroker
+from fleetops.controller.windows.models import Window
+from fleetops.controller.windows.service import WindowService
 from fleetops.v1 import operator_pb2, operator_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -124,6 +126,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
         commands: CommandService,
         sessions: SessionBroker,
         patching: PatchService,
+        windows: WindowService,
     ) -> None:
         self._fleet = fleet
         self._enrollment = enrollment
@@ -131,6 +134,72 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
         self._commands = commands
         self._sessions = sessions
         self._patching = patching
+        self._windows = windows
+
+    # -- maintenance windows --------------------------------------------------------------------
+    async def _window_proto(self, window: Window) -> operator_pb2.MaintenanceWindow:
+        runs = await self._windows.next_runs(window, 1) if window.enabled else []
+        return convert.window_to_proto(window, runs[0] if runs else None)
+
+    @operator_call("window.create")
+    async def CreateWindow(self, request: operator_pb2.MaintenanceWindow, peer: Peer) -> tuple[Any, str]:
+        window = await self._windows.create(peer.actor, convert.window_from_proto(request))
+        return await self._window_proto(window), window.name
+
+    @operator_call("window.update")
+    async def UpdateWindow(self, request: operator_pb2.MaintenanceWindow, peer: Peer) -> tuple[Any, str]:
+        window = await self._windows.update(convert.window_from_proto(request))
+        return await self._window_proto(window), window.name
+
+    @operator_call("window.list")
+    async def ListWindows(self, request: operator_pb2.ListWindowsRequest, peer: Peer) -> tuple[Any, str]:
+        windows = [await self._window_proto(w) for w in await self._windows.list()]
+        return operator_pb2.ListWindowsResponse(windows=windows), ""
+
+    @operator_call("window.show")
+    async def GetWindow(self, request: operator_pb2.GetWindowRequest, peer: Peer) -> tuple[Any, str]:
+        window = await self._windows.get(request.name)
+        tasks = await self._windows.tasks(request.name)
+        detail = operator_pb2.WindowDetail(
+            window=await self._window_proto(window), tasks=[convert.window_task_to_proto(t) for t in tasks]
+        )
+        return detail, request.name
+
+    @operator_call("window.delete")
+    async def DeleteWindow(self, request: operator_pb2.GetWindowRequest, peer: Peer) -> tuple[Any, str]:
+        await self._windows.delete(request.name)
+        return operator_pb2.DeleteWindowResponse(), request.name
+
+    @operator_call("window.enable")
+    async def SetWindowEnabled(self, request: operator_pb2.SetWindowEnabledRequest, peer: Peer) -> tuple[Any, str]:
+        window = await self._windows.set_enabled(request.name, request.enabled)
+        return await self._window_proto(window), request.name
+
+    @operator_call("window.next")
+    async def NextWindowRuns(self, request: operator_pb2.NextWindowRunsRequest, peer: Peer) -> tuple[Any, str]:
+        if request.name:
+            window = await self._windows.get(request.name)
+        else:
+            window = convert.window_from_proto(request.window, unsaved=True)
+        runs = await self._windows.next_runs(window, min(request.count or 5, 100))
+        return convert.next_runs_to_proto(runs, window.timezone), request.name
+
+    @operator_call("window.task.add")
+    async def AddWindowTask(self, request: operator_pb2.WindowTask, peer: Peer) -> tuple[Any, str]:
+        task = await self._windows.add_task(convert.window_task_from_proto(request))
+        return convert.window_task_to_proto(task), f"{task.window}/{task.id}"
+
+    @operator_call("window.task.remove")
+    async def RemoveWindowTask(self, request: operator_pb2.RemoveWindowTaskRequest, peer: Peer) -> tuple[Any, str]:
+        await self._windows.remove_task(request.window, request.task_id)
+        return operator_pb2.RemoveWindowTaskResponse(), f"{request.window}/{request.task_id}"
+
+    @operator_call("window.history")
+    async def WindowHistory(self, request: operator_pb2.WindowHistoryRequest, peer: Peer) -> tuple[Any, str]:
+        executions = await self._windows.history(request.name, min(request.limit or 20, 500))
+        return operator_pb2.WindowHistoryResponse(executions=[convert.execution_to_proto(e) for e in executions]), (
+            request.name
+        )
 
     # -- patch management -------------------------------------------------------------------
     def _patch_options(self, request: operator_pb2.PatchOperationRequest) -> PatchOptions:

@@ -277,3 +277,88 @@ class PatchSeenRow(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     version: Mapped[str] = mapped_column(String(255), primary_key=True)
     first_seen: Mapped[datetime]
+
+
+class MaintenanceWindowRow(Base):
+    """A maintenance window (docs/maintenance-windows.md)."""
+
+    __tablename__ = "maintenance_windows"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(255))
+    timezone: Mapped[str] = mapped_column(String(64))
+    duration_seconds: Mapped[int] = mapped_column(Integer)
+    cutoff_seconds: Mapped[int] = mapped_column(Integer)
+    cutoff_behavior: Mapped[str] = mapped_column(String(16))  # continue | cancel
+    start_date: Mapped[datetime | None] = mapped_column(default=None)
+    end_date: Mapped[datetime | None] = mapped_column(default=None)
+    offset_days: Mapped[int] = mapped_column(Integer, default=0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    # Occurrences at or before this instant are never run (creation, re-enabling, a schedule change).
+    considered_from: Mapped[datetime]
+
+
+class WindowTaskRow(Base):
+    __tablename__ = "window_tasks"
+    __table_args__ = (Index("ix_window_tasks_window", "window"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    window: Mapped[str] = mapped_column(String(64), ForeignKey("maintenance_windows.name", ondelete="CASCADE"))
+    priority: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(16))  # patch-scan | patch-install | run
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"selector": ..., "hosts": [...], "all": bool}
+    max_concurrency: Mapped[str] = mapped_column(String(16), default="")
+    max_errors: Mapped[str] = mapped_column(String(16), default="")
+    reboot: Mapped[str] = mapped_column(String(16), default="")
+    argv: Mapped[list[str]] = mapped_column(JSON, default=list)
+    script: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    run_as: Mapped[str] = mapped_column(String(64), default="")
+    timeout_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class WindowExecutionRow(Base):
+    """One occurrence of a window; the unique (window, scheduled_at) is what makes it run once."""
+
+    __tablename__ = "window_executions"
+    __table_args__ = (
+        UniqueConstraint("window", "scheduled_at", name="uq_window_executions_occurrence"),
+        Index("ix_window_executions_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    window: Mapped[str] = mapped_column(String(64))
+    scheduled_at: Mapped[datetime]
+    # in_progress | success | failed | timed_out | cancelled | skipped_overlapping | missed
+    status: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    ends_at: Mapped[datetime]
+    cutoff_at: Mapped[datetime]
+    cutoff_behavior: Mapped[str] = mapped_column(String(16))
+    controller: Mapped[str] = mapped_column(String(255), default="")
+    # The running controller renews this; another one takes an execution over once it lapses.
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WindowTaskExecutionRow(Base):
+    __tablename__ = "window_task_executions"
+    __table_args__ = (UniqueConstraint("execution_id", "task_id", name="uq_window_task_executions_task"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(String(40), ForeignKey("window_executions.id", ondelete="CASCADE"))
+    task_id: Mapped[str] = mapped_column(String(40))
+    priority: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(Text, default="")
+    # pending | in_progress | success | failed | cancelled | timed_out | skipped
+    status: Mapped[str] = mapped_column(String(16))
+    command_id: Mapped[str] = mapped_column(String(40), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -15,6 +15,7 @@ ROOMS = [
     "controller/objects",
     "controller/sessions",
     "controller/patching",
+    "controller/windows",
 ]
 FORBIDDEN = ("grpc", "fleetops.v1", "google.protobuf")
 

@@ -783,3 +783,200 @@ class PatchComplianceResponse(_message.Message):
     findings: _containers.RepeatedCompositeFieldContainer[PatchFinding]
     history: _containers.RepeatedCompositeFieldContainer[HostPatchCompliance]
     def __init__(self, hosts: _Optional[_Iterable[_Union[HostPatchCompliance, _Mapping]]] = ..., compliant: _Optional[int] = ..., non_compliant: _Optional[int] = ..., not_scanned: _Optional[int] = ..., missing_by_severity: _Optional[_Mapping[str, int]] = ..., findings: _Optional[_Iterable[_Union[PatchFinding, _Mapping]]] = ..., history: _Optional[_Iterable[_Union[HostPatchCompliance, _Mapping]]] = ...) -> None: ...
+
+class MaintenanceWindow(_message.Message):
+    __slots__ = ("name", "schedule", "timezone", "duration_seconds", "cutoff_seconds", "cutoff_behavior", "start_date", "end_date", "offset_days", "enabled", "description", "created_at", "created_by", "next_run")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CUTOFF_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CUTOFF_BEHAVIOR_FIELD_NUMBER: _ClassVar[int]
+    START_DATE_FIELD_NUMBER: _ClassVar[int]
+    END_DATE_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_DAYS_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RUN_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    schedule: str
+    timezone: str
+    duration_seconds: int
+    cutoff_seconds: int
+    cutoff_behavior: str
+    start_date: _timestamp_pb2.Timestamp
+    end_date: _timestamp_pb2.Timestamp
+    offset_days: int
+    enabled: bool
+    description: str
+    created_at: _timestamp_pb2.Timestamp
+    created_by: str
+    next_run: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., schedule: _Optional[str] = ..., timezone: _Optional[str] = ..., duration_seconds: _Optional[int] = ..., cutoff_seconds: _Optional[int] = ..., cutoff_behavior: _Optional[str] = ..., start_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., offset_days: _Optional[int] = ..., enabled: _Optional[bool] = ..., description: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., next_run: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WindowTask(_message.Message):
+    __slots__ = ("window", "id", "priority", "type", "target", "max_concurrency", "max_errors", "reboot", "argv", "script", "run_as", "timeout_seconds", "description")
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    MAX_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    REBOOT_FIELD_NUMBER: _ClassVar[int]
+    ARGV_FIELD_NUMBER: _ClassVar[int]
+    SCRIPT_FIELD_NUMBER: _ClassVar[int]
+    RUN_AS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    window: str
+    id: str
+    priority: int
+    type: str
+    target: Target
+    max_concurrency: str
+    max_errors: str
+    reboot: str
+    argv: _containers.RepeatedScalarFieldContainer[str]
+    script: bytes
+    run_as: str
+    timeout_seconds: int
+    description: str
+    def __init__(self, window: _Optional[str] = ..., id: _Optional[str] = ..., priority: _Optional[int] = ..., type: _Optional[str] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., reboot: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., run_as: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., description: _Optional[str] = ...) -> None: ...
+
+class ListWindowsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListWindowsResponse(_message.Message):
+    __slots__ = ("windows",)
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    windows: _containers.RepeatedCompositeFieldContainer[MaintenanceWindow]
+    def __init__(self, windows: _Optional[_Iterable[_Union[MaintenanceWindow, _Mapping]]] = ...) -> None: ...
+
+class GetWindowRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class WindowDetail(_message.Message):
+    __slots__ = ("window", "tasks")
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    window: MaintenanceWindow
+    tasks: _containers.RepeatedCompositeFieldContainer[WindowTask]
+    def __init__(self, window: _Optional[_Union[MaintenanceWindow, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[WindowTask, _Mapping]]] = ...) -> None: ...
+
+class DeleteWindowResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SetWindowEnabledRequest(_message.Message):
+    __slots__ = ("name", "enabled")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    enabled: bool
+    def __init__(self, name: _Optional[str] = ..., enabled: _Optional[bool] = ...) -> None: ...
+
+class NextWindowRunsRequest(_message.Message):
+    __slots__ = ("name", "window", "count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    window: MaintenanceWindow
+    count: int
+    def __init__(self, name: _Optional[str] = ..., window: _Optional[_Union[MaintenanceWindow, _Mapping]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class NextWindowRunsResponse(_message.Message):
+    __slots__ = ("starts", "local_starts")
+    STARTS_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_STARTS_FIELD_NUMBER: _ClassVar[int]
+    starts: _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]
+    local_starts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, starts: _Optional[_Iterable[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]]] = ..., local_starts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RemoveWindowTaskRequest(_message.Message):
+    __slots__ = ("window", "task_id")
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    window: str
+    task_id: str
+    def __init__(self, window: _Optional[str] = ..., task_id: _Optional[str] = ...) -> None: ...
+
+class RemoveWindowTaskResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WindowHistoryRequest(_message.Message):
+    __slots__ = ("name", "limit")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    limit: int
+    def __init__(self, name: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class WindowTaskExecution(_message.Message):
+    __slots__ = ("task_id", "type", "priority", "status", "command_id", "reason", "started_at", "finished_at", "counts", "target")
+    class CountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    type: str
+    priority: int
+    status: str
+    command_id: str
+    reason: str
+    started_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    counts: _containers.ScalarMap[str, int]
+    target: str
+    def __init__(self, task_id: _Optional[str] = ..., type: _Optional[str] = ..., priority: _Optional[int] = ..., status: _Optional[str] = ..., command_id: _Optional[str] = ..., reason: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., counts: _Optional[_Mapping[str, int]] = ..., target: _Optional[str] = ...) -> None: ...
+
+class WindowExecution(_message.Message):
+    __slots__ = ("id", "window", "scheduled_at", "status", "reason", "started_at", "finished_at", "ends_at", "controller", "tasks")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDS_AT_FIELD_NUMBER: _ClassVar[int]
+    CONTROLLER_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    window: str
+    scheduled_at: _timestamp_pb2.Timestamp
+    status: str
+    reason: str
+    started_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    ends_at: _timestamp_pb2.Timestamp
+    controller: str
+    tasks: _containers.RepeatedCompositeFieldContainer[WindowTaskExecution]
+    def __init__(self, id: _Optional[str] = ..., window: _Optional[str] = ..., scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., controller: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[WindowTaskExecution, _Mapping]]] = ...) -> None: ...
+
+class WindowHistoryResponse(_message.Message):
+    __slots__ = ("executions",)
+    EXECUTIONS_FIELD_NUMBER: _ClassVar[int]
+    executions: _containers.RepeatedCompositeFieldContainer[WindowExecution]
+    def __init__(self, executions: _Optional[_Iterable[_Union[WindowExecution, _Mapping]]] = ...) -> None: ...

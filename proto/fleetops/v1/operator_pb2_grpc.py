@@ -184,6 +184,56 @@ class OperatorServiceStub:
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.DeletePatchGroupRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_operator__pb2.DeletePatchGroupResponse.FromString,
                 _registered_method=True)
+        self.CreateWindow = channel.unary_unary(
+                '/fleetops.v1.OperatorService/CreateWindow',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.FromString,
+                _registered_method=True)
+        self.UpdateWindow = channel.unary_unary(
+                '/fleetops.v1.OperatorService/UpdateWindow',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.FromString,
+                _registered_method=True)
+        self.ListWindows = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ListWindows',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.ListWindowsRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ListWindowsResponse.FromString,
+                _registered_method=True)
+        self.GetWindow = channel.unary_unary(
+                '/fleetops.v1.OperatorService/GetWindow',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetWindowRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.WindowDetail.FromString,
+                _registered_method=True)
+        self.DeleteWindow = channel.unary_unary(
+                '/fleetops.v1.OperatorService/DeleteWindow',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetWindowRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.DeleteWindowResponse.FromString,
+                _registered_method=True)
+        self.SetWindowEnabled = channel.unary_unary(
+                '/fleetops.v1.OperatorService/SetWindowEnabled',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.SetWindowEnabledRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.FromString,
+                _registered_method=True)
+        self.NextWindowRuns = channel.unary_unary(
+                '/fleetops.v1.OperatorService/NextWindowRuns',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.NextWindowRunsRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.NextWindowRunsResponse.FromString,
+                _registered_method=True)
+        self.AddWindowTask = channel.unary_unary(
+                '/fleetops.v1.OperatorService/AddWindowTask',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.WindowTask.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.WindowTask.FromString,
+                _registered_method=True)
+        self.RemoveWindowTask = channel.unary_unary(
+                '/fleetops.v1.OperatorService/RemoveWindowTask',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.RemoveWindowTaskRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.RemoveWindowTaskResponse.FromString,
+                _registered_method=True)
+        self.WindowHistory = channel.unary_unary(
+                '/fleetops.v1.OperatorService/WindowHistory',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.WindowHistoryRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.WindowHistoryResponse.FromString,
+                _registered_method=True)
         self.ListAuditEvents = channel.unary_unary(
                 '/fleetops.v1.OperatorService/ListAuditEvents',
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.ListAuditEventsRequest.SerializeToString,
@@ -387,6 +437,68 @@ class OperatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWindow(self, request, context):
+        """Maintenance windows (docs/maintenance-windows.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateWindow(self, request, context):
+        """fields as given replace the window's
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWindows(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWindow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWindow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetWindowEnabled(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NextWindowRuns(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddWindowTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveWindowTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WindowHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAuditEvents(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -551,6 +663,56 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.DeletePatchGroup,
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.DeletePatchGroupRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_operator__pb2.DeletePatchGroupResponse.SerializeToString,
+            ),
+            'CreateWindow': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWindow,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.SerializeToString,
+            ),
+            'UpdateWindow': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWindow,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.SerializeToString,
+            ),
+            'ListWindows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWindows,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.ListWindowsRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ListWindowsResponse.SerializeToString,
+            ),
+            'GetWindow': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWindow,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetWindowRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.WindowDetail.SerializeToString,
+            ),
+            'DeleteWindow': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWindow,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetWindowRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.DeleteWindowResponse.SerializeToString,
+            ),
+            'SetWindowEnabled': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetWindowEnabled,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.SetWindowEnabledRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.SerializeToString,
+            ),
+            'NextWindowRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.NextWindowRuns,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.NextWindowRunsRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.NextWindowRunsResponse.SerializeToString,
+            ),
+            'AddWindowTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddWindowTask,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.WindowTask.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.WindowTask.SerializeToString,
+            ),
+            'RemoveWindowTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveWindowTask,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.RemoveWindowTaskRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.RemoveWindowTaskResponse.SerializeToString,
+            ),
+            'WindowHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.WindowHistory,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.WindowHistoryRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.WindowHistoryResponse.SerializeToString,
             ),
             'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuditEvents,
@@ -1373,6 +1535,276 @@ class OperatorService:
             '/fleetops.v1.OperatorService/DeletePatchGroup',
             fleetops_dot_v1_dot_operator__pb2.DeletePatchGroupRequest.SerializeToString,
             fleetops_dot_v1_dot_operator__pb2.DeletePatchGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWindow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/CreateWindow',
+            fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWindow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/UpdateWindow',
+            fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWindows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ListWindows',
+            fleetops_dot_v1_dot_operator__pb2.ListWindowsRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ListWindowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWindow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/GetWindow',
+            fleetops_dot_v1_dot_operator__pb2.GetWindowRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.WindowDetail.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWindow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/DeleteWindow',
+            fleetops_dot_v1_dot_operator__pb2.GetWindowRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.DeleteWindowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetWindowEnabled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/SetWindowEnabled',
+            fleetops_dot_v1_dot_operator__pb2.SetWindowEnabledRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.MaintenanceWindow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NextWindowRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/NextWindowRuns',
+            fleetops_dot_v1_dot_operator__pb2.NextWindowRunsRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.NextWindowRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddWindowTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/AddWindowTask',
+            fleetops_dot_v1_dot_operator__pb2.WindowTask.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.WindowTask.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveWindowTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/RemoveWindowTask',
+            fleetops_dot_v1_dot_operator__pb2.RemoveWindowTaskRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.RemoveWindowTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WindowHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/WindowHistory',
+            fleetops_dot_v1_dot_operator__pb2.WindowHistoryRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.WindowHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,30 @@
+"""Maintenance-windows room: when windows open, after AWS Systems Manager Maintenance Windows.
+
+Pure domain logic (docs/maintenance-windows.md); no wire types, no I/O, no clock: callers pass the
+moment they ask about.
+
+``schedule``  ``Schedule`` (``cron()``/``rate()``/``at()`` in an IANA time zone, start/end dates,
+              schedule offset; ``next_after``, ``upcoming``, ``preview``, ``describe``,
+              ``to_dict``/``from_dict``), ``CronSpec`` (a parsed five-field cron expression),
+              ``Occurrence`` (one coming run with its DST note)
+"""
+
+from __future__ import annotations
+
+from fleetops.controller.windows.schedule import (
+    MAX_OFFSET_DAYS,
+    SEARCH_YEARS,
+    CronSpec,
+    Occurrence,
+    Schedule,
+    ScheduleKind,
+)
+
+__all__ = [
+    "MAX_OFFSET_DAYS",
+    "SEARCH_YEARS",
+    "CronSpec",
+    "Occurrence",
+    "Schedule",
+    "ScheduleKind",
+]
