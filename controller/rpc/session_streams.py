@@ -17,7 +17,7 @@ import grpc
 
 from fleetops.common import errors
 from fleetops.common.errors import FleetopsError, InvalidInput, PermissionDenied
-from fleetops.common.session_flow import RESUME_SECONDS, ProtocolError, stamp
+from fleetops.common.session_flow import RESUME_SECONDS, ProtocolError
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.peer import Peer
@@ -171,12 +171,9 @@ async def _send_output(live: LiveSession, write: Callable[[Any], Awaitable[None]
             live.delivered.set()
             live.poke()
             return
-        stamp("C7 output take")
-        message = operator_pb2.SessionServerMessage()
-        message.output.seq = seq
-        message.output.data = event
-        await write(message)
-        stamp("C8 output written")
+        await write(
+            operator_pb2.SessionServerMessage(output=session_pb2.SessionOutput(seq=seq, data=event)),
+        )
 
 
 async def _send_acks(
@@ -187,20 +184,15 @@ async def _send_acks(
 ) -> None:
     while True:
         sent = await beyond(sent)
-        stamp("C10 ack write start")
         await write(make(sent))
-        stamp("C12 ack written")
 
 
 async def _read_operator(live: LiveSession, request_iterator: AsyncIterator[operator_pb2.SessionClientMessage]) -> None:
     async for message in request_iterator:
         kind = message.WhichOneof("body")
         if kind == "input":
-            stamp("C1 input recv")
             await live.client_input(message.input.seq, _input_from_proto(message.input))
-            stamp("C2 client_input done")
         elif kind == "output_ack":
-            stamp("C11 oack recv")
             live.client_ack(message.output_ack)
         else:
             raise ProtocolError(f"unexpected {kind} in the middle of a session")
@@ -275,15 +267,11 @@ def _output_ack(seq: int) -> agent_pb2.ControllerSessionMessage:
 async def _send_input(live: LiveSession, write: Callable[[Any], Awaitable[None]]) -> None:
     while True:
         seq, event = await live.in_window.take()
-        message = agent_pb2.ControllerSessionMessage()
-        message.input.seq = seq
         if isinstance(event, Resize):
-            message.input.resize.cols, message.input.resize.rows = event.cols, event.rows
+            frame = session_pb2.SessionInput(seq=seq, resize=session_pb2.TerminalSize(cols=event.cols, rows=event.rows))
         else:
-            message.input.data = event
-        stamp("C3 input take")
-        await write(message)
-        stamp("C4 input written")
+            frame = session_pb2.SessionInput(seq=seq, data=event)
+        await write(agent_pb2.ControllerSessionMessage(input=frame))
 
 
 async def _send_terminate(live: LiveSession, write: Callable[[Any], Awaitable[None]]) -> None:
@@ -302,13 +290,10 @@ async def _read_agent(
     async for message in request_iterator:
         kind = message.WhichOneof("body")
         if kind == "output":
-            stamp("C5 output recv")
             await live.agent_output(
                 message.output.seq, _output_from_proto(message.output), lambda end: broker.end_from_agent(live, end)
             )
-            stamp("C6 agent_output done")
         elif kind == "input_ack":
-            stamp("C9 iack recv")
             live.agent_input_ack(message.input_ack)
         else:
             raise ProtocolError(f"unexpected {kind} in the middle of a session")

@@ -9,10 +9,6 @@ resumes where the other side's acknowledgements say (docs/sessions.md).
 
 The controller acknowledges the agent's output only once the operator acknowledged it, so the
 agent's window bounds the output held on every hop; input is bounded the same way by opsctl's window.
-
-Frames are relayed first and recorded behind them: each session's transcript lines go, in order,
-through a queue that one task appends to the spool in batches (bounded by
-:data:`RECORD_QUEUE_BYTES`: a relay that outruns the spool waits for it).
 """
 
 from __future__ import annotations
@@ -21,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,9 +52,6 @@ from fleetops.controller.sessions.transcript import TranscriptSink
 from fleetops.controller.sessions.uploader import TranscriptUploader
 
 log = logging.getLogger(__name__)
-
-#: Transcript bytes a session may have queued for the spool; beyond, the relay waits for the spool.
-RECORD_QUEUE_BYTES = 1024 * 1024
 
 
 def _duration(seconds: float) -> str:
@@ -128,13 +120,7 @@ class LiveSession:
         self.encoder: AsciicastEncoder | None = None
         self.sink: TranscriptSink | None = None
         self.recording = False
-        # Transcript lines not in the spool yet, in order; appended by one task (_record_loop).
-        self._records: deque[bytes] = deque()
-        self._records_size = 0  # bytes queued or being appended
-        self._records_more = asyncio.Event()
-        self._records_room = asyncio.Event()
-        self._records_closing = False
-        self._recorder: asyncio.Task[None] | None = None
+        self._record_lock = asyncio.Lock()
 
     @property
     def id(self) -> str:
@@ -209,61 +195,17 @@ class LiveSession:
             self.poke()
 
     async def record_line(self, line: bytes) -> None:
-        """Queue ``line`` for the transcript, after every line queued before.
-
-        Returns at once unless the spool is :data:`RECORD_QUEUE_BYTES` behind: then it waits for room.
-        """
-        if not self.recording or self.sink is None or not line:
+        if not self.recording or self.sink is None:
             return
-        self._records.append(line)
-        self._records_size += len(line)
-        if self._recorder is None:
-            self._recorder = asyncio.create_task(self._record_loop(self.sink), name=f"session {self.id} transcript")
-        self._records_more.set()
-        while self._records_size > RECORD_QUEUE_BYTES and self.recording:
-            self._records_room.clear()
-            await self._records_room.wait()
-
-    async def finish_recording(self) -> TranscriptInfo | None:
-        """Stop recording: the lines queued reach the spool, then the transcript is finished.
-
-        Raises:
-            FleetopsError: from :meth:`TranscriptSink.finish`.
-        """
-        if self.sink is None:
-            return None
-        self.recording = False
-        self._records_closing = True
-        self._records_more.set()
-        if self._recorder is not None:
-            await asyncio.gather(self._recorder, return_exceptions=True)
-        return await self.sink.finish()
-
-    async def _record_loop(self, sink: TranscriptSink) -> None:
-        """The transcript's only writer: the queued lines to the spool, in order, in batches."""
-        while True:
-            while not self._records:
-                if self._records_closing:
-                    return
-                self._records_more.clear()
-                await self._records_more.wait()
-            batch = b"".join(self._records)
-            self._records.clear()
+        async with self._record_lock:
             try:
-                await sink.append(batch)
-            except Exception as exc:
-                message = exc.message if isinstance(exc, FleetopsError) else repr(exc)
-                log.error("session %s: recording failed, ending the session: %s", self.id, message)
+                await self.sink.append(line)
+            except FleetopsError as exc:
+                log.error("session %s: recording failed, ending the session: %s", self.id, exc)
                 self.recording = False
-                self._records.clear()
-                self._records_size = 0
-                self._records_room.set()
                 self.request_terminate(
-                    EndReason.RECORDING_FAILED, f"the session ended because it could not be recorded: {message}"
+                    EndReason.RECORDING_FAILED, f"the session ended because it could not be recorded: {exc.message}"
                 )
-                return
-            self._records_size -= len(batch)
-            self._records_room.set()
 
     def next_deadline(self) -> tuple[float, str] | None:
         """The earliest (time, what) the supervisor must act at."""
@@ -650,10 +592,12 @@ class SessionBroker:
             )
             info: TranscriptInfo | None = None
             if live.sink is not None:
-                try:
-                    info = await live.finish_recording()
-                except FleetopsError as exc:
-                    log.error("session %s: finishing the transcript failed: %s", live.id, exc)
+                live.recording = False
+                async with live._record_lock:
+                    try:
+                        info = await live.sink.finish()
+                    except FleetopsError as exc:
+                        log.error("session %s: finishing the transcript failed: %s", live.id, exc)
             transcript = {}
             if info is not None:
                 state = TranscriptState.STORED if info.stored else TranscriptState.SPOOLED
