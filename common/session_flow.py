@@ -9,7 +9,7 @@ which drops frames it has already seen; after a reconnect both sides exchange th
 received, and :meth:`SendWindow.rewind` makes the sender re-send exactly the frames the other side lacks.
 
 One writer task per stream drains the window with :meth:`SendWindow.take`; producers only ``push``.
-Nothing here knows about gRPC or protobuf.
+A receiver paces its acknowledgements with an :class:`AckPacer`. Nothing here knows about gRPC or protobuf.
 """
 
 from __future__ import annotations
@@ -29,6 +29,15 @@ WINDOW_BYTES = 1024 * 1024
 WINDOW_FRAMES = 512
 #: Seconds a dropped stream (agent or operator side) has to come back before the session ends.
 RESUME_SECONDS = 60.0
+#: A receiver acknowledges at once when this much is consumed and not acknowledged yet (a quarter of
+#: the sender's window: a sender going at full speed always has room)...
+ACK_BYTES = WINDOW_BYTES // 4
+ACK_FRAMES = WINDOW_FRAMES // 4
+#: ...and otherwise once no frame came for this long (seconds). An acknowledgement is a message of its
+#: own on every hop: one per keystroke echo would compete with the next keystroke for the streams and
+#: the CPU. A typing burst is acknowledged once, after it; the delay only keeps frames a little
+#: longer in windows that bound them anyway.
+ACK_DELAY = 0.005
 
 
 class ProtocolError(FleetopsError):
@@ -151,6 +160,10 @@ class SendWindow(Generic[T]):
         """Wait until the receiver acknowledged every frame pushed (or the window is closed)."""
         await self._wait_for(lambda: self._acked >= self.last_seq or self._closed is not None)
 
+    async def room(self) -> None:
+        """Wait until :meth:`push` would take a frame without waiting (or the window is closed)."""
+        await self._wait_for(lambda: self._closed is not None or self.has_room())
+
     def close(self, error: BaseException | None = None) -> None:
         """End the window: waiting pushes fail, ``take`` fails once the queued frames are out."""
         if self._closed is None:
@@ -174,6 +187,91 @@ class SendWindow(Generic[T]):
     async def _wait_for(self, ready: Callable[[], bool]) -> None:
         while not ready():
             await self._changed.wait()
+
+
+class AckPacer:
+    """When a receiver sends its acknowledgement: see :data:`ACK_BYTES`, :data:`ACK_FRAMES`, :data:`ACK_DELAY`.
+
+    The receiver reports each frame it consumed (:meth:`consumed`); one writer task per stream sends
+    what :meth:`next` returns. :meth:`flush` makes the pending acknowledgement due at once (a new
+    stream, the end of the session).
+    """
+
+    def __init__(self, *, delay: float = ACK_DELAY, frames: int = ACK_FRAMES, size: int = ACK_BYTES) -> None:
+        self._delay = delay
+        self._max_frames = frames
+        self._max_bytes = size
+        self.consumed_seq = 0  # the highest seq consumed
+        self.sent = 0  # the highest seq acknowledged on the current stream
+        self._frames = 0  # consumed since the last acknowledgement
+        self._bytes = 0
+        self._last = 0.0  # loop time of the last consumed frame
+        self._timer: asyncio.TimerHandle | None = None
+        self._due = asyncio.Event()
+
+    @property
+    def pending(self) -> bool:
+        """Whether frames were consumed that the current stream has not acknowledged."""
+        return self.consumed_seq > self.sent
+
+    def consumed(self, seq: int, size: int) -> None:
+        """Frame ``seq`` (``size`` bytes of payload) is consumed: it is to be acknowledged."""
+        self.consumed_seq = seq
+        self._frames += 1
+        self._bytes += size
+        if self._frames >= self._max_frames or self._bytes >= self._max_bytes:
+            self.flush()
+            return
+        loop = asyncio.get_running_loop()
+        self._last = loop.time()
+        if self._timer is None:
+            self._timer = loop.call_at(self._last + self._delay, self._quiet)
+
+    def flush(self) -> None:
+        """Make the pending acknowledgement (if any) due now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.pending:
+            self._due.set()
+
+    def restart(self) -> None:
+        """A new stream: it has carried no acknowledgement yet; what was consumed is due at once."""
+        self.sent = 0
+        self.flush()
+
+    async def next(self) -> int:
+        """Wait until an acknowledgement is due; the seq to acknowledge (it counts as sent)."""
+        while not (self._due.is_set() and self.pending):
+            self._due.clear()
+            await self._due.wait()
+        seq = self.take()
+        assert seq is not None
+        return seq
+
+    def take(self) -> int | None:
+        """The seq to acknowledge now, due or not (it counts as sent); ``None`` when nothing is pending."""
+        if not self.pending:
+            return None
+        self.close()
+        self._due.clear()
+        self._frames = self._bytes = 0
+        self.sent = self.consumed_seq
+        return self.sent
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _quiet(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        quiet_at = self._last + self._delay
+        if loop.time() < quiet_at:  # frames came meanwhile: wait for the end of the burst
+            self._timer = loop.call_at(quiet_at, self._quiet)
+        else:
+            self.flush()
 
 
 class ReceiveCursor:

@@ -8,7 +8,8 @@
   :class:`~fleetops.common.session_flow.SendWindow`: they are numbered from 1 and kept until the
   controller's ``input_ack``; while the window is full stdin is not read (flow control);
 - ``output`` frames pass a :class:`~fleetops.common.session_flow.ReceiveCursor` (re-sent duplicates
-  are dropped), are written to stdout in order, and are acknowledged (``output_ack``) once written;
+  are dropped), are written to stdout in order, and are acknowledged (``output_ack``) once written,
+  paced by an :class:`~fleetops.common.session_flow.AckPacer` (a burst of output is acknowledged once);
 - when the stream breaks on a transport error it reattaches (``SessionAttach`` with the last output
   seq received) with backoff for up to the resume window, and re-sends only the input the
   controller lacks (``SendWindow.rewind(SessionStarted.received_seq)``);
@@ -24,6 +25,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import stat
 import sys
 import termios
 import time
@@ -37,7 +39,7 @@ import grpc
 
 from fleetops.common.errors import NotFound, Unavailable
 from fleetops.common.rpc_client import ERROR_CLASS_KEY, error_from_rpc
-from fleetops.common.session_flow import RESUME_SECONDS, ProtocolError, ReceiveCursor, SendWindow
+from fleetops.common.session_flow import RESUME_SECONDS, AckPacer, ProtocolError, ReceiveCursor, SendWindow
 from fleetops.v1 import operator_pb2, session_pb2
 
 #: Bytes read from stdin at most per input frame.
@@ -189,13 +191,11 @@ class SessionClient:
         self.reattached = 0
         self._size: tuple[int, int] = DEFAULT_SIZE
         self._screen: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
-        self._written = 0  # the highest output seq written to stdout
-        self._ack_sent = 0  # the highest output_ack written on the current stream
-        self._ack_wanted = asyncio.Event()
+        self._acks = AckPacer()  # output written to stdout, to acknowledge
         self._saved_mode: list[Any] | None = None
         self._was_raw = False
         self._signal: int | None = None
-        self._stdout_executor: ThreadPoolExecutor | None = None
+        self._stdout = _Stdout(self.terminal.stdout_fd)
         self._call: SessionCall | None = None  # the current stream
 
     # -- the whole session ---------------------------------------------------------------------
@@ -243,10 +243,10 @@ class SessionClient:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.window.close()
+            self._acks.close()
             self._cancel(self._call)
             self._leave_raw()
-            if self._stdout_executor is not None:
-                self._stdout_executor.shutdown(wait=False)
+            self._stdout.close()
         if ended is None:
             assert self._signal is not None
             return 128 + self._signal
@@ -367,21 +367,26 @@ class SessionClient:
 
     # -- one stream ----------------------------------------------------------------------------
     async def _pump(self, call: SessionCall, screen: asyncio.Task[None]) -> operator_pb2.SessionEnded:
-        self._ack_sent = 0  # the new stream has not carried our acknowledgement yet
+        self._acks.restart()  # the new stream has not carried our acknowledgement yet
+        lock = asyncio.Lock()  # one write at a time on the stream
         reader = asyncio.create_task(self._read_loop(call), name="session-read")
-        writer = asyncio.create_task(self._write_loop(call), name="session-write")
+        writers = [
+            asyncio.create_task(self._write_loop(call, lock), name="session-write"),
+            asyncio.create_task(self._ack_loop(call, lock), name="session-ack"),
+        ]
         try:
-            done, _ = await asyncio.wait({reader, writer, screen}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({reader, *writers, screen}, return_when=asyncio.FIRST_COMPLETED)
             if reader in done:
                 return reader.result()
-            if writer in done:
-                writer.result()  # raises the write's error
+            for writer in writers:
+                if writer in done:
+                    writer.result()  # raises the write's error
             screen.result()  # stdout failed
             raise AssertionError("unreachable: the writer and screen tasks only end with an error")
         finally:
-            for task in (reader, writer):
+            for task in (reader, *writers):
                 task.cancel()
-            await asyncio.gather(reader, writer, return_exceptions=True)
+            await asyncio.gather(reader, *writers, return_exceptions=True)
 
     async def _read_loop(self, call: SessionCall) -> operator_pb2.SessionEnded:
         while True:
@@ -400,35 +405,23 @@ class SessionClient:
                 return message.ended
             # "started" again, or a field this version does not know: nothing to do.
 
-    async def _write_loop(self, call: SessionCall) -> None:
-        """The only writer of the stream: input frames from the window, and output acks."""
-        take: asyncio.Task[tuple[int, session_pb2.SessionInput]] | None = None
-        try:
-            while True:
-                self._ack_wanted.clear()
-                if self._written > self._ack_sent:
-                    seq = self._written
-                    await self._send(call, operator_pb2.SessionClientMessage(output_ack=seq))
-                    self._ack_sent = seq
-                    continue
-                if take is None:
-                    take = asyncio.create_task(self.window.take())
-                wake = asyncio.create_task(self._ack_wanted.wait())
-                try:
-                    await asyncio.wait({take, wake}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    wake.cancel()
-                if take.done():
-                    seq, item = take.result()
-                    take = None
-                    frame = session_pb2.SessionInput()
-                    frame.CopyFrom(item)
-                    frame.seq = seq
-                    await self._send(call, operator_pb2.SessionClientMessage(input=frame))
-        finally:
-            if take is not None:
-                take.cancel()
-                # A frame taken but not written goes again after a reattach (rewind); nothing is lost.
+    async def _write_loop(self, call: SessionCall, lock: asyncio.Lock) -> None:
+        """Input frames from the window, in order. A frame taken but not written goes again after a
+        reattach (rewind): nothing is lost when this task is cancelled."""
+        while True:
+            seq, item = await self.window.take()
+            frame = session_pb2.SessionInput()
+            frame.CopyFrom(item)
+            frame.seq = seq
+            async with lock:
+                await self._send(call, operator_pb2.SessionClientMessage(input=frame))
+
+    async def _ack_loop(self, call: SessionCall, lock: asyncio.Lock) -> None:
+        """``output_ack`` for the output written to stdout, when the pacer says so."""
+        while True:
+            seq = await self._acks.next()
+            async with lock:
+                await self._send(call, operator_pb2.SessionClientMessage(output_ack=seq))
 
     @staticmethod
     async def _send(call: SessionCall, message: operator_pb2.SessionClientMessage) -> None:
@@ -450,53 +443,67 @@ class SessionClient:
         self.window.push_nowait(session_pb2.SessionInput(resize=session_pb2.TerminalSize(cols=cols, rows=rows)), 0)
 
     async def _read_stdin_loop(self) -> None:
-        """stdin -> input frames; waits while the window is full; stops at EOF (the session goes on)."""
+        """stdin -> input frames; not read while the window is full; stops at EOF (the session goes on).
+
+        While the window has room, stdin is read by a reader callback as soon as it is readable: a
+        keystroke reaches the window (and wakes the writer) without a task switch.
+        """
+        loop = asyncio.get_running_loop()
+        fd = self.terminal.stdin_fd
         while True:
-            data = await self._read_stdin()
+            await self.window.room()
+            more: asyncio.Future[bool] = loop.create_future()
+            try:
+                loop.add_reader(fd, self._on_stdin, fd, more)
+            except (PermissionError, ValueError, OSError):
+                # A regular file or /dev/null cannot be polled; reading it does not block for long.
+                await self._read_unpollable(fd)
+                return
+            try:
+                if not await more:
+                    return
+            finally:
+                loop.remove_reader(fd)
+
+    def _on_stdin(self, fd: int, more: asyncio.Future[bool]) -> None:
+        """stdin is readable: read it into the window; ``more`` ends reading (EOF) or pauses it (full window)."""
+        if more.done():
+            return
+        if self.window.closed:
+            more.set_result(False)
+            return
+        try:
+            data = os.read(fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""  # the terminal is gone (EIO after a hang-up): stop reading
+        if not data:
+            more.set_result(False)
+            return
+        self.window.push_nowait(session_pb2.SessionInput(data=data), len(data))
+        if not self.window.has_room():
+            more.set_result(True)  # flow control: wait for acknowledgements
+
+    async def _read_unpollable(self, fd: int) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                data = await loop.run_in_executor(None, os.read, fd, READ_CHUNK)
+            except OSError:
+                return
             if not data:
                 return
             await self.window.push(session_pb2.SessionInput(data=data), len(data))
 
-    async def _read_stdin(self) -> bytes:
-        loop = asyncio.get_running_loop()
-        fd = self.terminal.stdin_fd
-        ready: asyncio.Future[None] = loop.create_future()
-        try:
-            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
-        except (PermissionError, ValueError, OSError):
-            # A regular file or /dev/null cannot be polled; reading it does not block for long.
-            try:
-                return await loop.run_in_executor(None, os.read, fd, READ_CHUNK)
-            except OSError:
-                return b""
-        try:
-            await ready
-        finally:
-            loop.remove_reader(fd)
-        try:
-            return os.read(fd, READ_CHUNK)
-        except BlockingIOError:
-            return await self._read_stdin()
-        except OSError:
-            return b""  # the terminal is gone (EIO after a hang-up): stop reading
-
     async def _screen_loop(self) -> None:
-        """Output frames -> stdout, in order; each written frame becomes the seq to acknowledge."""
+        """Output frames -> stdout, in order; each written frame is to be acknowledged."""
         while True:
             seq, data = await self._screen.get()
             if data:
-                await self._write_stdout(data)
-            self._written = seq
-            self._ack_wanted.set()
+                await self._stdout.write(data)
+            self._acks.consumed(seq, len(data))
             self._screen.task_done()
-
-    async def _write_stdout(self, data: bytes) -> None:
-        # A blocking write in a thread of its own: a stopped or slow terminal (or a full pipe) holds
-        # this frame, and through the acknowledgements the program on the host, not the event loop.
-        if self._stdout_executor is None:
-            self._stdout_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsctl-stdout")
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._stdout_executor, _write_all, self.terminal.stdout_fd, data)
 
     async def _wait_screen(self, screen: asyncio.Task[None]) -> None:
         """Everything received is on the screen (or stdout failed: its error)."""
@@ -555,6 +562,86 @@ class SessionClient:
         if call is not None:
             with contextlib.suppress(Exception):
                 call.cancel()
+
+
+class _Stdout:
+    """Writes to stdout without ever blocking the event loop.
+
+    A terminal or a pipe is written through an open file description of its own in non-blocking
+    mode (O_NONBLOCK on stdout's would be shared with the shell and every process on the terminal),
+    waiting for it to be writable when it is full. Anything else (a file, a socket...) is written
+    by a blocking write in a thread. Either way a stopped or slow terminal (or a full pipe) holds
+    the frame, and through the acknowledgements the program on the host, not the event loop.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._twin: int | None = None
+        self._opened = False
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def write(self, data: bytes) -> None:
+        if not self._opened:
+            self._opened = True
+            self._twin = _nonblocking_twin(self._fd)
+        if self._twin is None:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsctl-stdout")
+            await asyncio.get_running_loop().run_in_executor(self._executor, _write_all, self._fd, data)
+            return
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self._twin, view) :]
+            except BlockingIOError:
+                await self._writable(self._twin)
+
+    @staticmethod
+    async def _writable(fd: int) -> None:
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            loop.remove_writer(fd)
+
+    def close(self) -> None:
+        if self._twin is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._twin)
+            self._twin = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+
+def _nonblocking_twin(fd: int) -> int | None:
+    """A new open file description of the terminal or pipe ``fd`` writes to, non-blocking; ``None``
+    when there is none to be had (then ``fd`` is written in a thread)."""
+    try:
+        info = os.fstat(fd)
+        if not os.get_blocking(fd):
+            return None
+        if stat.S_ISCHR(info.st_mode) and os.isatty(fd):
+            path = os.ttyname(fd)
+        elif stat.S_ISFIFO(info.st_mode) and os.path.isdir("/proc/self/fd"):
+            path = f"/proc/self/fd/{fd}"  # Linux: opening it opens the pipe anew
+        else:
+            return None
+        twin = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        same = os.fstat(twin)
+        if (same.st_dev, same.st_ino) == (info.st_dev, info.st_ino) and os.get_blocking(fd):
+            return twin
+        if not os.get_blocking(fd):  # the system shared the description after all: undo
+            os.set_blocking(fd, True)
+    except OSError:
+        pass
+    os.close(twin)
+    return None
 
 
 def _write_all(fd: int, data: bytes) -> None:

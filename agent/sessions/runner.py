@@ -10,7 +10,8 @@ The controller asks for a session with ``OpenSession`` on the control link; :cla
    output frame it holds, and only the frames above it are (re-)sent;
 3. pumps output into a :class:`~fleetops.common.session_flow.SendWindow` (the pump waits while the
    window is full: the program blocks on its terminal, memory stays flat) and input from the stream
-   to the terminal, acknowledging each input frame once it is written;
+   to the terminal, acknowledging input once it is written (paced by an
+   :class:`~fleetops.common.session_flow.AckPacer`; what is written is acknowledged before the exit frame);
 4. ends with exactly one ``exit`` frame once the program is gone, and closes the stream when the
    controller has acknowledged it.
 
@@ -44,6 +45,7 @@ from fleetops.common.session_flow import (
     RESUME_SECONDS,
     WINDOW_BYTES,
     WINDOW_FRAMES,
+    AckPacer,
     ProtocolError,
     ReceiveCursor,
     SendWindow,
@@ -162,15 +164,15 @@ class SessionRunner:
         self._open_stream = open_stream
         self._resume_seconds = resume_seconds
         self._backoff = backoff or default_backoff()
-        self._out: SendWindow[session_pb2.SessionOutput] = SendWindow(window_bytes, window_frames)
+        # Output frames: the bytes read from the terminal, and finally the exit.
+        self._out: SendWindow[bytes | session_pb2.SessionExit] = SendWindow(window_bytes, window_frames)
         self._in_cursor = ReceiveCursor()
         # Input frames received and not written to the terminal yet. Bounded: the sender has at most
         # its window unacknowledged, and these frames are unacknowledged (checked in _accept_input).
         self._inbox: deque[session_pb2.SessionInput] = deque()
         self._inbox_bytes = 0
         self._inbox_changed = asyncio.Event()
-        self._input_written = 0  # highest input seq written to the terminal (what input_ack says)
-        self._input_progress = asyncio.Event()
+        self._input_acks = AckPacer()  # input written to the terminal, to acknowledge
         self._exit_pushed = asyncio.Event()
         self._terminal: Terminal | None = None
         self._stream: SessionStream | None = None
@@ -237,6 +239,7 @@ class SessionRunner:
                 task.cancel()
             await asyncio.gather(serve, *workers, return_exceptions=True)
             self._out.close()
+            self._input_acks.close()
             await self._drop_stream()
             if over is not None or cancelled:
                 terminal.terminate()
@@ -269,7 +272,7 @@ class SessionRunner:
         """Terminal output into the window (waits while it is full), then the one exit frame."""
         try:
             while data := await terminal.read():
-                await self._out.push(session_pb2.SessionOutput(data=data), len(data))
+                await self._out.push(data, len(data))
         except WindowClosed:
             return
         except Unavailable as exc:
@@ -279,9 +282,7 @@ class SessionRunner:
         code = await terminal.wait()
         reason, message = self._ending or (REASON_EXITED, "")
         self.exit_code, self.reason = code, reason
-        self._out.push_nowait(
-            session_pb2.SessionOutput(exit=session_pb2.SessionExit(exit_code=code, reason=reason, message=message)), 0
-        )
+        self._out.push_nowait(session_pb2.SessionExit(exit_code=code, reason=reason, message=message), 0)
         self._exit_pushed.set()
 
     async def _write_input(self, terminal: Terminal) -> None:
@@ -291,11 +292,12 @@ class SessionRunner:
                 self._inbox_changed.clear()
                 await self._inbox_changed.wait()
             frame = self._inbox.popleft()
-            self._inbox_bytes -= len(frame.data)
+            data = frame.data
+            self._inbox_bytes -= len(data)
             try:
                 event = frame.WhichOneof("event")
                 if event == "data":
-                    await terminal.write(frame.data)
+                    await terminal.write(data)
                 elif event == "resize":
                     terminal.resize(frame.resize.cols, frame.resize.rows)
             except InvalidInput as exc:
@@ -304,8 +306,7 @@ class SessionRunner:
                 log.error("session %s: %s", self.session_id, exc.message)
                 self._set_ending(REASON_AGENT_ERROR, exc.message)
                 terminal.terminate()
-            self._input_written = frame.seq
-            self._input_progress.set()
+            self._input_acks.consumed(frame.seq, len(data))
 
     async def _serve(self) -> None:
         """Keep a stream to the controller until the exit frame is acknowledged.
@@ -446,22 +447,28 @@ class SessionRunner:
     async def _send_output(self, stream: SessionStream, lock: asyncio.Lock) -> None:
         while True:
             seq, item = await self._out.take()
-            frame = session_pb2.SessionOutput(seq=seq)
-            frame.MergeFrom(item)
+            message = agent_pb2.AgentSessionMessage()
+            message.output.seq = seq
+            if isinstance(item, bytes):
+                message.output.data = item
+                async with lock:
+                    await stream.send(message)
+                continue
+            message.output.exit.CopyFrom(item)
             async with lock:
-                await stream.send(agent_pb2.AgentSessionMessage(output=frame))
+                # The input written before the program ended is acknowledged before its end.
+                ack = self._input_acks.take()
+                if ack is not None:
+                    await stream.send(agent_pb2.AgentSessionMessage(input_ack=ack))
+                await stream.send(message)
 
     async def _send_acks(self, stream: SessionStream, lock: asyncio.Lock) -> None:
-        """``input_ack`` for the input written to the terminal (the latest only, when acks pile up)."""
-        sent = 0
+        """``input_ack`` for the input written to the terminal, when the pacer says so."""
+        self._input_acks.restart()  # the new stream has not carried our acknowledgement yet
         while True:
-            while self._input_written <= sent:
-                self._input_progress.clear()
-                await self._input_progress.wait()
-            written = self._input_written
+            seq = await self._input_acks.next()
             async with lock:
-                await stream.send(agent_pb2.AgentSessionMessage(input_ack=written))
-            sent = written
+                await stream.send(agent_pb2.AgentSessionMessage(input_ack=seq))
 
     async def _exit_acknowledged(self) -> None:
         await self._exit_pushed.wait()

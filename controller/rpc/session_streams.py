@@ -103,6 +103,7 @@ async def operator_session(
     peer: Peer,
     request_iterator: AsyncIterator[operator_pb2.SessionClientMessage],
     context: grpc.aio.ServicerContext,
+    authorize: Callable[[Any, str], None] | None = None,
 ) -> None:
     first = await _first(request_iterator)
     if first is None:
@@ -110,10 +111,10 @@ async def operator_session(
     kind = first.WhichOneof("body")
     try:
         if kind == "start":
-            live = await broker.open(peer.actor, _request_from_proto(first.start))
+            live = await broker.open(peer.actor, _request_from_proto(first.start), authorize=authorize)
             received = 0
         elif kind == "attach":
-            live = await broker.reattach(peer.actor, first.attach.session_id)
+            live = await broker.reattach(peer.actor, first.attach.session_id, authorize=authorize)
             received = first.attach.received_seq
         else:
             raise InvalidInput("a session stream must begin with start or attach")
@@ -171,9 +172,10 @@ async def _send_output(live: LiveSession, write: Callable[[Any], Awaitable[None]
             live.delivered.set()
             live.poke()
             return
-        await write(
-            operator_pb2.SessionServerMessage(output=session_pb2.SessionOutput(seq=seq, data=event)),
-        )
+        message = operator_pb2.SessionServerMessage()
+        message.output.seq = seq
+        message.output.data = event
+        await write(message)
 
 
 async def _send_acks(
@@ -267,11 +269,13 @@ def _output_ack(seq: int) -> agent_pb2.ControllerSessionMessage:
 async def _send_input(live: LiveSession, write: Callable[[Any], Awaitable[None]]) -> None:
     while True:
         seq, event = await live.in_window.take()
+        message = agent_pb2.ControllerSessionMessage()
+        message.input.seq = seq
         if isinstance(event, Resize):
-            frame = session_pb2.SessionInput(seq=seq, resize=session_pb2.TerminalSize(cols=event.cols, rows=event.rows))
+            message.input.resize.cols, message.input.resize.rows = event.cols, event.rows
         else:
-            frame = session_pb2.SessionInput(seq=seq, data=event)
-        await write(agent_pb2.ControllerSessionMessage(input=frame))
+            message.input.data = event
+        await write(message)
 
 
 async def _send_terminate(live: LiveSession, write: Callable[[Any], Awaitable[None]]) -> None:

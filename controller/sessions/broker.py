@@ -9,6 +9,11 @@ resumes where the other side's acknowledgements say (docs/sessions.md).
 
 The controller acknowledges the agent's output only once the operator acknowledged it, so the
 agent's window bounds the output held on every hop; input is bounded the same way by opsctl's window.
+
+Each session's transcript lines go, in order, through a queue appended to the spool one batch at a
+time; an output frame is relayed once its line is in the spool (what the operator saw survives a
+controller killed at any moment). The agent's stream is read on meanwhile: the lines that come while
+an append runs make the next batch (one append, one thread hand-off for all of them).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +30,7 @@ from pathlib import Path
 from fleetops.common.errors import Conflict, FleetopsError, NotFound, PermissionDenied, Unavailable
 from fleetops.common.session_flow import ReceiveCursor, SendWindow
 from fleetops.controller.audit.service import AuditLog
-from fleetops.controller.fleet.models import HostStatus
+from fleetops.controller.fleet.models import Host, HostStatus
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.objects.interfaces import ObjectStore
 from fleetops.controller.sessions.asciicast import AsciicastEncoder
@@ -52,6 +58,11 @@ from fleetops.controller.sessions.transcript import TranscriptSink
 from fleetops.controller.sessions.uploader import TranscriptUploader
 
 log = logging.getLogger(__name__)
+
+#: Transcript bytes a session may have queued for the spool; beyond, the relay waits for the spool.
+RECORD_QUEUE_BYTES = 1024 * 1024
+
+Release = Callable[[], None]
 
 
 def _duration(seconds: float) -> str:
@@ -120,7 +131,12 @@ class LiveSession:
         self.encoder: AsciicastEncoder | None = None
         self.sink: TranscriptSink | None = None
         self.recording = False
-        self._record_lock = asyncio.Lock()
+        # Transcript lines waiting for the append in progress, in order, each with what it releases
+        # (the relay of the frame it records) once its own append starts.
+        self._records: deque[tuple[bytes, Release | None]] = deque()
+        self._records_size = 0  # bytes queued or being appended
+        self._records_room = asyncio.Event()
+        self._appending: asyncio.Task[None] | None = None  # the append in progress
 
     @property
     def id(self) -> str:
@@ -141,8 +157,9 @@ class LiveSession:
         """
         if not self.in_cursor.accept(seq):
             return
+        # No poke: a later idle deadline needs no wake-up (the supervisor finds it when the earlier
+        # one passes), and waking it would cost every keystroke a turn of the event loop.
         self.last_input = self._clock()
-        self.poke()
         if self.end is not None:
             self.input_ack.set(seq)  # nobody will read it; let opsctl's window go
             return
@@ -174,12 +191,17 @@ class LiveSession:
         if not self.out_cursor.accept(seq) or self.end is not None:
             return
         if isinstance(event, SessionEnd):
-            on_end(event)
-            self.output_ack.set(seq)  # the agent may close: the controller has the session's end
+
+            def end() -> None:
+                on_end(event)
+                self.output_ack.set(seq)  # the agent may close: the controller has the session's end
+
+            self.after_records(end)  # after the output before it
             return
-        self.out_window.push_nowait(event, len(event))  # bounded by the agent's window
-        if self.encoder is not None:
-            await self.record_line(self.encoder.output(self.elapsed(), event))
+        size = len(event)
+        line = self.encoder.output(self.elapsed(), event) if self.encoder is not None else b""
+        # Bounded by the agent's window (a frame not relayed is not acknowledged).
+        await self.record_line(line, lambda: self.out_window.push_nowait(event, size))
 
     def agent_input_ack(self, seq: int) -> None:
         self.in_window.ack(seq)
@@ -194,18 +216,85 @@ class LiveSession:
             self.terminate_requested.set()
             self.poke()
 
-    async def record_line(self, line: bytes) -> None:
+    async def record_line(self, line: bytes, release: Release | None = None) -> None:
+        """Record ``line`` after every line recorded before; ``release()`` once it is in the spool.
+
+        Waits only while :data:`RECORD_QUEUE_BYTES` are queued. When the session is not (or no
+        longer) recorded, ``release()`` is called at once.
+        """
         if not self.recording or self.sink is None:
+            if release is not None:
+                self.after_records(release)
             return
-        async with self._record_lock:
-            try:
-                await self.sink.append(line)
-            except FleetopsError as exc:
-                log.error("session %s: recording failed, ending the session: %s", self.id, exc)
-                self.recording = False
-                self.request_terminate(
-                    EndReason.RECORDING_FAILED, f"the session ended because it could not be recorded: {exc.message}"
-                )
+        self._records.append((line, release))
+        self._records_size += len(line)
+        if self._appending is None:
+            self._start_append(self.sink)
+        while self._records_size > RECORD_QUEUE_BYTES and self.recording:
+            self._records_room.clear()
+            await self._records_room.wait()
+
+    def after_records(self, release: Release) -> None:
+        """``release()`` once every line recorded so far is in the spool (now if it is)."""
+        if self._records or self._appending is not None:
+            self._records.append((b"", release))
+        else:
+            release()
+
+    async def finish_recording(self) -> TranscriptInfo | None:
+        """Stop recording: the lines queued reach the spool, then the transcript is finished.
+
+        Raises:
+            FleetopsError: from :meth:`TranscriptSink.finish`.
+        """
+        if self.sink is None:
+            return None
+        self.recording = False
+        while (appending := self._appending) is not None:
+            await asyncio.gather(appending, return_exceptions=True)
+            if self._appending is appending:  # cancelled: nothing more is appended
+                break
+        return await self.sink.finish()
+
+    def _start_append(self, sink: TranscriptSink) -> None:
+        """Append every queued line as one batch; what waited for it is released once it is in the spool."""
+        items = list(self._records)
+        self._records.clear()
+        batch = b"".join(line for line, _ in items)
+        if batch:
+            self._appending = asyncio.ensure_future(self._append(sink, batch, items))
+            return
+        for _, release in items:
+            if release is not None:
+                release()
+
+    async def _append(self, sink: TranscriptSink, batch: bytes, items: list[tuple[bytes, Release | None]]) -> None:
+        try:
+            await sink.append(batch)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, FleetopsError) else repr(exc)
+            log.error("session %s: recording failed, ending the session: %s", self.id, message)
+            self.recording = False
+            self._appending = None
+            self._records_size = 0
+            items += self._records
+            self._records.clear()
+            for _, release in items:  # relayed unrecorded, as the session is being ended
+                if release is not None:
+                    release()
+            self._records_room.set()
+            self.request_terminate(
+                EndReason.RECORDING_FAILED, f"the session ended because it could not be recorded: {message}"
+            )
+            return
+        self._records_size -= len(batch)
+        self._appending = None
+        for _, release in items:
+            if release is not None:
+                release()
+        if self._records:
+            self._start_append(sink)
+        self._records_room.set()
 
     def next_deadline(self) -> tuple[float, str] | None:
         """The earliest (time, what) the supervisor must act at."""
@@ -320,7 +409,9 @@ class SessionBroker:
             await asyncio.gather(self._uploader_task, return_exceptions=True)
 
     # -- operator calls -------------------------------------------------------------------------
-    async def open(self, operator: str, request: SessionRequest) -> LiveSession:
+    async def open(
+        self, operator: str, request: SessionRequest, *, authorize: Callable[[Host, str], None] | None = None
+    ) -> LiveSession:
         """Start a session: the host must be online here; returns once the agent started it.
 
         Raises:
@@ -331,6 +422,8 @@ class SessionBroker:
         """
         request = check_request(request)
         host = await self._fleet.get_host(request.host)
+        if authorize is not None:
+            authorize(host, request.run_as)  # raises PermissionDenied: nothing is started
         assert self._opener is not None, "the broker was not started"
         if host.status != HostStatus.ONLINE:
             raise Unavailable(
@@ -394,7 +487,9 @@ class SessionBroker:
         self._spawn(self._supervise(live), f"session {session_id}")
         return live
 
-    async def reattach(self, operator: str, session_id: str) -> LiveSession:
+    async def reattach(
+        self, operator: str, session_id: str, *, authorize: Callable[[Host, str], None] | None = None
+    ) -> LiveSession:
         """opsctl rejoining its session after a dropped stream.
 
         Raises:
@@ -413,6 +508,8 @@ class SessionBroker:
                 details={"owner": live.record.operator},
             )
             raise PermissionDenied(f"session {session_id} belongs to another operator")
+        if authorize is not None:
+            authorize(await self._fleet.get_host(live.record.host_id), live.record.run_as)
         await self._audit.record(actor=operator, action="session.attach", target=session_id)
         return live
 
@@ -592,12 +689,10 @@ class SessionBroker:
             )
             info: TranscriptInfo | None = None
             if live.sink is not None:
-                live.recording = False
-                async with live._record_lock:
-                    try:
-                        info = await live.sink.finish()
-                    except FleetopsError as exc:
-                        log.error("session %s: finishing the transcript failed: %s", live.id, exc)
+                try:
+                    info = await live.finish_recording()
+                except FleetopsError as exc:
+                    log.error("session %s: finishing the transcript failed: %s", live.id, exc)
             transcript = {}
             if info is not None:
                 state = TranscriptState.STORED if info.stored else TranscriptState.SPOOLED

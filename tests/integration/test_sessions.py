@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness import BASE_ENV, PYTHON, Agent, Controller, start_fleet, wait_until
@@ -57,6 +58,18 @@ def shell_ready(term: PtyProcess) -> None:
     """Wait for the remote shell, then give it a prompt we can recognise."""
     term.send("PS1='R''DY> '\r")
     term.expect(r"RDY> ")
+
+
+def running(*argv: str) -> psutil.Process:
+    """The local process running exactly ``argv`` (the agent is on this machine), once it runs."""
+
+    def find() -> psutil.Process | None:
+        for process in psutil.process_iter(["cmdline"]):
+            if process.info["cmdline"] == list(argv):
+                return process
+        return None
+
+    return wait_until(find, 30, f"{' '.join(argv)} to run")
 
 
 def sessions_json(controller: Controller, *args: str) -> list[dict]:
@@ -131,19 +144,21 @@ def test_resize_ctrl_c_and_ctrl_z_behave_as_over_ssh(controller: Controller, fle
         term.resize(132, 43)
         term.send("stty size; echo size$((2))\r")
         term.expect(r"43 132\r\nsize2")
-        # Ctrl-C interrupts the remote program, not the session.
-        term.send("sleep 60; echo slept$((3))\r")
-        term.expect(r"sleep 60")
+        # Ctrl-C interrupts the remote program, not the session. (Keys go once the program runs:
+        # typed earlier, the shell itself would take them.)
+        term.send("sleep 61; echo slept$((3))\r")
+        running("sleep", "61")
         term.send(b"\x03")
         term.expect(r"RDY> ")
         term.send("echo alive$((4))\r")
         term.expect(r"alive4")
         assert b"slept3" not in term.output
-        # Ctrl-Z stops the foreground job; the shell's job control resumes it.
-        term.send("sleep 60\r")
-        term.expect(r"sleep 60\r\n")
+        # Ctrl-Z stops the foreground job; the shell's job control takes it back.
+        term.send("sleep 62\r")
+        process = running("sleep", "62")
         term.send(b"\x1a")
         term.expect(r"(?i)stopped")
+        assert process.status() == psutil.STATUS_STOPPED
         term.send("kill %1; echo killed$((5))\r")
         term.expect(r"killed5")
         term.send("exit\r")

@@ -238,6 +238,21 @@ async def test_input_reaches_the_program_and_is_acknowledged(
     assert (received.exit.exit_code, received.exit.reason) == (0, "exited")
 
 
+async def test_typed_input_is_acknowledged_as_a_burst_before_the_exit(
+    manager: SessionManager, controller: FakeController
+) -> None:
+    await manager.on_open(open_session(command='for i in 1 2 3 4 5; do read line; done; echo "last:$line"'))
+    stream, _ = await attach(controller)
+    for seq in range(1, 6):
+        stream.input(seq, b"key%d\r" % seq)
+    received = await collect(stream)
+    assert b"last:key5" in received.data
+    # Input acknowledgements are paced: the keys typed in one go are not acknowledged one by one,
+    # and whatever was written is acknowledged before the exit frame.
+    assert received.input_acks[-1] == 5
+    assert len(received.input_acks) < 5
+
+
 async def test_the_exit_code_of_the_program_ends_the_session(
     manager: SessionManager, controller: FakeController
 ) -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from fleetops.common.session_flow import ProtocolError, ReceiveCursor, SendWindow, WindowClosed
+from fleetops.common.session_flow import AckPacer, ProtocolError, ReceiveCursor, SendWindow, WindowClosed
 
 
 async def test_frames_are_numbered_and_taken_in_order() -> None:
@@ -98,6 +98,60 @@ async def test_drained_waits_for_the_last_ack() -> None:
     assert not drained.done()
     window.ack(1)
     await asyncio.wait_for(drained, 1)
+
+
+async def test_room_waits_until_a_push_would_not() -> None:
+    window: SendWindow[str] = SendWindow(window_frames=1)
+    await window.push("a", 1)
+    room = asyncio.ensure_future(window.room())
+    await asyncio.sleep(0)
+    assert not room.done()
+    window.ack(1)
+    await asyncio.wait_for(room, 1)
+    await asyncio.wait_for(window.room(), 1)  # room already: no wait
+
+
+async def test_ack_pacer_acknowledges_a_burst_once_when_it_is_over() -> None:
+    pacer = AckPacer(delay=0.05)
+    due = asyncio.ensure_future(pacer.next())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for seq in range(1, 4):
+        pacer.consumed(seq, 1)
+        await asyncio.sleep(0.02)  # each frame within the delay of the one before: the burst goes on
+        assert not due.done()
+    assert await asyncio.wait_for(due, 1) == 3  # one acknowledgement, for the last frame
+    assert loop.time() - started >= 0.04 + 0.05 - 0.005  # the delay after the last frame (at 0.04)
+    assert pacer.sent == 3 and not pacer.pending
+
+
+async def test_ack_pacer_acknowledges_at_once_past_a_part_of_the_window() -> None:
+    pacer = AckPacer(delay=60, frames=3, size=100)
+    for seq in (1, 2):
+        pacer.consumed(seq, 1)
+    pacer.consumed(3, 1)  # the third frame: due now, whatever the delay
+    assert await asyncio.wait_for(pacer.next(), 1) == 3
+    pacer.consumed(4, 100)  # as many bytes
+    assert await asyncio.wait_for(pacer.next(), 1) == 4
+
+
+async def test_ack_pacer_take_flush_and_a_new_stream() -> None:
+    pacer = AckPacer(delay=60)
+    assert pacer.take() is None  # nothing consumed
+    pacer.consumed(1, 1)
+    assert pacer.take() == 1  # due or not
+    assert pacer.take() is None
+    pacer.consumed(2, 1)
+    pacer.flush()
+    assert await asyncio.wait_for(pacer.next(), 1) == 2
+    pacer.restart()  # a new stream has carried nothing: the last consumed is due again at once
+    assert await asyncio.wait_for(pacer.next(), 1) == 2
+    waiting = asyncio.ensure_future(pacer.next())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not waiting.done()  # nothing new
+    waiting.cancel()
+    pacer.close()
 
 
 def test_receive_cursor_drops_duplicates_and_refuses_gaps() -> None:

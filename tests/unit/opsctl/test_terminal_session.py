@@ -292,6 +292,53 @@ async def test_session_relays_keystrokes_and_output_and_exits_with_the_remote_co
     assert call.cancelled
 
 
+async def test_a_burst_of_output_is_acknowledged_once(local: Local) -> None:
+    controller = FakeController()
+    client = client_for(local, controller)
+    async with running(client) as task:
+        call = await controller.call(0)
+        call.started()
+        for seq in range(1, 6):
+            call.output(seq, b"line %d\r\n" % seq)
+        await call.output_ack(5)
+        assert local.screen() == b"".join(b"line %d\r\n" % seq for seq in range(1, 6))
+        # Every acknowledgement is a message on each hop: the burst is acknowledged as a whole.
+        assert [m.output_ack for m in call.sent if m.WhichOneof("body") == "output_ack"] == [5]
+        call.ended()
+        assert await finish(task) == 0
+
+
+async def test_output_waits_for_a_full_stdout_and_is_acknowledged_once_written(local: Local) -> None:
+    # Fill the pipe behind opsctl's stdout (through a descriptor of our own: opsctl's stays blocking).
+    filler = os.open(f"/proc/self/fd/{local.stdout_w}", os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                os.write(filler, b"." * 4096)
+    finally:
+        os.close(filler)
+    controller = FakeController()
+    client = client_for(local, controller)
+    async with running(client) as task:
+        call = await controller.call(0)
+        call.started()
+        local.type(b"k")
+        await call.input(1)  # the event loop is not blocked by the full stdout...
+        call.output(1, b"held")
+        for _ in range(50):  # (loop turns, no time passes)
+            await asyncio.sleep(0)
+        local.type(b"j")
+        await call.input(2)  # ...while the frame waits for room
+        assert not any(m.WhichOneof("body") == "output_ack" for m in call.sent)  # not written: not acknowledged
+        screen = b""
+        while not screen.endswith(b"held"):  # the terminal reads again
+            screen += local.screen()
+            await asyncio.sleep(0.001)
+        await call.output_ack(1)
+        call.ended()
+        assert await finish(task) == 0
+
+
 async def test_input_acks_release_the_window_and_a_full_window_stops_input(local: Local) -> None:
     controller = FakeController()
     client = client_for(local, controller, window=SendWindow(window_frames=2))
