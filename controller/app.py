@@ -12,7 +12,9 @@ from cryptography import x509
 
 from fleetops.common import pki
 from fleetops.common.errors import InvalidInput, NotFound
+from fleetops.controller.audit.export import AuditExporter
 from fleetops.controller.audit.service import AuditLog
+from fleetops.controller.authz.store import RoleStore
 from fleetops.controller.commands.service import CommandService
 from fleetops.controller.commands.store import InvocationStore
 from fleetops.controller.enrollment.service import EnrollmentService
@@ -31,6 +33,7 @@ from fleetops.controller.sessions.models import SessionLimits
 from fleetops.controller.sessions.store import SessionStore
 from fleetops.controller.settings import ControllerSettings
 from fleetops.controller.store import database
+from fleetops.controller.users.service import UserService
 from fleetops.controller.windows.service import WindowService
 from fleetops.v1 import agent_pb2_grpc, enrollment_pb2_grpc, operator_pb2_grpc
 
@@ -109,7 +112,10 @@ class Controller:
         self.enrollment = EnrollmentService(
             self.sessions, self.authority, self.fleet, self.audit, host_certificate_lifetime=s.host_certificate_lifetime
         )
+        self.users = UserService(self.sessions, self.authority, certificate_lifetime=s.operator_certificate_lifetime)
         self.objects = store_from_url(s.object_store_url, s.state_dir)
+        # Copies the audit log to the object store every minute (and on opsctl audit export).
+        self.audit_exporter = AuditExporter(self.audit, self.objects)
         self.commands = CommandService(InvocationStore(self.sessions), self.fleet, self.objects)
         await self.fleet.start()
         self.presence.start()
@@ -160,17 +166,26 @@ class Controller:
             ),
             self.server,
         )
-        operator_pb2_grpc.add_OperatorServiceServicer_to_server(
-            OperatorServicer(
-                self.fleet, self.enrollment, self.audit, self.commands, self.broker, self.patching, self.windows
-            ),
-            self.server,
+        operator_servicer = OperatorServicer(
+            self.fleet,
+            self.enrollment,
+            self.audit,
+            self.commands,
+            self.broker,
+            self.patching,
+            self.windows,
+            self.users,
+            RoleStore(self.sessions),
         )
+        names = (*s.server_dns_names, *s.server_ip_addresses)
+        operator_servicer.public_address = f"{names[0] if names else 'localhost'}:{listen_port}"
+        operator_servicer.audit_exporter = self.audit_exporter
+        operator_pb2_grpc.add_OperatorServiceServicer_to_server(operator_servicer, self.server)
         health_main = rpc_server.add_health_and_reflection(self.server, rpc_server.MTLS_SERVICES)
 
         self.enroll_server = grpc.aio.server(interceptors=interceptors, options=rpc_server.SERVER_OPTIONS)
         enrollment_pb2_grpc.add_EnrollmentServiceServicer_to_server(
-            EnrollmentServicer(self.enrollment), self.enroll_server
+            EnrollmentServicer(self.enrollment, self.users, self.audit), self.enroll_server
         )
         health_enroll = rpc_server.add_health_and_reflection(self.enroll_server, rpc_server.ENROLL_SERVICES)
         ehost, eport = split_address(s.enroll_listen)
@@ -192,6 +207,7 @@ class Controller:
             action="controller.start",
             details={"listen": listen_port, "enroll": enroll_port},
         )
+        self.audit_exporter.start()
         return self.ports
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -205,5 +221,6 @@ class Controller:
         await self.commands.stop()
         await self.fleet.stop()
         await self.presence.stop()
+        await self.audit_exporter.stop()  # after the last events are recorded: one last pass
         await self.objects.close()
         await self.engine.dispose()

@@ -17,6 +17,7 @@ from fleetops.common.errors import FleetopsError, InvalidInput
 from fleetops.common.logsetup import configure_logging
 from fleetops.common.profile import profile_dir, write_profile
 from fleetops.controller.app import Controller, ensure_server_certificate
+from fleetops.controller.audit.service import AuditVerification
 from fleetops.controller.settings import DEFAULT_ENROLL_PORT, DEFAULT_METRICS_PORT, DEFAULT_PORT, ControllerSettings
 from fleetops.controller.store import database
 
@@ -160,6 +161,19 @@ def issue_operator_profile(
     return directory
 
 
+async def ensure_user(settings: ControllerSettings, name: str, roles: list[str]) -> None:
+    """Create the operator ``name`` with ``roles`` unless it exists (init and ``operator issue``)."""
+    from fleetops.controller.users.service import UserService
+
+    engine = database.create_engine(settings.effective_database_url)
+    try:
+        await database.upgrade(engine)
+        authority = pki.CertificateAuthority.load(settings.ca_dir)
+        await UserService(database.session_factory(engine), authority).ensure("controller", name, roles)
+    finally:
+        await engine.dispose()
+
+
 async def serve(settings: ControllerSettings, ready_file: Path | None) -> None:
     controller = Controller(settings)
     ports = await controller.start()
@@ -175,6 +189,34 @@ async def serve(settings: ControllerSettings, ready_file: Path | None) -> None:
     await stop.wait()
     log.info("shutting down")
     await controller.stop()
+
+
+def verify_export_command(url: str, state_dir: Path, prefix: str) -> int:
+    """``audit verify-export``: 0 when the exported chain verifies, 1 when it does not (or is empty)."""
+    from fleetops.controller.audit.export import verify_export
+    from fleetops.controller.objects.factory import store_from_url
+
+    objects = store_from_url(url, state_dir)
+
+    async def run() -> AuditVerification:
+        try:
+            return await verify_export(objects, prefix)
+        finally:
+            await objects.close()
+
+    result = asyncio.run(run())
+    if not result.ok:
+        print(f"audit export BROKEN at event {result.first_bad_event_id}: {result.problem}")
+        print(f"({result.events_checked} events before it verified, in {result.chunks} chunk(s) of {objects!r})")
+        return 1
+    if result.chunks == 0:
+        print(f"no exported audit chunks under {prefix!r} in {objects!r}")
+        return 1
+    print(
+        f"audit export intact: {result.events_checked} events in {result.chunks} chunks verified "
+        f"(ends with hash {result.last_hash})"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +255,25 @@ def main(argv: list[str] | None = None) -> int:
     p_issue.add_argument("--controller-address", default=f"localhost:{DEFAULT_PORT}")
     p_issue.add_argument("--profile", type=Path, required=True, help="directory to write the profile to")
     p_issue.add_argument("--lifetime", type=_duration, default=timedelta(hours=12))
+    p_issue.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        help="roles of the user when it does not exist yet (default: admin); break-glass on the controller host",
+    )
+    p_issue.add_argument("--database-url", default="", help="default: SQLite in the state directory")
+
+    p_audit = sub.add_parser("audit", help="the audit log's copy in the object store")
+    audit_sub = p_audit.add_subparsers(dest="audit_command", required=True)
+    p_vex = audit_sub.add_parser(
+        "verify-export",
+        help="verify the exported audit chunks using only the object store (not the database)",
+    )
+    _common(p_vex)
+    p_vex.add_argument(
+        "--object-store", default="", metavar="URL", help="as for serve (default: the directory in the state dir)"
+    )
+    p_vex.add_argument("--prefix", default="audit/", help="key prefix of the chunks (default audit/)")
 
     p_dev = sub.add_parser("dev", help="controller + one local agent + admin profile, on embedded defaults")
     _common(p_dev)
@@ -250,6 +311,7 @@ def _run(args: argparse.Namespace) -> int:
                 await engine.dispose()
 
         asyncio.run(migrate())
+        asyncio.run(ensure_user(settings, args.admin, ["admin"]))
         directory = issue_operator_profile(
             authority, args.admin, args.controller_address, args.profile or profile_dir(), args.operator_cert_lifetime
         )
@@ -281,9 +343,13 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "operator":
         authority = pki.CertificateAuthority.load(args.state_dir / "ca")
+        settings = ControllerSettings(state_dir=args.state_dir, database_url=args.database_url)
+        asyncio.run(ensure_user(settings, args.name, args.role or ["admin"]))
         issue_operator_profile(authority, args.name, args.controller_address, args.profile, args.lifetime)
         print(f"operator profile for {args.name!r} written to {args.profile}")
         return 0
+    if args.command == "audit":
+        return verify_export_command(args.object_store, args.state_dir, args.prefix)
     if args.command == "dev":
         from fleetops.controller.dev import run_dev
 

@@ -56,6 +56,7 @@ async def run_dev(state_dir: Path, port: int, metrics_port: int, profile: Path |
             "another controller may be running; stop it or pass --port",
         ) from exc
     address = f"localhost:{ports.listen}"
+    await controller.users.ensure("dev", "admin", ["admin"])
     profile_path = issue_operator_profile(
         authority, "admin", address, profile or profile_dir(), settings.operator_certificate_lifetime
     )

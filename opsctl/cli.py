@@ -8,10 +8,12 @@ import sys
 import traceback
 
 from fleetops.common.errors import FleetopsError
-from fleetops.opsctl import activation, audit, command, hosts, patch, session, window
+from fleetops.opsctl import activation, admin, audit, command, hosts, login, patch, session, window
 from fleetops.opsctl.client import OperatorClient
 
-GROUPS = (hosts, command, activation, audit, session, patch, window)
+# A command that sets ``needs_client=False`` (opsctl login: a first login has no profile yet) gets
+# ``client=None`` instead of a connection built from the profile.
+GROUPS = (hosts, command, activation, audit, session, patch, window, admin, login)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(command.rewrite_argv(list(sys.argv[1:] if argv is None else argv)))
     debug = args.debug or bool(os.environ.get("OPSCTL_DEBUG"))
     try:
+        if not getattr(args, "needs_client", True):
+            return int(args.func(None, args))
         with OperatorClient.from_profile(args.profile) as client:
             return int(args.func(client, args))
     except FleetopsError as exc:

@@ -11,7 +11,7 @@ import grpc
 from fleetops.common.errors import FleetopsError
 from fleetops.common.profile import Profile, load_profile
 from fleetops.common.rpc_client import error_from_rpc
-from fleetops.v1 import operator_pb2, operator_pb2_grpc
+from fleetops.v1 import enrollment_pb2, operator_pb2, operator_pb2_grpc
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -260,17 +260,77 @@ class OperatorClient:
         request = operator_pb2.WindowHistoryRequest(name=name, limit=limit)
         return list(self._call("WindowHistory", request).executions)
 
+    # -- operators and roles --------------------------------------------------------------------
+    def create_user(self, name: str, roles: list[str], token_ttl_seconds: int = 0) -> operator_pb2.CreateUserResponse:
+        """Create operator *name*; the response carries the one-time login token (shown once). TTL 0 means 24 h."""
+        request = operator_pb2.CreateUserRequest(name=name, roles=roles, token_ttl_seconds=token_ttl_seconds)
+        return self._call("CreateUser", request)
+
+    def list_users(self) -> list[operator_pb2.User]:
+        return list(self._call("ListUsers", operator_pb2.ListUsersRequest()).users)
+
+    def update_user(
+        self, name: str, *, roles: list[str] | None = None, disabled: bool | None = None
+    ) -> operator_pb2.User:
+        """Replace the roles of *name* (when *roles* is given) and/or disable or enable it (when *disabled* is)."""
+        request = operator_pb2.UpdateUserRequest(
+            name=name,
+            roles=roles or [],
+            set_roles=roles is not None,
+            disabled=bool(disabled),
+            set_disabled=disabled is not None,
+        )
+        return self._call("UpdateUser", request)
+
+    def delete_user(self, name: str) -> None:
+        self._call("DeleteUser", operator_pb2.DeleteUserRequest(name=name))
+
+    def issue_login_token(self, name: str, token_ttl_seconds: int = 0) -> operator_pb2.CreateUserResponse:
+        """A new one-time login token for *name* (replacing an unused one); TTL 0 means 24 h."""
+        request = operator_pb2.IssueLoginTokenRequest(name=name, token_ttl_seconds=token_ttl_seconds)
+        return self._call("IssueLoginToken", request)
+
+    def create_role(self, name: str, document_json: str) -> operator_pb2.Role:
+        return self._call("CreateRole", operator_pb2.Role(name=name, document_json=document_json))
+
+    def update_role(self, name: str, document_json: str) -> operator_pb2.Role:
+        return self._call("UpdateRole", operator_pb2.Role(name=name, document_json=document_json))
+
+    def list_roles(self) -> list[operator_pb2.Role]:
+        return list(self._call("ListRoles", operator_pb2.ListRolesRequest()).roles)
+
+    def get_role(self, name: str) -> operator_pb2.Role:
+        return self._call("GetRole", operator_pb2.GetRoleRequest(name=name))
+
+    def delete_role(self, name: str) -> None:
+        self._call("DeleteRole", operator_pb2.GetRoleRequest(name=name))
+
+    def renew_operator_certificate(self, csr_pem: bytes) -> enrollment_pb2.OperatorCertificate:
+        """A fresh certificate for the calling operator (authenticated by this client's current one)."""
+        return self._call("RenewOperatorCertificate", operator_pb2.RenewOperatorCertificateRequest(csr_pem=csr_pem))
+
     # -- audit ------------------------------------------------------------------------------
     def list_audit_events(self, **filters: Any) -> list[operator_pb2.AuditEvent]:
+        """Filters: since, until (aware datetimes), actor, action, outcome, host, before_id, limit."""
         request = operator_pb2.ListAuditEventsRequest(
             actor=filters.get("actor", ""),
             action=filters.get("action", ""),
             outcome=filters.get("outcome", ""),
+            host=filters.get("host", ""),
+            before_id=filters.get("before_id", 0),
             limit=filters.get("limit", 100),
         )
         if filters.get("since") is not None:
             request.since.FromDatetime(filters["since"])
+        if filters.get("until") is not None:
+            request.until.FromDatetime(filters["until"])
         return list(self._call("ListAuditEvents", request).events)
+
+    def get_audit_event(self, event_id: int) -> operator_pb2.AuditEventDetail:
+        return self._call("GetAuditEvent", operator_pb2.GetAuditEventRequest(id=event_id))
+
+    def export_audit(self) -> operator_pb2.ExportAuditResponse:
+        return self._call("ExportAudit", operator_pb2.ExportAuditRequest())
 
     def verify_audit(self) -> operator_pb2.VerifyAuditResponse:
         return self._call("VerifyAudit", operator_pb2.VerifyAuditRequest())

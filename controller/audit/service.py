@@ -4,6 +4,9 @@ The hash of an event covers its id, time, actor, action, target, outcome, detail
 previous event's hash, in a canonical JSON form, so editing, deleting or reordering any stored
 event breaks the chain from that event on. ``verify`` recomputes the chain and names the first
 event that does not match.
+
+The log is also copied to the object store as JSON Lines chunks that verify on their own: see
+:mod:`fleetops.controller.audit.export`.
 """
 
 from __future__ import annotations
@@ -12,20 +15,27 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fleetops.controller.store.models import AuditEventRow
+from fleetops.common.errors import NotFound
+from fleetops.controller.store.models import AuditEventRow, InvocationRow, SessionRow
 
 log = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 # The advisory lock that serialises appends across controller replicas sharing PostgreSQL.
 AUDIT_LOCK_KEY = 0x61756469740A  # "audit"
+# The hash covers the time in this form: microsecond precision survives both SQLite and PostgreSQL.
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# Detail keys that name a host (by name or id), searched by ``AuditQuery.host``.
+HOST_DETAIL_KEYS = ("host", "host_id", "hostname")
 
 # The column holds 512 characters; a longer target (a long selector or host list) is shortened
 # there and kept whole in the details.
@@ -53,15 +63,36 @@ class AuditVerification:
     events_checked: int
     first_bad_event_id: int = 0
     problem: str = ""
+    # Filled in by the export verifier: how many chunks were read, and the hash the chain ends on.
+    chunks: int = 0
+    last_hash: str = ""
 
 
 @dataclass(frozen=True)
 class AuditQuery:
+    """Which events ``AuditLog.list`` returns: the newest ``limit`` matching all filters given.
+
+    ``since`` is inclusive, ``until`` exclusive. ``host`` holds the names/ids of one host (the RPC
+    layer resolves a name to both): an event matches when its target is one of them, when its
+    details carry one under ``host``, ``host_id`` or ``hostname`` (a JSON lookup, not indexed:
+    the other filters and the id order bound it), or when its target is a command with an
+    invocation on the host or a session on the host (both indexed by host id).
+    ``before_id`` pages backwards: only events with a smaller id.
+    """
+
     since: datetime | None = None
+    until: datetime | None = None
     actor: str = ""
     action: str = ""
     outcome: str = ""
+    host: tuple[str, ...] = ()
+    before_id: int = 0
     limit: int = 100
+
+
+def format_time(time: datetime) -> str:
+    """An event's time as the hash covers it (and as the export writes it): ISO 8601 UTC, microseconds."""
+    return time.astimezone(UTC).strftime(TIME_FORMAT)
 
 
 def event_hash(
@@ -78,8 +109,7 @@ def event_hash(
     canonical = json.dumps(
         {
             "id": event_id,
-            # microsecond precision survives both SQLite and PostgreSQL
-            "time": time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "time": format_time(time),
             "actor": actor,
             "action": action,
             "target": target,
@@ -92,6 +122,44 @@ def event_hash(
         ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class ChainCursor:
+    """A walk along the chain: the id and previous hash the next event must have.
+
+    Shared by ``AuditLog.verify`` (over the database) and the export and its verifier (over the
+    object store), so all three apply the same rules.
+    """
+
+    next_id: int = 1
+    previous_hash: str = GENESIS_HASH
+    checked: int = 0
+
+    def step(self, event: AuditEvent) -> tuple[int, str] | None:
+        """Check ``event`` as the next one; advance past it, or return (bad event id, problem)."""
+        if event.id > self.next_id:
+            return self.next_id, f"event {self.next_id} is missing (deleted?)"
+        if event.id < self.next_id:
+            return event.id, f"event {event.id} appears again after event {self.next_id - 1} (out of order?)"
+        if event.previous_hash != self.previous_hash:
+            return event.id, "previous_hash does not match the event before it"
+        recomputed = event_hash(
+            event_id=event.id,
+            time=event.time,
+            actor=event.actor,
+            action=event.action,
+            target=event.target,
+            outcome=event.outcome,
+            details=event.details,
+            previous_hash=event.previous_hash,
+        )
+        if recomputed != event.hash:
+            return event.id, "event content does not match its hash (edited?)"
+        self.previous_hash = event.hash
+        self.next_id += 1
+        self.checked += 1
+        return None
 
 
 class AuditLog:
@@ -162,31 +230,79 @@ class AuditLog:
         return _to_event(row)
 
     async def list(self, query: AuditQuery) -> list[AuditEvent]:
+        """The newest ``query.limit`` events matching ``query``, oldest first."""
         stmt = select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(max(1, min(query.limit, 10_000)))
         if query.since is not None:
             stmt = stmt.where(AuditEventRow.time >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(AuditEventRow.time < query.until)
         if query.actor:
             stmt = stmt.where(AuditEventRow.actor == query.actor)
         if query.action:
             stmt = stmt.where(AuditEventRow.action == query.action)
         if query.outcome:
             stmt = stmt.where(AuditEventRow.outcome == query.outcome)
+        if query.before_id:
+            stmt = stmt.where(AuditEventRow.id < query.before_id)
+        keys = [k for k in ((query.host,) if isinstance(query.host, str) else query.host) if k]
+        if keys:
+            stmt = stmt.where(
+                or_(
+                    AuditEventRow.target.in_(keys),
+                    *(AuditEventRow.details[k].as_string().in_(keys) for k in HOST_DETAIL_KEYS),
+                    AuditEventRow.target.in_(select(InvocationRow.command_id).where(InvocationRow.host_id.in_(keys))),
+                    AuditEventRow.target.in_(select(SessionRow.id).where(SessionRow.host_id.in_(keys))),
+                )
+            )
         async with self._sessions() as session:
             rows = (await session.execute(stmt)).scalars().all()
         return [_to_event(r) for r in reversed(rows)]
 
+    async def get(self, event_id: int) -> AuditEvent:
+        """One event by id.
+
+        Raises:
+            NotFound: there is no event ``event_id``.
+        """
+        async with self._sessions() as session:
+            row = await session.get(AuditEventRow, event_id)
+        if row is None:
+            raise NotFound(f"no audit event {event_id}", "see opsctl audit list")
+        return _to_event(row)
+
+    async def events_after(self, after_id: int, limit: int) -> list[AuditEvent]:
+        """Up to ``limit`` events with an id above ``after_id``, in id order (what the export reads)."""
+        stmt = select(AuditEventRow).where(AuditEventRow.id > after_id).order_by(AuditEventRow.id).limit(limit)
+        async with self._sessions() as session:
+            rows = (await session.execute(stmt)).scalars().all()
+        return [_to_event(r) for r in rows]
+
+    @asynccontextmanager
+    async def exclusive(self, key: int) -> AsyncIterator[None]:
+        """Hold the cluster-wide lock ``key`` for the duration of the block.
+
+        A PostgreSQL advisory transaction lock, so replicas sharing the database take turns (the
+        block keeps one connection and an open transaction); on SQLite, which serves one
+        controller, there is nothing to take.
+        """
+        async with self._sessions() as session:
+            if session.bind.dialect.name != "postgresql":
+                yield
+                return
+            async with session.begin():
+                await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+                yield
+
     async def verify(self, batch: int = 5000) -> AuditVerification:
         """Recompute the chain from the first event; report the first event that does not match."""
-        previous_hash = GENESIS_HASH
-        expected_id = 1
-        checked = 0
+        cursor = ChainCursor()
         async with self._sessions() as session:
             while True:
                 rows = (
                     (
                         await session.execute(
                             select(AuditEventRow)
-                            .where(AuditEventRow.id >= expected_id)
+                            .where(AuditEventRow.id >= cursor.next_id)
                             .order_by(AuditEventRow.id)
                             .limit(batch)
                         )
@@ -195,33 +311,11 @@ class AuditLog:
                     .all()
                 )
                 if not rows:
-                    return AuditVerification(ok=True, events_checked=checked)
+                    return AuditVerification(ok=True, events_checked=cursor.checked, last_hash=cursor.previous_hash)
                 for row in rows:
-                    if row.id != expected_id:
-                        return AuditVerification(
-                            False, checked, expected_id, f"event {expected_id} is missing (deleted?)"
-                        )
-                    if row.previous_hash != previous_hash:
-                        return AuditVerification(
-                            False, checked, row.id, "previous_hash does not match the event before it"
-                        )
-                    recomputed = event_hash(
-                        event_id=row.id,
-                        time=row.time,
-                        actor=row.actor,
-                        action=row.action,
-                        target=row.target,
-                        outcome=row.outcome,
-                        details=row.details,
-                        previous_hash=row.previous_hash,
-                    )
-                    if recomputed != row.hash:
-                        return AuditVerification(
-                            False, checked, row.id, "event content does not match its hash (edited?)"
-                        )
-                    previous_hash = row.hash
-                    expected_id += 1
-                    checked += 1
+                    bad = cursor.step(_to_event(row))
+                    if bad is not None:
+                        return AuditVerification(False, cursor.checked, bad[0], bad[1])
 
 
 def _to_event(row: AuditEventRow) -> AuditEvent:
@@ -232,7 +326,8 @@ def _to_event(row: AuditEventRow) -> AuditEvent:
         action=row.action,
         target=row.target,
         outcome=row.outcome,
-        details=dict(row.details or {}),
+        # as stored: the chain check must see exactly what the database holds
+        details=dict(row.details) if isinstance(row.details, dict) else row.details,
         previous_hash=row.previous_hash,
         hash=row.hash,
     )

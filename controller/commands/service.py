@@ -147,12 +147,22 @@ class CommandService:
         return instruction
 
     # -- operator calls ---------------------------------------------------------------------
-    async def create(self, actor: str, target: Target, spec: CommandSpec) -> tuple[Command, list[Host]]:
+    async def create(
+        self,
+        actor: str,
+        target: Target,
+        spec: CommandSpec,
+        *,
+        authorize: Callable[[list[Host]], None] | None = None,
+    ) -> tuple[Command, list[Host]]:
         """Resolve the target, persist the command and one invocation per host, start sending.
+
+        ``authorize`` sees the resolved hosts before anything is stored; it raises to refuse.
 
         Raises:
             InvalidInput: no target, a bad selector, bad limits or an empty command.
             NotFound: an explicitly named host does not exist.
+            PermissionDenied: ``authorize`` refused (nothing was created).
         """
         spec.validate()
         if spec.script is not None and len(spec.script) > MAX_SCRIPT_BYTES:
@@ -160,6 +170,8 @@ class CommandService:
         hosts = await self._fleet.resolve_target(target)
         if not hosts:
             raise NotFound(f"no host matches {target.describe()}", "check the selector with opsctl hosts list --target")
+        if authorize is not None:
+            authorize(hosts)
         total = len(hosts)
         now = datetime.now(UTC)
         row = CommandRow(
@@ -227,6 +239,10 @@ class CommandService:
         if command is None:
             raise NotFound(f"no such command: {command_id}", "see opsctl run list")
         return command
+
+    async def hosts_of(self, command_ids: list[str]) -> dict[str, list[str]]:
+        """The host ids of each command's invocations."""
+        return await self._store.hosts_of(command_ids)
 
     async def list(self, limit: int = 50) -> list[Command]:
         return await self._store.commands(max(1, min(limit, 1000)))

@@ -82,6 +82,22 @@ class InvocationStore:
         async with self._sessions() as session:
             return await session.get(CommandRow, command_id)
 
+    async def hosts_of(self, command_ids: list[str]) -> dict[str, list[str]]:
+        if not command_ids:
+            return {}
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(InvocationRow.command_id, InvocationRow.host_id).where(
+                        InvocationRow.command_id.in_(command_ids)
+                    )
+                )
+            ).all()
+        found: dict[str, list[str]] = {}
+        for command_id, host_id in rows:
+            found.setdefault(command_id, []).append(host_id)
+        return found
+
     async def command(self, command_id: str) -> Command | None:
         row = await self.command_row(command_id)
         if row is None:

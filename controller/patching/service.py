@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -66,6 +66,8 @@ MAX_REPORT_BYTES = 64 * 1024 * 1024
 #: Patch operations take long (index refresh, downloads): the default execution timeout.
 DEFAULT_PATCH_TIMEOUT = 3600
 CONTROLLER_ACTOR = "controller"
+#: Sees the resolved hosts of an operation before anything is created; raises to refuse.
+Authorize = Callable[[list[Host]], None]
 
 
 @dataclass(frozen=True)
@@ -252,13 +254,18 @@ class PatchService:
         return assignments, default_baselines(stored.values())
 
     # -- operations -------------------------------------------------------------------------------
-    async def scan(self, actor: str, target: Target, options: PatchOptions) -> tuple[Command, list[Host]]:
+    async def scan(
+        self, actor: str, target: Target, options: PatchOptions, *, authorize: Authorize | None = None
+    ) -> tuple[Command, list[Host]]:
         request = {"refresh": options.refresh}
-        command, hosts = await self._commands.create(actor, target, self._spec(SCAN_TASK, request, options))
+        spec = self._spec(SCAN_TASK, request, options)
+        command, hosts = await self._commands.create(actor, target, spec, authorize=authorize)
         await self._record_operation(command.id, "scan", "", {})
         return command, hosts
 
-    async def install(self, actor: str, target: Target, options: PatchOptions) -> tuple[Command, list[Host]]:
+    async def install(
+        self, actor: str, target: Target, options: PatchOptions, *, authorize: Authorize | None = None
+    ) -> tuple[Command, list[Host]]:
         """Fix the approved set now (per baseline, from the hosts' latest scans) and install it.
 
         Raises:
@@ -271,6 +278,8 @@ class PatchService:
         hosts = await self._fleet.resolve_target(target)
         if not hosts:
             raise NotFound(f"no host matches {target.describe()}", "check the selector with opsctl hosts list --target")
+        if authorize is not None:
+            authorize(hosts)
         latest = await self._latest_reports([h.id for h in hosts])
         unscanned = [h.name for h in hosts if h.id not in latest or latest[h.id].error]
         if unscanned:

@@ -10,13 +10,16 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from fleetops.common.errors import InvalidInput
 from fleetops.common.wire import inventory_to_proto
+from fleetops.controller.audit.export import ExportResult
 from fleetops.controller.audit.service import AuditEvent
-from fleetops.controller.commands.models import Command, Invocation, InvocationState
+from fleetops.controller.authz.models import Role
+from fleetops.controller.commands.models import Command, CommandStatus, Invocation, InvocationState
 from fleetops.controller.enrollment.service import Activation
 from fleetops.controller.fleet.models import Host, HostStatus, Target
 from fleetops.controller.patching.models import PatchFinding
 from fleetops.controller.patching.service import HostReport, PatchGroup, StoredBaseline
 from fleetops.controller.sessions.models import Session
+from fleetops.controller.users.service import User
 from fleetops.controller.windows.models import Execution, Window, WindowTask
 from fleetops.v1 import operator_pb2
 
@@ -85,6 +88,30 @@ def audit_event_to_proto(e: AuditEvent) -> operator_pb2.AuditEvent:
         details_json=json.dumps(e.details, sort_keys=True),
         previous_hash=e.previous_hash,
         hash=e.hash,
+    )
+
+
+def audit_event_detail_to_proto(
+    e: AuditEvent, session: Session | None, command: Command | None, invocations: list[Invocation]
+) -> operator_pb2.AuditEventDetail:
+    """An event with what it links to: its session, or its command and per-host results."""
+    detail = operator_pb2.AuditEventDetail(event=audit_event_to_proto(e))
+    if session is not None:
+        detail.session.CopyFrom(session_to_proto(session))
+    if command is not None:
+        detail.command.CopyFrom(
+            operator_pb2.CommandDetail(
+                command=command_to_proto(command),
+                invocations=[invocation_to_proto(i, include_output=False) for i in invocations],
+                done=command.status is not CommandStatus.IN_PROGRESS,
+            )
+        )
+    return detail
+
+
+def export_result_to_proto(r: ExportResult) -> operator_pb2.ExportAuditResponse:
+    return operator_pb2.ExportAuditResponse(
+        chunks=r.chunks, events=r.events, last_event_id=r.last_event_id, last_hash=r.last_hash
     )
 
 
@@ -364,4 +391,33 @@ def execution_to_proto(e: Execution) -> operator_pb2.WindowExecution:
             )
             for t in e.tasks
         ],
+    )
+
+
+def user_to_proto(u: User) -> operator_pb2.User:
+    return operator_pb2.User(
+        name=u.name,
+        roles=list(u.roles),
+        disabled=u.disabled,
+        created_at=timestamp(u.created_at),
+        created_by=u.created_by,
+        last_login_at=timestamp(u.last_login_at),
+        certificate_expires_at=timestamp(u.certificate_expires_at),
+    )
+
+
+def role_document(message: operator_pb2.Role) -> dict[str, Any]:
+    try:
+        document = json.loads(message.document_json or "{}")
+    except ValueError as exc:
+        raise InvalidInput(f"the role document is not JSON: {exc}", "send the role as a JSON object") from exc
+    if not isinstance(document, dict):
+        raise InvalidInput("the role document must be a JSON object", "see docs/access.md#roles")
+    document.setdefault("name", message.name)
+    return document
+
+
+def role_to_proto(role: Role) -> operator_pb2.Role:
+    return operator_pb2.Role(
+        name=role.name, document_json=json.dumps(role.to_dict(), sort_keys=True), builtin=role.builtin
     )

@@ -5,14 +5,28 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import grpc
 
-from fleetops.common.errors import FleetopsError, InternalError, NotFound, PermissionDenied
+from fleetops.common import pki
+from fleetops.common.errors import (
+    AuthError,
+    Conflict,
+    FleetopsError,
+    InternalError,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
+from fleetops.controller.audit.export import AuditExporter
 from fleetops.controller.audit.service import AuditLog, AuditQuery
+from fleetops.controller.authz.actions import RPC_SCOPE, TASK_ACTIONS, action_for
+from fleetops.controller.authz.models import GLOBAL_ACTIONS
+from fleetops.controller.authz.store import RoleStore
 from fleetops.controller.commands.models import (
     DEFAULT_DELIVERY_TIMEOUT_SECONDS,
     DEFAULT_MAX_CONCURRENCY,
@@ -23,21 +37,26 @@ from fleetops.controller.commands.models import (
 )
 from fleetops.controller.commands.service import CommandService
 from fleetops.controller.enrollment.service import EnrollmentService
+from fleetops.controller.fleet.models import Host, Target
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.patching.service import DEFAULT_PATCH_TIMEOUT, PatchGroup, PatchOptions, PatchService
 from fleetops.controller.rpc import convert
+from fleetops.controller.rpc.access import Access
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.peer import Peer, peer_of
 from fleetops.controller.rpc.session_streams import check_operator, operator_session
 from fleetops.controller.sessions.broker import SessionBroker
+from fleetops.controller.users.service import DEFAULT_TOKEN_TTL, UserService
 from fleetops.controller.windows.models import Window
 from fleetops.controller.windows.service import WindowService
-from fleetops.v1 import operator_pb2, operator_pb2_grpc
+from fleetops.v1 import enrollment_pb2, operator_pb2, operator_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 # Shortest time between two progress snapshots of one watched command.
 WATCH_INTERVAL = 0.1
+
+_END = object()  # a stream handler that yielded nothing
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -54,6 +73,7 @@ def operator_call(action: str) -> Callable[[Handler[Req, Resp]], Callable[..., A
         @functools.wraps(handler)
         async def call(self: OperatorServicer, request: Req, context: grpc.aio.ServicerContext) -> Resp:
             actor = f"peer:{context.peer()}"
+            peer: Peer | None = None
             target = getattr(request, "host", "") or getattr(request, "id", "")
             try:
                 peer = peer_of(context)
@@ -63,11 +83,14 @@ def operator_call(action: str) -> Callable[[Handler[Req, Resp]], Callable[..., A
                         f"{peer.actor} is not an operator identity",
                         "use an operator profile (fleetops-controller operator issue NAME --profile DIR)",
                     )
+                peer = await self._authorize(peer, handler.__name__)
                 response, target = await handler(self, request, peer)
+                self._decided(peer, handler.__name__)
             except FleetopsError as exc:
-                outcome = "denied" if isinstance(exc, PermissionDenied) else "error"
+                outcome = "denied" if isinstance(exc, AuthError) else "error"
+                details = {"error": exc.message, **(peer.access.audit() if peer and peer.access else {})}
                 await self._audit.record(
-                    actor=actor, action=action, target=str(target), outcome=outcome, details={"error": exc.message}
+                    actor=actor, action=action, target=str(target), outcome=outcome, details=details
                 )
                 await abort(context, exc)
             except Exception as exc:  # a bug: audit it, log the traceback, answer INTERNAL
@@ -76,7 +99,7 @@ def operator_call(action: str) -> Callable[[Handler[Req, Resp]], Callable[..., A
                     actor=actor, action=action, target=str(target), outcome="error", details={"error": repr(exc)}
                 )
                 await abort(context, InternalError(f"{action} failed inside the controller", "see the controller log"))
-            await self._audit.record(actor=actor, action=action, target=str(target))
+            await self._audit.record(actor=actor, action=action, target=str(target), details=peer.access.audit())
             return response
 
         return call
@@ -91,6 +114,7 @@ def operator_stream(action: str) -> Callable[..., Any]:
         @functools.wraps(handler)
         async def call(self: OperatorServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
             actor = f"peer:{context.peer()}"
+            peer: Peer | None = None
             target = getattr(request, "id", "") or getattr(request, "command_id", "")
             try:
                 peer = peer_of(context)
@@ -100,14 +124,21 @@ def operator_stream(action: str) -> Callable[..., Any]:
                         f"{peer.actor} is not an operator identity",
                         "use an operator profile (fleetops-controller operator issue NAME --profile DIR)",
                     )
+                peer = await self._authorize(peer, handler.__name__)
+                # A stream decides before its first item: its handler's opening step checks hosts.
+                stream = handler(self, request, peer)
+                first = await anext(stream, _END)
+                self._decided(peer, handler.__name__)
             except FleetopsError as exc:
-                await self._audit.record(
-                    actor=actor, action=action, target=target, outcome="denied", details={"error": exc.message}
-                )
+                details = {"error": exc.message, **(peer.access.audit() if peer and peer.access else {})}
+                await self._audit.record(actor=actor, action=action, target=target, outcome="denied", details=details)
                 await abort(context, exc)
-            await self._audit.record(actor=actor, action=action, target=target)
+            await self._audit.record(actor=actor, action=action, target=target, details=peer.access.audit())
+            if first is _END:
+                return
+            yield first
             try:
-                async for item in handler(self, request, peer):
+                async for item in stream:
                     yield item
             except FleetopsError as exc:
                 await abort(context, exc)
@@ -127,6 +158,8 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
         sessions: SessionBroker,
         patching: PatchService,
         windows: WindowService,
+        users: UserService,
+        roles: RoleStore,
     ) -> None:
         self._fleet = fleet
         self._enrollment = enrollment
@@ -135,6 +168,127 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
         self._sessions = sessions
         self._patching = patching
         self._windows = windows
+        self._users = users
+        self._roles = roles
+        #: HOST:PORT operators reach this controller at (for the login commands it prints).
+        self.public_address = ""
+        #: Writes the audit log to the object store (ExportAudit); set by the composition root.
+        self.audit_exporter: AuditExporter | None = None
+
+    # -- authorization --------------------------------------------------------------------------
+    async def _authorize(self, peer: Peer, method: str) -> Peer:
+        """The caller's Access for ``method``; global actions are decided here (fail closed)."""
+        user = await self._users.check(peer.identity.name, peer.certificate)
+        try:
+            action = action_for(method)
+        except KeyError:
+            raise InternalError(f"{method} has no authorization rule", "this is a controller bug") from None
+        access = Access(user, await self._roles.resolve(user.roles), action)
+        peer = replace(peer, access=access)
+        if action is not None and (action in GLOBAL_ACTIONS or method not in RPC_SCOPE):
+            access.require()
+        return peer
+
+    @staticmethod
+    def _decided(peer: Peer, method: str) -> None:
+        if not peer.access.decided:
+            raise InternalError(f"{method} ran without an authorization decision", "this is a controller bug")
+
+    async def _hosts(self, ids: Iterable[str]) -> list[Host]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        return await self._fleet.list_hosts(Target(hosts=tuple(wanted)), include_deregistered=True)
+
+    # -- roles ----------------------------------------------------------------------------------
+    @operator_call("role.create")
+    async def CreateRole(self, request: operator_pb2.Role, peer: Peer) -> tuple[Any, str]:
+        role = await self._roles.put(peer.actor, convert.role_document(request), create=True)
+        return convert.role_to_proto(role), role.name
+
+    @operator_call("role.update")
+    async def UpdateRole(self, request: operator_pb2.Role, peer: Peer) -> tuple[Any, str]:
+        role = await self._roles.put(peer.actor, convert.role_document(request), create=False)
+        return convert.role_to_proto(role), role.name
+
+    @operator_call("role.list")
+    async def ListRoles(self, request: operator_pb2.ListRolesRequest, peer: Peer) -> tuple[Any, str]:
+        return operator_pb2.ListRolesResponse(roles=[convert.role_to_proto(r) for r in await self._roles.list()]), ""
+
+    @operator_call("role.show")
+    async def GetRole(self, request: operator_pb2.GetRoleRequest, peer: Peer) -> tuple[Any, str]:
+        return convert.role_to_proto(await self._roles.get(request.name)), request.name
+
+    @operator_call("role.delete")
+    async def DeleteRole(self, request: operator_pb2.GetRoleRequest, peer: Peer) -> tuple[Any, str]:
+        await self._roles.delete(request.name)
+        return operator_pb2.DeleteRoleResponse(), request.name
+
+    # -- operators ----------------------------------------------------------------------------
+    def _login_command(self, token: str, peer: Peer) -> str:
+        return f"opsctl login --controller {self._controller_address(peer)} --token {token}"
+
+    def _controller_address(self, peer: Peer) -> str:
+        return self.public_address or "CONTROLLER:7443"
+
+    @operator_call("user.create")
+    async def CreateUser(self, request: operator_pb2.CreateUserRequest, peer: Peer) -> tuple[Any, str]:
+        ttl = timedelta(seconds=request.token_ttl_seconds) if request.token_ttl_seconds else DEFAULT_TOKEN_TTL
+        await self._roles.check_names(request.roles)
+        user, token = await self._users.create(peer.actor, request.name, list(request.roles), ttl)
+        response = operator_pb2.CreateUserResponse(
+            user=convert.user_to_proto(user),
+            token=token.token,
+            token_expires_at=convert.timestamp(token.expires_at),
+            login_command=self._login_command(token.token, peer),
+        )
+        return response, user.name
+
+    @operator_call("user.token")
+    async def IssueLoginToken(self, request: operator_pb2.IssueLoginTokenRequest, peer: Peer) -> tuple[Any, str]:
+        ttl = timedelta(seconds=request.token_ttl_seconds) if request.token_ttl_seconds else DEFAULT_TOKEN_TTL
+        token = await self._users.issue_token(request.name, ttl)
+        user = await self._users.get(request.name)
+        response = operator_pb2.CreateUserResponse(
+            user=convert.user_to_proto(user),
+            token=token.token,
+            token_expires_at=convert.timestamp(token.expires_at),
+            login_command=self._login_command(token.token, peer),
+        )
+        return response, user.name
+
+    @operator_call("user.list")
+    async def ListUsers(self, request: operator_pb2.ListUsersRequest, peer: Peer) -> tuple[Any, str]:
+        return operator_pb2.ListUsersResponse(users=[convert.user_to_proto(u) for u in await self._users.list()]), ""
+
+    @operator_call("user.update")
+    async def UpdateUser(self, request: operator_pb2.UpdateUserRequest, peer: Peer) -> tuple[Any, str]:
+        if request.set_roles:
+            await self._roles.check_names(request.roles)
+        user = await self._users.update(
+            request.name,
+            roles=list(request.roles) if request.set_roles else None,
+            disabled=request.disabled if request.set_disabled else None,
+        )
+        return convert.user_to_proto(user), user.name
+
+    @operator_call("user.delete")
+    async def DeleteUser(self, request: operator_pb2.DeleteUserRequest, peer: Peer) -> tuple[Any, str]:
+        if request.name == peer.identity.name:
+            raise Conflict("you cannot delete yourself", "ask another admin")
+        await self._users.delete(request.name)
+        return operator_pb2.DeleteUserResponse(), request.name
+
+    @operator_call("user.renew")
+    async def RenewOperatorCertificate(
+        self, request: operator_pb2.RenewOperatorCertificateRequest, peer: Peer
+    ) -> tuple[Any, str]:
+        user = await self._users.get(peer.identity.name)
+        certificate = await self._users.renew(user, bytes(request.csr_pem))
+        response = enrollment_pb2.OperatorCertificate(
+            operator=user.name, certificate_pem=pki.cert_pem(certificate), ca_pem=pki.cert_pem(self._users.ca)
+        )
+        return response, user.name
 
     # -- maintenance windows --------------------------------------------------------------------
     async def _window_proto(self, window: Window) -> operator_pb2.MaintenanceWindow:
@@ -186,7 +340,12 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
 
     @operator_call("window.task.add")
     async def AddWindowTask(self, request: operator_pb2.WindowTask, peer: Peer) -> tuple[Any, str]:
-        task = await self._windows.add_task(convert.window_task_from_proto(request))
+        task = convert.window_task_from_proto(request)
+        task.check()
+        # window.manage must not run what its holder could not run directly.
+        login = task.run_as if task.type == "run" else None
+        peer.access.require(await self._fleet.resolve_target(task.target), login, action=TASK_ACTIONS[task.type])
+        task = await self._windows.add_task(task)
         return convert.window_task_to_proto(task), f"{task.window}/{task.id}"
 
     @operator_call("window.task.remove")
@@ -215,7 +374,9 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
     @operator_call("patch.scan")
     async def ScanPatches(self, request: operator_pb2.PatchOperationRequest, peer: Peer) -> tuple[Any, str]:
         target = convert.target_from_proto(request.target)
-        command, hosts = await self._patching.scan(peer.actor, target, self._patch_options(request))
+        command, hosts = await self._patching.scan(
+            peer.actor, target, self._patch_options(request), authorize=lambda hosts: peer.access.require(hosts)
+        )
         response = operator_pb2.RunCommandResponse(
             command=convert.command_to_proto(command), host_names=[h.name for h in hosts]
         )
@@ -224,7 +385,9 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
     @operator_call("patch.install")
     async def InstallPatches(self, request: operator_pb2.PatchOperationRequest, peer: Peer) -> tuple[Any, str]:
         target = convert.target_from_proto(request.target)
-        command, hosts = await self._patching.install(peer.actor, target, self._patch_options(request))
+        command, hosts = await self._patching.install(
+            peer.actor, target, self._patch_options(request), authorize=lambda hosts: peer.access.require(hosts)
+        )
         response = operator_pb2.RunCommandResponse(
             command=convert.command_to_proto(command), host_names=[h.name for h in hosts]
         )
@@ -234,10 +397,13 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
     async def GetPatchCompliance(self, request: operator_pb2.PatchComplianceRequest, peer: Peer) -> tuple[Any, str]:
         if request.host:
             latest, findings, history = await self._patching.host_compliance(request.host)
+            peer.access.require([latest.host])
             reports = [latest]
         else:
             target = convert.target_from_proto(request.target)
             reports = await self._patching.compliance(None if target.empty else target)
+            allowed = {h.id for h in peer.access.visible([r.host for r in reports])}
+            reports = [r for r in reports if r.host.id in allowed]
             findings, history = [], []
         return convert.patch_compliance_to_proto(reports, findings, history), request.host
 
@@ -292,27 +458,48 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
             peer = peer_of(context)
             actor = peer.actor
             check_operator(peer)
+            peer = await self._authorize(peer, "Session")
         except FleetopsError as exc:
             await self._audit.record(
                 actor=actor, action="session.start", outcome="denied", details={"error": exc.message}
             )
             await abort(context, exc)
-        await operator_session(self._sessions, self._audit, peer, request_iterator, context)
+        access: Access = peer.access
+
+        def authorize(host: Host, login: str) -> None:
+            access.require([host], login)
+
+        try:
+            await operator_session(self._sessions, self._audit, peer, request_iterator, context, authorize)
+        finally:
+            refused = [d for d in access.decisions if not d.allowed]
+            if refused:
+                await self._audit.record(
+                    actor=actor,
+                    action="session.start",
+                    target=", ".join(refused[0].denied_hosts),
+                    outcome="denied",
+                    details={"error": refused[0].message, **access.audit()},
+                )
 
     @operator_call("session.list")
     async def ListSessions(self, request: operator_pb2.ListSessionsRequest, peer: Peer) -> tuple[Any, str]:
         sessions = await self._sessions.list(
             active_only=request.active_only, host=request.host, limit=min(request.limit or 50, 1000)
         )
+        allowed = {h.id for h in peer.access.visible(await self._hosts(x.host_id for x in sessions))}
+        sessions = [x for x in sessions if x.host_id in allowed]
         return operator_pb2.ListSessionsResponse(sessions=[convert.session_to_proto(x) for x in sessions]), ""
 
     @operator_call("session.show")
     async def GetSession(self, request: operator_pb2.GetSessionRequest, peer: Peer) -> tuple[Any, str]:
         session = await self._sessions.get(request.id)
+        peer.access.require(await self._hosts([session.host_id]))
         return convert.session_to_proto(session), session.id
 
     @operator_call("session.kill")
     async def KillSession(self, request: operator_pb2.GetSessionRequest, peer: Peer) -> tuple[Any, str]:
+        peer.access.require(await self._hosts([(await self._sessions.get(request.id)).host_id]))
         session = await self._sessions.kill(peer.actor, request.id)
         return convert.session_to_proto(session), session.id
 
@@ -335,7 +522,10 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
             delivery_timeout_seconds=request.delivery_timeout_seconds or DEFAULT_DELIVERY_TIMEOUT_SECONDS,
             comment=request.comment,
         )
-        command, hosts = await self._commands.create(peer.actor, convert.target_from_proto(request.target), spec)
+        target = convert.target_from_proto(request.target)
+        command, hosts = await self._commands.create(
+            peer.actor, target, spec, authorize=lambda hosts: peer.access.require(hosts, request.run_as)
+        )
         return (
             operator_pb2.RunCommandResponse(
                 command=convert.command_to_proto(command), host_names=[h.name for h in hosts]
@@ -346,11 +536,15 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
     @operator_call("command.list")
     async def ListCommands(self, request: operator_pb2.ListCommandsRequest, peer: Peer) -> tuple[Any, str]:
         commands = await self._commands.list(request.limit or 50)
+        hosts_of = await self._commands.hosts_of([c.id for c in commands])
+        allowed = {h.id for h in peer.access.visible(await self._hosts(i for ids in hosts_of.values() for i in ids))}
+        commands = [c for c in commands if set(hosts_of.get(c.id, ())) <= allowed]
         return operator_pb2.ListCommandsResponse(commands=[convert.command_to_proto(c) for c in commands]), ""
 
     @operator_call("command.show")
     async def GetCommand(self, request: operator_pb2.GetCommandRequest, peer: Peer) -> tuple[Any, str]:
         command, invocations = await self._commands.get(request.id)
+        peer.access.require(await self._hosts(i.host_id for i in invocations))
         return (
             operator_pb2.CommandDetail(
                 command=convert.command_to_proto(command),
@@ -362,12 +556,16 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
 
     @operator_call("command.cancel")
     async def CancelCommand(self, request: operator_pb2.GetCommandRequest, peer: Peer) -> tuple[Any, str]:
+        _, invocations = await self._commands.get(request.id)
+        peer.access.require(await self._hosts(i.host_id for i in invocations))
         command = await self._commands.cancel(request.id)
         return convert.command_to_proto(command), command.id
 
     @operator_stream("command.watch")
     async def WatchCommand(self, request: operator_pb2.GetCommandRequest, peer: Peer) -> Any:
         """Progress as counts per state (cheap to compute, whatever the fleet size), until the end."""
+        _, invocations = await self._commands.get(request.id)
+        peer.access.require(await self._hosts(i.host_id for i in invocations))
         queue = self._commands.subscribe(request.id)
         loop = asyncio.get_running_loop()
         try:
@@ -399,6 +597,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
                 f"command {request.command_id} has no invocation on host {request.host}",
                 f"see opsctl run show {request.command_id}",
             )
+        peer.access.require(await self._hosts([match[0].host_id]))
         stream = "stderr" if request.stderr else "stdout"
         if (match[0].stderr_bytes if request.stderr else match[0].stdout_bytes) == 0:
             return
@@ -417,12 +616,15 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
     @operator_call("hosts.list")
     async def ListHosts(self, request: operator_pb2.ListHostsRequest, peer: Peer) -> tuple[Any, str]:
         target = convert.target_from_proto(request.target)
-        hosts = await self._fleet.list_hosts(target, include_deregistered=request.include_deregistered)
+        hosts = peer.access.visible(
+            await self._fleet.list_hosts(target, include_deregistered=request.include_deregistered)
+        )
         return operator_pb2.ListHostsResponse(hosts=[convert.host_to_proto(h) for h in hosts]), target.describe()
 
     @operator_call("hosts.show")
     async def GetHost(self, request: operator_pb2.GetHostRequest, peer: Peer) -> tuple[Any, str]:
         host = await self._fleet.get_host(request.host)
+        peer.access.require([host])
         return convert.host_to_proto(host), host.id
 
     @operator_call("hosts.tag")
@@ -463,15 +665,58 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
 
     @operator_call("audit.list")
     async def ListAuditEvents(self, request: operator_pb2.ListAuditEventsRequest, peer: Peer) -> tuple[Any, str]:
+        host_keys: tuple[str, ...] = ()
+        if request.host:
+            try:
+                host = await self._fleet.get_host(request.host)
+            except NotFound:
+                raise NotFound(
+                    f"no such host: {request.host}",
+                    "give a host name or id from opsctl hosts list --include-deregistered",
+                ) from None
+            host_keys = (host.name, host.id)
         query = AuditQuery(
             since=convert.from_timestamp(request.since) if request.HasField("since") else None,
+            until=convert.from_timestamp(request.until) if request.HasField("until") else None,
             actor=request.actor,
             action=request.action,
             outcome=request.outcome,
+            host=host_keys,
+            before_id=request.before_id,
             limit=request.limit or 100,
         )
         events = await self._audit.list(query)
-        return operator_pb2.ListAuditEventsResponse(events=[convert.audit_event_to_proto(e) for e in events]), ""
+        return operator_pb2.ListAuditEventsResponse(
+            events=[convert.audit_event_to_proto(e) for e in events]
+        ), request.host
+
+    @operator_call("audit.show")
+    async def GetAuditEvent(self, request: operator_pb2.GetAuditEventRequest, peer: Peer) -> tuple[Any, str]:
+        event = await self._audit.get(request.id)
+        session = command = None
+        invocations: list[Any] = []
+        # The linked record may be gone (or the target is not an id): the event is shown alone then.
+        try:
+            if event.action.startswith("session.") and event.target:
+                session = await self._sessions.get(event.target)
+            elif event.target.startswith("cmd-"):
+                command, invocations = await self._commands.get(event.target)
+        except NotFound:
+            pass
+        return convert.audit_event_detail_to_proto(event, session, command, invocations), str(event.id)
+
+    @operator_call("audit.export")
+    async def ExportAudit(self, request: operator_pb2.ExportAuditRequest, peer: Peer) -> tuple[Any, str]:
+        if self.audit_exporter is None:
+            raise Unavailable("this controller does not export the audit log", "see the controller's configuration")
+        result = await self.audit_exporter.export()
+        if result.problem:
+            raise Conflict(
+                f"audit export stopped at event {result.bad_event_id}: {result.problem} "
+                f"({result.events} event(s) before it exported)",
+                "run opsctl audit verify",
+            )
+        return convert.export_result_to_proto(result), ""
 
     @operator_call("audit.verify")
     async def VerifyAudit(self, request: operator_pb2.VerifyAuditRequest, peer: Peer) -> tuple[Any, str]:

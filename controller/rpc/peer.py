@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import grpc
 from cryptography import x509
@@ -17,6 +18,8 @@ class Peer:
     identity: pki.PeerIdentity
     certificate: x509.Certificate
     address: str
+    #: The operator's authorization for the current call (set by the operator service).
+    access: Any = None
 
     @property
     def expires_at(self) -> datetime:

@@ -362,3 +362,34 @@ class WindowTaskExecutionRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class UserRow(Base):
+    """An operator identity; certificates name it in their URI SAN (``fleetops://operator/<name>``)."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    # Certificates issued before this instant are refused (set on creation and on re-enabling).
+    valid_after: Mapped[datetime]
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    certificate_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The pending one-time login token (only its hash), if any.
+    token_id: Mapped[str] = mapped_column(String(32), default="")
+    token_sha256: Mapped[str] = mapped_column(String(64), default="")
+    token_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RoleRow(Base):
+    """A role: allow and deny rules (``document`` is ``Role.to_dict()``, docs/access.md)."""
+
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(255))

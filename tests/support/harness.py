@@ -215,7 +215,7 @@ class Controller:
     def address(self) -> str:
         return f"127.0.0.1:{self.ports['listen']}"
 
-    def issue_profile(self, operator: str, directory: Path, address: str = "") -> Path:
+    def issue_profile(self, operator: str, directory: Path, address: str = "", roles: tuple[str, ...] = ()) -> Path:
         result = run(
             [
                 PYTHON,
@@ -230,6 +230,8 @@ class Controller:
                 address or self.address,
                 "--profile",
                 str(directory),
+                *[arg for role in roles for arg in ("--role", role)],
+                *(["--database-url", self.database_url] if self.database_url else []),
             ]
         )
         assert result.returncode == 0, result.stderr

@@ -16,6 +16,8 @@ ROOMS = [
     "controller/sessions",
     "controller/patching",
     "controller/windows",
+    "controller/authz",
+    "controller/users",
 ]
 FORBIDDEN = ("grpc", "fleetops.v1", "google.protobuf")
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from fleetops.v1 import common_pb2 as fleetops_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66leetops/v1/enrollment.proto\x12\x0b\x66leetops.v1\x1a\x18\x66leetops/v1/common.proto\"\xee\x01\n\x0fRegisterRequest\x12\x15\n\ractivation_id\x18\x01 \x01(\t\x12\x17\n\x0f\x61\x63tivation_code\x18\x02 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x03 \x01(\x0c\x12)\n\tinventory\x18\x04 \x01(\x0b\x32\x16.fleetops.v1.Inventory\x12\x34\n\x04tags\x18\x05 \x03(\x0b\x32&.fleetops.v1.RegisterRequest.TagsEntry\x12\x0c\n\x04name\x18\x06 \x01(\t\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc2\x01\n\x10RegisterResponse\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\x0c\x12\x0e\n\x06\x63\x61_pem\x18\x03 \x01(\x0c\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\x35\n\x04tags\x18\x05 \x03(\x0b\x32\'.fleetops.v1.RegisterResponse.TagsEntry\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\\\n\x11\x45nrollmentService\x12G\n\x08Register\x12\x1c.fleetops.v1.RegisterRequest\x1a\x1d.fleetops.v1.RegisterResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66leetops/v1/enrollment.proto\x12\x0b\x66leetops.v1\x1a\x18\x66leetops/v1/common.proto\"O\n\x14OperatorLoginRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x14\n\x0ctoken_secret\x18\x02 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x03 \x01(\x0c\"P\n\x13OperatorCertificate\x12\x10\n\x08operator\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\x0c\x12\x0e\n\x06\x63\x61_pem\x18\x03 \x01(\x0c\"\xee\x01\n\x0fRegisterRequest\x12\x15\n\ractivation_id\x18\x01 \x01(\t\x12\x17\n\x0f\x61\x63tivation_code\x18\x02 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x03 \x01(\x0c\x12)\n\tinventory\x18\x04 \x01(\x0b\x32\x16.fleetops.v1.Inventory\x12\x34\n\x04tags\x18\x05 \x03(\x0b\x32&.fleetops.v1.RegisterRequest.TagsEntry\x12\x0c\n\x04name\x18\x06 \x01(\t\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc2\x01\n\x10RegisterResponse\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x02 \x01(\x0c\x12\x0e\n\x06\x63\x61_pem\x18\x03 \x01(\x0c\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\x35\n\x04tags\x18\x05 \x03(\x0b\x32\'.fleetops.v1.RegisterResponse.TagsEntry\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xb2\x01\n\x11\x45nrollmentService\x12G\n\x08Register\x12\x1c.fleetops.v1.RegisterRequest\x1a\x1d.fleetops.v1.RegisterResponse\x12T\n\rOperatorLogin\x12!.fleetops.v1.OperatorLoginRequest\x1a .fleetops.v1.OperatorCertificateb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,14 +36,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTERREQUEST_TAGSENTRY']._serialized_options = b'8\001'
   _globals['_REGISTERRESPONSE_TAGSENTRY']._loaded_options = None
   _globals['_REGISTERRESPONSE_TAGSENTRY']._serialized_options = b'8\001'
-  _globals['_REGISTERREQUEST']._serialized_start=72
-  _globals['_REGISTERREQUEST']._serialized_end=310
-  _globals['_REGISTERREQUEST_TAGSENTRY']._serialized_start=267
-  _globals['_REGISTERREQUEST_TAGSENTRY']._serialized_end=310
-  _globals['_REGISTERRESPONSE']._serialized_start=313
-  _globals['_REGISTERRESPONSE']._serialized_end=507
-  _globals['_REGISTERRESPONSE_TAGSENTRY']._serialized_start=267
-  _globals['_REGISTERRESPONSE_TAGSENTRY']._serialized_end=310
-  _globals['_ENROLLMENTSERVICE']._serialized_start=509
-  _globals['_ENROLLMENTSERVICE']._serialized_end=601
+  _globals['_OPERATORLOGINREQUEST']._serialized_start=71
+  _globals['_OPERATORLOGINREQUEST']._serialized_end=150
+  _globals['_OPERATORCERTIFICATE']._serialized_start=152
+  _globals['_OPERATORCERTIFICATE']._serialized_end=232
+  _globals['_REGISTERREQUEST']._serialized_start=235
+  _globals['_REGISTERREQUEST']._serialized_end=473
+  _globals['_REGISTERREQUEST_TAGSENTRY']._serialized_start=430
+  _globals['_REGISTERREQUEST_TAGSENTRY']._serialized_end=473
+  _globals['_REGISTERRESPONSE']._serialized_start=476
+  _globals['_REGISTERRESPONSE']._serialized_end=670
+  _globals['_REGISTERRESPONSE_TAGSENTRY']._serialized_start=430
+  _globals['_REGISTERRESPONSE_TAGSENTRY']._serialized_end=473
+  _globals['_ENROLLMENTSERVICE']._serialized_start=673
+  _globals['_ENROLLMENTSERVICE']._serialized_end=851
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class OperatorLoginRequest(_message.Message):
+    __slots__ = ("token_id", "token_secret", "csr_pem")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_SECRET_FIELD_NUMBER: _ClassVar[int]
+    CSR_PEM_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    token_secret: str
+    csr_pem: bytes
+    def __init__(self, token_id: _Optional[str] = ..., token_secret: _Optional[str] = ..., csr_pem: _Optional[bytes] = ...) -> None: ...
+
+class OperatorCertificate(_message.Message):
+    __slots__ = ("operator", "certificate_pem", "ca_pem")
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
+    CA_PEM_FIELD_NUMBER: _ClassVar[int]
+    operator: str
+    certificate_pem: bytes
+    ca_pem: bytes
+    def __init__(self, operator: _Optional[str] = ..., certificate_pem: _Optional[bytes] = ..., ca_pem: _Optional[bytes] = ...) -> None: ...
+
 class RegisterRequest(_message.Message):
     __slots__ = ("activation_id", "activation_code", "csr_pem", "inventory", "tags", "name")
     class TagsEntry(_message.Message):

@@ -39,6 +39,11 @@ class EnrollmentServiceStub:
                 request_serializer=fleetops_dot_v1_dot_enrollment__pb2.RegisterRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_enrollment__pb2.RegisterResponse.FromString,
                 _registered_method=True)
+        self.OperatorLogin = channel.unary_unary(
+                '/fleetops.v1.EnrollmentService/OperatorLogin',
+                request_serializer=fleetops_dot_v1_dot_enrollment__pb2.OperatorLoginRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_enrollment__pb2.OperatorCertificate.FromString,
+                _registered_method=True)
 
 
 class EnrollmentServiceServicer:
@@ -53,6 +58,15 @@ class EnrollmentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OperatorLogin(self, request, context):
+        """An operator's first login: a one-time enrollment token (from `opsctl admin user create`) and
+        a CSR for a short-lived operator certificate. The key is generated on the operator's machine.
+        Errors: UNAUTHENTICATED (unknown, used or expired token; disabled user).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EnrollmentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +74,11 @@ def add_EnrollmentServiceServicer_to_server(servicer, server):
                     servicer.Register,
                     request_deserializer=fleetops_dot_v1_dot_enrollment__pb2.RegisterRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_enrollment__pb2.RegisterResponse.SerializeToString,
+            ),
+            'OperatorLogin': grpc.unary_unary_rpc_method_handler(
+                    servicer.OperatorLogin,
+                    request_deserializer=fleetops_dot_v1_dot_enrollment__pb2.OperatorLoginRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_enrollment__pb2.OperatorCertificate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -89,6 +108,33 @@ class EnrollmentService:
             '/fleetops.v1.EnrollmentService/Register',
             fleetops_dot_v1_dot_enrollment__pb2.RegisterRequest.SerializeToString,
             fleetops_dot_v1_dot_enrollment__pb2.RegisterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OperatorLogin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.EnrollmentService/OperatorLogin',
+            fleetops_dot_v1_dot_enrollment__pb2.OperatorLoginRequest.SerializeToString,
+            fleetops_dot_v1_dot_enrollment__pb2.OperatorCertificate.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from fleetops.v1 import enrollment_pb2 as fleetops_dot_v1_dot_enrollment__pb2
 from fleetops.v1 import operator_pb2 as fleetops_dot_v1_dot_operator__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -233,6 +234,71 @@ class OperatorServiceStub:
                 '/fleetops.v1.OperatorService/WindowHistory',
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.WindowHistoryRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_operator__pb2.WindowHistoryResponse.FromString,
+                _registered_method=True)
+        self.CreateUser = channel.unary_unary(
+                '/fleetops.v1.OperatorService/CreateUser',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.CreateUserRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.CreateUserResponse.FromString,
+                _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ListUsers',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ListUsersResponse.FromString,
+                _registered_method=True)
+        self.UpdateUser = channel.unary_unary(
+                '/fleetops.v1.OperatorService/UpdateUser',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.UpdateUserRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.User.FromString,
+                _registered_method=True)
+        self.DeleteUser = channel.unary_unary(
+                '/fleetops.v1.OperatorService/DeleteUser',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.DeleteUserRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.DeleteUserResponse.FromString,
+                _registered_method=True)
+        self.IssueLoginToken = channel.unary_unary(
+                '/fleetops.v1.OperatorService/IssueLoginToken',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.IssueLoginTokenRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.CreateUserResponse.FromString,
+                _registered_method=True)
+        self.CreateRole = channel.unary_unary(
+                '/fleetops.v1.OperatorService/CreateRole',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.Role.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.Role.FromString,
+                _registered_method=True)
+        self.UpdateRole = channel.unary_unary(
+                '/fleetops.v1.OperatorService/UpdateRole',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.Role.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.Role.FromString,
+                _registered_method=True)
+        self.ListRoles = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ListRoles',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.ListRolesRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ListRolesResponse.FromString,
+                _registered_method=True)
+        self.GetRole = channel.unary_unary(
+                '/fleetops.v1.OperatorService/GetRole',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetRoleRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.Role.FromString,
+                _registered_method=True)
+        self.DeleteRole = channel.unary_unary(
+                '/fleetops.v1.OperatorService/DeleteRole',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetRoleRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.DeleteRoleResponse.FromString,
+                _registered_method=True)
+        self.RenewOperatorCertificate = channel.unary_unary(
+                '/fleetops.v1.OperatorService/RenewOperatorCertificate',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.RenewOperatorCertificateRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_enrollment__pb2.OperatorCertificate.FromString,
+                _registered_method=True)
+        self.GetAuditEvent = channel.unary_unary(
+                '/fleetops.v1.OperatorService/GetAuditEvent',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetAuditEventRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.AuditEventDetail.FromString,
+                _registered_method=True)
+        self.ExportAudit = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ExportAudit',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.ExportAuditRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ExportAuditResponse.FromString,
                 _registered_method=True)
         self.ListAuditEvents = channel.unary_unary(
                 '/fleetops.v1.OperatorService/ListAuditEvents',
@@ -499,6 +565,89 @@ class OperatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateUser(self, request, context):
+        """Operators and roles (docs/access.md). Every call is authorized against the caller's roles.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateUser(self, request, context):
+        """roles, disabled
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueLoginToken(self, request, context):
+        """a new one-time token
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRole(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRole(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRoles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRole(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRole(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenewOperatorCertificate(self, request, context):
+        """A fresh certificate for the calling operator (opsctl login with a still-valid profile).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAuditEvent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportAudit(self, request, context):
+        """Write the events not exported yet to the object store now (it also happens periodically).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAuditEvents(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -713,6 +862,71 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.WindowHistory,
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.WindowHistoryRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_operator__pb2.WindowHistoryResponse.SerializeToString,
+            ),
+            'CreateUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateUser,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.CreateUserRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.CreateUserResponse.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.ListUsersRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ListUsersResponse.SerializeToString,
+            ),
+            'UpdateUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateUser,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.UpdateUserRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.User.SerializeToString,
+            ),
+            'DeleteUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteUser,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.DeleteUserRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.DeleteUserResponse.SerializeToString,
+            ),
+            'IssueLoginToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueLoginToken,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.IssueLoginTokenRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.CreateUserResponse.SerializeToString,
+            ),
+            'CreateRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRole,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.Role.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.Role.SerializeToString,
+            ),
+            'UpdateRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRole,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.Role.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.Role.SerializeToString,
+            ),
+            'ListRoles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRoles,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.ListRolesRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ListRolesResponse.SerializeToString,
+            ),
+            'GetRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRole,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetRoleRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.Role.SerializeToString,
+            ),
+            'DeleteRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRole,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetRoleRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.DeleteRoleResponse.SerializeToString,
+            ),
+            'RenewOperatorCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewOperatorCertificate,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.RenewOperatorCertificateRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_enrollment__pb2.OperatorCertificate.SerializeToString,
+            ),
+            'GetAuditEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAuditEvent,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetAuditEventRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.AuditEventDetail.SerializeToString,
+            ),
+            'ExportAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportAudit,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.ExportAuditRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ExportAuditResponse.SerializeToString,
             ),
             'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuditEvents,
@@ -1805,6 +2019,357 @@ class OperatorService:
             '/fleetops.v1.OperatorService/WindowHistory',
             fleetops_dot_v1_dot_operator__pb2.WindowHistoryRequest.SerializeToString,
             fleetops_dot_v1_dot_operator__pb2.WindowHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/CreateUser',
+            fleetops_dot_v1_dot_operator__pb2.CreateUserRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.CreateUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ListUsers',
+            fleetops_dot_v1_dot_operator__pb2.ListUsersRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ListUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/UpdateUser',
+            fleetops_dot_v1_dot_operator__pb2.UpdateUserRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/DeleteUser',
+            fleetops_dot_v1_dot_operator__pb2.DeleteUserRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.DeleteUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueLoginToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/IssueLoginToken',
+            fleetops_dot_v1_dot_operator__pb2.IssueLoginTokenRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.CreateUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/CreateRole',
+            fleetops_dot_v1_dot_operator__pb2.Role.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.Role.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/UpdateRole',
+            fleetops_dot_v1_dot_operator__pb2.Role.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.Role.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRoles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ListRoles',
+            fleetops_dot_v1_dot_operator__pb2.ListRolesRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ListRolesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/GetRole',
+            fleetops_dot_v1_dot_operator__pb2.GetRoleRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.Role.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/DeleteRole',
+            fleetops_dot_v1_dot_operator__pb2.GetRoleRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.DeleteRoleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewOperatorCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/RenewOperatorCertificate',
+            fleetops_dot_v1_dot_operator__pb2.RenewOperatorCertificateRequest.SerializeToString,
+            fleetops_dot_v1_dot_enrollment__pb2.OperatorCertificate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAuditEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/GetAuditEvent',
+            fleetops_dot_v1_dot_operator__pb2.GetAuditEventRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.AuditEventDetail.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ExportAudit',
+            fleetops_dot_v1_dot_operator__pb2.ExportAuditRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ExportAuditResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,68 @@
+"""Authorization room: roles and the decisions made from them (docs/access.md).
+
+Pure domain logic: no wire types, no I/O. The RPC layer resolves the caller's roles, asks
+:func:`authorize` before each call (action from ``RPC_ACTIONS``), records ``Decision.to_audit()``
+as an audit event whatever the answer, and raises ``Decision.to_error()`` when refused.
+
+``models``    ``ACTIONS``, ``HOST_SCOPED_ACTIONS``, ``GLOBAL_ACTIONS``, ``LOGIN_ACTIONS``, ``Rule``,
+              ``Role``, ``BUILTIN_ROLES``, ``role_from_text``/``role_to_text``, ``ensure_mutable``
+``decision``  ``authorize``, ``Decision``, ``permitted_hosts``, ``visible_hosts``, ``HostLike``
+``actions``   ``RPC_ACTIONS`` (operator RPC -> action), ``RPC_SCOPE``, ``TASK_ACTIONS``
+"""
+
+from __future__ import annotations
+
+from fleetops.controller.authz.actions import RPC_ACTIONS, RPC_SCOPE, TASK_ACTIONS, action_for
+from fleetops.controller.authz.decision import (
+    MAX_AUDIT_HOSTS,
+    MAX_NAMED_HOSTS,
+    Decision,
+    HostLike,
+    authorize,
+    permitted_hosts,
+    visible_hosts,
+)
+from fleetops.controller.authz.models import (
+    ACTIONS,
+    ANY,
+    BUILTIN_ROLES,
+    GLOBAL_ACTIONS,
+    HOST_SCOPED_ACTIONS,
+    LOGIN_ACTIONS,
+    ROOT,
+    Role,
+    Rule,
+    ensure_mutable,
+    is_valid_login,
+    role_from_text,
+    role_to_text,
+    validate_role_name,
+)
+
+__all__ = [
+    "ACTIONS",
+    "ANY",
+    "BUILTIN_ROLES",
+    "GLOBAL_ACTIONS",
+    "HOST_SCOPED_ACTIONS",
+    "LOGIN_ACTIONS",
+    "MAX_AUDIT_HOSTS",
+    "MAX_NAMED_HOSTS",
+    "ROOT",
+    "RPC_ACTIONS",
+    "RPC_SCOPE",
+    "TASK_ACTIONS",
+    "Decision",
+    "HostLike",
+    "Role",
+    "Rule",
+    "action_for",
+    "authorize",
+    "ensure_mutable",
+    "is_valid_login",
+    "permitted_hosts",
+    "role_from_text",
+    "role_to_text",
+    "validate_role_name",
+    "visible_hosts",
+]

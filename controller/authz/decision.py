@@ -1,0 +1,289 @@
+"""Authorization decisions: may these roles do this action, on these hosts, as this login?
+
+The rules (docs/access.md#how-a-decision-is-made):
+
+1. Nothing is allowed by default: with no roles, or no matching allow rule, the answer is no.
+2. Deny wins: a matching deny rule refuses, whatever any allow rule says.
+3. A rule matches when it covers the action (``Rule.covers_action``), the host (its selector; a
+   rule without hosts covers every host) and the login (``Rule.allows_login`` for allow rules,
+   ``Rule.denies_login`` for deny rules).
+4. Host-scoped actions (``HOST_SCOPED_ACTIONS``) are decided host by host. If *any* host is
+   refused, the whole request is refused, naming those hosts: a fan-out never runs on "the hosts
+   you may reach" silently. Listing calls filter with :func:`permitted_hosts` instead.
+5. Without hosts, a host-scoped action asks "on some host": allowed when an allow rule grants the
+   action (wherever its selector points) and no deny rule without hosts refuses it. Used for
+   global reads such as listing patch baselines (``hosts.read``).
+6. Global actions ignore hosts; a host-limited rule never grants or denies them.
+
+``login=""`` means "run as the agent's own account". The controller cannot know which account
+that is, and agents normally run as root, so it is decided as ``root``: a rule must list ``root``
+explicitly to allow it. Failing closed here keeps ``logins: ['*']`` from quietly granting root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
+
+from fleetops.common.errors import PermissionDenied
+from fleetops.controller.authz.models import ACTIONS, GLOBAL_ACTIONS, LOGIN_ACTIONS, ROOT, Role
+
+#: Hosts named in a refusal message; the rest are counted ("and 12 more").
+MAX_NAMED_HOSTS = 20
+#: Denied host names kept in the audit details; ``denied_count`` always has the full number.
+MAX_AUDIT_HOSTS = 200
+
+NO_ALLOW = "no allow rule matches"
+
+
+class HostLike(Protocol):
+    """What a decision needs of a host (``fleetops.controller.fleet.models.Host`` fits)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+
+
+H = TypeVar("H", bound=HostLike)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer for one request, with what to tell the caller and what to audit.
+
+    ``reason`` is ``message — hint``; :meth:`to_error` gives them apart as :class:`PermissionDenied`.
+    ``matched`` names the rules that decided (``ops/allow[0]``; for a refusal the deny rules that
+    matched, if any). ``denied_hosts`` names every refused host (name, or id when nameless).
+    ``bool(decision)`` is ``decision.allowed``.
+    """
+
+    allowed: bool
+    action: str
+    reason: str
+    message: str
+    hint: str = ""
+    denied_hosts: list[str] = field(default_factory=list)
+    matched: list[str] = field(default_factory=list)
+    login: str | None = None
+    user: str = ""
+    host_count: int = 0
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+    def explain(self) -> str:
+        return self.reason
+
+    def to_error(self) -> PermissionDenied:
+        return PermissionDenied(self.message, self.hint)
+
+    def check(self) -> Decision:
+        """*self* when allowed; raise :class:`PermissionDenied` (message and hint) when not."""
+        if not self.allowed:
+            raise self.to_error()
+        return self
+
+    def to_audit(self) -> dict[str, Any]:
+        """Details for the audit event of this decision (allowed or not); JSON-serialisable."""
+        details: dict[str, Any] = {
+            "action": self.action,
+            "allowed": self.allowed,
+            "login": self.login,
+            "hosts": self.host_count,
+            "denied_hosts": self.denied_hosts[:MAX_AUDIT_HOSTS],
+            "denied_count": len(self.denied_hosts),
+            "matched": list(self.matched),
+            "reason": self.message,
+        }
+        if self.login == "":
+            details["login_checked_as"] = ROOT
+        return details
+
+
+Verdict = tuple[Literal["allow", "deny", "none"], str]
+
+
+def _verdict(roles: Sequence[Role], action: str, login: str | None, tags: Mapping[str, str] | None) -> Verdict:
+    """Deny first, then allow. ``tags=None``: no particular host (global, or "on some host")."""
+    for role in roles:
+        for i, rule in enumerate(role.deny):
+            if not rule.covers_action(action) or not rule.denies_login(login):
+                continue
+            if (rule.selector is None) if tags is None else rule.covers_host(tags):
+                return "deny", f"{role.name}/deny[{i}]"
+    for role in roles:
+        for i, rule in enumerate(role.allow):
+            if not rule.covers_action(action) or not rule.allows_login(login):
+                continue
+            if tags is None or rule.covers_host(tags):
+                return "allow", f"{role.name}/allow[{i}]"
+    return "none", ""
+
+
+def _host_label(host: HostLike) -> str:
+    return host.name or host.id
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(i for i in items if i))
+
+
+def _check_args(action: str, login: str | None) -> str | None:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
+    if login is not None and action not in LOGIN_ACTIONS:
+        raise ValueError(f"{action} takes no login; logins apply to {', '.join(sorted(LOGIN_ACTIONS))}")
+    return None if login is None else (login or ROOT)
+
+
+def _as(login: str | None) -> str:
+    if login is None:
+        return ""
+    if login == "":
+        return " as the agent's own account (decided as root)"
+    return f" as {login}"
+
+
+def authorize(
+    roles: Sequence[Role],
+    action: str,
+    *,
+    hosts: Sequence[HostLike] = (),
+    login: str | None = None,
+    user: str = "",
+) -> Decision:
+    """Decide whether the holder of *roles* may do *action* (see the module docstring).
+
+    Args:
+        roles: the caller's roles, resolved (a disabled identity should pass none).
+        action: one of ``ACTIONS``.
+        hosts: for a host-scoped action, every host the request touches; ignored for global actions.
+        login: the run-as user for ``command.run``/``session.start`` (``""``: the agent's own
+            account, decided as root); ``None`` when no login is involved (reading, cancelling).
+        user: the caller's name, for the messages ("alice may not ..."; "you" when empty).
+
+    Raises:
+        ValueError: *action* is unknown, or a login is given for an action that takes none.
+    """
+    effective = _check_args(action, login)
+    roles = list(roles)
+    who = user or "you"
+    doing = f"{action}{_as(login)}"
+    asking = f"{action} as {effective}" if effective is not None else action
+
+    if action in GLOBAL_ACTIONS or not hosts:
+        where = "" if action in GLOBAL_ACTIONS else " on any host"
+        kind, ref = _verdict(roles, action, effective, None)
+        if kind == "allow":
+            somewhere = "" if action in GLOBAL_ACTIONS else " on some hosts"
+            message = f"{who} may {doing}{somewhere} ({ref})"
+            return Decision(True, action, message, message, matched=[ref], login=login, user=user)
+        if kind == "deny":
+            message = f"{who} may not {doing}{where}: denied by {ref}"
+            hint = _deny_hint([ref])
+            matched = [ref]
+        else:
+            message = f"{who} may not {doing}{where} ({_no_allow(roles, user)})"
+            hint = _ask_for(asking, roles, "")
+            matched = []
+        return Decision(False, action, f"{message} — {hint}", message, hint, [], matched, login, user)
+
+    seen: set[str] = set()
+    unique_hosts = []
+    for host in hosts:
+        key = host.id or host.name
+        if key not in seen:
+            seen.add(key)
+            unique_hosts.append(host)
+    denied: dict[str, list[str]] = {}  # cause -> host labels, in order
+    allow_refs: list[str] = []
+    deny_refs: list[str] = []
+    for host in unique_hosts:
+        kind, ref = _verdict(roles, action, effective, host.tags)
+        if kind == "allow":
+            allow_refs.append(ref)
+        elif kind == "deny":
+            deny_refs.append(ref)
+            denied.setdefault(f"denied by {ref}", []).append(_host_label(host))
+        else:
+            denied.setdefault(_no_allow(roles, user), []).append(_host_label(host))
+    total = len(unique_hosts)
+    if not denied:
+        plural = "host" if total == 1 else "hosts"
+        refs = _unique(allow_refs)
+        message = f"{who} may {doing} on {total} {plural} ({', '.join(refs)})"
+        return Decision(True, action, message, message, matched=refs, login=login, user=user, host_count=total)
+
+    denied_hosts = [name for names in denied.values() for name in names]
+    count = len(denied_hosts)
+    head = f"{who} may not {doing} on " + (f"{count} of {total} hosts: " if count < total else "")
+    message = head + _name_groups(denied) + ("; the whole request is refused" if total > 1 else "")
+    hints = []
+    if total > count:
+        hints.append("narrow the target to the hosts you may reach")
+    if any(not cause.startswith("denied by") for cause in denied):
+        hints.append(("or " if hints else "") + _ask_for(asking, roles, " on them"))
+    if deny_refs:
+        hints.append(_deny_hint(_unique(deny_refs)))
+    hint = "; ".join(hints)
+    return Decision(
+        False, action, f"{message} — {hint}", message, hint, denied_hosts, _unique(deny_refs), login, user, total
+    )
+
+
+def _no_allow(roles: Sequence[Role], user: str) -> str:
+    if not roles:
+        return f"{user} has no roles" if user else "you have no roles"
+    return NO_ALLOW
+
+
+def _deny_hint(refs: list[str]) -> str:
+    rules = ", ".join(refs)
+    return f"a deny rule ({rules}) wins over any allow rule; if it is wrong, ask an admin to change it"
+
+
+def _ask_for(doing: str, roles: Sequence[Role], on: str) -> str:
+    if not roles:
+        return f"ask an admin to give you a role that allows {doing}{on}"
+    return f"ask an admin for a role that allows {doing}{on}"
+
+
+def _name_groups(groups: Mapping[str, list[str]]) -> str:
+    """``db-1, db-2 (no allow rule matches); pay-1 (denied by ops/deny[0])``, at most MAX_NAMED_HOSTS names."""
+    parts: list[str] = []
+    shown = total = 0
+    for cause, names in groups.items():
+        total += len(names)
+        room = MAX_NAMED_HOSTS - shown
+        if room <= 0:
+            continue
+        part = names[:room]
+        shown += len(part)
+        parts.append(f"{', '.join(part)} ({cause})")
+    text = "; ".join(parts)
+    if total > shown:
+        text += f"; and {total - shown} more"
+    return text
+
+
+def permitted_hosts(roles: Sequence[Role], action: str, hosts: Iterable[H], *, login: str | None = None) -> list[H]:
+    """The hosts of *hosts* (in order) on which *action* is allowed; for filtering list results.
+
+    For a global action: every host when the action is allowed, none otherwise.
+    """
+    effective = _check_args(action, login)
+    roles = list(roles)
+    if action in GLOBAL_ACTIONS:
+        return list(hosts) if _verdict(roles, action, effective, None)[0] == "allow" else []
+    return [h for h in hosts if _verdict(roles, action, effective, h.tags)[0] == "allow"]
+
+
+def visible_hosts(roles: Sequence[Role], hosts: Iterable[H]) -> list[H]:
+    """The hosts the holder of *roles* may see (``hosts.read``), in order: ``ListHosts`` and friends."""
+    return permitted_hosts(roles, "hosts.read", hosts)

@@ -1,0 +1,55 @@
+"""The caller's authorization for one operator call (docs/access.md).
+
+The decorators in operator_service build an :class:`Access` from the caller's roles and the
+action the RPC needs (``fleetops.controller.authz.actions``). Global actions are decided before
+the handler runs; host-scoped ones by the handler, once it knows the hosts (``require``) or to
+filter what it returns (``visible``). A handler of a host-scoped RPC that decides nothing is
+refused afterwards: authorization fails closed. Every decision goes into the call's audit event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+from fleetops.controller.authz.decision import Decision, HostLike, authorize, permitted_hosts
+from fleetops.controller.authz.models import Role
+from fleetops.controller.users.service import User
+
+H = TypeVar("H", bound=HostLike)
+
+
+class Access:
+    def __init__(self, user: User, roles: Sequence[Role], action: str | None) -> None:
+        self.user = user
+        self.roles = list(roles)
+        self.action = action
+        self.decisions: list[Decision] = []
+        self.filtered = False
+
+    @property
+    def decided(self) -> bool:
+        return self.action is None or bool(self.decisions) or self.filtered
+
+    def require(self, hosts: Sequence[HostLike] = (), login: str | None = None, action: str | None = None) -> None:
+        """Allow the call, or raise PermissionDenied naming the hosts refused (the whole call is refused)."""
+        wanted = action or self.action
+        assert wanted is not None
+        decision = authorize(self.roles, wanted, hosts=hosts, login=login, user=self.user.name)
+        self.decisions.append(decision)
+        decision.check()
+
+    def visible(self, hosts: Iterable[H], action: str | None = None) -> list[H]:
+        """The hosts the caller may see for this action (results are filtered, not refused)."""
+        wanted = action or self.action
+        assert wanted is not None
+        self.filtered = True
+        return permitted_hosts(self.roles, wanted, list(hosts))
+
+    def audit(self) -> dict[str, Any]:
+        details: dict[str, Any] = {"roles": [r.name for r in self.roles]}
+        if self.decisions:
+            details["authz"] = [d.to_audit() for d in self.decisions]
+        elif self.filtered:
+            details["authz"] = {"action": self.action, "filtered": True}
+        return details

@@ -1,0 +1,56 @@
+"""The RPC -> action table covers every operator RPC, with valid actions only."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fleetops.controller.authz import (
+    ACTIONS,
+    HOST_SCOPED_ACTIONS,
+    RPC_ACTIONS,
+    RPC_SCOPE,
+    TASK_ACTIONS,
+    action_for,
+)
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def operator_rpcs() -> set[str]:
+    proto = (ROOT / "proto/fleetops/v1/operator.proto").read_text()
+    service = proto[proto.index("service OperatorService") :]
+    service = service[: service.index("\n}")]
+    return set(re.findall(r"^\s*rpc\s+(\w+)\s*\(", service, re.MULTILINE))
+
+
+def test_every_operator_rpc_has_an_entry_and_no_more() -> None:
+    rpcs = operator_rpcs()
+    assert len(rpcs) > 50
+    assert set(RPC_ACTIONS) == rpcs
+
+
+def test_actions_are_known_and_only_identity_calls_need_none() -> None:
+    assert all(a is None or a in ACTIONS for a in RPC_ACTIONS.values())
+    assert {m for m, a in RPC_ACTIONS.items() if a is None} == {"WhoAmI", "RenewOperatorCertificate"}
+    assert set(ACTIONS) <= set(RPC_ACTIONS.values())  # every action guards something
+
+
+def test_control_plane_changes_need_admin() -> None:
+    for method in ("TagHost", "DeregisterHost", "CreateActivation", "CreateUser", "UpdateRole", "IssueLoginToken"):
+        assert action_for(method) == "admin"
+    assert action_for("RunCommand") == "command.run"
+    assert action_for("Session") == "session.start"
+    assert action_for("GetSessionTranscript") == "audit.read"
+
+
+def test_scope_notes_cover_host_scoped_rpcs_only() -> None:
+    for method in RPC_SCOPE:
+        assert RPC_ACTIONS[method] in HOST_SCOPED_ACTIONS, method
+    for method in ("RunCommand", "Session", "ScanPatches", "InstallPatches", "GetHost", "ListHosts"):
+        assert method in RPC_SCOPE
+
+
+def test_window_task_actions() -> None:
+    assert set(TASK_ACTIONS.values()) <= HOST_SCOPED_ACTIONS
+    assert set(TASK_ACTIONS) == {"run", "patch-scan", "patch-install"}
