@@ -132,7 +132,7 @@ class LiveSession:
         self.sink: TranscriptSink | None = None
         self.recording = False
         # Transcript lines waiting for the append in progress, in order, each with what it releases
-        # (the relay of the frame it records) once its own append starts.
+        # (the relay of the frame it records) once it is in the spool.
         self._records: deque[tuple[bytes, Release | None]] = deque()
         self._records_size = 0  # bytes queued or being appended
         self._records_room = asyncio.Event()
