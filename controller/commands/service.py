@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,15 +56,19 @@ class CommandService:
         self._sinks: dict[tuple[str, str], OutputSink] = {}
         self._owner: dict[str, tuple[str, str, str]] = {}  # invocation id -> (command id, host id, host name)
         self._watchers: dict[str, set[asyncio.Queue[None]]] = {}
-        self._result_listeners: list[ResultListener] = []
+        self._result_listeners: list[tuple[ResultListener, frozenset[str] | None]] = []
+        self._agent_task: dict[str, str] = {}  # command id -> its agent task ("" for a command line)
 
-    def on_result(self, listener: ResultListener) -> None:
+    def on_result(self, listener: ResultListener, *, agent_tasks: Iterable[str] | None = None) -> None:
         """Call ``listener(command_id, host_id, report)`` after each final result is committed.
+
+        With ``agent_tasks``, only for commands running one of those agent tasks (the hot path of
+        an ordinary fan-out then calls nothing).
 
         A listener's failure is logged, never passed to the agent; one that must not miss a
         result also looks for them at start (the controller may stop between commit and call).
         """
-        self._result_listeners.append(listener)
+        self._result_listeners.append((listener, frozenset(agent_tasks) if agent_tasks is not None else None))
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self, channel: AgentChannel) -> None:
@@ -99,6 +103,7 @@ class CommandService:
         assert self._channel is not None
         run = CommandRun(row, slots, self._store, self._channel, self._instruction_for(row), self._notify, self._done)
         self._runs[row.id] = run
+        self._agent_task[row.id] = row.agent_task or ""
         for slot in slots:
             self._owner[slot.invocation_id] = (row.id, slot.host_id, slot.host_name)
             if not slot.state.final:
@@ -106,6 +111,7 @@ class CommandService:
         run.start()
 
     async def _done(self, command_id: str) -> None:
+        self._agent_task.pop(command_id, None)
         run = self._runs.pop(command_id, None)
         if run is not None:
             for slot in run.slots.values():
@@ -371,7 +377,10 @@ class CommandService:
             },
         )
         self._notify(command_id)
-        for listener in self._result_listeners:
+        task = self._agent_task.get(command_id)
+        for listener, tasks in self._result_listeners:
+            if tasks is not None and task is not None and task not in tasks:
+                continue
             try:
                 await listener(command_id, host_id, report)
             except Exception:

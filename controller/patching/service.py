@@ -125,7 +125,7 @@ class PatchService:
 
     async def start(self) -> None:
         """Listen for results, and take in reports whose result came while the controller was down."""
-        self._commands.on_result(self._on_result)
+        self._commands.on_result(self._on_result, agent_tasks=TASKS)
         async with self._db() as db:
             rows = (
                 await db.execute(

@@ -39,6 +39,23 @@ class Access:
         self.decisions.append(decision)
         decision.check()
 
+    def everywhere(self, action: str | None = None) -> bool:
+        """Whether the roles allow ``action`` on every host with no deny rule for it (no login involved).
+
+        Then a read of something spread over many hosts (a command's results) need not load them.
+        """
+        wanted = action or self.action
+        allowed = any(r.covers_action(wanted) and not r.hosts for role in self.roles for r in role.allow)
+        denied = any(r.covers_action(wanted) for role in self.roles for r in role.deny)
+        return allowed and not denied
+
+    def require_everywhere(self, action: str | None = None) -> bool:
+        """Record an allow decision when :meth:`everywhere` holds; False when hosts must be checked."""
+        if not self.everywhere(action):
+            return False
+        self.require(action=action)
+        return True
+
     def visible(self, hosts: Iterable[H], action: str | None = None) -> list[H]:
         """The hosts the caller may see for this action (results are filtered, not refused)."""
         wanted = action or self.action

@@ -194,6 +194,16 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
         if not peer.access.decided:
             raise InternalError(f"{method} ran without an authorization decision", "this is a controller bug")
 
+    async def _require_command_hosts(self, peer: Peer, command_id: str) -> None:
+        """command.run on every host of the command (no login: reading or cancelling, not running)."""
+        if peer.access.require_everywhere():
+            await self._commands.command(command_id)  # NotFound for an unknown id, as before
+            return
+        hosts_of = await self._commands.hosts_of([command_id])
+        if command_id not in hosts_of:
+            await self._commands.command(command_id)
+        peer.access.require(await self._hosts(hosts_of.get(command_id, ())))
+
     async def _hosts(self, ids: Iterable[str]) -> list[Host]:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
@@ -544,7 +554,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
     @operator_call("command.show")
     async def GetCommand(self, request: operator_pb2.GetCommandRequest, peer: Peer) -> tuple[Any, str]:
         command, invocations = await self._commands.get(request.id)
-        peer.access.require(await self._hosts(i.host_id for i in invocations))
+        await self._require_command_hosts(peer, request.id)
         return (
             operator_pb2.CommandDetail(
                 command=convert.command_to_proto(command),
@@ -556,16 +566,14 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
 
     @operator_call("command.cancel")
     async def CancelCommand(self, request: operator_pb2.GetCommandRequest, peer: Peer) -> tuple[Any, str]:
-        _, invocations = await self._commands.get(request.id)
-        peer.access.require(await self._hosts(i.host_id for i in invocations))
+        await self._require_command_hosts(peer, request.id)
         command = await self._commands.cancel(request.id)
         return convert.command_to_proto(command), command.id
 
     @operator_stream("command.watch")
     async def WatchCommand(self, request: operator_pb2.GetCommandRequest, peer: Peer) -> Any:
         """Progress as counts per state (cheap to compute, whatever the fleet size), until the end."""
-        _, invocations = await self._commands.get(request.id)
-        peer.access.require(await self._hosts(i.host_id for i in invocations))
+        await self._require_command_hosts(peer, request.id)
         queue = self._commands.subscribe(request.id)
         loop = asyncio.get_running_loop()
         try:

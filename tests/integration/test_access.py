@@ -91,6 +91,15 @@ def test_a_web_only_role_runs_on_web_hosts_and_is_refused_elsewhere(
     default_user = controller.opsctl("run", "--target", "role=web", "--", "true", profile=profile, check=False)
     assert default_user.returncode == 5
 
+    # Commands on hosts she may not reach are not hers to read or cancel; her own are.
+    db_command = controller.opsctl("run", "--target", "role=db", "--detach", "--", "true").stdout.split()[-1]
+    assert controller.opsctl("command", "show", db_command, profile=profile, check=False).returncode == 5
+    assert controller.opsctl("command", "cancel", db_command, profile=profile, check=False).returncode == 5
+    own = [c for c in controller.opsctl_json("command", "list") if c["created_by"] == "operator:alice"]
+    controller.opsctl("command", "show", own[0]["id"], profile=profile)
+    listed = json.loads(controller.opsctl("command", "list", "-o", "json", profile=profile).stdout)
+    assert db_command not in {c["id"] for c in listed} and own[0]["id"] in {c["id"] for c in listed}
+
     # She sees only the hosts she may read, and may not administer anything.
     hosts = json.loads(controller.opsctl("hosts", "list", "-o", "json", profile=profile).stdout)
     assert sorted(h["name"] for h in hosts) == ["web-1", "web-2"]
