@@ -92,7 +92,9 @@ def test_idle_timeout_and_maximum_duration_end_sessions_with_a_message(
             busy.send(f"echo tick{n}$((0))\r")
             busy.expect(rf"tick{n}0|maximum duration", timeout=10)
             n += 1
-        assert busy.wait() == 129
+        # Hung up (129), or killed after the 5 s grace (137): under CI load a shell busy with
+        # input has been seen not to act on the hang-up in time.
+        assert busy.wait() in (129, 137)
         assert b"maximum duration of 6s" in busy.output
     finally:
         busy.close()
