@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between fsyncs of the spool while a session runs (a power cut loses at most this much).
 DEFAULT_FSYNC_INTERVAL = 1.0
+#: Appends up to this size are written on the event loop (no fsync is ever done there).
+INLINE_WRITE_MAX = 16 * 1024
 
 
 class TranscriptSink:
@@ -161,7 +163,12 @@ class TranscriptSink:
         if not data:
             return
         try:
-            await asyncio.to_thread(self._write_spool, data)
+            if len(data) <= INLINE_WRITE_MAX and not self._fsync_due():
+                # A few hundred bytes into the page cache: cheaper than a hop to a worker thread,
+                # which would cost every keystroke's echo its latency.
+                self._write_spool(data, fsync=False)
+            else:
+                await asyncio.to_thread(self._write_spool, data)
         except OSError as exc:
             raise Unavailable(
                 f"cannot write the transcript spool {self._paths.cast}: {exc.strerror or exc}",
@@ -229,7 +236,10 @@ class TranscriptSink:
         self._spool = os.open(self._paths.cast, flags, 0o600)
         self._follower = open(self._paths.cast, "rb")
 
-    def _write_spool(self, data: bytes) -> None:
+    def _fsync_due(self) -> bool:
+        return self._clock() - self._last_fsync >= self._fsync_interval
+
+    def _write_spool(self, data: bytes, *, fsync: bool = True) -> None:
         assert self._spool is not None
         view = memoryview(data)
         try:
@@ -243,7 +253,7 @@ class TranscriptSink:
             raise
         self._sha256.update(data)
         self._size += len(data)
-        if self._clock() - self._last_fsync >= self._fsync_interval:
+        if fsync and self._fsync_due():
             self._fsync()
 
     def _fsync(self) -> None:
