@@ -103,7 +103,16 @@ class LocalDirectoryStore:
         """
         path = self._path(validate_key(key))
         with self._map_os_errors(key, writing=True):
-            file, temp_path = await asyncio.to_thread(_create_temp_file, path.parent)
+            creating = asyncio.ensure_future(asyncio.to_thread(_create_temp_file, path.parent))
+            try:
+                file, temp_path = await asyncio.shield(creating)
+            except asyncio.CancelledError:
+                # The worker thread creates the file anyway: close and remove it, then give up.
+                with contextlib.suppress(Exception):
+                    file, temp_path = await creating
+                    file.close()
+                    temp_path.unlink(missing_ok=True)
+                raise
         return LocalWriter(self, key, path, file, temp_path)
 
     async def head(self, key: str) -> ObjectInfo | None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import stat
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fleetops.common.errors import Conflict, InternalError, InvalidInput, NotFound
+from fleetops.controller.objects import local as local_module
 from fleetops.controller.objects.interfaces import ObjectInfo, ObjectStore
 from fleetops.controller.objects.local import LocalDirectoryStore
 
@@ -203,3 +207,28 @@ async def test_objects_are_private(store: LocalDirectoryStore) -> None:
 
 async def test_close_is_harmless(store: LocalDirectoryStore) -> None:
     await store.close()
+
+
+async def test_a_writer_cancelled_while_its_file_is_created_leaves_nothing_open(
+    store: LocalDirectoryStore, tmp_path: Path
+) -> None:
+    """Cancelling (a shutdown) while the worker thread creates the temp file must not leak it."""
+    started, gate = threading.Event(), threading.Event()
+    original = local_module._create_temp_file
+
+    def slow_create(directory: Path) -> tuple[Any, Path]:
+        started.set()
+        gate.wait(5)
+        return original(directory)
+
+    local_module._create_temp_file = slow_create  # type: ignore[assignment]
+    try:
+        task = asyncio.ensure_future(store.writer("a/b"))
+        assert await asyncio.to_thread(started.wait, 5)  # the thread is creating the file
+        task.cancel()
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        local_module._create_temp_file = original  # type: ignore[assignment]
+    assert [p for p in (tmp_path / "objects").rglob("*") if p.is_file()] == []
