@@ -12,6 +12,21 @@ import secrets
 from pathlib import Path
 
 
+def fsync_directory(directory: Path) -> None:
+    """Make the names in ``directory`` (creations, renames, deletions) survive a power cut.
+
+    Raises:
+        OSError: the directory cannot be opened or synced.
+    """
+    if not hasattr(os, "O_DIRECTORY"):
+        return  # Windows cannot open a directory; NTFS journals the metadata of a rename itself
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write_atomic(path: Path, data: bytes, mode: int) -> None:
     path = Path(path)
     if not path.parent.exists():
@@ -34,11 +49,7 @@ def _write_atomic(path: Path, data: bytes, mode: int) -> None:
         tmp.unlink(missing_ok=True)
         raise
     with contextlib.suppress(OSError):  # persist the rename itself (best effort)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_directory(path.parent)
 
 
 def write_secret_file(path: Path, data: bytes) -> None:

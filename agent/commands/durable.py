@@ -6,20 +6,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from fleetops.common.files import fsync_directory
 
-def fsync_directory(directory: Path) -> None:
-    """Make the names in ``directory`` (creations, renames, deletions) durable.
-
-    Raises:
-        OSError: the directory cannot be opened or synced.
-    """
-    if os.name == "nt":
-        return  # Windows cannot open a directory; NTFS journals the metadata of a rename itself
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+__all__ = ["fsync_directory", "write_durably"]
 
 
 def write_durably(path: Path, data: bytes, mode: int = 0o600) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from fleetops.common.errors import Conflict, InternalError, InvalidInput, NotFound, Unavailable
+from fleetops.common.files import fsync_directory
 from fleetops.controller.objects.interfaces import ObjectInfo
 from fleetops.controller.objects.keys import RESERVED_SEGMENT_PREFIX, validate_key, validate_prefix
 
@@ -337,19 +338,7 @@ def _commit(file: IO[bytes], temp_path: Path, path: Path) -> None:
     os.fsync(file.fileno())
     file.close()
     os.replace(temp_path, path)
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable: without it a power cut can bring back the old object
-    # (or none) after close() has already reported success.
-    if not hasattr(os, "O_DIRECTORY"):
-        return  # Windows: directories cannot be opened; NTFS journals the rename
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_directory(path.parent)
 
 
 def _discard(file: IO[bytes], temp_path: Path) -> None:

@@ -423,8 +423,7 @@ class PatchService:
         host = await self._fleet.get_host(host_id)
         assignments, defaults = await self._assignments()
         choice = baseline_for_host(host.tags, scan.os_family or _os_family(host), assignments, defaults)
-        await self._remember_versions(scan)
-        seen = await self._first_seen([scan])
+        seen = await self._remember_versions(scan)
         findings = evaluate(scan, choice.baseline, datetime.now(UTC), outcomes, first_seen=seen)
         summary = summarize(findings, host_id=host_id)
         row.os_family, row.provider = scan.os_family, scan.provider
@@ -445,20 +444,19 @@ class PatchService:
             )
         return [InstallOutcome.from_dict(o) for o in outcomes or ()]
 
-    async def _remember_versions(self, scan: PatchScan) -> None:
+    async def _remember_versions(self, scan: PatchScan) -> dict[tuple[str, str], datetime]:
+        """Record when each offered version was first seen; the first-seen times of the scan's names."""
         now = datetime.now(UTC)
-        wanted = {(u.name, u.candidate_version) for u in scan.updates}
-        if not wanted:
-            return
         known = await self._first_seen([scan])
-        new = wanted - set(known)
+        new = {(u.name, u.candidate_version) for u in scan.updates} - set(known)
         if not new:
-            return
+            return known
         try:
             async with self._db.begin() as db:
                 db.add_all(PatchSeenRow(name=n, version=v, first_seen=now) for n, v in new)
         except IntegrityError:
-            pass  # another report recorded them first: theirs is as good
+            return await self._first_seen([scan])  # another report recorded some first: theirs count
+        return {**known, **dict.fromkeys(new, now)}
 
     async def _first_seen(self, scans: Iterable[PatchScan]) -> dict[tuple[str, str], datetime]:
         names = {u.name for scan in scans for u in scan.updates}

@@ -44,7 +44,7 @@ from fleetops.controller.rpc import convert
 from fleetops.controller.rpc.access import Access
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.peer import Peer, peer_of
-from fleetops.controller.rpc.session_streams import check_operator, operator_session
+from fleetops.controller.rpc.session_streams import operator_session
 from fleetops.controller.sessions.broker import SessionBroker
 from fleetops.controller.users.service import DEFAULT_TOKEN_TTL, UserService
 from fleetops.controller.windows.models import Window
@@ -63,6 +63,11 @@ Resp = TypeVar("Resp")
 Handler = Callable[[Any, Req, Peer], Awaitable[tuple[Resp, str]]]
 
 
+def _failure(exc: FleetopsError, peer: Peer | None) -> dict[str, Any]:
+    """Audit details of a refused or failed call: the error, and the authorization decided so far."""
+    return {"error": exc.message, **(peer.access.audit() if peer is not None and peer.access else {})}
+
+
 def operator_call(action: str) -> Callable[[Handler[Req, Resp]], Callable[..., Awaitable[Resp]]]:
     """Wrap a handler: authenticate the operator, run, audit the outcome, map errors.
 
@@ -78,19 +83,13 @@ def operator_call(action: str) -> Callable[[Handler[Req, Resp]], Callable[..., A
             try:
                 peer = peer_of(context)
                 actor = peer.actor
-                if peer.identity.kind != "operator":
-                    raise PermissionDenied(
-                        f"{peer.actor} is not an operator identity",
-                        "use an operator profile (fleetops-controller operator issue NAME --profile DIR)",
-                    )
                 peer = await self._authorize(peer, handler.__name__)
                 response, target = await handler(self, request, peer)
                 self._decided(peer, handler.__name__)
             except FleetopsError as exc:
                 outcome = "denied" if isinstance(exc, AuthError) else "error"
-                details = {"error": exc.message, **(peer.access.audit() if peer and peer.access else {})}
                 await self._audit.record(
-                    actor=actor, action=action, target=str(target), outcome=outcome, details=details
+                    actor=actor, action=action, target=str(target), outcome=outcome, details=_failure(exc, peer)
                 )
                 await abort(context, exc)
             except Exception as exc:  # a bug: audit it, log the traceback, answer INTERNAL
@@ -119,19 +118,15 @@ def operator_stream(action: str) -> Callable[..., Any]:
             try:
                 peer = peer_of(context)
                 actor = peer.actor
-                if peer.identity.kind != "operator":
-                    raise PermissionDenied(
-                        f"{peer.actor} is not an operator identity",
-                        "use an operator profile (fleetops-controller operator issue NAME --profile DIR)",
-                    )
                 peer = await self._authorize(peer, handler.__name__)
                 # A stream decides before its first item: its handler's opening step checks hosts.
                 stream = handler(self, request, peer)
                 first = await anext(stream, _END)
                 self._decided(peer, handler.__name__)
             except FleetopsError as exc:
-                details = {"error": exc.message, **(peer.access.audit() if peer and peer.access else {})}
-                await self._audit.record(actor=actor, action=action, target=target, outcome="denied", details=details)
+                await self._audit.record(
+                    actor=actor, action=action, target=target, outcome="denied", details=_failure(exc, peer)
+                )
                 await abort(context, exc)
             await self._audit.record(actor=actor, action=action, target=target, details=peer.access.audit())
             if first is _END:
@@ -177,7 +172,17 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
 
     # -- authorization --------------------------------------------------------------------------
     async def _authorize(self, peer: Peer, method: str) -> Peer:
-        """The caller's Access for ``method``; global actions are decided here (fail closed)."""
+        """The caller's Access for ``method``; global actions are decided here (fail closed).
+
+        Raises:
+            PermissionDenied: not an operator certificate, a disabled user, or a global action refused.
+            Unauthenticated: no such user, or a certificate from before the user was (re)created.
+        """
+        if peer.identity.kind != "operator":
+            raise PermissionDenied(
+                f"{peer.actor} is not an operator identity",
+                "use an operator profile: opsctl login --controller HOST:PORT --token TOKEN",
+            )
         user = await self._users.check(peer.identity.name, peer.certificate)
         try:
             action = action_for(method)
@@ -467,7 +472,6 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
         try:
             peer = peer_of(context)
             actor = peer.actor
-            check_operator(peer)
             peer = await self._authorize(peer, "Session")
         except FleetopsError as exc:
             await self._audit.record(

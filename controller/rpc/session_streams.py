@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 
 from fleetops.common import errors
-from fleetops.common.errors import FleetopsError, InvalidInput, PermissionDenied
+from fleetops.common.errors import FleetopsError, InvalidInput
 from fleetops.common.session_flow import RESUME_SECONDS, ProtocolError
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.rpc.errors import abort
@@ -301,11 +301,3 @@ async def _read_agent(
             live.agent_input_ack(message.input_ack)
         else:
             raise ProtocolError(f"unexpected {kind} in the middle of a session")
-
-
-def check_operator(peer: Peer) -> None:
-    if peer.identity.kind != "operator":
-        raise PermissionDenied(
-            f"{peer.actor} is not an operator identity",
-            "use an operator profile (fleetops-controller operator issue NAME --profile DIR)",
-        )

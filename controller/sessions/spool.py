@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetops.common.errors import InvalidInput
+from fleetops.common.files import fsync_directory
 from fleetops.controller.objects.interfaces import ObjectInfo, ObjectStore
 
 MiB = 1 << 20
@@ -138,17 +139,6 @@ def read_marker(path: Path) -> dict[str, Any]:
     if not isinstance(content, dict):
         raise ValueError(f"{path} does not hold a JSON object")
     return content
-
-
-def fsync_directory(directory: Path) -> None:
-    # Makes creations, renames and deletions in the directory survive a power cut.
-    if not hasattr(os, "O_DIRECTORY"):
-        return  # Windows: directories cannot be opened; NTFS journals the metadata
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def hash_file(path: Path, chunk_size: int = MiB) -> tuple[str, int]:

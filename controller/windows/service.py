@@ -528,14 +528,7 @@ class WindowService:
                 t.id: _task(t)
                 for t in (await db.scalars(select(WindowTaskRow).where(WindowTaskRow.window == execution.window))).all()
             }
-            existing = {
-                r.task_id: r
-                for r in (
-                    await db.scalars(
-                        select(WindowTaskExecutionRow).where(WindowTaskExecutionRow.execution_id == execution_id)
-                    )
-                ).all()
-            }
+        existing = await self._task_executions(execution_id)
         if not existing:
             # The task list is fixed when the window opens (later edits apply to later occurrences).
             async with self._db.begin() as db:
@@ -552,15 +545,7 @@ class WindowService:
                             reason="",
                         )
                     )
-            async with self._db() as db:
-                existing = {
-                    r.task_id: r
-                    for r in (
-                        await db.scalars(
-                            select(WindowTaskExecutionRow).where(WindowTaskExecutionRow.execution_id == execution_id)
-                        )
-                    ).all()
-                }
+            existing = await self._task_executions(execution_id)
         if not existing:
             await self._finish(execution_id, ExecutionStatus.SUCCESS, "the window has no tasks")
             return
@@ -593,6 +578,13 @@ class WindowService:
             )
         else:
             await self._finish(execution_id, ExecutionStatus.SUCCESS, "")
+
+    async def _task_executions(self, execution_id: str) -> dict[str, WindowTaskExecutionRow]:
+        async with self._db() as db:
+            rows = await db.scalars(
+                select(WindowTaskExecutionRow).where(WindowTaskExecutionRow.execution_id == execution_id)
+            )
+            return {r.task_id: r for r in rows.all()}
 
     async def _start_task(
         self, execution: WindowExecutionRow, row: WindowTaskExecutionRow, task: WindowTask | None
