@@ -181,8 +181,9 @@ class UserService:
                 row.roles = list(dict.fromkeys(roles))
             if disabled is not None:
                 if row.disabled and not disabled:
-                    # Re-enabled: certificates from before stay refused; the user logs in anew.
-                    row.valid_after = self._clock()
+                    # Re-enabled: certificates from before stay refused; the user logs in anew. X.509 times
+                    # have whole seconds, so a certificate issued later in this same second must still pass.
+                    row.valid_after = self._clock().replace(microsecond=0)
                 row.disabled = disabled
             return _user(row)
 
