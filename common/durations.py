@@ -9,15 +9,20 @@ from fleetops.common.errors import InvalidInput
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Longer than any duration fleetops takes (each flag has its own, smaller, bound); past it a
+# number would overflow timedelta or the wire's integers.
+MAX_DURATION = timedelta(days=3650)
 
 
 def parse_duration(text: str) -> timedelta:
     """Parse ``text`` such as ``24h`` or ``1h30m``.
 
     Raises:
-        InvalidInput: empty, unknown unit, or trailing garbage.
+        InvalidInput: empty, unknown unit, trailing garbage, or longer than MAX_DURATION (ten years).
     """
     s = text.strip().lower()
+    if len(s) > 64:
+        raise InvalidInput(f"bad duration: {len(s)} characters is too long for one", "e.g. 90s, 10m, 24h, 1h30m")
     pos, total = 0, 0.0
     while pos < len(s):
         m = _PART.match(s, pos)
@@ -30,4 +35,18 @@ def parse_duration(text: str) -> timedelta:
         pos = m.end()
     if not s:
         raise InvalidInput("empty duration", "use a number with a unit, e.g. 24h")
+    if total > MAX_DURATION.total_seconds():
+        raise InvalidInput(
+            f"duration {text.strip()!r} is longer than {MAX_DURATION.days} days", "give a shorter duration"
+        )
     return timedelta(seconds=total)
+
+
+def format_seconds(seconds: int) -> str:
+    """``604800`` -> ``7d``, ``5400`` -> ``1h30m``: the largest units that add up exactly."""
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(p for p in parts if not p.startswith("0") or len(parts) == 1)

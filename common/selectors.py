@@ -32,12 +32,13 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from fleetops.common.errors import InvalidInput, SelectorError
+from fleetops.common.limits import SELECTOR_BYTES, TAG_KEY_CHARS, TAG_VALUE_CHARS, utf8_size
 
 Operator: TypeAlias = Literal["=", "!=", "in", "notin", "exists", "!exists"]
 _Kind: TypeAlias = Literal["key", "value"]
 
-MAX_KEY_LENGTH = 253
-MAX_VALUE_LENGTH = 63
+MAX_KEY_LENGTH = TAG_KEY_CHARS.maximum
+MAX_VALUE_LENGTH = TAG_VALUE_CHARS.maximum
 
 _ALNUM = frozenset(string.ascii_letters + string.digits)
 _VALUE_CHARS = _ALNUM | frozenset("._-")
@@ -138,8 +139,11 @@ class Selector:
         """Parse *text* (see the module docstring for the grammar).
 
         Raises:
+            InvalidInput: the text is longer than the selector limit (checked first: the error
+                names the sizes and never echoes the text).
             SelectorError: the text is empty or malformed; ``position`` points at the culprit.
         """
+        SELECTOR_BYTES.check(utf8_size(text))
         return _Parser(text).parse()
 
 

@@ -8,12 +8,19 @@ from typing import Any
 
 import grpc
 
+from fleetops.common import limits
 from fleetops.common.errors import FleetopsError
 from fleetops.common.profile import Profile, load_profile
 from fleetops.common.rpc_client import error_from_rpc
 from fleetops.v1 import enrollment_pb2, operator_pb2, operator_pb2_grpc
 
 DEFAULT_TIMEOUT = 30.0
+
+# Message sizes from the one table (common/limits.py): opsctl takes whatever the controller may send
+# an operator, and never sends a request the controller's listener would refuse.
+MESSAGE_SIZE_OPTIONS = limits.channel_options(
+    receive=limits.OPERATOR_RESPONSE_BYTES, send=limits.CONTROLLER_RECEIVE_BYTES
+)
 
 # Options of the long-lived channel of an interactive session (grpc.aio): keepalive pings notice a
 # dead controller while the terminal is quiet, and a short reconnect backoff lets a resume attempt
@@ -27,6 +34,7 @@ SESSION_CHANNEL_OPTIONS = (
     ("grpc.initial_reconnect_backoff_ms", 250),
     ("grpc.min_reconnect_backoff_ms", 250),
     ("grpc.max_reconnect_backoff_ms", 2_000),
+    *MESSAGE_SIZE_OPTIONS,
 )
 
 
@@ -56,7 +64,9 @@ class OperatorClient:
     def __init__(self, profile: Profile, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.profile = profile
         self._timeout = timeout
-        self._channel = grpc.secure_channel(profile.controller, channel_credentials(profile))
+        self._channel = grpc.secure_channel(
+            profile.controller, channel_credentials(profile), options=MESSAGE_SIZE_OPTIONS
+        )
         self._stub = operator_pb2_grpc.OperatorServiceStub(self._channel)
 
     @classmethod
@@ -108,7 +118,13 @@ class OperatorClient:
 
     # -- activations ------------------------------------------------------------------------
     def create_activation(
-        self, *, default_tags: dict[str, str], limit: int, expires_in_seconds: int, description: str = ""
+        self,
+        *,
+        default_tags: dict[str, str],
+        limit: int,
+        expires_in_seconds: int,
+        description: str = "",
+        allowed_host_tags: list[str] | None = None,
     ) -> operator_pb2.CreateActivationResponse:
         return self._call(
             "CreateActivation",
@@ -117,6 +133,7 @@ class OperatorClient:
                 registration_limit=limit,
                 expires_in_seconds=expires_in_seconds,
                 description=description,
+                allowed_host_tags=allowed_host_tags or [],
             ),
         )
 

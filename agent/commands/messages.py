@@ -1,10 +1,12 @@
-"""The AgentMessages of run command, built from journal entries (the only place that maps to the wire)."""
+"""The wire of run command: AgentMessages built from journal entries, and the check of a RunInvocation."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from fleetops.agent.commands.entry import JournalEntry, Outcome
+from fleetops.common import limits
+from fleetops.common.errors import InvalidInput
 from fleetops.v1 import agent_pb2
 
 OUTCOMES = {
@@ -47,7 +49,7 @@ def result_message(entry: JournalEntry) -> agent_pb2.AgentMessage:
         invocation_id=entry.invocation_id,
         outcome=OUTCOMES[entry.outcome],
         exit_code=as_int32(entry.exit_code if entry.exit_code is not None else -1),
-        reason=entry.reason,
+        reason=limits.truncate_utf8(entry.reason, limits.REASON_BYTES.maximum),
         stdout_bytes=entry.stdout_bytes,
         stderr_bytes=entry.stderr_bytes,
         rebooted=entry.rebooted,
@@ -60,9 +62,34 @@ def result_message(entry: JournalEntry) -> agent_pb2.AgentMessage:
 
 
 def rejection_message(invocation_id: str, reason: str) -> agent_pb2.AgentMessage:
-    """A FAILED result for an invocation that could not even be journaled (e.g. a malformed id)."""
+    """A FAILED result for an invocation this agent refuses to journal (a malformed id, see check_run)."""
     result = agent_pb2.InvocationResult(
-        invocation_id=invocation_id, outcome=agent_pb2.INVOCATION_OUTCOME_FAILED, exit_code=-1, reason=reason
+        invocation_id=invocation_id,
+        outcome=agent_pb2.INVOCATION_OUTCOME_FAILED,
+        exit_code=-1,
+        reason=limits.truncate_utf8(reason, limits.REASON_BYTES.maximum),
     )
     result.finished_at.FromDatetime(datetime.now(UTC))
     return agent_pb2.AgentMessage(result=result)
+
+
+def check_run(spec: agent_pb2.RunInvocation) -> None:
+    """Refuse what this agent cannot run as sent: sizes over the wire limits, NUL bytes, bad names.
+
+    The controller checks the same table before it stores a command; this is the agent's own
+    line (a controller of another version, or a stored command from before the limits).
+
+    Raises:
+        InvalidInput: the reason, sent back as the invocation's FAILED result.
+    """
+    limits.check_argv(spec.argv)
+    limits.SCRIPT_BYTES.check(len(spec.script))
+    limits.TASK_INPUT_BYTES.check(len(spec.task_input))
+    limits.CWD_BYTES.check_text(spec.cwd)
+    limits.RUN_AS_BYTES.check_text(spec.run_as)
+    for what, text in (("the working directory", spec.cwd), ("the user name", spec.run_as)):
+        if "\0" in text:
+            raise InvalidInput(f"{what} contains a NUL byte")
+    for key, value in spec.env.items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise InvalidInput(f"bad environment variable {key[:64]!r}: empty, or '=' or NUL in it")

@@ -24,7 +24,7 @@ from typing import Any
 from fleetops.agent.commands.entry import JournalEntry, Phase, check_invocation_id
 from fleetops.agent.commands.executor import Execution
 from fleetops.agent.commands.journal import InvocationJournal
-from fleetops.agent.commands.messages import rejection_message, result_message, update_message
+from fleetops.agent.commands.messages import check_run, rejection_message, result_message, update_message
 from fleetops.agent.commands.output import pump_output
 from fleetops.agent.commands.platform import CommandPlatform
 from fleetops.agent.commands.reboot import Rebooter
@@ -137,6 +137,7 @@ class CommandService:
         invocation_id = spec.invocation_id
         try:
             check_invocation_id(invocation_id)
+            check_run(spec)
             if spec.agent_task:
                 if self._state_dir is None:
                     raise UnknownTask("this agent runs no agent tasks")
@@ -155,6 +156,12 @@ class CommandService:
                 log.info(
                     "invocation %s is journaled (%s): answering, not running it", invocation_id, recorded.entry.phase
                 )
+                if invocation_id in self._running:
+                    # Acknowledge again: the first DELIVERED may have been lost with the link, and the
+                    # controller fails invocations it never hears of (its ack timeout).
+                    await self._send_quietly(update_message(invocation_id, agent_pb2.INVOCATION_PHASE_DELIVERED))
+                    if invocation_id in self._started:
+                        await self._send_quietly(update_message(invocation_id, agent_pb2.INVOCATION_PHASE_RUNNING))
             await self._answer(recorded.entry, spec.stdout_offset, spec.stderr_offset)
 
     async def on_cancel(self, message: agent_pb2.ControllerMessage) -> None:

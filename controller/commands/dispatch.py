@@ -7,7 +7,11 @@ Rules (docs/run-command.md):
 - an invocation whose host is offline waits until ``delivery_timeout`` after the command was
   created, then ends ``undeliverable`` (a queued invocation of an online host keeps waiting for a
   slot: it is not undeliverable, only slow);
-- cancel: nothing new is sent, unsent invocations end ``cancelled``, running ones are told to stop.
+- cancel: nothing new is sent, unsent invocations end ``cancelled``, running ones are told to stop;
+- a sent invocation the host does not acknowledge (no ``delivered`` and no result) within the
+  ack timeout while it is connected ends ``failed``; so does one sent ``MAX_SENDS`` times without
+  an acknowledgement (the host drops the link each time it gets it), and one the channel cannot
+  send at all (larger than an agent accepts). None of them can keep a host in a reconnect loop.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from fleetops.common.errors import InvalidInput
 from fleetops.controller.commands.interfaces import AgentChannel
 from fleetops.controller.commands.models import CommandStatus, InvocationState, RunInstruction
 from fleetops.controller.commands.store import InvocationStore
@@ -29,6 +34,11 @@ log = logging.getLogger(__name__)
 SEND_CHUNK = 128
 # An invocation in flight with no word from its host for this long past its own timeouts ends failed.
 RESULT_GRACE = timedelta(minutes=5)
+# How long a connected host has to acknowledge a sent invocation (settings: command_ack_timeout).
+DEFAULT_ACK_TIMEOUT = 120.0
+# Sends of one invocation without an acknowledgement after which it ends failed (a host that drops
+# its link whenever it gets the invocation would otherwise get it again at every reconnect).
+MAX_SENDS = 3
 
 
 @dataclass
@@ -39,6 +49,8 @@ class Slot:
     state: InvocationState
     sent: bool
     sent_at: datetime | None = None
+    sends: int = 0  # sends by this controller process without an acknowledgement yet
+    last_sent: datetime | None = None
 
 
 class CommandRun:
@@ -51,6 +63,7 @@ class CommandRun:
         instruction: Callable[[Slot], RunInstruction],
         on_change: Callable[[str], None],
         on_done: Callable[[str], Awaitable[None]],
+        ack_timeout: float = DEFAULT_ACK_TIMEOUT,
     ) -> None:
         self.command_id = row.id
         self._row = row
@@ -66,6 +79,11 @@ class CommandRun:
         self.task: asyncio.Task[None] | None = None
         self._delivery_deadline = row.created_at + timedelta(seconds=row.delivery_timeout_seconds)
         self._result_deadline = timedelta(seconds=row.timeout_seconds + row.delivery_timeout_seconds) + RESULT_GRACE
+        self._ack_timeout = timedelta(seconds=ack_timeout)
+        started = datetime.now(UTC)
+        for slot in slots:
+            if slot.sent and slot.state is InvocationState.PENDING and slot.last_sent is None:
+                slot.last_sent = started  # resumed: the clock starts again with this process
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._loop(), name=f"command-{self.command_id}")
@@ -82,8 +100,27 @@ class CommandRun:
         slot.state = state
         self.wake.set()
 
+    def heard(self, invocation_id: str) -> None:
+        """The host sent output of the invocation: it has it (its DELIVERED may come later or not at all)."""
+        slot = self.slots.get(invocation_id)
+        if slot is not None:
+            slot.sends, slot.last_sent = 0, None
+
     def host_connected(self, host_id: str) -> None:
         self.wake.set()
+
+    async def resend(self, slot: Slot) -> None:
+        """Send ``slot``'s invocation again (its host reconnected); fail it after MAX_SENDS unacknowledged sends."""
+        if slot.state.final:
+            return
+        if slot.state is InvocationState.PENDING and slot.sends >= MAX_SENDS:
+            await self._fail(
+                [slot],
+                f"the host did not acknowledge the invocation after it was sent {slot.sends} times; "
+                "it cannot accept it (see the agent's log)",
+            )
+            return
+        await self._send(slot)
 
     def request_cancel(self) -> None:
         self.cancel_requested = True
@@ -132,6 +169,7 @@ class CommandRun:
                         InvocationState.UNDELIVERABLE,
                         f"host was offline for the whole delivery timeout ({self._row.delivery_timeout_seconds}s)",
                     )
+            await self._expire_unacknowledged(now)
             await self._expire_silent(now)
             if all(s.state.final for s in self.slots.values()):
                 await self._finish()
@@ -140,7 +178,7 @@ class CommandRun:
             if self._unsent() and not self.cancel_requested:
                 timeout = max(0.05, (self._delivery_deadline - now).total_seconds())
             if self._in_flight():
-                timeout = min(timeout or 60.0, 60.0)
+                timeout = min(timeout or 60.0, 60.0, max(0.05, self._ack_timeout.total_seconds() / 2))
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout)
             except TimeoutError:
@@ -163,7 +201,45 @@ class CommandRun:
         # every reply the event loop handles in between; all at once delays everything else.
         for start in range(0, len(ready), SEND_CHUNK):
             chunk = ready[start : start + SEND_CHUNK]
-            await asyncio.gather(*(self._channel.run(s.host_id, self._instruction(s)) for s in chunk))
+            await asyncio.gather(*(self._send(s) for s in chunk))
+
+    async def _send(self, slot: Slot) -> None:
+        """Send one invocation; one the channel refuses (too large for an agent) ends failed at once."""
+        try:
+            sent = await self._channel.run(slot.host_id, self._instruction(slot))
+        except InvalidInput as exc:
+            log.error("invocation %s cannot be sent to host %s: %s", slot.invocation_id, slot.host_name, exc.message)
+            await self._fail([slot], f"not sent: {exc.message}")
+            return
+        if sent and slot.state is InvocationState.PENDING:
+            slot.sends += 1
+            slot.last_sent = datetime.now(UTC)
+
+    async def _fail(self, slots: list[Slot], reason: str) -> None:
+        slots = [s for s in slots if not s.state.final]
+        if not slots:
+            return
+        await self._store.finish_now([s.invocation_id for s in slots], InvocationState.FAILED, reason)
+        for s in slots:
+            s.state = InvocationState.FAILED
+        self._on_change(self.command_id)
+        self.wake.set()
+
+    async def _expire_unacknowledged(self, now: datetime) -> None:
+        """Sent, still pending, the host connected, and no word from it within the ack timeout."""
+        late = [
+            s
+            for s in self._in_flight()
+            if s.state is InvocationState.PENDING
+            and s.last_sent is not None
+            and now - s.last_sent > self._ack_timeout
+            and self._channel.is_connected(s.host_id)
+        ]
+        await self._fail(
+            late,
+            f"the host did not acknowledge the invocation within {self._ack_timeout.total_seconds():g}s "
+            "of receiving it; it may not be able to accept it (see the agent's log)",
+        )
 
     async def _expire_silent(self, now: datetime) -> None:
         silent = [s for s in self._in_flight() if s.sent_at is not None and now - s.sent_at > self._result_deadline]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from fleetops.common import limits
 from fleetops.common.errors import InvalidInput
 
 TAIL_BYTES = 64 * 1024
@@ -62,18 +63,12 @@ def resolve_limit(text: str, total: int, *, what: str, minimum: int) -> int:
     """``"50"`` -> 50, ``"10%"`` -> 10 % of ``total`` rounded up (SSM), at least ``minimum``.
 
     Raises:
-        InvalidInput: not a whole number or a percentage from 0 to 100.
+        InvalidInput: not a whole number or a percentage, or out of range (see limits.parse_rate).
     """
-    t = text.strip()
-    hint = f"give {what} as a count (e.g. 50) or a percentage of the targets (e.g. 10%)"
-    if t.endswith("%"):
-        number = t[:-1]
-        if not number.isdigit() or int(number) > 100:
-            raise InvalidInput(f"bad {what} {text!r}", hint)
-        return max(minimum, math.ceil(total * int(number) / 100))
-    if not t.isdigit():
-        raise InvalidInput(f"bad {what} {text!r}", hint)
-    return max(minimum, int(t))
+    number, percent = limits.parse_rate(text, what, minimum=minimum)
+    if percent:
+        return max(minimum, math.ceil(total * number / 100))
+    return number
 
 
 @dataclass(frozen=True)
@@ -97,15 +92,45 @@ class CommandSpec:
     task_input: bytes = b""
 
     def validate(self) -> None:
+        """Check the spec against the wire limits (common/limits.py) before anything is stored.
+
+        Every path that creates a command (RunCommand, window run tasks, patch operations) calls
+        this through ``CommandService.create``; window tasks also call it when they are saved.
+
+        Raises:
+            InvalidInput: no or two things to run, a size over its limit (the message names the
+                limit and the size), a NUL byte, or a number out of range.
+        """
         if sum((bool(self.argv), bool(self.script), bool(self.agent_task))) != 1:
             raise InvalidInput(
                 "give either a command or a script", "opsctl run --target SEL -- CMD ARGS, or --script FILE"
             )
-        for key in self.env:
-            if not key or "=" in key or "\0" in key:
-                raise InvalidInput(f"bad environment variable name {key!r}", "use --env NAME=VALUE")
-        if self.timeout_seconds <= 0 or self.delivery_timeout_seconds <= 0:
-            raise InvalidInput("timeouts must be positive", "e.g. --timeout 10m --delivery-timeout 10m")
+        limits.check_argv(self.argv)
+        limits.check_env(self.env)
+        limits.SCRIPT_BYTES.check(len(self.script or b""))
+        limits.TASK_INPUT_BYTES.check(len(self.task_input))
+        for limit, text in (
+            (limits.CWD_BYTES, self.cwd),
+            (limits.RUN_AS_BYTES, self.run_as),
+            (limits.COMMENT_BYTES, self.comment),
+            (limits.NAME_BYTES, self.agent_task),
+        ):
+            limit.check_text(text)
+        for what, text in (("--cwd", self.cwd), ("--as", self.run_as)):
+            if "\0" in text:
+                raise InvalidInput(f"{what} contains a NUL byte", "remove it")
+        limits.parse_rate(self.max_concurrency, "max-concurrency", minimum=1)
+        limits.parse_rate(self.max_errors, "max-errors", minimum=0)
+        for what, seconds, top in (
+            ("timeout", self.timeout_seconds, limits.TIMEOUT_SECONDS_MAX),
+            ("delivery timeout", self.delivery_timeout_seconds, limits.DELIVERY_TIMEOUT_SECONDS_MAX),
+            ("kill grace", self.kill_grace_seconds, limits.TIMEOUT_SECONDS_MAX),
+        ):
+            if not 0 < seconds <= top:
+                raise InvalidInput(
+                    f"the {what} is {seconds}s; it must be from 1s to {top}s ({top // 86400} days)",
+                    "e.g. --timeout 10m --delivery-timeout 10m",
+                )
 
 
 @dataclass(frozen=True)
@@ -176,3 +201,22 @@ class Command:
     counts: dict[str, int]
     finished_at: datetime | None
     cancel_requested: bool
+
+
+def listed(command: Command) -> Command:
+    """``command`` as a listing shows it: no script, argv and target cut to LISTED_TEXT_BYTES each.
+
+    A list of up to 1000 commands then stays a few MiB whatever the commands hold; ``run show``
+    gives a command whole.
+    """
+    budget = limits.LISTED_TEXT_BYTES
+    argv: list[str] = []
+    for arg in command.spec.argv:
+        size = limits.utf8_size(arg) + 1
+        if size > budget:
+            argv.append(limits.truncate_utf8(arg, max(budget, 16), "…"))
+            break
+        argv.append(arg)
+        budget -= size
+    spec = replace(command.spec, argv=tuple(argv), script=None, task_input=b"")
+    return replace(command, spec=spec, target=limits.truncate_utf8(command.target, limits.LISTED_TEXT_BYTES, "…"))

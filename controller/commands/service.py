@@ -6,11 +6,13 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from fleetops.common import limits
 from fleetops.common.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from fleetops.controller.commands.dispatch import CommandRun, Slot
+from fleetops.controller.commands.dispatch import DEFAULT_ACK_TIMEOUT, CommandRun, Slot
 from fleetops.controller.commands.interfaces import AgentChannel
 from fleetops.controller.commands.models import (
     Command,
@@ -20,6 +22,7 @@ from fleetops.controller.commands.models import (
     InvocationReport,
     InvocationState,
     RunInstruction,
+    listed,
     resolve_limit,
 )
 from fleetops.controller.commands.output import OutputSink, output_key
@@ -31,10 +34,22 @@ from fleetops.controller.store.models import CommandRow
 
 log = logging.getLogger(__name__)
 
-MAX_SCRIPT_BYTES = 1024 * 1024
 
+# Output totals a result may claim (the database's BIGINT; a forged 2**64 must not poison a batch).
+_MAX_STREAM_BYTES = 2**62
 
 ResultListener = Callable[[str, str, InvocationReport], Awaitable[None]]
+
+
+def check_target(target: Target) -> None:
+    """The target's sizes against the wire limits (the selector's own is checked when it is parsed).
+
+    Raises:
+        InvalidInput: too many host names, or one too long.
+    """
+    limits.TARGET_HOSTS.check(len(target.hosts))
+    for name in target.hosts:
+        limits.NAME_BYTES.check(limits.utf8_size(name), "a host name in --host")
 
 
 def new_command_id() -> str:
@@ -46,7 +61,20 @@ def new_invocation_id() -> str:
 
 
 class CommandService:
-    def __init__(self, store: InvocationStore, fleet: FleetService, objects: ObjectStore) -> None:
+    def __init__(
+        self,
+        store: InvocationStore,
+        fleet: FleetService,
+        objects: ObjectStore,
+        *,
+        ack_timeout: float = DEFAULT_ACK_TIMEOUT,
+    ) -> None:
+        """
+        Args:
+            ack_timeout: seconds a connected host has to acknowledge a sent invocation before it
+                ends failed (see dispatch.py).
+        """
+        self._ack_timeout = ack_timeout
         self._store = store
         self._fleet = fleet
         self._objects = objects
@@ -101,7 +129,16 @@ class CommandService:
 
     def _start_run(self, row: CommandRow, slots: list[Slot]) -> None:
         assert self._channel is not None
-        run = CommandRun(row, slots, self._store, self._channel, self._instruction_for(row), self._notify, self._done)
+        run = CommandRun(
+            row,
+            slots,
+            self._store,
+            self._channel,
+            self._instruction_for(row),
+            self._notify,
+            self._done,
+            ack_timeout=self._ack_timeout,
+        )
         self._runs[row.id] = run
         self._agent_task[row.id] = row.agent_task or ""
         for slot in slots:
@@ -171,8 +208,7 @@ class CommandService:
             PermissionDenied: ``authorize`` refused (nothing was created).
         """
         spec.validate()
-        if spec.script is not None and len(spec.script) > MAX_SCRIPT_BYTES:
-            raise InvalidInput("script is larger than 1 MiB", "copy large files to the hosts another way")
+        check_target(target)
         hosts = await self._fleet.resolve_target(target)
         if not hosts:
             raise NotFound(f"no host matches {target.describe()}", "check the selector with opsctl hosts list --target")
@@ -235,10 +271,24 @@ class CommandService:
         return command, hosts
 
     async def get(self, command_id: str) -> tuple[Command, list[Invocation]]:
+        """A command and its invocations; output tails past DETAIL_OUTPUT_BYTES in all are left out.
+
+        Raises:
+            NotFound: no such command.
+        """
         command = await self._store.command(command_id)
         if command is None:
             raise NotFound(f"no such command: {command_id}", "see opsctl run list")
-        return command, await self._store.invocations(command_id)
+        budget = limits.DETAIL_OUTPUT_BYTES
+        invocations = []
+        for stored in await self._store.invocations(command_id):
+            size = len(stored.stdout_tail) + len(stored.stderr_tail)
+            if size > budget:
+                stored = replace(stored, stdout_tail=b"", stderr_tail=b"")
+            else:
+                budget -= size
+            invocations.append(stored)
+        return command, invocations
 
     async def command(self, command_id: str) -> Command:
         command = await self._store.command(command_id)
@@ -251,7 +301,8 @@ class CommandService:
         return await self._store.hosts_of(command_ids)
 
     async def list(self, limit: int = 50) -> list[Command]:
-        return await self._store.commands(max(1, min(limit, 1000)))
+        """The latest ``limit`` (1-1000) commands as a listing shows them (see models.listed)."""
+        return [listed(c) for c in await self._store.commands(max(1, min(limit, 1000)))]
 
     async def cancel(self, command_id: str) -> Command:
         command = await self._store.command(command_id)
@@ -310,7 +361,7 @@ class CommandService:
             slot = run.by_host.get(host_id)
             if slot is not None and slot.sent and not slot.state.final:
                 # The agent answers a re-send from its journal: it never runs an invocation twice.
-                await self._channel.run(host_id, run.instruction(slot))
+                await run.resend(slot)
             run.host_connected(host_id)
 
     async def invocation_progress(self, host_id: str, invocation_id: str, state: InvocationState, at: datetime) -> None:
@@ -324,9 +375,19 @@ class CommandService:
         self._notify(owner[0])
 
     async def invocation_output(self, host_id: str, invocation_id: str, stream: str, offset: int, data: bytes) -> None:
+        """Store a chunk of output.
+
+        Raises:
+            InvalidInput: the chunk is larger than agents send (the link is refused; nothing stored).
+            PermissionDenied: the invocation belongs to another host.
+        """
+        limits.OUTPUT_CHUNK_BYTES.check(len(data), f"an output chunk of invocation {invocation_id[:64]}")
         owner = self._owned(host_id, invocation_id)
         if owner is None:
             return
+        run = self._runs.get(owner[0])
+        if run is not None:
+            run.heard(invocation_id)
         key = (invocation_id, stream)
         sink = self._sinks.get(key)
         if sink is None:
@@ -336,6 +397,11 @@ class CommandService:
     async def invocation_result(self, host_id: str, report: InvocationReport) -> bool:
         """Store a final result; returns True once it is durable (the caller then acks the agent)."""
         assert self._channel is not None
+        if max(report.stdout_bytes, report.stderr_bytes) > _MAX_STREAM_BYTES:
+            raise InvalidInput(
+                f"the result of invocation {report.invocation_id[:64]} claims more output than any host can write",
+                "this is not a fleetops agent's result",
+            )
         owner = self._owned(host_id, report.invocation_id)
         if owner is None:
             return True  # already final and forgotten: acknowledge again so the agent can let go
@@ -348,14 +414,15 @@ class CommandService:
         err = self._sinks.pop((report.invocation_id, "stderr"), None)
         stored_out = await out.close() if out else 0
         stored_err = await err.close() if err else 0
-        reason = report.reason
+        # A host's reason is data: cut to the limit so that no host can make a command unreadable.
+        reason = limits.truncate_utf8(report.reason, limits.REASON_BYTES.maximum)
         if stored_out != report.stdout_bytes or stored_err != report.stderr_bytes:
             missing = (
                 f"output incomplete: controller stored {stored_out}/{report.stdout_bytes} stdout and "
                 f"{stored_err}/{report.stderr_bytes} stderr bytes"
             )
             log.error("invocation %s: %s", report.invocation_id, missing)
-            reason = f"{reason}; {missing}" if reason else missing
+            reason = limits.truncate_utf8(f"{reason}; {missing}" if reason else missing, limits.REASON_BYTES.maximum)
         if run is not None:
             # Free the slot now (the next host need not wait for this commit); the agent is
             # acknowledged only after the commit below, and a command is only marked finished

@@ -6,6 +6,8 @@ import logging
 
 import grpc
 
+from fleetops.common.errors import InvalidInput
+from fleetops.common.limits import AGENT_RECEIVE_BYTES
 from fleetops.controller.commands.models import RunInstruction
 from fleetops.controller.fleet.presence import PresenceTracker
 from fleetops.controller.sessions.models import SessionRequest
@@ -54,7 +56,23 @@ class GrpcAgentChannel:
             return False
 
     async def run(self, host_id: str, instruction: RunInstruction) -> bool:
-        return await self._send(host_id, run_message(instruction))
+        """Send a RunInvocation; False when the host has no link here.
+
+        Raises:
+            InvalidInput: the message cannot be built or is larger than an agent receives (a command
+                stored before the limits of common/limits.py); it must end, never be sent.
+        """
+        try:
+            message = run_message(instruction)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"the invocation does not fit the wire: {exc}") from exc
+        size = message.ByteSize()
+        if size > AGENT_RECEIVE_BYTES:
+            raise InvalidInput(
+                f"the invocation is {size} bytes, the limit an agent receives is {AGENT_RECEIVE_BYTES} bytes",
+                "see the limits in docs/run-command.md",
+            )
+        return await self._send(host_id, message)
 
     async def cancel(self, host_id: str, invocation_id: str) -> bool:
         return await self._send(
