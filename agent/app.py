@@ -59,7 +59,8 @@ class Agent:
         """Run until SIGINT/SIGTERM.
 
         Raises:
-            HostRevoked: the controller refused this host; the caller exits without a restart loop.
+            HostRevoked: the controller explicitly revoked this host (or its certificate expired);
+                the caller exits 78 without a restart loop. Every other failure is retried.
         """
         self.state.load()  # fail fast with a clear message when not registered
         loop = asyncio.get_running_loop()

@@ -8,14 +8,21 @@ import json
 import sys
 from pathlib import Path
 
+import grpc
+
 from fleetops.agent.app import Agent, AgentSettings
 from fleetops.agent.link import EXIT_REVOKED, HostRevoked
 from fleetops.agent.state import AgentState, default_state_dir
 from fleetops.common.errors import AuthError, FleetopsError, InvalidInput
 from fleetops.common.logsetup import configure_logging
+from fleetops.common.rpc_client import is_revocation
 
-# EXIT_REVOKED (78, EX_CONFIG): the controller refused this host for good. The systemd unit lists
-# it in RestartPreventExitStatus so a revoked host does not restart in a loop.
+# EXIT_REVOKED (78, EX_CONFIG): the controller explicitly revoked this host (a Disconnect with
+# revoked set, or a refusal carrying its revocation marker: the host was deregistered, is unknown
+# to it, or its state directory contradicts its certificate), or the host's certificate expired
+# before it could be renewed. Nothing else exits 78: an UNAUTHENTICATED answer without the marker
+# is retried. The systemd unit lists 78 in RestartPreventExitStatus so a revoked host does not
+# restart in a loop.
 __all__ = ["EXIT_REVOKED", "main"]
 
 
@@ -99,8 +106,12 @@ def main(argv: list[str] | None = None) -> int:
 
             try:
                 cert = renew(state)
-            except AuthError as exc:  # refused for good: the running agent stops instead of retrying
-                raise HostRevoked(exc.message, exc.hint) from exc
+            except AuthError as exc:
+                # Exit 78 (the running agent then stops for good) only on the controller's explicit
+                # revocation marker; any other refusal exits 5 and the agent retries with backoff.
+                if isinstance(exc.__cause__, grpc.RpcError) and is_revocation(exc.__cause__):
+                    raise HostRevoked(exc.message, exc.hint) from exc
+                raise
             print(f"valid until {cert.not_valid_after_utc.isoformat()}")
             return 0
         if args.command == "status":

@@ -6,6 +6,14 @@ heartbeat ack, disconnect) go to handlers registered by message type.
 Reconnects use exponential backoff with full jitter and build a new channel each attempt, so the
 controller's name is resolved again every time (a moved or fail-over controller is found).
 The agent never listens on a socket.
+
+Only an explicit revocation stops the agent for good (:class:`HostRevoked`, exit 78, which the
+systemd unit does not restart): a ``Disconnect`` with ``revoked`` set on the stream, or a refusal
+carrying the controller's revocation marker (``fleetops.common.rpc_client.REVOKED_KEY``), which
+it sends only for a deregistered or unknown host (or a state directory contradicting the
+certificate). Every other error, ``UNAUTHENTICATED`` and ``PERMISSION_DENIED`` included (a
+controller in trouble, a proxy, a bug), is retried with backoff, forever: one bad answer must
+never take a fleet down.
 """
 
 from __future__ import annotations
@@ -23,8 +31,9 @@ from fleetops.agent.backoff import Backoff
 from fleetops.agent.inventory import Inventory, collect_inventory
 from fleetops.agent.state import AgentIdentity, AgentState
 from fleetops.agent.version import AGENT_VERSION
+from fleetops.common import limits
 from fleetops.common.errors import FleetopsError
-from fleetops.common.rpc_client import error_from_rpc
+from fleetops.common.rpc_client import REVOKED_KEY, error_from_rpc, is_revocation
 from fleetops.common.wire import inventory_to_proto
 from fleetops.v1 import agent_pb2, agent_pb2_grpc
 
@@ -40,6 +49,9 @@ CHANNEL_OPTIONS = (
     ("grpc.http2.max_pings_without_data", 0),
     # We run our own backoff across fresh channels; grpc's own would hide the re-resolution.
     ("grpc.enable_retries", 0),
+    # Message sizes from the one table (common/limits.py): we receive at least what the controller
+    # may send us, and never send what its listener would refuse.
+    *limits.channel_options(receive=limits.AGENT_RECEIVE_BYTES, send=limits.CONTROLLER_RECEIVE_BYTES),
 )
 # Messages queued for the stream at most (output chunks are up to 64 KiB each).
 OUTBOX_SIZE = 64
@@ -52,7 +64,7 @@ Handler = Callable[[agent_pb2.ControllerMessage], Awaitable[None]]
 
 
 class HostRevoked(FleetopsError):
-    """The controller says this host's identity is revoked or unusable: do not retry."""
+    """The controller explicitly revoked this host (or its certificate expired): do not retry."""
 
 
 class _Reconnect(Exception):
@@ -132,11 +144,15 @@ class ControllerLink:
             except HostRevoked:
                 raise
             except grpc.aio.AioRpcError as exc:
-                if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                if is_revocation(exc):
                     err = error_from_rpc(exc)
                     raise HostRevoked(err.message, err.hint or "register this host again") from exc
                 reason = f"{exc.code().name}: {exc.details()}"
             except (TimeoutError, OSError, ConnectionError) as exc:
+                reason = repr(exc)
+            except Exception as exc:
+                # Whatever else went wrong (a malformed answer, a bug on either side) is retried too.
+                log.exception("the link to the controller failed unexpectedly")
                 reason = repr(exc)
             finally:
                 self.connected.clear()
@@ -201,6 +217,11 @@ class ControllerLink:
             if first is grpc.aio.EOF:
                 await _raise_status(call)
                 raise ConnectionError("controller closed the stream before welcoming us")
+            if first.WhichOneof("body") == "disconnect" and first.disconnect.revoked:
+                raise HostRevoked(
+                    f"the controller revoked this host: {first.disconnect.reason}",
+                    "register the host again with a new activation",
+                )
             if first.WhichOneof("body") != "welcome":
                 raise ConnectionError(f"expected a welcome, got {first.WhichOneof('body')}")
             welcome = first.welcome
@@ -336,9 +357,12 @@ async def _run_callback(callback: Callable[[], Awaitable[None]]) -> None:
 
 
 async def _raise_status(call: grpc.aio.StreamStreamCall) -> None:
+    """Raise what the stream's end means: HostRevoked only with the explicit marker, else a reconnect."""
     code = await call.code()
-    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-        details = await call.details()
+    if code == grpc.StatusCode.OK:
+        return
+    details = await call.details()
+    trailing = await call.trailing_metadata()
+    if any(key == REVOKED_KEY for key, _ in trailing or ()):
         raise HostRevoked(f"the controller refused this host: {details}", "register the host again")
-    if code != grpc.StatusCode.OK:
-        raise ConnectionError(f"stream ended with {code.name}: {await call.details()}")
+    raise ConnectionError(f"stream ended with {code.name}: {details}")

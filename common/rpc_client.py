@@ -8,6 +8,18 @@ from fleetops.common import errors
 
 HINT_KEY = "fleetops-hint-bin"
 ERROR_CLASS_KEY = "fleetops-error"
+#: Trailing metadata the controller adds when it refuses a host for good: deregistered, unknown to
+#: it, or speaking for another host than its certificate names. With the stream's
+#: Disconnect{revoked}, the only signal on which an agent stops for good: any other refusal is
+#: retried with backoff.
+REVOKED_KEY = "fleetops-host-revoked"
+
+
+def is_revocation(exc: grpc.RpcError) -> bool:
+    """Whether a failed call carries the controller's explicit revocation marker (:data:`REVOKED_KEY`)."""
+    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    return any(key == REVOKED_KEY for key, _ in trailing or ())
+
 
 _BY_CODE: dict[grpc.StatusCode, type[errors.FleetopsError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidInput,

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+if TYPE_CHECKING:
+    from fleetops.controller.commands.output import OutputSpool
+    from fleetops.controller.objects.health import StoreHealth
 
 
 class ControllerMetrics:
@@ -27,6 +31,21 @@ class ControllerMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.object_store_up = Gauge(
+            "fleetops_object_store_up",
+            "1 while the object store takes writes, 0 while it is degraded (output is spooled meanwhile)",
+            registry=self.registry,
+        )
+        self.output_spool_bytes = Gauge(
+            "fleetops_output_spool_bytes",
+            "Bytes of command output in this replica's spool (waiting for the object store or being received)",
+            registry=self.registry,
+        )
+        self.output_spool_pending = Gauge(
+            "fleetops_output_spool_pending",
+            "Finished command outputs waiting in this replica's spool for the object store",
+            registry=self.registry,
+        )
         self.rpcs = Counter(
             "fleetops_grpc_server_handled",
             "RPCs completed, by method and status code",
@@ -39,6 +58,12 @@ class ControllerMetrics:
             ["method"],
             registry=self.registry,
         )
+
+    def watch_object_store(self, health: StoreHealth, spool: OutputSpool) -> None:
+        """Follow the object store's health and the output spool's fill."""
+        health.on_change(lambda status: self.object_store_up.set(1 if status.up else 0))
+        self.output_spool_bytes.set_function(lambda: spool.used_bytes)
+        self.output_spool_pending.set_function(lambda: spool.pending_count)
 
     def serve(self, host: str, port: int) -> int:
         """Start the /metrics HTTP server in a daemon thread; returns the bound port."""

@@ -14,16 +14,56 @@ Errors (from :mod:`fleetops.common.errors`):
 - ``NotFound`` — ``get``/``read`` of a key that does not exist.
 - ``Conflict`` — the local backend cannot store a key because another key occupies its path
   (``a`` is an object and ``a/b`` is written, or the reverse).
-- ``Unauthenticated`` / ``PermissionDenied`` — the store refused our credentials.
-- ``Unavailable`` — the store is down or unreachable; retrying later may succeed.
+- ``Unavailable`` — the store cannot be used now: down or unreachable, or (as
+  :class:`StoreUnavailable`) refusing the controller's credentials, its access, its bucket or
+  region. Never an auth error: a store that refuses the *controller* says nothing about the
+  caller whose request touched it, so these reach agents and operators as the controller's own
+  trouble (gRPC ``UNAVAILABLE``), never as ``UNAUTHENTICATED``/``PERMISSION_DENIED``.
 """
 
 from __future__ import annotations
 
 import builtins
+import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
+
+from fleetops.common.errors import Unavailable
+
+#: fleetops-controller's exit status when the object store check at start fails on something only
+#: a configuration change can fix (EX_CONFIG, as the agent's "revoked"; the unit does not restart it).
+EXIT_CONFIG = 78
+
+
+class StoreProblem(enum.Enum):
+    """Why the object store cannot be used, i.e. what an operator has to fix."""
+
+    CREDENTIALS = "credentials"  # the store rejected the controller's key id / secret / signature
+    ACCESS = "access"  # authenticated, but the credentials lack a right on the bucket
+    BUCKET = "bucket"  # the bucket does not exist (or its name is refused)
+    REGION = "region"  # the bucket lives in another region than configured
+    UNREACHABLE = "unreachable"  # no answer: down, refused, timed out, DNS
+    FAILING = "failing"  # it answers with server errors or refuses requests for another reason
+
+    @property
+    def is_configuration(self) -> bool:
+        """Only a change of settings (or of the store) fixes it; waiting does not."""
+        return self in (StoreProblem.CREDENTIALS, StoreProblem.ACCESS, StoreProblem.BUCKET, StoreProblem.REGION)
+
+
+class StoreUnavailable(Unavailable):
+    """The object store cannot be used now, and why (:attr:`problem`); the controller's own trouble.
+
+    A subclass of ``Unavailable``: callers keep what they hold (spool) and retry later. The CLI
+    exit code is :data:`EXIT_CONFIG` for problems only a configuration change fixes.
+    """
+
+    def __init__(self, message: str, hint: str = "", *, problem: StoreProblem = StoreProblem.FAILING) -> None:
+        super().__init__(message, hint)
+        self.problem = problem
+        if problem.is_configuration:
+            self.exit_code = EXIT_CONFIG
 
 
 @dataclass(frozen=True)
@@ -55,7 +95,7 @@ class ObjectWriter(Protocol):
 
         Raises:
             Unavailable: the store is unreachable (the upload is then best abandoned with abort).
-            Unauthenticated: the store refused our credentials.
+            StoreUnavailable: the store refused our credentials, access or bucket.
         """
         ...
 
@@ -64,7 +104,7 @@ class ObjectWriter(Protocol):
 
         Raises:
             Unavailable: the store is unreachable; the object was not written.
-            Unauthenticated: the store refused our credentials.
+            StoreUnavailable: the store refused our credentials, access or bucket.
             Conflict: (local backend) another key occupies the object's path.
         """
         ...
@@ -83,7 +123,7 @@ class ObjectStore(Protocol):
         Raises:
             InvalidInput: ``key`` is malformed.
             Unavailable: the store is unreachable.
-            Unauthenticated: the store refused our credentials.
+            StoreUnavailable: the store refused our credentials, access or bucket.
         """
         ...
 

@@ -149,7 +149,7 @@ class S3Store:
         Raises:
             InvalidInput: ``key`` is malformed.
             Unavailable: the store is unreachable or failing.
-            Unauthenticated: the store refused our credentials.
+            StoreUnavailable: the store refused our credentials, access or bucket.
         """
         validate_key(key)
         if len(data) > _HASH_IN_THREAD_ABOVE:
@@ -167,9 +167,9 @@ class S3Store:
 
         Raises:
             InvalidInput: ``key`` is malformed.
-            NotFound: no object at ``key`` (or no such bucket).
+            NotFound: no object at ``key``.
             Unavailable: the store is unreachable or failing.
-            Unauthenticated: the store refused our credentials.
+            StoreUnavailable: the store refused our credentials, access or bucket.
         """
         validate_key(key)
         with self._errors(key):
@@ -186,7 +186,7 @@ class S3Store:
             InvalidInput: ``key`` is malformed or ``chunk_size`` is not positive (at once).
             NotFound: no object at ``key`` (on the first ``__anext__``).
             Unavailable: the store is unreachable, or the stream broke off.
-            Unauthenticated: the store refused our credentials.
+            StoreUnavailable: the store refused our credentials, access or bucket.
         """
         validate_key(key)
         if chunk_size <= 0:
@@ -213,7 +213,7 @@ class S3Store:
         Raises:
             InvalidInput: ``key`` is malformed.
             Unavailable: the store is unreachable or failing.
-            Unauthenticated: the store refused our credentials.
+            StoreUnavailable: the store refused our credentials, access or bucket.
         """
         validate_key(key)
         try:
@@ -229,7 +229,7 @@ class S3Store:
         Raises:
             InvalidInput: ``key`` is malformed.
             Unavailable: the store is unreachable or failing.
-            Unauthenticated: the store refused our credentials.
+            StoreUnavailable: the store refused our credentials, access or bucket.
         """
         validate_key(key)
         with contextlib.suppress(NotFound), self._errors(key):
@@ -240,9 +240,8 @@ class S3Store:
 
         Raises:
             InvalidInput: ``prefix`` is malformed.
-            NotFound: the bucket does not exist.
             Unavailable: the store is unreachable or failing.
-            Unauthenticated: the store refused our credentials.
+            StoreUnavailable: the store refused our credentials, access or bucket.
         """
         prefix = validate_prefix(prefix)
         keys: builtins.list[str] = []
@@ -303,7 +302,7 @@ class S3Writer:
 
         Raises:
             Unavailable: the store is unreachable (call :meth:`abort`).
-            Unauthenticated: the store refused our credentials.
+            StoreUnavailable: the store refused our credentials, access or bucket.
             InternalError: the writer was closed or aborted already.
         """
         inner = self._open()
@@ -328,7 +327,7 @@ class S3Writer:
         Raises:
             Unavailable: the store is unreachable; nothing was written (:meth:`abort` is then
                 harmless: a failed completion already aborts the upload when it can).
-            Unauthenticated: the store refused our credentials.
+            StoreUnavailable: the store refused our credentials, access or bucket.
             InternalError: the writer was closed or aborted already.
         """
         inner = self._open()

@@ -5,6 +5,11 @@ obstore raises typed exceptions only for some cases (``FileNotFoundError``,
 writer, arrives as ``GenericError`` or a plain ``OSError``. The HTTP status, the S3 error code
 (``<Code>...</Code>``) and the transport failure kind are all in the message, so the table reads
 them from there and falls back on the exception type.
+
+Whatever the store refuses (our credentials, our access, the bucket, the region) is a
+:class:`~fleetops.controller.objects.interfaces.StoreUnavailable` naming the
+:class:`~fleetops.controller.objects.interfaces.StoreProblem`: the controller's own trouble, never
+an auth error that could travel to an agent or operator as if *they* had been refused.
 """
 
 from __future__ import annotations
@@ -14,15 +19,8 @@ from dataclasses import dataclass
 
 from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 
-from fleetops.common.errors import (
-    FleetopsError,
-    InternalError,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    Unauthenticated,
-    Unavailable,
-)
+from fleetops.common.errors import FleetopsError, NotFound
+from fleetops.controller.objects.interfaces import StoreProblem, StoreUnavailable
 
 _STATUS = re.compile(r"status code: (\d{3})")
 _S3_CODE = re.compile(r"<Code>([^<]+)</Code>")
@@ -50,8 +48,9 @@ class S3Target:
 def translate(exc: BaseException, target: S3Target) -> FleetopsError:
     """The fleetops error for an exception raised by obstore while talking to ``target``.
 
-    ``FleetopsError`` instances pass through unchanged; anything unrecognised becomes
-    ``InternalError`` carrying obstore's own first line.
+    ``FleetopsError`` instances pass through unchanged; a missing object is ``NotFound``; anything
+    else is ``StoreUnavailable`` with its :class:`StoreProblem` (an unrecognised refusal carries
+    obstore's own first line).
     """
     if isinstance(exc, FleetopsError):
         return exc
@@ -62,38 +61,52 @@ def translate(exc: BaseException, target: S3Target) -> FleetopsError:
     code = code_match.group(1) if code_match else ""
     store = f"object store at {target.where} (bucket {target.bucket!r})"
 
+    if code == "NoSuchBucket":
+        return StoreUnavailable(
+            f"bucket {target.bucket!r} does not exist at {target.where}",
+            "create the bucket, or fix the bucket name in the object store URL (--object-store)",
+            problem=StoreProblem.BUCKET,
+        )
     if isinstance(exc, FileNotFoundError) or status == 404:
-        if code == "NoSuchBucket":
-            return NotFound(
-                f"bucket {target.bucket!r} does not exist at {target.where}",
-                "create the bucket, or fix the bucket name in the object store URL",
-            )
         return NotFound(f"no object {target.key!r} in {store}")
     if isinstance(exc, PermissionDeniedError | UnauthenticatedError) or status in (401, 403):
         if status is None:  # a HEAD answer has no body to quote; the type says which status it was
             status = 401 if isinstance(exc, UnauthenticatedError) else 403
         if code == "AccessDenied":
-            return PermissionDenied(
-                f"{store} denied access to {target.key!r} (AccessDenied)",
-                "grant these credentials read, write, delete, list and multipart-upload rights on the bucket",
+            return StoreUnavailable(
+                f"{store} denied the controller access to {target.key!r} (AccessDenied)",
+                "grant the controller's credentials read, write, delete, list and multipart-upload rights on "
+                "the bucket",
+                problem=StoreProblem.ACCESS,
             )
-        return Unauthenticated(f"{store} rejected our credentials ({code or f'HTTP {status}'})", _CREDENTIALS_HINT)
+        return StoreUnavailable(
+            f"{store} rejected the controller's credentials ({code or f'HTTP {status}'})",
+            _CREDENTIALS_HINT,
+            problem=StoreProblem.CREDENTIALS,
+        )
     if status is None:
         # No HTTP answer at all: refused, reset, timed out, DNS... the store is unreachable.
-        return Unavailable(f"{store} unreachable: {_transport_reason(text)}", _UNREACHABLE_HINT)
+        return StoreUnavailable(
+            f"{store} unreachable: {_transport_reason(text)}", _UNREACHABLE_HINT, problem=StoreProblem.UNREACHABLE
+        )
     if status >= 500 or status in (408, 429):
-        return Unavailable(f"{store} failed: HTTP {status} {code}".rstrip(), _UNREACHABLE_HINT)
+        return StoreUnavailable(f"{store} failed: HTTP {status} {code}".rstrip(), _UNREACHABLE_HINT)
     if code in _REGION_CODES or status == 301:
-        return InvalidInput(
+        return StoreUnavailable(
             f"{store} says the region is wrong ({code or f'HTTP {status}'}): {_first_line(text)}",
             "set the bucket's region in the object store URL, e.g. s3://bucket?region=eu-west-1",
+            problem=StoreProblem.REGION,
         )
     if code == "InvalidBucketName":
-        return InvalidInput(
+        return StoreUnavailable(
             f"{store} refuses the bucket name {target.bucket!r}",
             "bucket names are 3-63 lowercase letters, digits, '.' and '-'",
+            problem=StoreProblem.BUCKET,
         )
-    return InternalError(f"{store} refused a request for {target.key!r}: HTTP {status} {code}: {_first_line(text)}")
+    return StoreUnavailable(
+        f"{store} refused a request for {target.key!r}: HTTP {status} {code}: {_first_line(text)}",
+        "see the object store's own logs for why it refused the request",
+    )
 
 
 def _transport_reason(text: str) -> str:

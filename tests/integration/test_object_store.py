@@ -11,9 +11,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from fleetops.common.errors import NotFound, Unauthenticated, Unavailable
+from fleetops.common.errors import AuthError, NotFound, Unavailable
 from fleetops.controller.objects.factory import store_from_url
-from fleetops.controller.objects.interfaces import ObjectInfo
+from fleetops.controller.objects.health import PROBE_PREFIX, check_store
+from fleetops.controller.objects.interfaces import ObjectInfo, StoreProblem, StoreUnavailable
 from fleetops.controller.objects.s3 import S3Store, S3Writer
 
 from s3server import SeaweedS3
@@ -177,32 +178,44 @@ async def test_streaming_300_mib_keeps_memory_bounded(store: S3Store) -> None:
     await store.delete("big/300mib")
 
 
-async def test_wrong_secret_is_unauthenticated(seaweed: SeaweedS3, bucket: str) -> None:
+async def test_wrong_secret_is_a_credentials_problem_never_an_auth_error(seaweed: SeaweedS3, bucket: str) -> None:
+    # The store refusing the controller must never look like the caller being refused (issue 11).
     impostor = make_store(seaweed, bucket, secret_access_key="not-the-secret")
-    with pytest.raises(Unauthenticated) as info:
+    with pytest.raises(StoreUnavailable) as info:
         await impostor.put("k", b"x")
-    assert "rejected our credentials (SignatureDoesNotMatch)" in info.value.message
+    assert info.value.problem is StoreProblem.CREDENTIALS
+    assert not isinstance(info.value, AuthError)
+    assert "rejected the controller's credentials (SignatureDoesNotMatch)" in info.value.message
     assert seaweed.endpoint in info.value.message
     assert "secret" in info.value.hint
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(StoreUnavailable):
         await impostor.list("")  # obstore reports this one as a GenericError
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(StoreUnavailable):
         await impostor.head("k")  # a HEAD refusal has no body to name the reason
     writer = await impostor.writer("k")
     await writer.write(b"x")
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(StoreUnavailable):
         await writer.close()
     await writer.abort()
 
     stranger = make_store(seaweed, bucket, access_key_id="nobody")
-    with pytest.raises(Unauthenticated, match="InvalidAccessKeyId"):
+    with pytest.raises(StoreUnavailable, match="InvalidAccessKeyId"):
         await stranger.get("k")
 
 
 async def test_missing_bucket_is_named(seaweed: SeaweedS3) -> None:
     store = make_store(seaweed, "no-such-bucket-here")
-    with pytest.raises(NotFound, match="bucket 'no-such-bucket-here' does not exist"):
+    with pytest.raises(StoreUnavailable, match="bucket 'no-such-bucket-here' does not exist") as info:
         await store.get("k")
+    assert info.value.problem is StoreProblem.BUCKET
+    with pytest.raises(StoreUnavailable, match="listing the bucket: bucket 'no-such-bucket-here' does not exist"):
+        await check_store(store)
+
+
+async def test_store_check_passes_and_leaves_nothing_behind(seaweed: SeaweedS3, bucket: str) -> None:
+    store = make_store(seaweed, bucket)
+    await check_store(store, "replica/1")
+    assert await store.list(PROBE_PREFIX) == []
 
 
 async def test_url_and_environment_credentials(

@@ -181,6 +181,13 @@ def test_controller_unit_runs_unprivileged_and_sandboxed() -> None:
     assert single(CONTROLLER, "Install", "WantedBy") == "multi-user.target"
 
 
+def test_controller_unit_does_not_restart_a_configuration_error() -> None:
+    # serve refuses to start on a failing object store with EX_CONFIG unless --allow-degraded-storage.
+    from fleetops.controller.objects.interfaces import EXIT_CONFIG
+
+    assert str(EXIT_CONFIG) in single(CONTROLLER, "Service", "RestartPreventExitStatus").split()
+
+
 def test_controller_unit_reads_the_documented_environment_file() -> None:
     env_file = single(CONTROLLER, "Service", "EnvironmentFile")
     assert env_file == "-/etc/fleetops/controller.env"  # '-': optional
