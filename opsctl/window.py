@@ -620,11 +620,13 @@ def print_tasks(tasks: Sequence[operator_pb2.WindowTask], out: Any = None) -> No
             target_text(t.target),
             t.max_concurrency or "50",
             t.max_errors or "0",
+            t.author or "-",
             task_details(t),
         ]
         for t in ordered
     ]
-    output.table(["PRIORITY", "ID", "TYPE", "TARGET", "MAX-CONC", "MAX-ERR", "DETAILS"], rows, out)
+    headers = ["PRIORITY", "ID", "TYPE", "TARGET", "MAX-CONC", "MAX-ERR", "AUTHOR", "DETAILS"]
+    output.table(headers, rows, out)
 
 
 def counts_text(counts: Any) -> str:
@@ -833,9 +835,17 @@ def window_history(client: OperatorClient, args: argparse.Namespace) -> int:
     )
     per_execution = [sorted(e.tasks, key=lambda t: t.priority) for e in executions]
     task_lines = _table_lines(
-        ["PRIORITY", "TYPE", "STATUS", "COMMAND", "COUNTS", "REASON"],
+        ["PRIORITY", "TYPE", "STATUS", "AUTHOR", "COMMAND", "COUNTS", "REASON"],
         [
-            [str(t.priority), t.type, t.status or "-", t.command_id or "-", counts_text(t.counts), t.reason or "-"]
+            [
+                str(t.priority),
+                t.type,
+                t.status or "-",
+                t.author or "-",
+                t.command_id or "-",
+                counts_text(t.counts),
+                t.reason or "-",
+            ]
             for tasks in per_execution
             for t in tasks
         ],
@@ -847,8 +857,11 @@ def window_history(client: OperatorClient, args: argparse.Namespace) -> int:
         if not tasks:
             continue
         print("    " + task_lines[0])
-        for task_line in task_lines[next_task : next_task + len(tasks)]:
+        for task_line, t in zip(task_lines[next_task : next_task + len(tasks)], tasks, strict=True):
             print("    " + task_line)
+            if t.refused_hosts:  # every one, not only the first few the reason names
+                who = t.author or "its author"
+                print(f"        refused, outside {who}'s rights (sent nothing): {', '.join(t.refused_hosts)}")
         next_task += len(tasks)
     return 0
 
@@ -888,7 +901,8 @@ def add_task(client: OperatorClient, args: argparse.Namespace) -> int:
         return 0
     print(
         f"added task {task.id or '?'} to window {task.window or args.window}: priority {task.priority} "
-        f"{task.type} on {target_text(task.target)}"
+        f"{task.type} on {target_text(task.target)}; it acts for {task.author or 'you'} "
+        "(their rights are checked again at each run)"
     )
     return 0
 

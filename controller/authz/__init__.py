@@ -6,7 +6,9 @@ as an audit event whatever the answer, and raises ``Decision.to_error()`` when r
 
 ``models``    ``ACTIONS``, ``HOST_SCOPED_ACTIONS``, ``GLOBAL_ACTIONS``, ``LOGIN_ACTIONS``, ``Rule``,
               ``Role``, ``BUILTIN_ROLES``, ``role_from_text``/``role_to_text``, ``ensure_mutable``
-``decision``  ``authorize``, ``Decision``, ``permitted_hosts``, ``visible_hosts``, ``HostLike``
+``decision``  ``authorize``, ``authorize_selector``, ``Decision``, ``permitted_hosts``, ``visible_hosts``,
+              ``HostLike``
+``implication`` ``within``, ``within_any``, ``may_overlap``, ``satisfiable``: selectors as sets of hosts
 ``actions``   ``RPC_ACTIONS`` (operator RPC -> action), ``RPC_SCOPE``, ``TASK_ACTIONS``
 """
 
@@ -19,9 +21,11 @@ from fleetops.controller.authz.decision import (
     Decision,
     HostLike,
     authorize,
+    authorize_selector,
     permitted_hosts,
     visible_hosts,
 )
+from fleetops.controller.authz.implication import may_overlap, satisfiable, within, within_any
 from fleetops.controller.authz.models import (
     ACTIONS,
     ANY,
@@ -58,11 +62,16 @@ __all__ = [
     "Rule",
     "action_for",
     "authorize",
+    "authorize_selector",
     "ensure_mutable",
     "is_valid_login",
+    "may_overlap",
     "permitted_hosts",
     "role_from_text",
     "role_to_text",
+    "satisfiable",
     "validate_role_name",
     "visible_hosts",
+    "within",
+    "within_any",
 ]

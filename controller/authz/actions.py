@@ -21,9 +21,12 @@ host"). The principles behind the table:
 * Inventory and compliance are ``hosts.read``, filtered host by host; baselines and patch groups
   are readable by anyone who may read some host (compliance refers to them).
 * Maintenance windows hold commands and scripts that run unattended: reading and changing them is
-  ``window.manage``. ``AddWindowTask`` also checks the task's own action (``TASK_ACTIONS``) on the
-  hosts it targets now, with its ``run_as`` as login, so ``window.manage`` cannot be used to run
-  what its holder could not run directly.
+  ``window.manage``. Changing a window (``UpdateWindow``, ``SetWindowEnabled``, ``DeleteWindow``,
+  ``AddWindowTask``, ``RemoveWindowTask``) also needs each of its tasks' own action
+  (``TASK_ACTIONS``) on every host the task's target could ever match, with its ``run_as`` as
+  login (``authorize_selector``; ``controller/windows/authority.py``), so ``window.manage`` can
+  neither run nor reschedule what its holder could not run directly. Each run of a task is
+  decided again as its author, on the hosts resolved then.
 """
 
 from __future__ import annotations
@@ -116,7 +119,7 @@ RPC_SCOPE: dict[str, tuple[str, str, str]] = {
     "GetPatchCompliance": ("the target's hosts, or the one host asked for", "none", "filter (one host: refuse)"),
 }
 
-#: ``AddWindowTask`` also checks this action for the task's type on the task's current target hosts.
+#: The action a window task of each type needs of its author, and of whoever changes its window.
 TASK_ACTIONS: Mapping[str, str] = {"run": "command.run", "patch-scan": "patch.scan", "patch-install": "patch.install"}
 
 

@@ -14,6 +14,10 @@ The rules (docs/access.md#how-a-decision-is-made):
    action (wherever its selector points) and no deny rule without hosts refuses it. Used for
    global reads such as listing patch baselines (``hosts.read``).
 6. Global actions ignore hosts; a host-limited rule never grants or denies them.
+7. Work deferred to later on a *selector* (window tasks) is decided on the selector itself with
+   :func:`authorize_selector`: allowed when every host it could ever match is within an allow
+   rule's hosts and no deny rule's hosts could overlap it (``authz.implication``); when it runs,
+   its hosts are decided one by one as in rule 4, but refused hosts are left out, not fatal.
 
 ``login=""`` means "run as the agent's own account". The controller cannot know which account
 that is, and agents normally run as root, so it is decided as ``root``: a rule must list ``root``
@@ -27,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from fleetops.common.errors import PermissionDenied
+from fleetops.common.selectors import Requirement, Selector
+from fleetops.controller.authz.implication import may_overlap, satisfiable, within, within_any
 from fleetops.controller.authz.models import ACTIONS, GLOBAL_ACTIONS, LOGIN_ACTIONS, ROOT, Role
 
 #: Hosts named in a refusal message; the rest are counted ("and 12 more").
@@ -73,6 +79,8 @@ class Decision:
     login: str | None = None
     user: str = ""
     host_count: int = 0
+    #: For a decision on a selector (:func:`authorize_selector`): the selector, or ``--all``.
+    selector: str = ""
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -103,6 +111,8 @@ class Decision:
         }
         if self.login == "":
             details["login_checked_as"] = ROOT
+        if self.selector:
+            details["selector"] = self.selector
         return details
 
 
@@ -235,6 +245,112 @@ def authorize(
     return Decision(
         False, action, f"{message} — {hint}", message, hint, denied_hosts, _unique(deny_refs), login, user, total
     )
+
+
+def authorize_selector(
+    roles: Sequence[Role],
+    action: str,
+    selector: Selector | None,
+    *,
+    login: str | None = None,
+    user: str = "",
+) -> Decision:
+    """Decide *action* on every host that could ever match *selector* (``None``: every host, ``--all``).
+
+    For what runs later on a selector resolved only then (maintenance window tasks): the hosts it
+    matches today prove nothing, so the selector itself is checked (``authz.implication``):
+
+    * a deny rule for the action (and login) refuses when its hosts could overlap the selector's
+      (a deny rule without hosts always does);
+    * otherwise the selector must lie within the hosts of the allow rules for the action and login
+      (one rule, or one rule per case of its ``=``/``in`` keys); ``--all`` needs an allow rule
+      without hosts. Whatever cannot be proven is refused.
+
+    Raises:
+        ValueError: *action* is unknown or not host-scoped, or a login is given for an action that takes none.
+    """
+    effective = _check_args(action, login)
+    if action in GLOBAL_ACTIONS:
+        raise ValueError(f"{action} is not host-scoped; decide it with authorize()")
+    roles = list(roles)
+    who = user or "you"
+    doing = f"{action}{_as(login)}"
+    asking = f"{action} as {effective}" if effective is not None else action
+    label = "--all" if selector is None else str(selector)
+    where = "on every host (--all)" if selector is None else f"on hosts matching {label!r}"
+
+    def refuse(message: str, hint: str, matched: list[str]) -> Decision:
+        return Decision(False, action, f"{message} — {hint}", message, hint, [], matched, login, user, selector=label)
+
+    denied = [
+        (f"{role.name}/deny[{i}]", rule)
+        for role in roles
+        for i, rule in enumerate(role.deny)
+        if rule.covers_action(action) and rule.denies_login(effective) and may_overlap(rule.selector, selector)
+    ]
+    if denied:
+        refs = [ref for ref, _ in denied]
+        scopes = "; ".join(f"{rule.hosts or 'every host'} by {ref}" for ref, rule in denied)
+        message = f"{who} may not {doing} {where}: it could match hosts that are denied ({scopes})"
+        exclusions = [_exclusion(rule.selector) for _, rule in denied]
+        hint = "narrow the selector so that it cannot match the denied hosts"
+        if selector is not None and all(exclusions):
+            hint += f", e.g. --target '{label},{','.join(dict.fromkeys(e for e in exclusions if e))}'"
+        hint += "; " + _deny_hint(refs)
+        return refuse(message, hint, refs)
+
+    if selector is not None and not satisfiable(selector):
+        # Matches no host, ever: nothing to grant, nothing to run. Allowed, and said so.
+        message = f"{who} may {doing} {where}: the selector can match no host"
+        return Decision(True, action, message, message, login=login, user=user, selector=label)
+
+    candidates = [
+        (f"{role.name}/allow[{i}]", rule)
+        for role in roles
+        for i, rule in enumerate(role.allow)
+        if rule.covers_action(action) and rule.allows_login(effective)
+    ]
+    if selector is None:
+        used = [ref for ref, rule in candidates if rule.selector is None]
+    else:
+        used = [ref for ref, rule in candidates if within(selector, rule.selector)]
+        if not used and within_any(selector, [rule.selector for _, rule in candidates]):
+            used = [ref for ref, _ in candidates]
+    if used:
+        message = f"{who} may {doing} {where} ({', '.join(used[:1] if selector is None else used)})"
+        return Decision(True, action, message, message, matched=used, login=login, user=user, selector=label)
+
+    if not roles:
+        return refuse(f"{who} may not {doing} {where} ({_no_allow(roles, user)})", _ask_for(asking, roles, ""), [])
+    if not candidates:
+        message = f"{who} may not {doing} {where} ({NO_ALLOW} for {asking} on any host)"
+        return refuse(message, _ask_for(asking, roles, ""), [])
+    scopes = sorted({rule.hosts for _, rule in candidates})
+    message = (
+        f"{who} may not {doing} {where}: that "
+        + ("targets every host" if selector is None else "selector could match hosts")
+        + f" outside the hosts your roles allow ({'; '.join(scopes)}). A window task is checked against "
+        "every host its target could match when it runs, not the hosts it matches now"
+    )
+    examples = [f"{label},{scope}" for scope in scopes[:2]] if selector is not None else scopes[:2]
+    hint = f"narrow the target to lie within them, e.g. --target '{examples[0]}'"
+    hint += f", or {_ask_for(asking, roles, ' on those hosts')}"
+    return refuse(message, hint, [])
+
+
+_NEGATED = {"=": "!=", "!=": "=", "in": "notin", "notin": "in"}
+
+
+def _exclusion(selector: Selector | None) -> str:
+    """A requirement that keeps a selector away from a one-requirement *selector* ("" when none is simple)."""
+    if selector is None or len(selector.requirements) != 1:
+        return ""
+    req = selector.requirements[0]
+    if req.operator == "exists":
+        return f"!{req.key}"
+    if req.operator == "!exists":
+        return req.key
+    return str(Requirement(req.key, _NEGATED[req.operator], req.values))  # type: ignore[arg-type]  # a value of _NEGATED is an Operator
 
 
 def _no_allow(roles: Sequence[Role], user: str) -> str:

@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from fleetops.common.errors import InvalidInput
+from fleetops.controller.authz.actions import TASK_ACTIONS
 from fleetops.controller.fleet.models import Target
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -124,12 +125,24 @@ class WindowTask:
     run_as: str = ""
     timeout_seconds: int = 0
     description: str = ""
+    #: The operator the task acts for (``operator:NAME``): whoever added it. Set by the service.
+    author: str = ""
 
     def __post_init__(self) -> None:
         try:
             object.__setattr__(self, "type", TaskType(self.type))
         except ValueError:
             raise InvalidInput(f"bad task type {self.type!r}", "use patch-scan, patch-install or run") from None
+
+    @property
+    def action(self) -> str:
+        """The action the task needs of its author, as a direct call would (``TASK_ACTIONS``)."""
+        return TASK_ACTIONS[self.type.value]
+
+    @property
+    def login(self) -> str | None:
+        """The login checked with it: ``run_as`` for a run task (``""``: the agent's account), else none."""
+        return self.run_as if self.type == TaskType.RUN else None
 
     def check(self) -> None:
         """Raises: InvalidInput, naming the field and what to give instead."""
@@ -163,6 +176,9 @@ class TaskExecution:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    author: str = ""
+    #: Hosts the target matched when the task started that its author may not touch (sent nothing).
+    refused_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ cancels running commands (their tasks end timed_out) while ``continue`` lets the
 occurrence while an execution of the same window still runs is recorded as skipped_overlapping.
 An occurrence found late (the controllers were down) starts late if it is still before its
 cutoff, and is recorded as missed otherwise.
+
+Each task acts for its author and is authorized as them each time it starts, on the hosts its
+target resolves to then (``windows.authority``); the RPC layer checks, before any change, that the
+caller holds the rights the window's tasks need.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fleetops.common.errors import Conflict, FleetopsError, NotFound
+from fleetops.common.errors import Conflict, FleetopsError, NotFound, PermissionDenied
+from fleetops.controller.authz import authorize
 from fleetops.controller.commands.models import CommandSpec, CommandStatus
 from fleetops.controller.commands.service import CommandService
-from fleetops.controller.fleet.models import Target
+from fleetops.controller.fleet.models import Host, Target
 from fleetops.controller.patching.service import PatchOptions, PatchService
 from fleetops.controller.store.models import (
     MaintenanceWindowRow,
@@ -39,6 +44,7 @@ from fleetops.controller.store.models import (
     WindowTaskExecutionRow,
     WindowTaskRow,
 )
+from fleetops.controller.windows.authority import Grant, RunContext, TaskAuthority
 from fleetops.controller.windows.models import (
     DEFAULT_MIN_DURATION,
     LEASE_SECONDS,
@@ -125,7 +131,19 @@ def _task(row: WindowTaskRow) -> WindowTask:
         run_as=row.run_as,
         timeout_seconds=row.timeout_seconds,
         description=row.description,
+        author=row.author,
     )
+
+
+def refused_text(hosts: list[str], author: str) -> str:
+    """``2 hosts refused (outside operator:alice's rights): db-1, db-2``, at most 20 names."""
+    names = ", ".join(hosts[:20]) + (f" and {len(hosts) - 20} more" if len(hosts) > 20 else "")
+    plural = "host" if len(hosts) == 1 else "hosts"
+    return f"{len(hosts)} {plural} refused (outside {author}'s rights): {names}"
+
+
+def _with_refused(counts: dict[str, int], refused: list[str] | None) -> dict[str, int]:
+    return {**counts, "refused": len(refused)} if refused else counts
 
 
 class WindowService:
@@ -138,18 +156,25 @@ class WindowService:
         patching: PatchService,
         replica: str,
         *,
+        authority: TaskAuthority,
         min_duration: int = DEFAULT_MIN_DURATION,
         clock: Clock = _now,
     ) -> None:
         self._db = db
         self._commands = commands
         self._patching = patching
+        self._authority = authority
         self.replica = replica
         self._min_duration = min_duration
         self._clock = clock
         self._changed = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def authority(self) -> TaskAuthority:
+        """Decides who may change a window's tasks, and each run as its author."""
+        return self._authority
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -279,8 +304,17 @@ class WindowService:
             moment = following
         return runs
 
-    async def add_task(self, task: WindowTask) -> WindowTask:
+    async def add_task(self, task: WindowTask, author: str) -> WindowTask:
+        """Add *task*, acting for *author* (``operator:NAME``, the caller) from now on.
+
+        The caller's rights to the task (and the window's other tasks) are checked before, by the RPC
+        layer; each run is checked again as *author*.
+
+        Raises: InvalidInput (a bad task), NotFound (no such window).
+        """
         task.check()
+        if not author:
+            raise PermissionDenied("a window task needs an author", "this is a controller bug")
         task_id = new_task_id()
         async with self._db.begin() as db:
             await self._row(db, task.window)
@@ -300,6 +334,7 @@ class WindowService:
                     timeout_seconds=task.timeout_seconds,
                     description=task.description,
                     created_at=self._clock(),
+                    author=author,
                 )
             )
         return (await self.tasks(task.window, task_id))[0]
@@ -357,7 +392,9 @@ class WindowService:
                     reason=t.reason,
                     started_at=t.started_at,
                     finished_at=t.finished_at,
-                    counts=counts.get(t.command_id, {}),
+                    counts=_with_refused(counts.get(t.command_id, {}), t.refused_hosts),
+                    author=t.author,
+                    refused_hosts=tuple(t.refused_hosts or ()),
                 )
             )
         return [
@@ -543,6 +580,8 @@ class WindowService:
                             status=TaskStatus.PENDING.value,
                             command_id="",
                             reason="",
+                            author=task.author,
+                            refused_hosts=[],
                         )
                     )
             existing = await self._task_executions(execution_id)
@@ -592,29 +631,54 @@ class WindowService:
         if task is None:
             await self._set_task(row, TaskStatus.SKIPPED, reason="the task was removed from the window")
             return
-        actor = f"window:{execution.window}"
+        run = RunContext(execution.window, task, execution.id)
         try:
-            if task.type == TaskType.RUN:
-                spec = CommandSpec(
-                    argv=task.argv,
-                    script=task.script,
-                    run_as=task.run_as,
-                    comment=f"window {execution.window} task {task.id}",
-                    **self._limits(task),
-                )
-                command, _ = await self._commands.create(actor, task.target, spec)
-            else:
-                options = PatchOptions(
-                    reboot=task.reboot or "if-needed",
-                    comment=f"window {execution.window} task {task.id}",
-                    **self._limits(task),
-                )
-                operation = self._patching.scan if task.type == TaskType.PATCH_SCAN else self._patching.install
-                command, _ = await operation(actor, task.target, options)
-        except FleetopsError as exc:
+            grant = await self._authority.grant(run)
+        except FleetopsError as exc:  # the author may no longer act, or the target resolves to nothing
             await self._set_task(row, TaskStatus.FAILED, reason=exc.message, started=True)
             return
-        await self._set_task(row, TaskStatus.IN_PROGRESS, command_id=command.id, started=True)
+        if grant.error:
+            await self._set_task(row, TaskStatus.FAILED, reason=grant.error, started=True, refused=grant.refused)
+            return
+        try:
+            command_id = await self._create(run, grant)
+        except FleetopsError as exc:
+            if isinstance(exc, PermissionDenied):
+                await self._authority.refuse(run, exc.message)
+            await self._set_task(row, TaskStatus.FAILED, reason=exc.message, started=True, refused=grant.refused)
+            return
+        await self._set_task(row, TaskStatus.IN_PROGRESS, command_id=command_id, started=True, refused=grant.refused)
+
+    async def _create(self, run: RunContext, grant: Grant) -> str:
+        """Create the task's command on the granted hosts only, as its author via the window."""
+        task = run.task
+        # With hosts refused, the command names the granted ones: a host tagged into the selector
+        # between the decision and the command is never added behind the decision's back.
+        target = Target(hosts=tuple(h.id for h in grant.hosts)) if grant.refused else task.target
+        granted = {h.id for h in grant.hosts}
+
+        def recheck(hosts: list[Host]) -> None:
+            outside = [h.name or h.id for h in hosts if h.id not in granted]
+            if outside:
+                raise PermissionDenied(
+                    f"the task's hosts changed while it started ({', '.join(outside[:20])} appeared); nothing was sent",
+                    "the next opening of the window decides again",
+                )
+            authorize(grant.roles, task.action, hosts=hosts, login=task.login, user=grant.user).check()
+
+        actor = f"{task.author} via {run.via}"
+        comment = f"window {run.window} task {task.id} for {task.author}"
+        limits = self._limits(task)
+        if grant.refused:
+            limits["max_errors"] = grant.max_errors
+        if task.type == TaskType.RUN:
+            spec = CommandSpec(argv=task.argv, script=task.script, run_as=task.run_as, comment=comment, **limits)
+            command, _ = await self._commands.create(actor, target, spec, authorize=recheck)
+        else:
+            options = PatchOptions(reboot=task.reboot or "if-needed", comment=comment, **limits)
+            operation = self._patching.scan if task.type == TaskType.PATCH_SCAN else self._patching.install
+            command, _ = await operation(actor, target, options, authorize=recheck)
+        return command.id
 
     @staticmethod
     def _limits(task: WindowTask) -> dict[str, Any]:
@@ -651,6 +715,9 @@ class WindowService:
                     status, reason = TaskStatus.TIMED_OUT, "cancelled at the window's cutoff"
                 elif status == TaskStatus.FAILED:
                     reason = ", ".join(f"{n} {s}" for s, n in sorted(command.counts.items()) if n)
+                if row.refused_hosts:  # refused hosts are errors: the task did not do all it was for
+                    status = TaskStatus.FAILED if status == TaskStatus.SUCCESS else status
+                    reason = "; ".join(x for x in (reason, refused_text(row.refused_hosts, row.author)) if x)
                 await self._set_task(row, status, reason=reason)
             if any(r.status == TaskStatus.IN_PROGRESS.value for r in group):
                 await self._changes([r.command_id for r in group if r.status == TaskStatus.IN_PROGRESS.value],
@@ -679,11 +746,14 @@ class WindowService:
         reason: str = "",
         command_id: str = "",
         started: bool = False,
+        refused: list[str] | None = None,
     ) -> None:
         now = self._clock()
         values: dict[str, Any] = {"status": status.value, "reason": reason}
         if command_id:
             values["command_id"] = command_id
+        if refused:
+            values["refused_hosts"] = refused
         if started:
             values["started_at"] = now
         if status.final:

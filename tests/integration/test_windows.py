@@ -27,9 +27,9 @@ def at(seconds: float) -> tuple[str, datetime]:
 
 
 def enroll(controller: Controller, make_agent: Callable[[str], Agent], name: str) -> Agent:
-    activation_id, code = controller.create_activation()
+    activation_id, code = controller.create_activation(tags={"role": "maint"})
     agent = make_agent(name)
-    agent.register(controller, activation_id, code, {"role": "maint"})
+    agent.register(controller, activation_id, code)
     agent.start(env={"FLEETOPS_PATCH_REFRESH": "never"})  # no package index refresh over the network
     return agent
 

@@ -66,6 +66,7 @@ TASKS = [
         argv=["systemctl", "restart", "app server"],
         run_as="deploy",
         timeout_seconds=600,
+        author="operator:alice",
     ),
     pb.WindowTask(
         window="sunday-patch",
@@ -76,6 +77,7 @@ TASKS = [
         max_concurrency="10%",
         max_errors="1",
         reboot="never",
+        author="operator:bob",
     ),
     pb.WindowTask(window="sunday-patch", id="t-3", priority=2, type="patch-scan", target=pb.Target(all=True)),
 ]
@@ -105,6 +107,8 @@ HISTORY = [
                 command_id="c-77",
                 counts={"success": 12, "failed": 2, "not_started": 0},
                 reason="2 hosts failed (max errors 1)",
+                author="operator:bob",
+                refused_hosts=["pay-1", "pay-2"],
             ),
         ],
     ),
@@ -569,8 +573,10 @@ def test_task_remove(capsys: pytest.CaptureFixture[str]) -> None:
 def test_task_list_is_ordered_by_priority(capsys: pytest.CaptureFixture[str]) -> None:
     run(FakeClient(), "window", "task", "list", "sunday-patch")
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["PRIORITY", "ID", "TYPE", "TARGET", "MAX-CONC", "MAX-ERR", "DETAILS"]
+    assert lines[0].split() == ["PRIORITY", "ID", "TYPE", "TARGET", "MAX-CONC", "MAX-ERR", "AUTHOR", "DETAILS"]
     assert [line.split()[1] for line in lines[1:]] == ["t-1", "t-2", "t-3"]
+    assert [line.split()[6] for line in lines[1:3]] == ["operator:bob", "operator:alice"]
+    assert lines[3].split()[6:8] == ["0", "-"]  # "all hosts" is two words: t-3 has no author
 
 
 def test_task_list_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -578,6 +584,7 @@ def test_task_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.loads(capsys.readouterr().out)
     assert [t["id"] for t in doc] == ["t-1", "t-2", "t-3"]
     assert doc[1]["argv"] == ["systemctl", "restart", "app server"]
+    assert [t["author"] for t in doc] == ["operator:bob", "operator:alice", ""]
 
 
 # -- list and show ---------------------------------------------------------------------------------
@@ -621,9 +628,9 @@ def test_show_has_the_window_and_its_tasks(capsys: pytest.CaptureFixture[str]) -
     assert fields["next run"].startswith("2026-04-05 02:00 +02:00 (Sun)  (2026-04-05 00:00:00Z")
     assert fields["created"] == "2026-01-10 09:00:00Z by alice"
     tasks = out.split("\n\n")[1].splitlines()
-    assert tasks[1].split() == ["PRIORITY", "ID", "TYPE", "TARGET", "MAX-CONC", "MAX-ERR", "DETAILS"]
-    assert tasks[2].split() == ["1", "t-1", "patch-install", "env=prod", "10%", "1", "reboot", "never"]
-    assert tasks[3].split()[:6] == ["2", "t-2", "run", "role=web", "50", "0"]
+    assert tasks[1].split() == ["PRIORITY", "ID", "TYPE", "TARGET", "MAX-CONC", "MAX-ERR", "AUTHOR", "DETAILS"]
+    assert tasks[2].split() == ["1", "t-1", "patch-install", "env=prod", "10%", "1", "operator:bob", "reboot", "never"]
+    assert tasks[3].split()[:7] == ["2", "t-2", "run", "role=web", "50", "0", "operator:alice"]
     assert "systemctl restart 'app server' as deploy; timeout 10m" in tasks[3]
     assert tasks[4].split()[:4] == ["2", "t-3", "patch-scan", "all"]
 
@@ -728,20 +735,22 @@ def test_history_shows_each_execution_with_its_tasks(capsys: pytest.CaptureFixtu
     assert "2026-03-22 02:00:02" in first and "2026-03-22 03:41:07" in first
     assert first.endswith("task t-1 exceeded max errors")
     # its tasks, indented, by priority: command id, counts per state, and why one was skipped
-    assert lines[3].split() == ["PRIORITY", "TYPE", "STATUS", "COMMAND", "COUNTS", "REASON"]
+    assert lines[3].split() == ["PRIORITY", "TYPE", "STATUS", "AUTHOR", "COMMAND", "COUNTS", "REASON"]
     assert lines[3].startswith("    PRIORITY")
     assert lines[4].startswith("    1 ")
-    assert lines[4].split()[:4] == ["1", "patch-install", "failed", "c-77"]
+    assert lines[4].split()[:5] == ["1", "patch-install", "failed", "operator:bob", "c-77"]
     assert "12 success, 2 failed  " in lines[4] and lines[4].endswith("2 hosts failed (max errors 1)")
-    assert lines[5].split()[:5] == ["2", "run", "skipped", "-", "-"]
-    assert lines[5].endswith("an earlier priority failed")
+    # hosts refused at run time (outside the author's rights) are named, every one
+    assert lines[5] == "        refused, outside operator:bob's rights (sent nothing): pay-1, pay-2"
+    assert lines[6].split()[:6] == ["2", "run", "skipped", "-", "-", "-"]
+    assert lines[6].endswith("an earlier priority failed")
     # a missed execution has no tasks
-    assert lines[6].startswith("2026-03-15 02:00 +01:00 (Sun)  missed")
-    assert lines[6].endswith("no controller was running at the scheduled time")
-    assert len(lines) == 7
+    assert lines[7].startswith("2026-03-15 02:00 +01:00 (Sun)  missed")
+    assert lines[7].endswith("no controller was running at the scheduled time")
+    assert len(lines) == 8
     # columns line up across executions and across their tasks
-    assert lines[2].index("failed") == lines[6].index("missed") == lines[1].index("STATUS")
-    assert lines[4].index("failed") == lines[5].index("skipped") == lines[3].index("STATUS")
+    assert lines[2].index("failed") == lines[7].index("missed") == lines[1].index("STATUS")
+    assert lines[4].index("failed") == lines[6].index("skipped") == lines[3].index("STATUS")
 
 
 def test_history_of_a_deleted_window_is_in_utc(capsys: pytest.CaptureFixture[str]) -> None:
@@ -756,6 +765,8 @@ def test_history_json(capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.loads(capsys.readouterr().out)
     assert [e["id"] for e in doc] == ["e-2", "e-1"]
     assert doc[0]["tasks"][1]["counts"] == {"success": 12, "failed": 2, "not_started": 0}
+    assert doc[0]["tasks"][1]["author"] == "operator:bob"
+    assert doc[0]["tasks"][1]["refused_hosts"] == ["pay-1", "pay-2"]
 
 
 # -- enable, disable, delete -----------------------------------------------------------------------

@@ -1,0 +1,240 @@
+"""Whose rights a window task runs with: its author's, decided again each time it runs.
+
+A task carries the operator it acts for (its author: whoever added it). When a window opens, each
+task is authorized *as its author, then*, against the hosts its target resolves to at that moment,
+with the same decision code as a direct call (``fleetops.controller.authz``):
+
+* an author who is disabled, deleted or not an operator fails the task with that reason;
+* hosts outside the author's rights are refused: never sent anything, named in the task's history
+  and counted as errors (they use up ``max-errors`` first; more refused hosts than it allows and
+  nothing starts), while the hosts within their rights run;
+* every decision is an audit event with the author as actor, ``via window:NAME`` and the window,
+  task and execution in its details.
+
+docs/maintenance-windows.md#whose-rights-a-task-runs-with is the user's version of this text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fleetops.common.errors import NotFound, PermissionDenied
+from fleetops.common.selectors import Selector
+from fleetops.controller.audit.service import AuditLog, Outcome
+from fleetops.controller.authz import (
+    MAX_AUDIT_HOSTS,
+    Decision,
+    Role,
+    authorize,
+    authorize_selector,
+    permitted_hosts,
+)
+from fleetops.controller.authz.store import RoleStore
+from fleetops.controller.commands.models import DEFAULT_MAX_ERRORS, resolve_limit
+from fleetops.controller.fleet.models import Host, Target
+from fleetops.controller.fleet.service import FleetService
+from fleetops.controller.users.service import UserService
+from fleetops.controller.windows.models import WindowTask
+
+OPERATOR_PREFIX = "operator:"
+#: The audit action of a task's run-time authorization.
+RUN_ACTION = "window.task.run"
+
+
+def author_name(author: str) -> str:
+    """``alice`` for ``operator:alice``; ``""`` when *author* is not an operator."""
+    return author[len(OPERATOR_PREFIX) :] if author.startswith(OPERATOR_PREFIX) else ""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a task may do now: the hosts to run on, the hosts refused, and the decision behind it.
+
+    ``error`` says why nothing may run although the author may act (every host refused, or more
+    than ``max-errors`` allows); ``refused`` is filled either way.
+    """
+
+    user: str
+    roles: list[Role]
+    hosts: list[Host]
+    refused: list[str]
+    decision: Decision
+    #: ``max-errors`` left for the command once the refused hosts are counted (as a count).
+    max_errors: str
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Which run of which task is being decided (for messages and the audit event)."""
+
+    window: str
+    task: WindowTask
+    execution: str
+
+    @property
+    def via(self) -> str:
+        return f"window:{self.window}"
+
+
+class TaskAuthority:
+    """Decides each run of a window task as its author, and audits the decision."""
+
+    def __init__(self, fleet: FleetService, users: UserService, roles: RoleStore, audit: AuditLog) -> None:
+        self._fleet = fleet
+        self._users = users
+        self._roles = roles
+        self._audit = audit
+
+    async def roles_of(self, author: str) -> tuple[str, list[Role]]:
+        """The author's name and roles, if they may still act.
+
+        Raises:
+            PermissionDenied: the author is not an operator, no longer exists, or is disabled.
+        """
+        name = author_name(author)
+        hint = "an operator with the rights it needs must add the task again (opsctl window task add)"
+        if not name:
+            raise PermissionDenied(f"the task's author {author or '(none)'!r} is not an operator", hint)
+        try:
+            user = await self._users.get(name)
+        except NotFound:
+            raise PermissionDenied(f"the task's author {name!r} was deleted", hint) from None
+        if user.disabled:
+            raise PermissionDenied(f"the task's author {name!r} is disabled", hint)
+        return name, await self._roles.resolve(user.roles)
+
+    async def grant(self, run: RunContext) -> Grant:
+        """Decide *run* as its author on the hosts its target resolves to now; audited whatever the answer.
+
+        Raises:
+            PermissionDenied: the author may no longer act (disabled, deleted, not an operator).
+            NotFound: no host matches the target (or a named host is gone): nothing to decide.
+            InvalidInput: the target or its limits are malformed.
+        """
+        task = run.task
+        try:
+            name, roles = await self.roles_of(task.author)
+        except PermissionDenied as exc:
+            await self._record(run, "denied", {"error": exc.message})
+            raise
+        hosts = await self._fleet.resolve_target(task.target)
+        if not hosts:
+            raise NotFound(f"no host matches {task.target.describe()}", "nothing ran; check the task's target")
+        return await self._decide(run, name, roles, hosts)
+
+    async def _decide(self, run: RunContext, name: str, roles: list[Role], hosts: Sequence[Host]) -> Grant:
+        task = run.task
+        decision = authorize(roles, task.action, hosts=hosts, login=task.login, user=name)
+        permitted = permitted_hosts(roles, task.action, hosts, login=task.login)
+        allowed = {h.id for h in permitted}
+        refused = [h.name or h.id for h in hosts if h.id not in allowed]
+        limit = resolve_limit(task.max_errors or DEFAULT_MAX_ERRORS, len(hosts), what="max-errors", minimum=0)
+        details: dict[str, Any] = {
+            "authz": [decision.to_audit()],
+            "permitted": len(permitted),
+            "refused_hosts": refused[:MAX_AUDIT_HOSTS],
+            "refused_count": len(refused),
+        }
+        error = ""
+        if not permitted:
+            error = f"refused on every host its target matched: {decision.message}"
+        elif len(refused) > limit:
+            error = (
+                f"{len(refused)} of {len(hosts)} hosts are outside {name}'s rights, more than max-errors "
+                f"({limit}) allows; nothing was started: {decision.message}"
+            )
+        if error:
+            details["error"] = error
+        await self._record(run, "ok" if decision.allowed else "denied", details)
+        return Grant(name, roles, list(permitted), refused, decision, str(max(limit - len(refused), 0)), error)
+
+    # -- who may change a window -------------------------------------------------------------------
+    async def editor_decisions(
+        self,
+        user: str,
+        roles: Sequence[Role],
+        window: str,
+        tasks: Sequence[WindowTask],
+        *,
+        new: WindowTask | None = None,
+    ) -> list[Decision]:
+        """Whether *user* (holding *roles*) holds the rights each task needs; up to the first refusal.
+
+        Changing a window (its schedule, enablement, tasks, or deleting it) changes what runs on
+        its tasks' authors' behalf, so it needs what its tasks need: for each task, its action on
+        every host its target could ever match, with its ``run_as``. A selector is decided as a
+        selector (``authorize_selector``), ``--all`` needs the action on every host, and named hosts
+        are decided one by one; a named host that no longer exists could be re-registered under that
+        name, so it needs the action on every host. *new* is a task being added: a named host that
+        does not exist is an error for it (``NotFound``), as for a direct call.
+
+        Raises:
+            NotFound: *new* names a host that does not exist.
+            InvalidInput: *new* has a malformed selector.
+        """
+        every = [t for t in (new, *tasks) if t is not None]
+        by_key: dict[str, Host] = {}
+        if any(t.target.hosts for t in every):
+            for host in await self._fleet.list_hosts(Target(all=True), include_deregistered=True):
+                by_key.setdefault(host.id, host)
+                by_key.setdefault(host.name, host)
+        if new is not None and new.target.hosts:
+            await self._fleet.resolve_target(new.target)  # NotFound naming a host that does not exist
+        decisions = []
+        for task in every:
+            decision = _editor_decision(user, roles, task, by_key)
+            if task is not new:
+                message = f"changing window {window!r} needs the rights of each of its tasks; task {task.id}: "
+                message += decision.message
+                decision = replace(decision, message=message, reason=f"{message} — {decision.hint}")
+            decisions.append(decision)
+            if not decision:
+                break
+        return decisions
+
+    async def refuse(self, run: RunContext, error: str) -> None:
+        """Audit a refusal found after the grant (the hosts changed before the command was made)."""
+        await self._record(run, "denied", {"error": error})
+
+    async def _record(self, run: RunContext, outcome: Outcome, details: dict[str, Any]) -> None:
+        task = run.task
+        await self._audit.record(
+            actor=task.author or run.via,
+            action=RUN_ACTION,
+            target=f"{run.window}/{task.id}",
+            outcome=outcome,
+            details={
+                "via": run.via,
+                "window": run.window,
+                "task": task.id,
+                "execution": run.execution,
+                "type": task.type.value,
+                "action": task.action,
+                "login": task.login,
+                **details,
+            },
+        )
+
+
+def _editor_decision(user: str, roles: Sequence[Role], task: WindowTask, hosts: Mapping[str, Host]) -> Decision:
+    target = task.target
+    if target.hosts:
+        found = [hosts[h] for h in target.hosts if h in hosts]
+        missing = [h for h in target.hosts if h not in hosts]
+        decision = authorize(roles, task.action, hosts=found, login=task.login, user=user)
+        if decision and missing:
+            anywhere = authorize_selector(roles, task.action, None, login=task.login, user=user)
+            if not anywhere:
+                message = (
+                    f"{user} may not {task.action} on {', '.join(missing[:20])}: no such host now, and a host "
+                    "could register under that name; only a role that allows it on every host may keep it"
+                )
+                hint = f"remove the task (opsctl window task remove {task.window} {task.id}), or ask an admin"
+                return replace(anywhere, message=message, hint=hint, reason=f"{message} — {hint}")
+            return anywhere
+        return decision
+    selector = None if target.all else Selector.parse(target.selector)
+    return authorize_selector(roles, task.action, selector, login=task.login, user=user)
