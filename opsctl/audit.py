@@ -40,7 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.set_defaults(func=export)
 
-    p = asub.add_parser("verify", help="recompute the hash chain; name the first event that does not match")
+    p = asub.add_parser(
+        "verify",
+        help="recompute the hash chain and compare it with the newest signed checkpoint; name what does not match",
+    )
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.set_defaults(func=verify)
 
 
@@ -181,11 +185,38 @@ def export(client: OperatorClient, args: argparse.Namespace) -> int:
     return 0
 
 
+# Checkpoint statuses (AuditCheckpointCheck.status) that fail the verification.
+CHECKPOINT_LABELS = {
+    "missing": "audit log TRUNCATED",
+    "differs": "audit log REWRITTEN",
+    "bad-signature": "checkpoint FORGED",
+    "invalid": "checkpoint DAMAGED",
+}
+CHECKPOINT_FAILURES = frozenset(CHECKPOINT_LABELS)
+
+
 def verify(client: OperatorClient, args: argparse.Namespace) -> int:
+    """0: intact and matching the newest checkpoint (or none yet); 1: something does not match;
+    6: the chain is intact but the checkpoint could not be read (the tail is unverified)."""
     result = client.verify_audit()
-    if result.ok:
+    check = result.checkpoint
+    failed = check.status in CHECKPOINT_FAILURES
+    chain_broken = not result.ok and not (failed and result.problem == check.message)
+    code = 1 if failed or not result.ok else 6 if check.status == "unavailable" else 0
+    if args.output == "json":
+        output.as_json(result)
+        return code
+    if chain_broken:
+        print(f"audit chain BROKEN at event {result.first_bad_event_id}: {result.problem}")
+        print(f"({result.events_checked} events before it verified)")
+    else:
         print(f"audit chain intact: {result.events_checked} events verified")
-        return 0
-    print(f"audit chain BROKEN at event {result.first_bad_event_id}: {result.problem}")
-    print(f"({result.events_checked} events before it verified)")
-    return 1
+    if failed:
+        print(f"{CHECKPOINT_LABELS.get(check.status, 'checkpoint check FAILED')}: {check.message}")
+    elif check.status == "ok":
+        print(f"checkpoint verified: {check.message}")
+    elif check.status:
+        print(f"checkpoint not checked: {check.message}")
+    if check.key and check.status != "ok":
+        print(f"(checkpoint {check.key}, signed by {check.key_id})")
+    return code

@@ -203,16 +203,18 @@ def _parse_header(chunk: Chunk, line: str) -> dict[str, Any]:
     return header
 
 
-async def verify_export(objects: ObjectStore, prefix: str = DEFAULT_PREFIX) -> AuditVerification:
+async def verify_export(objects: ObjectStore, prefix: str = DEFAULT_PREFIX, mark: int = 0) -> AuditVerification:
     """Verify the exported chain using the object store alone.
 
     Returns the number of events checked and chunks read; on failure the first event that does
-    not verify (for a missing chunk: the first missing id) and why.
+    not verify (for a missing chunk: the first missing id) and why. ``marked_hash`` is the hash
+    of event ``mark`` when the export verifies up to it (compared with a checkpoint's head).
 
     Raises:
         Unavailable: the store is unreachable.
     """
     cursor = ChainCursor()
+    marked = ""
     chunks = await list_chunks(objects, prefix)
 
     def bad(event_id: int, problem: str, read: int) -> AuditVerification:
@@ -255,11 +257,15 @@ async def verify_export(objects: ObjectStore, prefix: str = DEFAULT_PREFIX) -> A
             problem = cursor.step(event)
             if problem is not None:
                 return bad(problem[0], f"{problem[1]} ({where}, line {number})", index)
+            if event.id == mark:
+                marked = event.hash
         if cursor.next_id != chunk.last_id + 1:
             return bad(cursor.next_id, f"{where} ends before its last id {chunk.last_id} (truncated?)", index)
         if header["end_hash"] != cursor.previous_hash:
             return bad(chunk.last_id, f"{where}: the header's end_hash is not the hash of its last event", index)
-    return AuditVerification(True, cursor.checked, chunks=len(chunks), last_hash=cursor.previous_hash)
+    return AuditVerification(
+        True, cursor.checked, chunks=len(chunks), last_hash=cursor.previous_hash, marked_hash=marked
+    )
 
 
 class AuditExporter:

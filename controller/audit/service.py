@@ -66,6 +66,8 @@ class AuditVerification:
     # Filled in by the export verifier: how many chunks were read, and the hash the chain ends on.
     chunks: int = 0
     last_hash: str = ""
+    # The hash of the event the caller asked the export verifier to note (a checkpoint's head).
+    marked_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,31 @@ class AuditLog:
         async with self._sessions() as session:
             rows = (await session.execute(stmt)).scalars().all()
         return [_to_event(r) for r in rows]
+
+    async def head(self) -> AuditEvent | None:
+        """The newest event (the chain head), or ``None`` while the log is empty."""
+        async with self._sessions() as session:
+            row = (
+                await session.execute(select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(1))
+            ).scalar_one_or_none()
+        return None if row is None else _to_event(row)
+
+    async def first_recorded_after(self, time: datetime, up_to_id: int) -> int | None:
+        """The smallest event id at most ``up_to_id`` whose time is later than ``time``, if any.
+
+        A checkpoint taken at ``time`` covering events up to ``up_to_id`` means no such event
+        can exist honestly: one that does took the id of an event deleted since.
+        """
+        async with self._sessions() as session:
+            found = (
+                await session.execute(
+                    select(AuditEventRow.id)
+                    .where(AuditEventRow.id <= up_to_id, AuditEventRow.time > time)
+                    .order_by(AuditEventRow.id)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+        return found
 
     @asynccontextmanager
     async def exclusive(self, key: int) -> AsyncIterator[None]:
