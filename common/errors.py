@@ -12,6 +12,7 @@
     │   ├── Unauthenticated            no or unusable credentials (expired, foreign CA, revoked)
     │   └── PermissionDenied           authenticated, but not allowed to do this
     ├── Unavailable                    transient: the peer or a dependency is down; retry with backoff
+    │   └── RateLimited                too many attempts from this caller; retry after ``retry_after`` seconds
     └── InternalError                  a bug or broken invariant in fleetops itself
 
 Domain code raises these; the gRPC edges translate them to status codes in one table each
@@ -101,6 +102,20 @@ class Unavailable(FleetopsError):
     """A peer or dependency is down or overloaded; retrying later may succeed."""
 
     exit_code = 6
+
+
+class RateLimited(Unavailable):
+    """Too many attempts from one caller (an address, an activation, a login token); retry later.
+
+    Args:
+        message: what was throttled and for whom.
+        hint: the next step (usually: wait and retry).
+        retry_after: seconds until an attempt will be accepted again (sent as ``retry-after``).
+    """
+
+    def __init__(self, message: str, hint: str = "", retry_after: float = 0.0) -> None:
+        super().__init__(message, hint)
+        self.retry_after = retry_after
 
 
 class InternalError(FleetopsError):

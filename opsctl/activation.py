@@ -8,9 +8,10 @@ import json
 from fleetops.common import pki
 from fleetops.common.durations import parse_duration
 from fleetops.common.errors import InvalidInput
-from fleetops.common.selectors import parse_tag_assignments
+from fleetops.common.selectors import parse_tag_assignments, validate_tag_key
 from fleetops.opsctl import output
 from fleetops.opsctl.client import OperatorClient
+from fleetops.v1 import operator_pb2
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,7 +19,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     asub = act.add_subparsers(dest="activation_command", required=True)
 
     p = asub.add_parser("create", help="create an activation; prints its id and code once")
-    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="default tag for hosts (repeatable)")
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="tag every host registered with it gets; authoritative: hosts cannot override it (repeatable)",
+    )
+    p.add_argument(
+        "--allow-host-tag",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="a tag key hosts may set themselves with `fleetops-agent register --tag KEY=VALUE` (repeatable; "
+        "such tags select hosts for --target but never grant access)",
+    )
     p.add_argument("--limit", type=int, default=1, help="how many hosts may register with it (default 1)")
     p.add_argument("--expires", default="24h", help="lifetime, e.g. 1h, 24h, 7d (at most 30d; default 24h)")
     p.add_argument("--description", default="")
@@ -43,19 +58,34 @@ def create(client: OperatorClient, args: argparse.Namespace) -> int:
     expires = parse_duration(args.expires)
     if expires.total_seconds() < 1:
         raise InvalidInput(f"--expires {args.expires} is too short", "use at least 1s, e.g. --expires 24h")
+    allowed = list(dict.fromkeys(k.strip() for k in args.allow_host_tag))
+    for key in allowed:
+        validate_tag_key(key)
     response = client.create_activation(
         default_tags=tags,
         limit=args.limit,
         expires_in_seconds=int(expires.total_seconds()),
         description=args.description,
+        allowed_host_tags=allowed,
     )
     a = response.activation
     if args.output == "json":
-        print(json.dumps({"id": a.id, "code": response.code, "expires_at": output.when(a.expires_at)}))
+        print(
+            json.dumps(
+                {
+                    "id": a.id,
+                    "code": response.code,
+                    "expires_at": output.when(a.expires_at),
+                    "allowed_host_tags": list(a.allowed_host_tags),
+                }
+            )
+        )
         return 0
     print(f"activation id:   {a.id}")
     print(f"activation code: {response.code}")
     print(f"expires:         {output.when(a.expires_at)}   registrations allowed: {a.registration_limit}")
+    if a.allowed_host_tags:
+        print(f"hosts may set:   {', '.join(a.allowed_host_tags)} (any other --tag on a host is refused)")
     print("The code is shown only now. On each host run:")
     fingerprint = pki.fingerprint_sha256(pki.load_cert(client.profile.ca_pem))
     print(
@@ -74,15 +104,36 @@ def list_activations(client: OperatorClient, args: argparse.Namespace) -> int:
         [
             a.id,
             f"{a.registrations_count}/{a.registration_limit}",
-            "expired" if a.expired else output.when(a.expires_at),
+            status(a),
+            output.when(a.expires_at),
             ",".join(f"{k}={v}" for k, v in sorted(a.default_tags.items())) or "-",
+            ",".join(a.allowed_host_tags) or "-",
             a.created_by,
             a.description,
         ]
         for a in activations
     ]
-    output.table(["ID", "USED", "EXPIRES", "DEFAULT TAGS", "CREATED BY", "DESCRIPTION"], rows)
+    output.table(
+        ["ID", "USED", "STATUS", "EXPIRES", "DEFAULT TAGS", "HOSTS MAY SET", "CREATED BY", "DESCRIPTION"], rows
+    )
+    locked = [a.id for a in activations if a.locked]
+    if locked:
+        print(
+            f"locked after too many wrong codes: {', '.join(locked)}; create a new activation for the hosts "
+            "still to register and delete the locked one (opsctl activation delete ID)"
+        )
     return 0
+
+
+def status(a: operator_pb2.Activation) -> str:
+    """active | locked (N wrong codes) | expired | used up."""
+    if a.locked:
+        return f"locked ({a.failed_codes} wrong codes)"
+    if a.expired:
+        return "expired"
+    if a.registrations_count >= a.registration_limit:
+        return "used up"
+    return "active"
 
 
 def delete(client: OperatorClient, args: argparse.Namespace) -> int:

@@ -1,12 +1,23 @@
-"""Rendering for opsctl: aligned tables for people, JSON for programs."""
+"""Rendering for opsctl: aligned tables for people, JSON for programs.
+
+Anything a host reported (its name, inventory, tags it chose, command output and reasons) is
+data from a machine that may be compromised: printed to a terminal, an escape sequence in it
+could redraw the screen, fake rows or hide text. :func:`host_text` and :class:`HostOutput` show
+such characters visibly escaped instead (``\\x1b``, ``\\u202e``) unless ``--raw`` is given.
+Command output keeps its newlines and tabs; one-line fields (names, tags) escape those too.
+JSON output needs none of this: ``json.dumps`` escapes every control character.
+"""
 
 from __future__ import annotations
 
+import argparse
+import codecs
+import functools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
@@ -63,3 +74,96 @@ def size(n: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"
+
+
+# -- host-reported text -------------------------------------------------------------------------------
+
+#: Set from ``--raw`` (see :func:`add_raw_argument`): print host-reported text as it came.
+RAW = False
+
+# C0 controls, DEL, C1 controls (what terminals act on), and the Unicode controls that reorder or
+# hide text (bidirectional overrides and isolates, "Trojan Source"), each shown as an escape.
+_CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
+_INVISIBLE = [0x061C, 0x200B, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF]
+_ONE_LINE = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in [*_CONTROLS, *_INVISIBLE]}
+_LAYOUT = {c: e for c, e in _ONE_LINE.items() if c not in (0x09, 0x0A)}
+
+
+def neutralize(text: str, *, keep_layout: bool = False) -> str:
+    """``text`` with every control character escaped visibly (``\\x1b``); ``keep_layout`` keeps ``\\n`` and ``\\t``."""
+    return text.translate(_LAYOUT if keep_layout else _ONE_LINE)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def host_text(text: str, *, out: TextIO | None = None, keep_layout: bool = False) -> str:
+    """Host-reported ``text`` as it may be printed.
+
+    Escaped (:func:`neutralize`) unless ``--raw`` was given. With ``out``, only when ``out`` is a
+    terminal: command output piped to a file or program stays byte for byte what the host wrote.
+    Without ``out`` (names, tags, inventory in tables) it is always escaped: no such field has a
+    legitimate control character, and a table saved to a file is printed to a terminal later.
+    """
+    if RAW or (out is not None and not _is_terminal(out)):
+        return text
+    return neutralize(text, keep_layout=keep_layout)
+
+
+class HostOutput:
+    """A binary sink for a host's output stream (``opsctl run output``): raw unless on a terminal.
+
+    On a terminal (and without ``--raw``) the bytes are decoded incrementally (a character split
+    between chunks stays whole) and written with control characters escaped, newlines and tabs kept.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._text = stream or sys.stdout
+        self._escape = not RAW and _is_terminal(self._text)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    @property
+    def _binary(self) -> BinaryIO:
+        return self._text.buffer  # type: ignore[attr-defined, no-any-return]  # sys.stdout has one
+
+    def write(self, data: bytes) -> None:
+        if not self._escape:
+            self._binary.write(data)
+            return
+        self._text.write(neutralize(self._decoder.decode(data), keep_layout=True))
+
+    def flush(self) -> None:
+        if self._escape:
+            self._text.write(neutralize(self._decoder.decode(b"", final=True), keep_layout=True))
+            self._text.flush()
+        else:
+            self._binary.flush()
+
+
+def add_raw_argument(parser: argparse.ArgumentParser) -> None:
+    """Give a command ``--raw`` (call after its ``set_defaults(func=...)``).
+
+    The command's function is wrapped so that :data:`RAW` follows each parse (opsctl may run
+    several commands in one process, as tests do).
+    """
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="print host-reported text (names, inventory, command output) as it came, "
+        "control characters included (default: escape them on a terminal)",
+    )
+    func: Callable[..., int] | None = parser.get_default("func")
+    if func is None:
+        raise AssertionError(f"add_raw_argument({parser.prog}) before set_defaults(func=...)")
+
+    @functools.wraps(func)
+    def with_raw(client: Any, args: argparse.Namespace) -> int:
+        global RAW
+        RAW = bool(args.raw)
+        return func(client, args)
+
+    parser.set_defaults(func=with_raw)

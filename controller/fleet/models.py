@@ -16,6 +16,14 @@ class HostStatus(enum.Enum):
 
 @dataclass(frozen=True)
 class Host:
+    """A registered host.
+
+    ``tags`` are the operator-set tags only (the activation's and ``opsctl hosts tag``): they are
+    what access decisions see (``fleetops.controller.authz.HostLike``), so a host can never tag
+    itself into a role. ``host_tags`` are the ones the host chose at registration under keys its
+    activation allowed; targeting (``--target``) matches ``all_tags``, the two together.
+    """
+
     id: str
     name: str
     status: HostStatus
@@ -27,6 +35,12 @@ class Host:
     connected_at: datetime | None
     certificate_expires_at: datetime | None
     peer_address: str = ""
+    host_tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def all_tags(self) -> dict[str, str]:
+        """Operator-set and host-set tags together (their keys never overlap)."""
+        return {**self.host_tags, **self.tags}
 
 
 @dataclass(frozen=True)

@@ -24,20 +24,49 @@ ACTIVE = "active"
 DEREGISTERED = "deregistered"
 
 
-_HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,253}[A-Za-z0-9])?$")
+# The one rule for host names, wherever a name comes from (--name, the host's reported host name):
+# DNS-like, at most 255 characters, and never something that reads as a host id.
+MAX_HOST_NAME = 255
+_HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,253}[A-Za-z0-9])?")
+_HOST_ID = re.compile(r"h-[0-9a-f]{20}")
+# Of a refused name, this much goes into the audit event (escaped by JSON, never printed raw).
+_SHOWN = 64
 
 
 def new_host_id() -> str:
     return "h-" + secrets.token_hex(10)
 
 
+def host_name_problem(name: str) -> str:
+    """Why ``name`` cannot name a host, or ``""`` when it can."""
+    if not name:
+        return "it is empty"
+    if len(name) > MAX_HOST_NAME:
+        return f"it is {len(name)} characters long (at most {MAX_HOST_NAME})"
+    if not _HOST_NAME.fullmatch(name):
+        return "it has characters other than letters, digits, '.', '-' and '_', or starts or ends with '.', '-' or '_'"
+    if _HOST_ID.fullmatch(name):
+        return "it looks like a host id"
+    return ""
+
+
 def validate_host_name(name: str) -> None:
-    """Raise ``InvalidInput`` unless ``name`` is a DNS-like host name."""
-    if not _HOST_NAME.match(name):
+    """Raise ``InvalidInput`` unless ``name`` is a DNS-like host name.
+
+    The message never echoes a long or unprintable name whole: it shows a short, escaped prefix.
+    """
+    problem = host_name_problem(name)
+    if problem:
         raise InvalidInput(
-            f"bad host name {name!r}",
-            "use letters, digits, '.', '-' and '_', starting and ending with a letter or digit",
+            f"bad host name {shown_name(name)}: {problem}",
+            "use letters, digits, '.', '-' and '_', starting and ending with a letter or digit, "
+            f"at most {MAX_HOST_NAME} characters",
         )
+
+
+def shown_name(name: str) -> str:
+    """A short, escaped form of a (possibly hostile) name for messages and audit details."""
+    return repr(name[:_SHOWN]) + ("..." if len(name) > _SHOWN else "")
 
 
 class FleetService:
@@ -139,17 +168,25 @@ class FleetService:
         certificate_serial: str,
         certificate_expires_at: datetime,
         unique_suffix: bool = False,
+        host_tags: dict[str, str] | None = None,
     ) -> HostRow:
-        """Insert a host inside the caller's transaction; the name is made unique if needed."""
-        name = hostname or host_id
+        """Insert a host inside the caller's transaction; the name is made unique if needed.
+
+        ``hostname`` that breaks the naming rules (:func:`host_name_problem`) is replaced by the host
+        id: callers that must refuse a bad name (an explicit ``--name``) check it first.
+        ``tags`` are operator-set, ``host_tags`` host-set (keys in ``tags`` win).
+        """
+        name = hostname if not host_name_problem(hostname) else host_id
         taken = (await session.execute(select(HostRow.id).where(HostRow.name == name))).first()
         if taken or unique_suffix:
-            name = f"{name}-{host_id[-6:]}"
+            suffix = f"-{host_id[-6:]}"
+            name = name[: MAX_HOST_NAME - len(suffix)].rstrip("._-") + suffix
         row = HostRow(
             id=host_id,
             name=name,
             state=ACTIVE,
-            tags=tags,
+            tags=dict(tags),
+            host_tags={k: v for k, v in (host_tags or {}).items() if k not in tags},
             inventory=inventory,
             activation_id=activation_id,
             registered_at=datetime.now(UTC),
@@ -218,8 +255,9 @@ class FleetService:
             for h in target.hosts:
                 seen.setdefault(by_key[h].id, by_key[h])
             return list(seen.values())
+        # Targeting sees every tag, the host's own too; access decisions see only operator-set ones.
         selector = Selector.parse(target.selector)
-        return [r for r in rows if selector.matches(r.tags or {})]
+        return [r for r in rows if selector.matches({**(r.host_tags or {}), **(r.tags or {})})]
 
     async def get_host(self, key: str) -> Host:
         async with self._sessions() as session:
@@ -247,11 +285,17 @@ class FleetService:
             row = await self._find(session, key)
             if row.state == DEREGISTERED:
                 raise Conflict(f"host {row.name} is deregistered", "tags of deregistered hosts are kept as they were")
+            # A key an operator sets becomes operator-set (it leaves the host's own tags); removing a key
+            # removes it whoever set it.
             tags = dict(row.tags or {})
+            host_tags = dict(row.host_tags or {})
             tags.update(set_tags)
+            for k in [*set_tags, *remove]:
+                host_tags.pop(k, None)
             for k in remove:
                 tags.pop(k, None)
             row.tags = tags
+            row.host_tags = host_tags
         return self._to_host(row)
 
     async def deregister_host(self, key: str) -> Host:
@@ -287,6 +331,7 @@ class FleetService:
             name=row.name,
             status=self._status(row),
             tags=dict(row.tags or {}),
+            host_tags=dict(row.host_tags or {}),
             inventory=dict(row.inventory or {}),
             activation_id=row.activation_id,
             registered_at=row.registered_at,

@@ -1,42 +1,57 @@
-"""EnrollmentService: served on the enrollment port (server-authenticated TLS, no client certificate)."""
+"""EnrollmentService: served on the enrollment port (server-authenticated TLS, no client certificate).
+
+Both calls come from callers who have proved nothing yet, so both run under the port's throttle
+(per source address; see ``fleetops.controller.rpc.throttle``) and every refusal goes to the
+bounded ``RefusalLog`` rather than straight into the audit log.
+"""
 
 from __future__ import annotations
 
 import grpc
 
 from fleetops.common import pki
-from fleetops.common.errors import FleetopsError
 from fleetops.common.wire import inventory_from_proto
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.enrollment.service import EnrollmentService
-from fleetops.controller.rpc.errors import abort
+from fleetops.controller.rpc.throttle import guarded
+from fleetops.controller.throttle import EnrollmentThrottle, RefusalLog
 from fleetops.controller.users.service import UserService
 from fleetops.v1 import enrollment_pb2, enrollment_pb2_grpc
 
+# Of an anonymous caller's claimed ids, this much goes into the audit log.
+_SHOWN_ID = 64
+
 
 class EnrollmentServicer(enrollment_pb2_grpc.EnrollmentServiceServicer):
-    def __init__(self, enrollment: EnrollmentService, users: UserService, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        enrollment: EnrollmentService,
+        users: UserService,
+        audit: AuditLog,
+        throttle: EnrollmentThrottle | None = None,
+        refusals: RefusalLog | None = None,
+    ) -> None:
         self._enrollment = enrollment
         self._users = users
         self._audit = audit
+        self._throttle = throttle or EnrollmentThrottle()
+        self._refusals = refusals or RefusalLog(audit)
 
     async def OperatorLogin(
         self, request: enrollment_pb2.OperatorLoginRequest, context: grpc.aio.ServicerContext
     ) -> enrollment_pb2.OperatorCertificate:
         """An operator's first login with a one-time token (audited, refused or not)."""
-        try:
-            name, certificate = await self._users.login(
-                request.token_id.strip(), request.token_secret.strip(), bytes(request.csr_pem)
-            )
-        except FleetopsError as exc:
-            await self._audit.record(
-                actor=f"peer:{context.peer()}",
-                action="user.login",
-                target=request.token_id[:32],
-                outcome="refused",
-                details={"error": exc.message},
-            )
-            await abort(context, exc)
+        token_id = request.token_id.strip()
+        name, certificate = await guarded(
+            context,
+            self._throttle,
+            self._refusals,
+            what="login attempts",
+            action="user.login",
+            actor=f"peer:{context.peer()}",
+            target=token_id[:_SHOWN_ID],
+            call=lambda: self._users.login(token_id, request.token_secret.strip(), bytes(request.csr_pem)),
+        )
         await self._audit.record(
             actor=f"operator:{name}",
             action="user.login",
@@ -50,18 +65,26 @@ class EnrollmentServicer(enrollment_pb2_grpc.EnrollmentServiceServicer):
     async def Register(
         self, request: enrollment_pb2.RegisterRequest, context: grpc.aio.ServicerContext
     ) -> enrollment_pb2.RegisterResponse:
-        try:
-            registration = await self._enrollment.register(
-                activation_id=request.activation_id.strip(),
+        activation_id = request.activation_id.strip()
+        shown_id = activation_id[:_SHOWN_ID]
+        registration = await guarded(
+            context,
+            self._throttle,
+            self._refusals,
+            what="registration attempts",
+            action="host.register",
+            actor=f"activation:{shown_id}",
+            target=shown_id,
+            call=lambda: self._enrollment.register(
+                activation_id=activation_id,
                 activation_code=request.activation_code.strip(),
                 csr_pem=bytes(request.csr_pem),
                 inventory=inventory_from_proto(request.inventory),
                 tags=dict(request.tags),
                 name=request.name.strip(),
                 peer=context.peer() or "",
-            )
-        except FleetopsError as exc:
-            await abort(context, exc)
+            ),
+        )
         return enrollment_pb2.RegisterResponse(
             host_id=registration.host_id,
             certificate_pem=registration.certificate_pem,

@@ -28,7 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common import pki
 from fleetops.common.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.store.models import UserRow
+from fleetops.controller.throttle import EnrollmentThrottle
 
 _NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 DEFAULT_TOKEN_TTL = timedelta(hours=24)
@@ -105,11 +107,17 @@ class UserService:
         *,
         certificate_lifetime: timedelta = timedelta(hours=12),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        throttle: EnrollmentThrottle | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._db = db
         self._authority = authority
         self._lifetime = certificate_lifetime
         self._clock = clock
+        self._throttle = throttle or EnrollmentThrottle()
+        self._audit = audit
+        # Wrong secrets per pending token id (only ids that exist are counted, so this stays small).
+        self._token_failures: dict[str, int] = {}
 
     @property
     def ca(self) -> x509.Certificate:
@@ -229,27 +237,67 @@ class UserService:
     async def login(self, token_id: str, secret: str, csr_pem: bytes) -> tuple[str, x509.Certificate]:
         """Exchange a one-time token and a CSR for a certificate; the token is spent.
 
+        Wrong secrets for a pending token are rate-limited, and after the throttle's
+        ``lockout_after`` of them the token is withdrawn for good (audited as ``user.token.lock``):
+        even the right secret is refused, and an admin issues a new token.
+
         Raises:
-            Unauthenticated: unknown, spent or expired token, or a disabled user (one message for all).
+            Unauthenticated: unknown, spent, expired or locked token, or a disabled user (one message
+                for all but the moment of locking).
+            RateLimited: too many wrong secrets for this token lately.
             CertificateRequestError: an unusable CSR.
         """
         refused = Unauthenticated(
-            "the login token is unknown, used or expired", "ask an admin for a new one: opsctl admin user token NAME"
+            "the login token is unknown, used, expired or locked",
+            "ask an admin for a new one: opsctl admin user token NAME",
         )
         csr = pki.load_csr(csr_pem)
+        if not 0 < len(token_id) <= 32:
+            raise refused
+        subject = f"login-token:{token_id}"
         async with self._db.begin() as db:
             row = await db.scalar(select(UserRow).where(UserRow.token_id == token_id).with_for_update())
             if row is None or not row.token_sha256 or row.disabled:
                 raise refused
-            if not hmac.compare_digest(row.token_sha256, _hash(secret)):
-                raise refused
-            if row.token_expires_at is None or row.token_expires_at <= self._clock():
-                raise refused
+            self._throttle.check_subject(subject, "secrets for this login token")
+            if hmac.compare_digest(row.token_sha256, _hash(secret)):
+                if row.token_expires_at is None or row.token_expires_at <= self._clock():
+                    raise refused
+                row.token_id, row.token_sha256, row.token_expires_at = "", "", None
+                certificate = self._authority.issue_operator_certificate(csr, row.name, self._lifetime)
+                row.last_login_at = self._clock()
+                row.certificate_expires_at = certificate.not_valid_after_utc
+                self._token_failures.pop(token_id, None)
+                return row.name, certificate
+        raise await self._wrong_secret(token_id, subject, refused)
+
+    async def _wrong_secret(self, token_id: str, subject: str, refused: Unauthenticated) -> Unauthenticated:
+        """Count a wrong secret for a pending token; withdraw the token at the lockout threshold."""
+        self._throttle.wrong_answer(subject)
+        failures = self._token_failures.get(token_id, 0) + 1
+        self._token_failures[token_id] = failures
+        limit = self._throttle.lockout_after
+        if not limit or failures < limit:
+            return refused
+        self._token_failures.pop(token_id, None)
+        async with self._db.begin() as db:
+            row = await db.scalar(select(UserRow).where(UserRow.token_id == token_id).with_for_update())
+            if row is None:  # spent or replaced meanwhile
+                return refused
             row.token_id, row.token_sha256, row.token_expires_at = "", "", None
-            certificate = self._authority.issue_operator_certificate(csr, row.name, self._lifetime)
-            row.last_login_at = self._clock()
-            row.certificate_expires_at = certificate.not_valid_after_utc
-            return row.name, certificate
+            name = row.name
+        if self._audit is not None:
+            await self._audit.record(
+                actor=f"login-token:{token_id}",
+                action="user.token.lock",
+                target=name,
+                outcome="refused",
+                details={"token_id": token_id, "wrong_secrets": failures, "lockout_after": limit},
+            )
+        return Unauthenticated(
+            f"the login token is wrong; it is now locked after {failures} wrong secrets",
+            f"ask an admin for a new one: opsctl admin user token {name}",
+        )
 
     async def renew(self, user: User, csr_pem: bytes) -> x509.Certificate:
         """A fresh certificate for an operator whose current one is valid (already checked)."""

@@ -56,12 +56,12 @@ def make_agent(tmp_path: Path) -> Iterator[Callable[[str], Agent]]:
 
 @pytest.fixture
 def enrolled(controller: Controller, make_agent: Callable[[str], Agent]) -> Callable[..., Agent]:
-    """Register and start an agent named NAME with TAGS on the default controller."""
+    """Register and start an agent named NAME with TAGS (its activation's) on the default controller."""
 
     def enroll(name: str, tags: dict[str, str] | None = None, start: bool = True) -> Agent:
-        activation_id, code = controller.create_activation("--limit", "1")
+        activation_id, code = controller.create_activation("--limit", "1", tags=tags)
         agent = make_agent(name)
-        agent.register(controller, activation_id, code, tags)
+        agent.register(controller, activation_id, code)
         if start:
             agent.start()
         return agent

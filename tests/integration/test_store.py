@@ -95,7 +95,11 @@ async def test_registration_limit_holds_under_concurrent_registrations(
 ) -> None:
     fleet, enrollment, audit = services
     activation, code = await enrollment.create_activation(
-        created_by="test", default_tags={"env": "prod"}, registration_limit=3, expires_in=timedelta(hours=1)
+        created_by="test",
+        default_tags={"env": "prod"},
+        registration_limit=3,
+        expires_in=timedelta(hours=1),
+        allowed_host_tags=["n"],
     )
     inventory = collect_inventory().to_dict()
 

@@ -255,8 +255,10 @@ class Controller:
         doc = json.loads(self.opsctl("hosts", "show", name, "-o", "json").stdout)
         return str(doc.get("status", "HOST_STATUS_UNSPECIFIED"))
 
-    def create_activation(self, *args: str) -> tuple[str, str]:
-        doc = json.loads(self.opsctl("activation", "create", *args, "-o", "json").stdout)
+    def create_activation(self, *args: str, tags: dict[str, str] | None = None) -> tuple[str, str]:
+        """A new activation (id, code); ``tags`` become its (operator-set, authoritative) tags."""
+        tag_args = [arg for k, v in (tags or {}).items() for arg in ("--tag", f"{k}={v}")]
+        doc = json.loads(self.opsctl("activation", "create", *args, *tag_args, "-o", "json").stdout)
         return doc["id"], doc["code"]
 
     def ca_fingerprint(self) -> str:
@@ -353,12 +355,15 @@ class Agent:
 
 
 def start_fleet(controller: Controller, root: Path, hosts: dict[str, dict[str, str]]) -> dict[str, Agent]:
-    """Register (one activation each) and start an agent per name with its tags; all connected on return."""
+    """Register (one activation each) and start an agent per name with its tags; all connected on return.
+
+    The tags are the activation's (operator-set): hosts cannot choose tags that count for access.
+    """
     agents = {}
     for name, tags in hosts.items():
-        activation_id, code = controller.create_activation("--limit", "1")
+        activation_id, code = controller.create_activation("--limit", "1", tags=tags)
         agent = Agent(root, name)
-        agent.register(controller, activation_id, code, tags)
+        agent.register(controller, activation_id, code)
         agent.start()
         agents[name] = agent
     return agents
