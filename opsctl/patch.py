@@ -14,6 +14,7 @@ import copy
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -59,6 +60,8 @@ COUNT_COLUMNS = (
     ("OTHER", "installed_other"),
 )
 DETAIL_WIDTH = 60
+#: Updates pending approval listed in one host's view without --all-findings (the soonest approved first).
+PENDING_ROWS = 20
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -104,7 +107,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Without a target: every host. With exactly one --host: that host's findings and history.",
     )
     add_target_arguments(p, required=False)
-    p.add_argument("--all-findings", action="store_true", help="one host: also list every installed_other package")
+    p.add_argument(
+        "--all-findings",
+        action="store_true",
+        help="one host: also list every installed_other package and every update pending approval",
+    )
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.set_defaults(func=compliance)
 
@@ -330,6 +337,70 @@ def summary_line(result: operator_pb2.PatchComplianceResponse) -> str:
     return f"{_plural(total, 'host')}: {compliant} compliant, {non_compliant} non-compliant, {not_scanned} not scanned"
 
 
+def _is_set(ts: Any) -> bool:
+    return bool(ts.seconds or ts.nanos)
+
+
+def _day(ts: Any) -> str:
+    return ts.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d")
+
+
+def _them(n: int) -> str:
+    return "it" if n == 1 else "them"
+
+
+def pending_text(count: int, undated: int, next_approval_at: Any) -> str:
+    """``3 (next approved 2025-11-27 14:03:00Z, in 6d; 1 not approved by any rule)``; 'none' when 0.
+
+    The counts are those of the report: when the next approval date has passed since, the update
+    is approved now but counted as missing only by the next scan, and the text says so.
+    """
+    if not count:
+        return "none"
+    parts = []
+    if count > undated and _is_set(next_approval_at):
+        when = f"next approved {output.when(next_approval_at)}, {output.ago(next_approval_at)}"
+        if next_approval_at.ToDatetime(tzinfo=UTC) <= datetime.now(UTC):
+            when += f" (since the scan: scan again to count {_them(count - undated)} as missing)"
+        parts.append(when)
+    if undated == count:
+        parts.append(f"no rule approves {_them(count)}")
+    elif undated:
+        parts.append(f"{undated} not approved by any rule")
+    return f"{count} ({'; '.join(parts)})" if parts else str(count)
+
+
+def host_pending_line(h: operator_pb2.HostPatchCompliance) -> str | None:
+    """``pending approval: ...`` for one host's latest report; None when it was never scanned."""
+    if h.status == "not_scanned":
+        return None
+    if not h.HasField("pending_approval"):
+        return "pending approval: unknown (the report predates this count: scan again)"
+    return "pending approval: " + pending_text(h.pending_approval, h.pending_undated, h.next_approval_at)
+
+
+def fleet_pending_line(result: operator_pb2.PatchComplianceResponse) -> str:
+    """``pending approval: 144 on 2 hosts (next approved ...; 132 not approved by any rule)``."""
+    text = pending_text(result.pending_approval, result.pending_undated, result.next_approval_at)
+    if result.pending_approval:
+        count, _, rest = text.partition(" ")
+        text = f"{count} on {_plural(result.pending_approval_hosts, 'host')}" + (f" {rest}" if rest else "")
+    unknown = sum(1 for h in result.hosts if h.status != "not_scanned" and not h.HasField("pending_approval"))
+    if unknown:
+        text += f"; unknown for {_plural(unknown, 'host')} scanned before this count existed"
+    return "pending approval: " + text
+
+
+def _pending_cell(h: operator_pb2.HostPatchCompliance) -> str:
+    if h.status == "not_scanned":
+        return "-"
+    if not h.HasField("pending_approval"):
+        return "?"
+    if h.pending_approval > h.pending_undated and _is_set(h.next_approval_at):
+        return f"{h.pending_approval}, next {_day(h.next_approval_at)}"
+    return str(h.pending_approval)
+
+
 def _rank(order: Sequence[str], value: str) -> int:
     return order.index(value) if value in order else len(order)
 
@@ -359,6 +430,7 @@ def host_rows(hosts: Sequence[operator_pb2.HostPatchCompliance]) -> list[list[st
             status_text(h),
             h.baseline or "-",
             *_count_cells(h),
+            _pending_cell(h),
             output.ago(h.scanned_at),
             h.operation or "-",
         ]
@@ -372,8 +444,17 @@ def print_fleet(result: operator_pb2.PatchComplianceResponse, out: TextIO) -> No
     if not result.hosts:
         print("(no hosts match)", file=out)
         return
+    print(fleet_pending_line(result), file=out)
     print(file=out)
-    headers = ["HOST", "STATUS", "BASELINE", *(c for c, _ in COUNT_COLUMNS), "SCANNED", "OPERATION"]
+    headers = [
+        "HOST",
+        "STATUS",
+        "BASELINE",
+        *(c for c, _ in COUNT_COLUMNS),
+        "PENDING-APPROVAL",
+        "SCANNED",
+        "OPERATION",
+    ]
     output.table(headers, host_rows(result.hosts), out)
 
 
@@ -418,6 +499,9 @@ def print_host(result: operator_pb2.PatchComplianceResponse, name: str, out: Tex
     h = result.hosts[0]
     print(host_line(h), file=out)
     print(missing_line(h.missing_by_severity or result.missing_by_severity), file=out)
+    pending = host_pending_line(h)
+    if pending:
+        print(pending, file=out)
     findings = sorted_findings(result.findings)
     hidden = 0
     if not all_findings:
@@ -446,6 +530,9 @@ def print_host(result: operator_pb2.PatchComplianceResponse, name: str, out: Tex
         print("(no findings)", file=out)
     if hidden:
         print(f"({_plural(hidden, 'other installed package')} not listed; --all-findings lists them)", file=out)
+    if result.pending_updates:
+        print(file=out)
+        print_pending_updates(result.pending_updates, out, all_rows=all_findings)
     print(file=out)
     if not result.history:
         print("history: no earlier reports", file=out)
@@ -463,6 +550,28 @@ def print_host(result: operator_pb2.PatchComplianceResponse, name: str, out: Tex
         for r in result.history
     ]
     output.table(["TIME", "OPERATION", "STATUS", *(c for c, _ in COUNT_COLUMNS), "BASELINE", "COMMAND"], rows, out)
+
+
+def print_pending_updates(updates: Sequence[operator_pb2.PendingUpdate], out: TextIO, *, all_rows: bool) -> None:
+    """The offered updates the baseline does not approve yet, the soonest approved first (as sent)."""
+    shown = list(updates) if all_rows else list(updates)[:PENDING_ROWS]
+    print(f"pending approval ({len(updates)}, the soonest approved first):", file=out)
+    rows = [
+        [
+            u.name + (f".{u.arch}" if u.arch else ""),
+            u.installed_version or "-",
+            u.candidate_version or "-",
+            u.classification or "-",
+            u.severity or "-",
+            output.when(u.approved_at) if _is_set(u.approved_at) else "no rule",
+            _clip(u.reason) or "-",
+        ]
+        for u in shown
+    ]
+    headers = ["NAME", "INSTALLED", "CANDIDATE", "CLASSIFICATION", "SEVERITY", "APPROVED-FROM", "WHY"]
+    output.table(headers, rows, out)
+    if len(shown) < len(updates):
+        print(f"({len(updates) - len(shown)} more; --all-findings or -o json lists them)", file=out)
 
 
 def _clip(text: str) -> str:

@@ -4,6 +4,7 @@ Pure domain logic after AWS Systems Manager Patch Manager (docs/patching.md); no
 
 ``models``      baselines and approval rules, the agent's scan, findings, summaries, snapshots
 ``evaluation``  ``decide``/``is_approved``, ``evaluate`` (the seven patch states), ``summarize``,
+                ``pending_approval``/``summarize_pending`` (offered updates not approved yet),
                 ``baseline_for_host`` (patch groups), ``snapshot`` (the approved set of one install)
 """
 
@@ -20,6 +21,7 @@ from fleetops.controller.patching.evaluation import (
     pending_approval,
     snapshot,
     summarize,
+    summarize_pending,
 )
 from fleetops.controller.patching.models import (
     BUILTIN_BASELINES,
@@ -39,6 +41,8 @@ from fleetops.controller.patching.models import (
     PatchPattern,
     PatchScan,
     PatchState,
+    PendingApproval,
+    PendingUpdate,
     RejectedAction,
     Severity,
     check_assignments,
@@ -64,6 +68,8 @@ __all__ = [
     "PatchPattern",
     "PatchScan",
     "PatchState",
+    "PendingApproval",
+    "PendingUpdate",
     "RejectedAction",
     "Severity",
     "baseline_for_host",
@@ -75,4 +81,5 @@ __all__ = [
     "pending_approval",
     "snapshot",
     "summarize",
+    "summarize_pending",
 ]

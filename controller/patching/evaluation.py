@@ -29,6 +29,8 @@ from fleetops.controller.patching.models import (
     PatchPattern,
     PatchScan,
     PatchState,
+    PendingApproval,
+    PendingUpdate,
     RejectedAction,
     Severity,
     utc,
@@ -122,7 +124,7 @@ def decide(
             reasons.append(f"rule {number} ({rule.describe()})")
         else:
             approvable_at = at if approvable_at is None else min(approvable_at, at)
-            waiting.append(f"rule {number} approves it at {at.isoformat()}")
+            waiting.append(f"rule {number} approves it at {at.isoformat(timespec='seconds').replace('+00:00', 'Z')}")
     if levels:
         blocked = ""
         if baseline.rejected_action is RejectedAction.BLOCK:
@@ -372,6 +374,34 @@ def pending_approval(
         if not decision.approved and not decision.rejected:
             out.append((update, decision))
     return out
+
+
+def summarize_pending(
+    scan: PatchScan, baseline: Baseline, now: datetime, *, first_seen: FirstSeen | None = None
+) -> PendingApproval:
+    """:func:`pending_approval` as the report keeps it: each waiting update with the date a rule
+    approves it (``Decision.approvable_at``; None when no rule will) and the decision's reason.
+
+    Kept beside the host's summary, so that "compliant" is shown with what is still waiting and
+    when it will be approved (docs/patching.md#pending-approval).
+    """
+    return PendingApproval(
+        tuple(
+            PendingUpdate(
+                name=update.name,
+                candidate_version=update.candidate_version,
+                installed_version=update.installed_version,
+                arch=update.arch,
+                classification=update.classification,
+                severity=update.severity,
+                kb=update.kb,
+                advisory_ids=update.advisory_ids,
+                approved_at=decision.approvable_at,
+                reason=decision.reason,
+            )
+            for update, decision in pending_approval(scan, baseline, now, first_seen=first_seen)
+        )
+    )
 
 
 def summarize(findings: Iterable[PatchFinding], *, host_id: str | None = None) -> HostCompliance:

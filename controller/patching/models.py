@@ -1006,6 +1006,117 @@ class HostCompliance:
         )
 
 
+@dataclass(frozen=True)
+class PendingUpdate:
+    """An offered update the baseline neither approves nor rejects at the evaluation time.
+
+    ``approved_at`` is when an approve-after-days rule approves it (``Decision.approvable_at``);
+    None when no rule will: none matches it, or its release date is unknown. ``reason`` is the
+    decision's own words (which rule waits, or that nothing matches).
+    """
+
+    name: str
+    candidate_version: str
+    installed_version: str = ""
+    arch: str = ""
+    classification: Classification = Classification.OTHER
+    severity: Severity = Severity.UNSPECIFIED
+    kb: str = ""
+    advisory_ids: tuple[str, ...] = ()
+    approved_at: datetime | None = None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classification", Classification.parse(self.classification))
+        object.__setattr__(self, "severity", Severity.parse(self.severity))
+        object.__setattr__(self, "advisory_ids", tuple(self.advisory_ids))
+        object.__setattr__(self, "approved_at", parse_time(self.approved_at, "approved_at"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "arch": self.arch,
+            "installed_version": self.installed_version,
+            "candidate_version": self.candidate_version,
+            "classification": self.classification.value,
+            "severity": self.severity.value,
+            "kb": self.kb,
+            "advisory_ids": list(self.advisory_ids),
+            "approved_at": _iso(self.approved_at),
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PendingUpdate:
+        return cls(
+            name=d["name"],
+            arch=d.get("arch", ""),
+            installed_version=d.get("installed_version", ""),
+            candidate_version=d.get("candidate_version", ""),
+            classification=Classification.parse(d.get("classification", "other")),
+            severity=Severity.parse(d.get("severity", "unspecified")),
+            kb=d.get("kb", ""),
+            advisory_ids=tuple(d.get("advisory_ids", ())),
+            approved_at=d.get("approved_at"),
+            reason=d.get("reason", ""),
+        )
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """What a host's scan offers that its baseline does not approve yet: not findings (nothing
+    approved is missing), but the reason a compliant host may still be waiting for updates.
+
+    ``updates`` are sorted by approval date (dated first, the earliest first), then the most
+    urgent first (classification, then severity), then by name.
+    """
+
+    updates: tuple[PendingUpdate, ...] = ()
+
+    def __post_init__(self) -> None:
+        ordered = sorted(
+            self.updates,
+            key=lambda u: (
+                u.approved_at is None,
+                u.approved_at or _EPOCH,
+                -u.classification.rank,
+                -u.severity.rank,
+                u.name,
+                u.arch,
+            ),
+        )
+        object.__setattr__(self, "updates", tuple(ordered))
+
+    @property
+    def count(self) -> int:
+        return len(self.updates)
+
+    @property
+    def undated(self) -> int:
+        """How many no rule will approve (as the baseline and the known dates stand)."""
+        return sum(1 for u in self.updates if u.approved_at is None)
+
+    @property
+    def next_approval_at(self) -> datetime | None:
+        """The earliest date a rule approves one of them (None when none has a date)."""
+        return self.updates[0].approved_at if self.updates else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "undated": self.undated,
+            "next_approval_at": _iso(self.next_approval_at),
+            "updates": [u.to_dict() for u in self.updates],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PendingApproval:
+        return cls(tuple(PendingUpdate.from_dict(u) for u in d.get("updates", ())))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 # --------------------------------------------------------------------------------------------------
 # Snapshots
 

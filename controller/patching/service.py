@@ -35,7 +35,14 @@ from fleetops.controller.commands.service import CommandService
 from fleetops.controller.fleet.models import Host, Target
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.objects.interfaces import ObjectStore
-from fleetops.controller.patching.evaluation import baseline_for_host, default_baselines, evaluate, snapshot, summarize
+from fleetops.controller.patching.evaluation import (
+    baseline_for_host,
+    default_baselines,
+    evaluate,
+    snapshot,
+    summarize,
+    summarize_pending,
+)
 from fleetops.controller.patching.models import (
     BUILTIN_BASELINES,
     ApprovedSnapshot,
@@ -44,6 +51,7 @@ from fleetops.controller.patching.models import (
     InstallOutcome,
     PatchFinding,
     PatchScan,
+    PendingApproval,
 )
 from fleetops.controller.store.models import (
     CommandRow,
@@ -108,6 +116,21 @@ class HostReport:
         if self.report is None or self.report.error:
             return "not_scanned"
         return "compliant" if self.report.compliant else "non_compliant"
+
+    @property
+    def pending(self) -> PendingApproval | None:
+        """The offered updates not approved yet when the report was evaluated; None for a report
+        made before the controller kept them (or none at all)."""
+        if self.report is None or self.report.error:
+            return None
+        stored = (self.report.summary or {}).get("pending_approval")
+        if not isinstance(stored, dict):
+            return None
+        try:
+            return PendingApproval.from_dict(stored)
+        except (FleetopsError, KeyError, TypeError, ValueError):
+            log.warning("the pending approvals of report %s are unreadable", self.report.id)
+            return None
 
 
 class PatchService:
@@ -424,13 +447,19 @@ class PatchService:
         assignments, defaults = await self._assignments()
         choice = baseline_for_host(host.tags, scan.os_family or _os_family(host), assignments, defaults)
         seen = await self._remember_versions(scan)
-        findings = evaluate(scan, choice.baseline, datetime.now(UTC), outcomes, first_seen=seen)
+        now = datetime.now(UTC)
+        findings = evaluate(scan, choice.baseline, now, outcomes, first_seen=seen)
         summary = summarize(findings, host_id=host_id)
+        pending = summarize_pending(scan, choice.baseline, now, first_seen=seen)
         row.os_family, row.provider = scan.os_family, scan.provider
         row.baseline, row.patch_group = choice.baseline.name, choice.patch_group
         row.reboot_pending = scan.reboot_pending
         row.compliant = summary.compliant
-        row.summary = {"compliance": summary.to_dict(), "scan": document["scan"]}
+        row.summary = {
+            "compliance": summary.to_dict(),
+            "pending_approval": pending.to_dict(),
+            "scan": document["scan"],
+        }
         row.findings = [f.to_dict() for f in findings]
         row.outcomes = [o.to_dict() for o in outcomes]
 

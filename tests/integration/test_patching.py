@@ -9,7 +9,9 @@ reboot would.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,49 @@ def patch(controller: Controller, *args: str) -> dict:
     return doc
 
 
+def assert_default_baseline_shows_what_waits(controller: Controller, host: str) -> None:
+    """The issue: a scan under the default baseline offered updates, and compliance said "compliant,
+    missing: none (no findings)". APT publishes no release dates, so the controller's first sight of
+    each version stands in: the default baseline's bug-fix rule (7 days) approves the bugfix update
+    7 days after this scan, and no rule approves the security updates (APT gives them no severity,
+    and the default approves critical/important ones). Compliant, but showing what waits and when."""
+    before = datetime.now(UTC)
+    scanned = controller.opsctl("patch", "scan", "--host", host, "--no-refresh")
+    due = {(moment + timedelta(days=7)).date().isoformat() for moment in (before, datetime.now(UTC))}
+    shown = re.search(r"^pending approval: (\d+) on 1 host \(next approved (\S+) ", scanned.stdout, re.MULTILINE)
+    assert shown and shown[2] in due, scanned.stdout
+
+    text = controller.opsctl("patch", "compliance", "--host", host).stdout
+    lines = text.splitlines()
+    assert lines[0].startswith(f"{host}: compliant, baseline fleetops-default-linux"), text
+    assert lines[1] == "missing: none", text
+    line = re.fullmatch(r"pending approval: (\d+) \(next approved (\S+) .*; (\d+) not approved by any rule\)", lines[2])
+    assert line and line[2] in due, text
+    assert re.search(rf"^{BUGFIX_PACKAGE}\.all +1\.0 +2\.0 +bugfix .* rule 2 approves it at", text, re.MULTILINE), text
+
+    doc = host_compliance(controller, host)
+    latest = doc["hosts"][0]
+    assert latest["status"] == "compliant" and not states(doc).keys() - {
+        SECURITY_PACKAGE,
+        BUGFIX_PACKAGE,
+        REJECTED_PACKAGE,
+    }
+    assert set(states(doc).values()) == {"installed_other"}  # nothing approved yet, so nothing missing
+    # Other updates the host's own apt lists offer are counted too: the test packages are at least 3.
+    assert latest["pending_approval"] == int(line[1]) == int(shown[1]) >= 3
+    assert latest["pending_undated"] == int(line[3]) >= 2
+    assert latest["next_approval_at"][:10] in due
+    pending = {u["name"]: u for u in doc["pending_updates"]}
+    assert pending[BUGFIX_PACKAGE]["approved_at"][:10] in due and pending[BUGFIX_PACKAGE]["classification"] == "bugfix"
+    for name in (SECURITY_PACKAGE, REJECTED_PACKAGE):
+        assert "approved_at" not in pending[name], pending[name]  # no rule approves them: no date
+        assert pending[name]["classification"] == "security"
+
+    fleet = controller.opsctl_json("patch", "compliance", "--all")
+    assert fleet["compliant"] == 1 and fleet["pending_approval"] == latest["pending_approval"]
+    assert fleet["pending_approval_hosts"] == 1 and fleet["next_approval_at"] == latest["next_approval_at"]
+
+
 def test_scan_install_and_reboot_policies_with_a_baseline(
     apt_setup: AptTestSetup,
     make_controller: Callable[..., Controller],
@@ -55,13 +100,18 @@ def test_scan_install_and_reboot_policies_with_a_baseline(
     controller.start()
     marker = tmp_path / "reboot-required"
     reboots = tmp_path / "reboots.log"
-    activation_id, code = controller.create_activation()
+    activation_id, code = controller.create_activation("--tag", "role=patched")  # an operator-set tag
     agent = make_agent("patch-host")
-    agent.register(controller, activation_id, code, {"role": "patched"})
+    agent.register(controller, activation_id, code)
     agent.start(
         env={"FLEETOPS_PATCH_REBOOT_REQUIRED_FILE": str(marker)},
         args=["--reboot-command", f"sh -c 'echo rebooted >> {reboots}; rm -f {marker}'"],
     )
+    unscanned = controller.opsctl("patch", "install", "--host", "patch-host", check=False)
+    assert unscanned.returncode == 4 and "no patch scan" in unscanned.stderr and "opsctl patch scan" in unscanned.stderr
+
+    assert_default_baseline_shows_what_waits(controller, "patch-host")
+
     # Approved by name, and also by a glob that the rejected list overrides: rejected wins.
     controller.opsctl(
         "patch", "baseline", "create", "test-linux", "--os", "linux",
@@ -69,9 +119,6 @@ def test_scan_install_and_reboot_policies_with_a_baseline(
         "--reject", REJECTED_PACKAGE, "--rejected-action", "block",
     )  # fmt: skip
     controller.opsctl("patch", "baseline", "assign", "test-linux", "--group", "patched", "--target", "role=patched")
-
-    unscanned = controller.opsctl("patch", "install", "--host", "patch-host", check=False)
-    assert unscanned.returncode == 4 and "no patch scan" in unscanned.stderr and "opsctl patch scan" in unscanned.stderr
 
     scan = patch(controller, "scan", "--host", "patch-host", "--no-refresh")
     assert scan["returncode"] == 0, scan

@@ -38,15 +38,28 @@ def host(name: str, status: str, **fields: Any) -> pb.HostPatchCompliance:
     return pb.HostPatchCompliance(**base)
 
 
+#: Nearly six days from now ("in 5d"): when a 7-day rule approves what was first seen yesterday.
+SOON = ts(-6 * 86400 + 3600)
+SOON_DAY = SOON.ToDatetime().strftime("%Y-%m-%d")
+LATER = ts(-9 * 86400)
+
 FLEET = pb.PatchComplianceResponse(
     hosts=[
-        host("web-1", "compliant", counts={"installed": 3, "installed_other": 200}),
+        host(
+            "web-1",
+            "compliant",
+            counts={"installed": 3, "installed_other": 200},
+            pending_approval=144,
+            pending_undated=132,
+            next_approval_at=SOON,
+        ),
         host(
             "db-1",
             "non_compliant",
             counts={"missing": 2, "failed": 1, "installed_other": 150},
             missing_by_severity={"critical": 1, "important": 1},
             highest_level="high",
+            pending_approval=0,
         ),
         host("new-1", "not_scanned", baseline=""),
         host(
@@ -61,6 +74,10 @@ FLEET = pb.PatchComplianceResponse(
     non_compliant=2,
     not_scanned=1,
     missing_by_severity={"critical": 2, "important": 1, "moderate": 0},
+    pending_approval=144,
+    pending_undated=132,
+    pending_approval_hosts=1,
+    next_approval_at=SOON,
 )
 
 
@@ -80,10 +97,38 @@ ONE_HOST = pb.PatchComplianceResponse(
             os_family="linux",
             provider="apt",
             reboot_pending=True,
+            pending_approval=3,
+            pending_undated=1,
+            next_approval_at=SOON,
         )
     ],
     compliant=0,
     non_compliant=1,
+    pending_approval=3,
+    pending_undated=1,
+    pending_approval_hosts=1,
+    next_approval_at=SOON,
+    pending_updates=[
+        pb.PendingUpdate(
+            name="curl",
+            arch="amd64",
+            installed_version="7.88",
+            candidate_version="7.90",
+            classification="security",
+            severity="important",
+            approved_at=SOON,
+            reason=f"rule 1 approves it at {SOON.ToJsonString()}",
+        ),
+        pb.PendingUpdate(
+            name="zlib", candidate_version="1.3", classification="bugfix", approved_at=LATER, reason="rule 2"
+        ),
+        pb.PendingUpdate(
+            name="cowsay",
+            candidate_version="3.04",
+            classification="enhancement",
+            reason="no approval rule or approved pattern matches",
+        ),
+    ],
     findings=[
         finding("zlib", "installed_other"),
         finding("bash", "installed_other"),
@@ -292,8 +337,10 @@ def test_baseline_flags() -> None:
 
 
 def test_other_groups_still_parse() -> None:
-    assert parse("run", "--all", "--", "true").func.__name__ == "run_command"
-    assert parse("session", "list").func.__name__ == "list_sessions"
+    # The handlers may be wrapped (--raw): what counts is that they parse to a command that is not patch's.
+    for argv in (["run", "--all", "--", "true"], ["session", "list"]):
+        func = parse(*argv).func
+        assert callable(func) and getattr(func, "__module__", "") != patch.__name__
 
 
 # -- scan and install requests ---------------------------------------------------------------------
@@ -333,7 +380,7 @@ def test_a_reboot_value_that_bypasses_argparse_is_refused() -> None:
     [
         (["patch", "scan"], "no target given"),
         (["patch", "install", "--all", "--target", "env=prod"], "only one of"),
-        (["patch", "scan", "--all", "--timeout", "0s"], "--timeout must be positive"),
+        (["patch", "scan", "--all", "--timeout", "0s"], "--timeout (must be positive|0s is out of range)"),
         (["patch", "scan", "--all", "--timeout", "soon"], "bad duration"),
     ],
 )
@@ -412,17 +459,25 @@ def test_fleet_table_lists_non_compliant_hosts_first(capsys: pytest.CaptureFixtu
     assert run(client, "patch", "compliance") == 0
     assert call(client, "compliance") == {"selector": "", "hosts": [], "all_hosts": False}
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:2] == ["4 hosts: 1 compliant, 2 non-compliant, 1 not scanned", "missing: 2 critical, 1 important"]
-    header = lines[3].split()
+    assert lines[:3] == [
+        "4 hosts: 1 compliant, 2 non-compliant, 1 not scanned",
+        "missing: 2 critical, 1 important",
+        f"pending approval: 144 on 1 host (next approved {patch.output.when(SOON)}, in 5d; "
+        "132 not approved by any rule); unknown for 1 host scanned before this count existed",
+    ]
+    header = lines[4].split()
     assert header == [
         "HOST", "STATUS", "BASELINE", "MISSING", "FAILED", "PENDING-REBOOT", "REJECTED", "INSTALLED", "OTHER",
-        "SCANNED", "OPERATION",
+        "PENDING-APPROVAL", "SCANNED", "OPERATION",
     ]  # fmt: skip
-    assert [line.split()[0] for line in lines[4:]] == ["api-1", "db-1", "new-1", "web-1"]
-    db = lines[5].split()
+    assert [line.split()[0] for line in lines[5:]] == ["api-1", "db-1", "new-1", "web-1"]
+    assert lines[5].split()[10] == "?"  # reported before the controller counted pending approvals
+    db = lines[6].split()
     assert db[:9] == ["db-1", "non-compliant", "(high)", "prod-linux", "2", "1", "0", "0", "0"]
-    assert db[9:] == ["150", "2h", "ago", "scan"]
-    assert lines[6].split() == ["new-1", "not", "scanned", "-", "-", "-", "-", "-", "-", "-", "-", "-"]
+    assert db[9:] == ["150", "0", "2h", "ago", "scan"]
+    assert lines[7].split() == ["new-1", "not", "scanned", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"]
+    web = lines[8].split()
+    assert web[:2] == ["web-1", "compliant"] and web[8:12] == ["200", "144,", "next", SOON_DAY]
 
 
 def test_several_hosts_are_a_fleet_summary(capsys: pytest.CaptureFixture[str]) -> None:
@@ -446,8 +501,11 @@ def test_one_host_shows_its_findings_and_history(capsys: pytest.CaptureFixture[s
     assert lines[0].startswith("db-1: non-compliant (critical), baseline prod-linux (patch group databases), linux/apt")
     assert "by scan c-9" in lines[0] and lines[0].endswith("reboot pending")
     assert lines[1] == "missing: 1 critical, 1 important"
+    assert lines[2] == (
+        f"pending approval: 3 (next approved {patch.output.when(SOON)}, in 5d; 1 not approved by any rule)"
+    )
     note = "(2 other installed packages not listed; --all-findings lists them)"
-    table = lines[3 : lines.index(note)]
+    table = lines[4 : lines.index(note)]
     assert table[0].split() == [
         "NAME", "STATE", "INSTALLED", "CANDIDATE", "CLASSIFICATION", "SEVERITY", "LEVEL", "DETAIL",
     ]  # fmt: skip
@@ -455,6 +513,20 @@ def test_one_host_shows_its_findings_and_history(capsys: pytest.CaptureFixture[s
     assert table[1].split() == ["openssl", "missing", "-", "3.0.15", "security", "critical", "critical", "-"]
     assert table[2].split()[-3:] == ["dpkg:", "error", "1"]
     assert lines[lines.index(note) + 1] == ""
+    pending = lines[lines.index("pending approval (3, the soonest approved first):") + 1 :]
+    assert pending[0].split() == [
+        "NAME", "INSTALLED", "CANDIDATE", "CLASSIFICATION", "SEVERITY", "APPROVED-FROM", "WHY",
+    ]  # fmt: skip
+    assert pending[1].split()[:7] == [
+        "curl.amd64",
+        "7.88",
+        "7.90",
+        "security",
+        "important",
+        *patch.output.when(SOON).split(),
+    ]
+    assert pending[3].split()[:6] == ["cowsay", "-", "3.04", "enhancement", "-", "no"]
+    assert "no approval rule or approved pattern matches" in pending[3]
     history = lines[lines.index("history (newest first):") + 1 :]
     assert history[0].split()[:3] == ["TIME", "OPERATION", "STATUS"]
     assert history[1].split()[2:6] == ["install", "non-compliant", "3", "0"]
@@ -476,8 +548,83 @@ def test_compliance_json(capsys: pytest.CaptureFixture[str]) -> None:
     run(FakeClient(compliance=ONE_HOST), "patch", "compliance", "--host", "db-1", "-o", "json")
     doc = json.loads(capsys.readouterr().out)
     assert doc["hosts"][0]["counts"]["missing"] == 2
+    assert doc["hosts"][0]["pending_approval"] == 3 and doc["hosts"][0]["pending_undated"] == 1
+    assert doc["hosts"][0]["next_approval_at"] == SOON.ToJsonString() == doc["next_approval_at"]
+    assert [(u["name"], u.get("approved_at")) for u in doc["pending_updates"]] == [
+        ("curl", SOON.ToJsonString()),
+        ("zlib", LATER.ToJsonString()),
+        ("cowsay", None),  # no rule approves it: no date
+    ]
     assert [f["name"] for f in doc["findings"]][:2] == ["zlib", "bash"]  # as the controller sent them
     assert len(doc["history"]) == 2
+
+
+def test_pending_approval_text() -> None:
+    none = Timestamp()
+    assert patch.pending_text(0, 0, none) == "none"
+    assert patch.pending_text(1, 1, none) == "1 (no rule approves it)"
+    assert patch.pending_text(132, 132, none) == "132 (no rule approves them)"
+    when = patch.output.when(SOON)
+    assert patch.pending_text(2, 0, SOON) == f"2 (next approved {when}, in 5d)"
+    passed = ts(2 * 86400)
+    assert patch.pending_text(3, 1, passed) == (
+        f"3 (next approved {patch.output.when(passed)}, 2d ago (since the scan: scan again to count them as missing); "
+        "1 not approved by any rule)"
+    )
+
+
+def test_a_host_line_says_when_the_count_is_unknown_and_nothing_when_never_scanned() -> None:
+    scanned = host("old-1", "compliant")
+    assert patch.host_pending_line(scanned) == "pending approval: unknown (the report predates this count: scan again)"
+    assert patch.host_pending_line(host("new-1", "not_scanned")) is None
+    assert patch.host_pending_line(host("ok-1", "compliant", pending_approval=0)) == "pending approval: none"
+
+
+def test_a_compliant_host_shows_what_waits(capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue: "compliant, missing: none (no findings)" while 144 updates waited for approval."""
+    waiting = pb.PatchComplianceResponse(
+        hosts=[host("web-1", "compliant", pending_approval=2, next_approval_at=SOON)],
+        compliant=1,
+        pending_updates=[
+            pb.PendingUpdate(name="a", candidate_version="2", approved_at=SOON),
+            pb.PendingUpdate(name="b", candidate_version="2", approved_at=SOON),
+        ],
+    )
+    run(FakeClient(compliance=waiting), "patch", "compliance", "--host", "web-1")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("web-1: compliant")
+    assert lines[1:4] == [
+        "missing: none",
+        f"pending approval: 2 (next approved {patch.output.when(SOON)}, in 5d)",
+        "",
+    ]
+    assert "(no findings)" in lines and "pending approval (2, the soonest approved first):" in lines
+
+
+def test_one_host_lists_the_soonest_pending_updates_unless_all_findings(capsys: pytest.CaptureFixture[str]) -> None:
+    many = [pb.PendingUpdate(name=f"pkg-{i:03}", candidate_version="2") for i in range(patch.PENDING_ROWS + 5)]
+    response = pb.PatchComplianceResponse(
+        hosts=[host("web-1", "compliant", pending_approval=len(many), pending_undated=len(many))],
+        pending_updates=many,
+    )
+    run(FakeClient(compliance=response), "patch", "compliance", "--host", "web-1")
+    out = capsys.readouterr().out
+    assert f"pkg-{patch.PENDING_ROWS - 1:03}" in out and f"pkg-{patch.PENDING_ROWS:03}" not in out
+    assert "(5 more; --all-findings or -o json lists them)" in out
+    run(FakeClient(compliance=response), "patch", "compliance", "--host", "web-1", "--all-findings")
+    out = capsys.readouterr().out
+    assert f"pkg-{patch.PENDING_ROWS + 4:03}" in out and "more;" not in out
+
+
+def test_a_scan_ends_with_the_pending_approval_count(capsys: pytest.CaptureFixture[str]) -> None:
+    run(FakeClient(), "patch", "scan", "--all")
+    assert "pending approval: 144 on 1 host (next approved" in capsys.readouterr().out
+    run(FakeClient(), "patch", "scan", "--all", "-o", "json")
+    compliance = json.loads(capsys.readouterr().out)["compliance"]
+    assert compliance["pending_approval"] == 144 and compliance["pending_approval_hosts"] == 1
+    assert compliance["next_approval_at"] == SOON.ToJsonString()
+    by_host = {h["host_name"]: h.get("pending_approval") for h in compliance["hosts"]}
+    assert by_host == {"web-1": 144, "db-1": 0, "new-1": None, "api-1": None}  # None: not counted (unknown)
 
 
 # -- baseline files --------------------------------------------------------------------------------
