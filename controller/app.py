@@ -11,10 +11,13 @@ import grpc
 from cryptography import x509
 
 from fleetops.common import pki
-from fleetops.common.errors import InvalidInput, NotFound
+from fleetops.common.errors import Conflict, InvalidInput, NotFound
+from fleetops.controller.audit.checkpoint import AuditCheckpointer, Checkpoint
 from fleetops.controller.audit.export import AuditExporter
 from fleetops.controller.audit.service import AuditLog
+from fleetops.controller.audit.signing import load_signer
 from fleetops.controller.authz.store import RoleStore
+from fleetops.controller.commands.output import OutputSpool
 from fleetops.controller.commands.service import CommandService
 from fleetops.controller.commands.store import InvocationStore
 from fleetops.controller.enrollment.service import EnrollmentService
@@ -22,6 +25,8 @@ from fleetops.controller.fleet.presence import PresenceTracker
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.metrics import ControllerMetrics, MetricsInterceptor
 from fleetops.controller.objects.factory import store_from_url
+from fleetops.controller.objects.health import MonitoredStore, StoreHealth, check_store
+from fleetops.controller.objects.interfaces import StoreUnavailable
 from fleetops.controller.patching.service import PatchService
 from fleetops.controller.rpc import server as rpc_server
 from fleetops.controller.rpc.agent_channel import GrpcAgentChannel
@@ -33,7 +38,9 @@ from fleetops.controller.sessions.models import SessionLimits
 from fleetops.controller.sessions.store import SessionStore
 from fleetops.controller.settings import ControllerSettings
 from fleetops.controller.store import database
+from fleetops.controller.throttle import EnrollmentThrottle, RefusalLog
 from fleetops.controller.users.service import UserService
+from fleetops.controller.windows.authority import TaskAuthority
 from fleetops.controller.windows.service import WindowService
 from fleetops.v1 import agent_pb2_grpc, enrollment_pb2_grpc, operator_pb2_grpc
 
@@ -80,6 +87,42 @@ def ensure_server_certificate(settings: ControllerSettings, authority: pki.Certi
     return key_path.read_bytes(), chain_pem
 
 
+async def take_audit_checkpoint(settings: ControllerSettings, requested_by: str) -> Checkpoint:
+    """``fleetops-controller audit checkpoint``: sign the chain head into the object store now.
+
+    Runs beside a serving controller (the checkpoint lock and the store keep them in order) and
+    is audited as ``audit.checkpoint``, refused or not.
+
+    Raises:
+        NotFound: no checkpoint key in ``ca/`` (the controller makes it at its first start).
+        Conflict: the log no longer matches the newest checkpoint, or that one does not verify.
+        Unavailable: the store or the database is unreachable, or the schema is out of date.
+    """
+    signer = load_signer(settings.ca_dir)
+    engine = database.create_engine(settings.effective_database_url)
+    objects = store_from_url(settings.object_store_url, settings.state_dir)
+    try:
+        await database.ensure_schema(engine, migrate=False)
+        audit = AuditLog(database.session_factory(engine))
+        replica = settings.replica_id or socket.gethostname()
+        checkpointer = AuditCheckpointer(audit, objects, signer, controller=replica)
+        actor, details = f"controller:{replica}", {"requested_by": requested_by}
+        try:
+            written = await checkpointer.checkpoint()
+        except Conflict as exc:
+            await audit.record(
+                actor=actor, action="audit.checkpoint", outcome="refused", details={**details, "error": exc.message}
+            )
+            raise
+        await audit.record(
+            actor=actor, action="audit.checkpoint", target=written.key, details={**details, "head_id": written.head_id}
+        )
+        return written
+    finally:
+        await objects.close()
+        await engine.dispose()
+
+
 @dataclass
 class BoundPorts:
     listen: int
@@ -103,25 +146,56 @@ class Controller:
             raise NotFound(
                 f"no CA in {s.ca_dir}", f"create one first: fleetops-controller init --state-dir {s.state_dir}"
             ) from exc
+        await self._open_object_store()
         self.engine = database.create_engine(s.effective_database_url)
         await database.ensure_schema(self.engine, migrate=s.migrate)
         self.sessions = database.session_factory(self.engine)
         self.audit = AuditLog(self.sessions)
         self.presence = PresenceTracker(self.sessions, self.replica_id, s.presence_flush_interval)
         self.fleet = FleetService(self.sessions, self.presence, heartbeat_interval=s.heartbeat_interval)
-        self.enrollment = EnrollmentService(
-            self.sessions, self.authority, self.fleet, self.audit, host_certificate_lifetime=s.host_certificate_lifetime
+        # The enrollment port is unauthenticated: throttled per source, wrong answers locked out, its
+        # refusals audited with a bound per source (docs/enrollment.md#throttling-and-lockout).
+        self.enroll_throttle = EnrollmentThrottle(s.enroll_throttle)
+        self.enroll_refusals = RefusalLog(
+            self.audit,
+            interval=s.enroll_throttle.refusal_interval,
+            in_full=s.enroll_throttle.refusals_in_full,
         )
-        self.users = UserService(self.sessions, self.authority, certificate_lifetime=s.operator_certificate_lifetime)
-        self.objects = store_from_url(s.object_store_url, s.state_dir)
+        self.enrollment = EnrollmentService(
+            self.sessions,
+            self.authority,
+            self.fleet,
+            self.audit,
+            host_certificate_lifetime=s.host_certificate_lifetime,
+            throttle=self.enroll_throttle,
+        )
+        self.users = UserService(
+            self.sessions,
+            self.authority,
+            certificate_lifetime=s.operator_certificate_lifetime,
+            throttle=self.enroll_throttle,
+            audit=self.audit,
+        )
         # Copies the audit log to the object store every minute (and on opsctl audit export).
         self.audit_exporter = AuditExporter(self.audit, self.objects)
-        self.commands = CommandService(InvocationStore(self.sessions), self.fleet, self.objects)
+        # Signs the chain head into the object store at start, hourly and at stop (the key is in ca/).
+        self.audit_checkpoints = AuditCheckpointer(
+            self.audit,
+            self.objects,
+            load_signer(s.ca_dir, create=True),
+            controller=self.replica_id,
+            interval=s.audit_checkpoint_interval,
+        )
+        # Command output goes through the spool: the store's trouble never reaches an agent.
+        self.commands = CommandService(
+            InvocationStore(self.sessions), self.fleet, self.output, ack_timeout=s.command_ack_timeout
+        )
         await self.fleet.start()
         self.presence.start()
         channel = GrpcAgentChannel(self.presence)
-        self.patching = PatchService(self.sessions, self.fleet, self.commands, self.objects)
+        self.patching = PatchService(self.sessions, self.fleet, self.commands, self.output)
         await self.patching.start()  # listens for results before commands resume
+        await self.output.start()
         await self.commands.start(channel)
 
         key_pem, chain_pem = ensure_server_certificate(s, self.authority)
@@ -151,6 +225,8 @@ class Controller:
             self.commands,
             self.patching,
             f"{self.replica_id}:{listen_port}",
+            # Each task run is authorized as its author, then (docs/maintenance-windows.md).
+            authority=TaskAuthority(self.fleet, self.users, RoleStore(self.sessions), self.audit),
             min_duration=int(s.window_min_duration),
         )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
@@ -180,12 +256,14 @@ class Controller:
         names = (*s.server_dns_names, *s.server_ip_addresses)
         operator_servicer.public_address = f"{names[0] if names else 'localhost'}:{listen_port}"
         operator_servicer.audit_exporter = self.audit_exporter
+        operator_servicer.audit_checkpoints = self.audit_checkpoints
         operator_pb2_grpc.add_OperatorServiceServicer_to_server(operator_servicer, self.server)
         health_main = rpc_server.add_health_and_reflection(self.server, rpc_server.MTLS_SERVICES)
 
-        self.enroll_server = grpc.aio.server(interceptors=interceptors, options=rpc_server.SERVER_OPTIONS)
+        self.enroll_server = grpc.aio.server(interceptors=interceptors, options=rpc_server.ENROLL_SERVER_OPTIONS)
         enrollment_pb2_grpc.add_EnrollmentServiceServicer_to_server(
-            EnrollmentServicer(self.enrollment, self.users, self.audit), self.enroll_server
+            EnrollmentServicer(self.enrollment, self.users, self.audit, self.enroll_throttle, self.enroll_refusals),
+            self.enroll_server,
         )
         health_enroll = rpc_server.add_health_and_reflection(self.enroll_server, rpc_server.ENROLL_SERVICES)
         ehost, eport = split_address(s.enroll_listen)
@@ -195,9 +273,12 @@ class Controller:
 
         await self.server.start()
         await self.enroll_server.start()
+        self.enroll_refusals.start()
         self.windows.start()
         await rpc_server.mark_serving(health_main, rpc_server.MTLS_SERVICES)
         await rpc_server.mark_serving(health_enroll, rpc_server.ENROLL_SERVICES)
+        # The store's own health service: NOT_SERVING while degraded; the overall status stays SERVING.
+        rpc_server.report_object_store(health_main, self.store_health)
 
         mhost, mport = split_address(s.metrics_listen)
         metrics_port = self.metrics.serve(mhost, mport)
@@ -208,19 +289,56 @@ class Controller:
             details={"listen": listen_port, "enroll": enroll_port},
         )
         self.audit_exporter.start()
+        self.audit_checkpoints.start()
         return self.ports
+
+    async def _open_object_store(self) -> None:
+        """Build the object store and check it (docs/operations.md "Object store").
+
+        Raises:
+            StoreUnavailable: the check failed and ``allow_degraded_storage`` is off; the message
+                names the store and the step, the hint what to fix (exit 78 for configuration).
+        """
+        s = self.settings
+        store = store_from_url(s.object_store_url, s.state_dir)
+        self.store_health = StoreHealth(repr(store), f"command output is kept in {s.output_spool_dir} until then")
+        self.objects = MonitoredStore(store, self.store_health)
+        self.output = OutputSpool(
+            self.objects,
+            s.output_spool_dir,
+            max_bytes=s.output_spool_max_bytes,
+            retry_interval=s.object_store_retry_interval,
+            tag=self.replica_id,
+        )
+        self.metrics.watch_object_store(self.store_health, self.output)
+        try:
+            await check_store(store, self.replica_id)
+        except StoreUnavailable as exc:
+            if not s.allow_degraded_storage:
+                await store.close()
+                raise StoreUnavailable(
+                    f"refusing to start: {exc.message}",
+                    f"{exc.hint}; or start with --allow-degraded-storage to serve anyway, keeping command output "
+                    f"in {s.output_spool_dir} until the store works",
+                    problem=exc.problem,
+                ) from exc
+            log.warning("starting with a degraded object store (--allow-degraded-storage)")
+            self.store_health.failed(exc)
 
     async def stop(self, grace: float = 5.0) -> None:
         # Close agent links first so agents see a clean Disconnect and reconnect elsewhere.
         for link in self.presence.live_links():
             await link.close("controller is shutting down", revoked=False)
         await self.enroll_server.stop(grace)
+        await self.enroll_refusals.stop()  # writes the refusals still being counted
         await self.windows.stop()
         await self.broker.stop()
         await self.server.stop(grace)
         await self.commands.stop()
+        await self.output.stop()
         await self.fleet.stop()
         await self.presence.stop()
         await self.audit_exporter.stop()  # after the last events are recorded: one last pass
+        await self.audit_checkpoints.stop()  # likewise: the last checkpoint covers the last event
         await self.objects.close()
         await self.engine.dispose()

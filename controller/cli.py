@@ -20,6 +20,7 @@ from fleetops.controller.app import Controller, ensure_server_certificate
 from fleetops.controller.audit.service import AuditVerification
 from fleetops.controller.settings import DEFAULT_ENROLL_PORT, DEFAULT_METRICS_PORT, DEFAULT_PORT, ControllerSettings
 from fleetops.controller.store import database
+from fleetops.controller.throttle import Rate, ThrottleSettings
 
 log = logging.getLogger("fleetops.controller")
 
@@ -33,6 +34,18 @@ def _duration(text: str) -> timedelta:
         return parse_duration(text)
     except InvalidInput as exc:
         raise argparse.ArgumentTypeError(f"{exc.message} ({exc.hint})") from exc
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(text: str) -> int:
+    """``"4G"``, ``"512M"``, ``"1048576"``: a byte count (binary units, an optional trailing B or iB)."""
+    raw = text.strip().upper().removesuffix("IB").removesuffix("B")
+    number, unit = (raw[:-1], raw[-1]) if raw[-1:] in _SIZE_UNITS and raw[-1:] else (raw, "")
+    if not number.isdigit() or len(number) > 15:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}: use a whole number with K, M, G or T, e.g. 4G")
+    return int(number) * _SIZE_UNITS[unit]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -64,9 +77,37 @@ def _server_options(p: argparse.ArgumentParser) -> None:
         "s3://BUCKET/PREFIX?endpoint=URL&region=R&path_style=true for S3 (credentials from the AWS chain)",
     )
     p.add_argument("--no-migrate", action="store_true", help="refuse to start on an out-of-date schema")
+    p.add_argument(
+        "--allow-degraded-storage",
+        action="store_true",
+        help="start even when the object store check fails (command output is spooled in the state directory "
+        "and uploaded once the store works); without it serve refuses to start (exit 78 for a configuration "
+        "problem, 6 for an unreachable store)",
+    )
+    p.add_argument(
+        "--output-spool-max",
+        type=_size,
+        default=4 << 30,
+        metavar="SIZE",
+        help="bound of the command output spool (<state-dir>/output-spool) while the object store is degraded "
+        "(default 4G; at least 1M)",
+    )
+    p.add_argument(
+        "--object-store-retry-interval",
+        type=_duration,
+        default=timedelta(seconds=30),
+        help="how often a degraded object store is checked again and spooled output uploaded (default 30s)",
+    )
     p.add_argument("--heartbeat-interval", type=_duration, default=timedelta(seconds=10))
     p.add_argument("--host-cert-lifetime", type=_duration, default=timedelta(hours=24))
     p.add_argument("--ready-file", type=Path, help="write the bound ports here as JSON once serving")
+    p.add_argument(
+        "--command-ack-timeout",
+        type=_duration,
+        default=timedelta(minutes=2),
+        help="end an invocation failed when its connected host has not acknowledged it this long after "
+        "it was sent (default 2m)",
+    )
     p.add_argument(
         "--session-idle-timeout",
         type=_duration,
@@ -91,7 +132,64 @@ def _server_options(p: argparse.ArgumentParser) -> None:
         default=timedelta(hours=1),
         help="shortest maintenance window accepted (default 1h, as AWS; tests use seconds)",
     )
+    p.add_argument(
+        "--audit-checkpoint-interval",
+        type=_duration,
+        default=timedelta(hours=1),
+        help="how often the audit chain head is signed into the object store (default 1h; at least 1s)",
+    )
+    _enrollment_throttle_arguments(p)
     _sans(p)
+
+
+def _enrollment_throttle_arguments(p: argparse.ArgumentParser) -> None:
+    """The enrollment port's throttle and lockout (docs/enrollment.md#throttling-and-lockout)."""
+    g = p.add_argument_group("enrollment port throttle")
+    g.add_argument(
+        "--enroll-burst",
+        type=int,
+        default=10,
+        metavar="N",
+        help="registration and login attempts one address may make at once (default 10)",
+    )
+    g.add_argument(
+        "--enroll-rate",
+        type=float,
+        default=1.0,
+        metavar="PER_SECOND",
+        help="attempts per second an address regains after its burst (default 1)",
+    )
+    g.add_argument(
+        "--lockout-after",
+        type=int,
+        default=10,
+        metavar="N",
+        help="wrong codes that lock an activation, and wrong secrets that lock a login token (default 10; 0: never)",
+    )
+    g.add_argument(
+        "--refusal-audit-interval",
+        type=_duration,
+        default=timedelta(minutes=1),
+        help="refusals of one address beyond the first 5 per interval are audited as one counted event (default 1m)",
+    )
+
+
+def _enrollment_throttle(args: argparse.Namespace) -> ThrottleSettings:
+    if not 1 <= args.enroll_burst <= 100_000:
+        raise InvalidInput(f"--enroll-burst {args.enroll_burst} is out of range", "give 1 to 100000; the default is 10")
+    if not 0.001 <= args.enroll_rate <= 10_000:
+        raise InvalidInput(f"--enroll-rate {args.enroll_rate} is out of range", "give 0.001 to 10000; the default is 1")
+    if not 0 <= args.lockout_after <= 1_000_000:
+        raise InvalidInput(f"--lockout-after {args.lockout_after} is out of range", "give 0 (never) to 1000000")
+    if not timedelta(seconds=1) <= args.refusal_audit_interval <= timedelta(days=1):
+        raise InvalidInput("--refusal-audit-interval must be from 1s to 1d", "the default is 1m")
+    return ThrottleSettings(
+        per_source=Rate(args.enroll_burst, args.enroll_rate),
+        # Wrong answers per activation or login token: never fewer than the lockout lets through.
+        per_subject=Rate(max(10, args.lockout_after), 0.1),
+        lockout_after=args.lockout_after,
+        refusal_interval=args.refusal_audit_interval.total_seconds(),
+    )
 
 
 def _split_sans(values: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -114,6 +212,10 @@ def settings_from(args: argparse.Namespace) -> ControllerSettings:
         raise InvalidInput("--heartbeat-interval must be at least 1s", "the default is 10s")
     if args.host_cert_lifetime < timedelta(seconds=3):
         raise InvalidInput("--host-cert-lifetime must be at least 3s", "the default is 24h")
+    if args.output_spool_max < 1 << 20:
+        raise InvalidInput("--output-spool-max must be at least 1M", "the default is 4G")
+    if not timedelta(seconds=1) <= args.command_ack_timeout <= timedelta(hours=1):
+        raise InvalidInput("--command-ack-timeout must be from 1s to 1h", "the default is 2m")
     return ControllerSettings(
         state_dir=args.state_dir,
         listen=args.listen,
@@ -122,12 +224,18 @@ def settings_from(args: argparse.Namespace) -> ControllerSettings:
         database_url=args.database_url,
         object_store_url=args.object_store,
         migrate=not args.no_migrate,
+        allow_degraded_storage=args.allow_degraded_storage,
+        output_spool_max_bytes=args.output_spool_max,
+        object_store_retry_interval=max(args.object_store_retry_interval.total_seconds(), 1.0),
         heartbeat_interval=args.heartbeat_interval.total_seconds(),
         host_certificate_lifetime=args.host_cert_lifetime,
+        command_ack_timeout=args.command_ack_timeout.total_seconds(),
         session_idle_timeout=args.session_idle_timeout.total_seconds(),
         session_max_duration=args.session_max_duration.total_seconds(),
         transcript_upload_interval=max(args.transcript_upload_interval.total_seconds(), 1.0),
         window_min_duration=max(args.window_min_duration.total_seconds(), 1.0),
+        audit_checkpoint_interval=max(args.audit_checkpoint_interval.total_seconds(), 1.0),
+        enroll_throttle=_enrollment_throttle(args),
         server_dns_names=dns,
         server_ip_addresses=ips,
     )
@@ -192,19 +300,28 @@ async def serve(settings: ControllerSettings, ready_file: Path | None) -> None:
 
 
 def verify_export_command(url: str, state_dir: Path, prefix: str) -> int:
-    """``audit verify-export``: 0 when the exported chain verifies, 1 when it does not (or is empty)."""
+    """``audit verify-export``: 0 when the exported chain verifies and agrees with the newest
+    signed checkpoint; 1 when either does not (or the export is empty)."""
+    from fleetops.controller.audit.checkpoint import CheckpointCheck, check_export
     from fleetops.controller.audit.export import verify_export
+    from fleetops.controller.audit.signing import load_trusted
     from fleetops.controller.objects.factory import store_from_url
 
     objects = store_from_url(url, state_dir)
+    try:  # the checkpoint's public keys, beside the CA
+        trusted = load_trusted(state_dir / "ca")
+    except FleetopsError as exc:
+        trusted, note = None, f"checkpoints not checked: {exc.message}"
 
-    async def run() -> AuditVerification:
+    async def run() -> tuple[AuditVerification, CheckpointCheck]:
         try:
-            return await verify_export(objects, prefix)
+            if trusted is None:
+                return await verify_export(objects, prefix), CheckpointCheck("none", note)
+            return await check_export(objects, trusted, prefix)
         finally:
             await objects.close()
 
-    result = asyncio.run(run())
+    result, check = asyncio.run(run())
     if not result.ok:
         print(f"audit export BROKEN at event {result.first_bad_event_id}: {result.problem}")
         print(f"({result.events_checked} events before it verified, in {result.chunks} chunk(s) of {objects!r})")
@@ -216,6 +333,23 @@ def verify_export_command(url: str, state_dir: Path, prefix: str) -> int:
         f"audit export intact: {result.events_checked} events in {result.chunks} chunks verified "
         f"(ends with hash {result.last_hash})"
     )
+    label = "check FAILED" if check.failed else "verified" if check.status == "ok" else "note"
+    print(f"checkpoint {label}: {check.message}")
+    return 1 if check.failed else 0
+
+
+def checkpoint_command(args: argparse.Namespace) -> int:
+    """``audit checkpoint``: 0 once written; a refusal is an error (Conflict, exit 4) naming why."""
+    import getpass
+
+    from fleetops.controller.app import take_audit_checkpoint
+
+    settings = ControllerSettings(
+        state_dir=args.state_dir, database_url=args.database_url, object_store_url=args.object_store
+    )
+    written = asyncio.run(take_audit_checkpoint(settings, getpass.getuser()))
+    covers = f"events 1..{written.head_id}" if written.head_id else "an empty log"
+    print(f"audit checkpoint {written.key} written: it covers {covers} (head hash {written.head_hash})")
     return 0
 
 
@@ -274,6 +408,12 @@ def main(argv: list[str] | None = None) -> int:
         "--object-store", default="", metavar="URL", help="as for serve (default: the directory in the state dir)"
     )
     p_vex.add_argument("--prefix", default="audit/", help="key prefix of the chunks (default audit/)")
+    p_cp = audit_sub.add_parser(
+        "checkpoint", help="sign the audit chain head into the object store now (as the controller does hourly)"
+    )
+    _common(p_cp)
+    p_cp.add_argument("--database-url", default="", help="default: SQLite in the state directory")
+    p_cp.add_argument("--object-store", default="", metavar="URL", help="as for serve")
 
     p_dev = sub.add_parser("dev", help="controller + one local agent + admin profile, on embedded defaults")
     _common(p_dev)
@@ -348,6 +488,8 @@ def _run(args: argparse.Namespace) -> int:
         issue_operator_profile(authority, args.name, args.controller_address, args.profile, args.lifetime)
         print(f"operator profile for {args.name!r} written to {args.profile}")
         return 0
+    if args.command == "audit" and args.audit_command == "checkpoint":
+        return checkpoint_command(args)
     if args.command == "audit":
         return verify_export_command(args.object_store, args.state_dir, args.prefix)
     if args.command == "dev":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+
+from fleetops.controller.throttle import ThrottleSettings
 
 DEFAULT_PORT = 7443
 DEFAULT_ENROLL_PORT = 7444
@@ -26,6 +28,13 @@ class ControllerSettings:
     database_url: str = ""
     # "" = a local directory (state_dir/objects); s3://bucket/prefix?endpoint=...&region=...&path_style=true
     object_store_url: str = ""
+    # Start even when the object store check fails (docs/operations.md "Object store"): output is
+    # spooled and uploaded once the store works. Off: serve refuses to start on a failing store.
+    allow_degraded_storage: bool = False
+    # Bound of the command output spool (<state_dir>/output-spool), in bytes.
+    output_spool_max_bytes: int = 4 << 30
+    # Seconds between checks of a degraded object store (and uploads of the spooled output).
+    object_store_retry_interval: float = 30.0
     migrate: bool = True
     heartbeat_interval: float = 10.0
     inventory_interval: float = 3600.0
@@ -34,8 +43,13 @@ class ControllerSettings:
     server_dns_names: tuple[str, ...] = ("localhost",)
     server_ip_addresses: tuple[str, ...] = ("127.0.0.1",)
     replica_id: str = ""
+    # The unauthenticated enrollment port (Register, OperatorLogin): rate per source address, lockout of
+    # activations and login tokens after wrong answers, bounded refusal audit (docs/enrollment.md).
+    enroll_throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     # Write-behind period of presence updates (see fleet/presence.py).
     presence_flush_interval: float = 0.2
+    # Seconds a connected host has to acknowledge a sent invocation before it ends failed (docs/run-command.md).
+    command_ack_timeout: float = 120.0
     # Interactive sessions (docs/sessions.md): seconds; 0 = no limit.
     session_idle_timeout: float = 20 * 60.0
     session_max_duration: float = 12 * 3600.0
@@ -43,6 +57,8 @@ class ControllerSettings:
     transcript_upload_interval: float = 30.0
     # Shortest maintenance window accepted (AWS: 1 hour); tests lower it to seconds.
     window_min_duration: float = 3600.0
+    # Seconds between signed checkpoints of the audit chain head in the object store (docs/operations.md).
+    audit_checkpoint_interval: float = 3600.0
 
     @property
     def ca_dir(self) -> Path:
@@ -55,6 +71,10 @@ class ControllerSettings:
     @property
     def transcript_spool_dir(self) -> Path:
         return self.state_dir / "transcripts"
+
+    @property
+    def output_spool_dir(self) -> Path:
+        return self.state_dir / "output-spool"
 
     @property
     def effective_database_url(self) -> str:

@@ -9,7 +9,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, TextIO
 
-from fleetops.common.durations import parse_duration
+from fleetops.common import limits
+from fleetops.common.durations import format_seconds, parse_duration
 from fleetops.common.errors import InvalidInput
 from fleetops.opsctl import output
 from fleetops.opsctl.client import OperatorClient
@@ -31,10 +32,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     add_target_arguments(run, required=True)
     run.add_argument("--script", type=Path, help="a script file to run with the host's shell instead of a command")
-    run.add_argument("--max-concurrency", default="50", help="hosts at a time: a count or a percentage (default 50)")
-    run.add_argument("--max-errors", default="0", help="stop sending after this many errors: count or %% (default 0)")
-    run.add_argument("--timeout", default="1h", help="execution timeout per host (default 1h)")
-    run.add_argument("--delivery-timeout", default="10m", help="how long to wait for offline hosts (default 10m)")
+    run.add_argument(
+        "--max-concurrency",
+        default="50",
+        help=f"hosts at a time: a count (1-{limits.RATE_COUNT_MAX}) or a percentage (1%%-100%%) (default 50)",
+    )
+    run.add_argument(
+        "--max-errors",
+        default="0",
+        help=f"stop sending after this many errors: a count (0-{limits.RATE_COUNT_MAX}) or 0%%-100%% (default 0)",
+    )
+    run.add_argument(
+        "--timeout",
+        default="1h",
+        help=f"execution timeout per host, 1s to {format_seconds(limits.TIMEOUT_SECONDS_MAX)} (default 1h)",
+    )
+    run.add_argument(
+        "--delivery-timeout",
+        default="10m",
+        help="how long to wait for offline hosts, "
+        f"1s to {format_seconds(limits.DELIVERY_TIMEOUT_SECONDS_MAX)} (default 10m)",
+    )
     run.add_argument("--cwd", default="", help="working directory on the hosts")
     run.add_argument("--env", action="append", default=[], metavar="K=V", help="environment variable (repeatable)")
     run.add_argument("--as", dest="run_as", default="", metavar="USER", help="run as this user (POSIX hosts)")
@@ -43,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("-o", "--output", choices=("text", "json"), default="text")
     run.add_argument("argv", nargs="*", metavar="-- CMD ARGS")
     run.set_defaults(func=run_command)
+    output.add_raw_argument(run)
 
     cmd = sub.add_parser("command", help="commands that were run (same as opsctl run list|show|...)")
     csub = cmd.add_subparsers(dest="command_command", required=True)
@@ -54,15 +73,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("id")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.set_defaults(func=show_command)
+    output.add_raw_argument(p)
     p = csub.add_parser("watch", help="follow a running command to its end")
     p.add_argument("id")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.set_defaults(func=watch_command)
+    output.add_raw_argument(p)
     p = csub.add_parser("output", help="the full output of one host (from the object store)")
     p.add_argument("id")
     p.add_argument("host")
     p.add_argument("--stderr", action="store_true")
     p.set_defaults(func=invocation_output)
+    output.add_raw_argument(p)
     p = csub.add_parser("cancel", help="stop sending and stop running invocations")
     p.add_argument("id")
     p.set_defaults(func=cancel_command)
@@ -86,12 +108,42 @@ def rewrite_argv(argv: list[str]) -> list[str]:
     return argv
 
 
-def positive_seconds(text: str, flag: str) -> int:
-    """A duration flag's value in whole seconds; InvalidInput when it is not positive."""
-    seconds = int(parse_duration(text).total_seconds())
+def positive_seconds(text: str, flag: str, maximum: int = limits.TIMEOUT_SECONDS_MAX) -> int:
+    """A duration flag's value in whole seconds, from 1s to ``maximum``.
+
+    Raises:
+        InvalidInput: not a duration, not positive, or over ``maximum`` (the message gives the bound).
+    """
+    try:
+        seconds = int(parse_duration(text).total_seconds())
+    except InvalidInput as exc:
+        raise InvalidInput(f"{flag}: {exc.message}", exc.hint) from None
     if seconds <= 0:
         raise InvalidInput(f"{flag} must be positive", f"e.g. {flag} 10m")
+    if seconds > maximum:
+        raise InvalidInput(
+            f"{flag} {text.strip()[:64]} is out of range: it must be from 1s to {format_seconds(maximum)}",
+            f"e.g. {flag} 10m",
+        )
     return seconds
+
+
+def check_request(request: operator_pb2.RunCommandRequest) -> None:
+    """The limits the controller applies (common/limits.py), checked before anything is sent.
+
+    Raises:
+        InvalidInput: a size over its limit or a number out of range, naming the limit and the size.
+    """
+    limits.check_argv(request.argv)
+    limits.check_env(request.env)
+    limits.SCRIPT_BYTES.check(len(request.script))
+    limits.CWD_BYTES.check_text(request.cwd)
+    limits.RUN_AS_BYTES.check_text(request.run_as)
+    limits.COMMENT_BYTES.check_text(request.comment)
+    limits.SELECTOR_BYTES.check_text(request.target.selector)
+    limits.TARGET_HOSTS.check(len(request.target.hosts))
+    limits.parse_rate(request.max_concurrency, "--max-concurrency", minimum=1)
+    limits.parse_rate(request.max_errors, "--max-errors", minimum=0)
 
 
 def run_command(client: OperatorClient, args: argparse.Namespace) -> int:
@@ -100,6 +152,7 @@ def run_command(client: OperatorClient, args: argparse.Namespace) -> int:
     script = None
     if args.script:
         try:
+            limits.SCRIPT_BYTES.check(args.script.stat().st_size, f"script {args.script}")
             script = args.script.read_bytes()
         except OSError as exc:
             raise InvalidInput(f"cannot read script {args.script}: {exc.strerror}") from exc
@@ -107,7 +160,7 @@ def run_command(client: OperatorClient, args: argparse.Namespace) -> int:
     for item in args.env:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise InvalidInput(f"bad --env {item!r}", "use --env NAME=VALUE")
+            raise InvalidInput(f"bad --env {item[:64]!r}", "use --env NAME=VALUE")
         env[key] = value
     request = operator_pb2.RunCommandRequest(
         target=operator_pb2.Target(selector=args.target, hosts=args.host, all=args.all),
@@ -119,9 +172,12 @@ def run_command(client: OperatorClient, args: argparse.Namespace) -> int:
         max_concurrency=args.max_concurrency,
         max_errors=args.max_errors,
         timeout_seconds=positive_seconds(args.timeout, "--timeout"),
-        delivery_timeout_seconds=positive_seconds(args.delivery_timeout, "--delivery-timeout"),
+        delivery_timeout_seconds=positive_seconds(
+            args.delivery_timeout, "--delivery-timeout", limits.DELIVERY_TIMEOUT_SECONDS_MAX
+        ),
         comment=args.comment,
     )
+    check_request(request)
     response = client.run_command(request)
     info = announce(response, args.output)
     if args.detach:
@@ -134,7 +190,7 @@ def run_command(client: OperatorClient, args: argparse.Namespace) -> int:
 def announce(response: operator_pb2.RunCommandResponse, fmt: str) -> TextIO:
     """Print which hosts a new command matched; returns the stream for such notes (stderr under -o json)."""
     names = list(response.host_names)
-    shown = f": {', '.join(names)}" if len(names) <= NAMES_SHOWN else ""
+    shown = f": {output.host_text(', '.join(names))}" if len(names) <= NAMES_SHOWN else ""
     info = sys.stderr if fmt == "json" else sys.stdout
     print(f"{len(names)} host{'s' if len(names) != 1 else ''} matched{shown}", file=info, flush=True)
     return info
@@ -223,14 +279,14 @@ def print_grouped(invocations: list[operator_pb2.Invocation], out: TextIO, *, st
         if state != "success":
             what += f" {state}" if exit_code in (None, 0) or state != "failed" else f" exit {exit_code}"
         names = ", ".join(sorted(hosts)) if len(hosts) <= NAMES_SHOWN else f"{', '.join(sorted(hosts)[:3])}, ..."
-        print(f"── {what} ({names})", file=out)
+        print(f"── {what} ({output.host_text(names, out=out)})", file=out)
         if reason:
-            print(f"   {reason}", file=out)
+            print(f"   {output.host_text(reason, out=out)}", file=out)
         for label, data in (("", stdout), ("stderr: ", stderr)):
             if data:
                 text = data.decode(errors="replace").rstrip("\n")
                 for line in text.splitlines() or [""]:
-                    print(f"   {label}{line}", file=out)
+                    print(f"   {label}{output.host_text(line, out=out, keep_layout=True)}", file=out)
 
 
 def summary(detail: operator_pb2.CommandDetail) -> str:
@@ -289,7 +345,8 @@ def list_commands(client: OperatorClient, args: argparse.Namespace) -> int:
 
 
 def show_command(client: OperatorClient, args: argparse.Namespace) -> int:
-    detail = client.get_command(args.id)
+    # The text view shows no output: it need not fetch the tails (up to 128 KiB per host).
+    detail = client.get_command(args.id, include_output=args.output == "json")
     if args.output == "json":
         output.as_json(detail)
         return 0
@@ -304,11 +361,11 @@ def show_command(client: OperatorClient, args: argparse.Namespace) -> int:
     print(f"by        {c.created_by} at {output.when(c.created_at)}")
     rows = [
         [
-            i.host_name,
+            output.host_text(i.host_name),
             STATE.get(i.state, "?"),
             str(i.exit_code) if i.has_exit_code else "-",
             output.size(i.stdout_bytes),
-            i.reason[:60] or "-",
+            output.host_text(i.reason[:60]) or "-",
         ]
         for i in detail.invocations
     ]
@@ -322,7 +379,7 @@ def watch_command(client: OperatorClient, args: argparse.Namespace) -> int:
 
 
 def invocation_output(client: OperatorClient, args: argparse.Namespace) -> int:
-    sink = sys.stdout.buffer
+    sink = output.HostOutput()
     for chunk in client.invocation_output(args.id, args.host, stderr=args.stderr):
         sink.write(chunk)
     sink.flush()

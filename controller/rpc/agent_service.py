@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 
 import grpc
 
-from fleetops.common.errors import FleetopsError, PermissionDenied, Unauthenticated
+from fleetops.common.errors import (
+    FleetopsError,
+    InternalError,
+    InvalidInput,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 from fleetops.common.wire import inventory_from_proto
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.commands.models import InvocationReport, InvocationState
@@ -84,6 +91,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def _host_peer(self, context: grpc.aio.ServicerContext, action: str) -> Peer:
         """The calling host, admitted; anything else is refused, audited and aborted."""
         actor = ""
+        admitting = False
         try:
             peer = peer_of(context)
             actor = peer.actor
@@ -92,14 +100,25 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                     f"{peer.actor} is not a host identity",
                     "agents connect with the certificate from fleetops-agent register",
                 )
+            admitting = True
             await self._fleet.admit(peer.identity.name)
             return peer
         except FleetopsError as exc:
-            await self._refuse(context, action, actor, exc, reason="identity")
+            # The fleet's refusal of this host (deregistered, unknown) is the one refusal that tells
+            # the agent it is revoked; anything else it retries.
+            revoked = admitting and isinstance(exc, Unauthenticated)
+            await self._refuse(context, action, actor, exc, reason="identity", revoked=revoked)
             raise  # unreachable: _refuse aborts
 
     async def _refuse(
-        self, context: grpc.aio.ServicerContext, action: str, actor: str, exc: FleetopsError, *, reason: str
+        self,
+        context: grpc.aio.ServicerContext,
+        action: str,
+        actor: str,
+        exc: FleetopsError,
+        *,
+        reason: str,
+        revoked: bool = False,
     ) -> None:
         self._metrics.refused_agent_messages.labels(reason).inc()
         await self._audit.record(
@@ -110,7 +129,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             details={"reason": exc.message, "peer": context.peer() or ""},
         )
         log.warning("refused %s from %s: %s", action, actor or context.peer(), exc.message)
-        await abort(context, exc)
+        await abort(context, exc, revoked=revoked)
 
     async def SessionStream(
         self, request_iterator: AsyncIterator[agent_pb2.AgentSessionMessage], context: grpc.aio.ServicerContext
@@ -131,15 +150,18 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             exc: FleetopsError = Unauthenticated("the first message on the stream must be a Hello")
             await self._refuse(context, "agent.connect", peer.actor, exc, reason="protocol")
         if first.hello.host_id and first.hello.host_id != host_id:
+            # Final for the agent (revoked): its own state contradicts its certificate, which no
+            # retry fixes; only its own files can cause this, so nobody else can stop an agent so.
             await self._refuse(
                 context,
                 "agent.connect",
                 peer.actor,
                 PermissionDenied(
                     f"certificate of host {host_id} was used to speak for host {first.hello.host_id}",
-                    "each host connects only as itself; check the agent's state directory",
+                    "each host connects only as itself; check the agent's state directory, or register again",
                 ),
                 reason="impersonation",
+                revoked=True,
             )
         link = GrpcAgentLink(context, peer.address)
         inventory = inventory_from_proto(first.hello.inventory) if first.hello.HasField("inventory") else None
@@ -174,10 +196,16 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         finally:
             self._fleet.presence.disconnected(host_id, link)
             self._metrics.connected_agents.set(self._fleet.presence.connected_count)
+        if isinstance(failure, Unavailable | InternalError):
+            # The controller's own trouble (its database, its disk): nothing the agent did, so no
+            # refusal and no audit row; the agent reconnects and re-sends what was not acknowledged.
+            await abort(context, failure)
         if failure is not None:
             await self._refuse(context, "agent.message", peer.actor, failure, reason="message")
         if link.revoked:
-            await abort(context, Unauthenticated(f"host {host_id} was deregistered", "register the host again"))
+            await abort(
+                context, Unauthenticated(f"host {host_id} was deregistered", "register the host again"), revoked=True
+            )
 
     async def _read_loop(
         self,
@@ -203,7 +231,11 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                     # TLS checked the certificate at connect time only; a stream outliving it ends here.
                     await link.close("client certificate expired; reconnect with the renewed one", revoked=False)
                     return
-                self._fleet.check_admitted(host_id)  # raises Unauthenticated if deregistered meanwhile
+                try:
+                    self._fleet.check_admitted(host_id)
+                except Unauthenticated as exc:  # deregistered meanwhile (through another replica)
+                    await link.close(exc.message, revoked=True)
+                    return
                 self._fleet.presence.seen(host_id)
                 await link.send(
                     agent_pb2.ControllerMessage(
@@ -221,15 +253,29 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 u = message.invocation_update
                 state = _PHASES.get(u.phase)
                 if state is not None:
-                    at = convert.from_timestamp(u.at) if u.HasField("at") else datetime.now(UTC)
+                    try:
+                        at = convert.from_timestamp(u.at) if u.HasField("at") else datetime.now(UTC)
+                    except (ValueError, OverflowError):
+                        at = datetime.now(UTC)  # a time no clock shows: ours is as good
                     await self._commands.invocation_progress(host_id, u.invocation_id, state, at)
             elif kind == "output":
                 o = message.output
                 stream = "stderr" if o.stream == agent_pb2.OUTPUT_STREAM_STDERR else "stdout"
-                await self._commands.invocation_output(host_id, o.invocation_id, stream, o.offset, o.data)
-            elif kind == "result":
                 try:
-                    stored = await self._commands.invocation_result(host_id, _report(message.result))
+                    await self._commands.invocation_output(host_id, o.invocation_id, stream, o.offset, o.data)
+                except (Unavailable, InternalError) as exc:
+                    # The controller could not keep the chunk (its own disk): the result's byte
+                    # counts then show the loss; the agent is not to blame, the stream goes on.
+                    log.error("output of %s from host %s not kept: %s", o.invocation_id, host_id, exc.message)
+            elif kind == "result":
+                report = _report(message.result)  # InvalidInput ends the link, refused and audited
+                try:
+                    stored = await self._commands.invocation_result(host_id, report)
+                except (Unavailable, InternalError) as exc:
+                    # The controller's own trouble, never a refusal: not acknowledged, so the agent
+                    # keeps the result and sends it again on its next connect.
+                    log.error("storing the result of %s failed: %s", message.result.invocation_id, exc.message)
+                    stored = False
                 except FleetopsError:
                     raise
                 except Exception:
@@ -270,6 +316,16 @@ _OUTCOMES = {
 
 
 def _report(r: agent_pb2.InvocationResult) -> InvocationReport:
+    """The domain's report of a result; its reason is cut by the domain, not here.
+
+    Raises:
+        InvalidInput: a timestamp no clock can show (a forged result).
+    """
+    try:
+        started_at = convert.from_timestamp(r.started_at) if r.HasField("started_at") else None
+        finished_at = convert.from_timestamp(r.finished_at) if r.HasField("finished_at") else None
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInput(f"the result of invocation {r.invocation_id[:64]} has an impossible time: {exc}") from exc
     return InvocationReport(
         invocation_id=r.invocation_id,
         state=_OUTCOMES.get(r.outcome, InvocationState.FAILED),
@@ -277,7 +333,7 @@ def _report(r: agent_pb2.InvocationResult) -> InvocationReport:
         reason=r.reason if r.outcome in _OUTCOMES else (r.reason or "the agent reported no outcome"),
         stdout_bytes=r.stdout_bytes,
         stderr_bytes=r.stderr_bytes,
-        started_at=convert.from_timestamp(r.started_at) if r.HasField("started_at") else None,
-        finished_at=convert.from_timestamp(r.finished_at) if r.HasField("finished_at") else None,
+        started_at=started_at,
+        finished_at=finished_at,
         rebooted=r.rebooted,
     )

@@ -16,7 +16,7 @@ from fleetops.controller.authz.models import Role
 from fleetops.controller.commands.models import Command, CommandStatus, Invocation, InvocationState
 from fleetops.controller.enrollment.service import Activation
 from fleetops.controller.fleet.models import Host, HostStatus, Target
-from fleetops.controller.patching.models import PatchFinding
+from fleetops.controller.patching.models import PatchFinding, PendingApproval
 from fleetops.controller.patching.service import HostReport, PatchGroup, StoredBaseline
 from fleetops.controller.sessions.models import Session
 from fleetops.controller.users.service import User
@@ -51,7 +51,8 @@ def host_to_proto(host: Host) -> operator_pb2.Host:
         id=host.id,
         name=host.name,
         status=_HOST_STATUS[host.status],
-        tags=host.tags,
+        tags=host.all_tags,
+        host_tags=host.host_tags,
         inventory=inventory_to_proto(host.inventory),
         registered_at=timestamp(host.registered_at),
         last_seen_at=timestamp(host.last_seen_at),
@@ -73,6 +74,10 @@ def activation_to_proto(a: Activation) -> operator_pb2.Activation:
         expires_at=timestamp(a.expires_at),
         expired=a.expired,
         created_by=a.created_by,
+        allowed_host_tags=a.allowed_host_tags,
+        failed_codes=a.failed_codes,
+        locked=a.locked,
+        locked_at=timestamp(a.locked_at),
     )
 
 
@@ -241,12 +246,38 @@ def _host_compliance(report: HostReport) -> operator_pb2.HostPatchCompliance:
     message.missing_by_severity.update(
         {k: int(v) for k, v in (compliance.get("missing_by_severity") or {}).items() if v}
     )
+    pending = report.pending
+    if pending is not None:
+        message.pending_approval = pending.count
+        message.pending_undated = pending.undated
+        if pending.next_approval_at is not None:
+            message.next_approval_at.CopyFrom(timestamp(pending.next_approval_at))
     return message
 
 
+def _pending_updates(pending: PendingApproval | None) -> list[operator_pb2.PendingUpdate]:
+    return [
+        operator_pb2.PendingUpdate(
+            name=u.name,
+            arch=u.arch,
+            installed_version=u.installed_version,
+            candidate_version=u.candidate_version,
+            classification=u.classification.value,
+            severity=u.severity.value,
+            kb=u.kb,
+            advisory_ids=list(u.advisory_ids),
+            approved_at=timestamp(u.approved_at),
+            reason=u.reason,
+        )
+        for u in (pending.updates if pending is not None else ())
+    ]
+
+
 def patch_compliance_to_proto(
-    reports: list[HostReport], findings: list[PatchFinding], history: list[HostReport]
+    reports: list[HostReport], findings: list[PatchFinding], history: list[HostReport], *, one_host: bool = False
 ) -> operator_pb2.PatchComplianceResponse:
+    """The fleet's compliance (or, with *one_host*, one host's, with its findings, its updates
+    pending approval one by one, and its history)."""
     response = operator_pb2.PatchComplianceResponse(
         hosts=[_host_compliance(r) for r in reports], history=[_host_compliance(r) for r in history]
     )
@@ -262,6 +293,20 @@ def patch_compliance_to_proto(
                 if count:
                     missing[severity] = missing.get(severity, 0) + int(count)
     response.missing_by_severity.update(missing)
+    next_approval = None
+    for message in response.hosts:
+        if message.pending_approval:
+            response.pending_approval += message.pending_approval
+            response.pending_undated += message.pending_undated
+            response.pending_approval_hosts += 1
+        if message.HasField("next_approval_at") and (
+            next_approval is None or message.next_approval_at.ToDatetime() < next_approval.ToDatetime()
+        ):
+            next_approval = message.next_approval_at
+    if next_approval is not None:
+        response.next_approval_at.CopyFrom(next_approval)
+    if one_host and reports:
+        response.pending_updates.extend(_pending_updates(reports[0].pending))
     for f in findings:
         response.findings.append(
             operator_pb2.PatchFinding(
@@ -351,6 +396,7 @@ def window_task_to_proto(t: WindowTask) -> operator_pb2.WindowTask:
         run_as=t.run_as,
         timeout_seconds=t.timeout_seconds,
         description=t.description,
+        author=t.author,
     )
 
 
@@ -388,6 +434,8 @@ def execution_to_proto(e: Execution) -> operator_pb2.WindowExecution:
                 finished_at=timestamp(t.finished_at),
                 counts=t.counts,
                 target=t.target,
+                author=t.author,
+                refused_hosts=list(t.refused_hosts),
             )
             for t in e.tasks
         ],

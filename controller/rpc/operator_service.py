@@ -22,9 +22,10 @@ from fleetops.common.errors import (
     PermissionDenied,
     Unavailable,
 )
+from fleetops.controller.audit.checkpoint import AuditCheckpointer, CheckpointCheck
 from fleetops.controller.audit.export import AuditExporter
 from fleetops.controller.audit.service import AuditLog, AuditQuery
-from fleetops.controller.authz.actions import RPC_SCOPE, TASK_ACTIONS, action_for
+from fleetops.controller.authz.actions import RPC_SCOPE, action_for
 from fleetops.controller.authz.models import GLOBAL_ACTIONS
 from fleetops.controller.authz.store import RoleStore
 from fleetops.controller.commands.models import (
@@ -47,7 +48,7 @@ from fleetops.controller.rpc.peer import Peer, peer_of
 from fleetops.controller.rpc.session_streams import operator_session
 from fleetops.controller.sessions.broker import SessionBroker
 from fleetops.controller.users.service import DEFAULT_TOKEN_TTL, UserService
-from fleetops.controller.windows.models import Window
+from fleetops.controller.windows.models import Window, WindowTask
 from fleetops.controller.windows.service import WindowService
 from fleetops.v1 import enrollment_pb2, operator_pb2, operator_pb2_grpc
 
@@ -169,6 +170,8 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
         self.public_address = ""
         #: Writes the audit log to the object store (ExportAudit); set by the composition root.
         self.audit_exporter: AuditExporter | None = None
+        #: Signed checkpoints of the chain head (VerifyAudit compares with the newest); set likewise.
+        self.audit_checkpoints: AuditCheckpointer | None = None
 
     # -- authorization --------------------------------------------------------------------------
     async def _authorize(self, peer: Peer, method: str) -> Peer:
@@ -310,6 +313,20 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
         runs = await self._windows.next_runs(window, 1) if window.enabled else []
         return convert.window_to_proto(window, runs[0] if runs else None)
 
+    async def _require_window_rights(self, peer: Peer, window: str, new: WindowTask | None = None) -> None:
+        """window.manage is not enough to change a window: the caller needs what each of its tasks needs.
+
+        Otherwise a window.manage holder could reschedule, enable or rewrite an admin's window and
+        have its tasks run when and where they choose. Every decision goes into the call's audit event.
+        """
+        tasks = await self._windows.tasks(window)
+        access = peer.access
+        for decision in await self._windows.authority.editor_decisions(
+            access.user.name, access.roles, window, tasks, new=new
+        ):
+            access.decisions.append(decision)
+            decision.check()
+
     @operator_call("window.create")
     async def CreateWindow(self, request: operator_pb2.MaintenanceWindow, peer: Peer) -> tuple[Any, str]:
         window = await self._windows.create(peer.actor, convert.window_from_proto(request))
@@ -317,7 +334,9 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
 
     @operator_call("window.update")
     async def UpdateWindow(self, request: operator_pb2.MaintenanceWindow, peer: Peer) -> tuple[Any, str]:
-        window = await self._windows.update(convert.window_from_proto(request))
+        changed = convert.window_from_proto(request)
+        await self._require_window_rights(peer, changed.name)
+        window = await self._windows.update(changed)
         return await self._window_proto(window), window.name
 
     @operator_call("window.list")
@@ -336,11 +355,13 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
 
     @operator_call("window.delete")
     async def DeleteWindow(self, request: operator_pb2.GetWindowRequest, peer: Peer) -> tuple[Any, str]:
+        await self._require_window_rights(peer, request.name)
         await self._windows.delete(request.name)
         return operator_pb2.DeleteWindowResponse(), request.name
 
     @operator_call("window.enable")
     async def SetWindowEnabled(self, request: operator_pb2.SetWindowEnabledRequest, peer: Peer) -> tuple[Any, str]:
+        await self._require_window_rights(peer, request.name)
         window = await self._windows.set_enabled(request.name, request.enabled)
         return await self._window_proto(window), request.name
 
@@ -357,14 +378,15 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
     async def AddWindowTask(self, request: operator_pb2.WindowTask, peer: Peer) -> tuple[Any, str]:
         task = convert.window_task_from_proto(request)
         task.check()
-        # window.manage must not run what its holder could not run directly.
-        login = task.run_as if task.type == "run" else None
-        peer.access.require(await self._fleet.resolve_target(task.target), login, action=TASK_ACTIONS[task.type])
-        task = await self._windows.add_task(task)
+        # window.manage must not run what its holder could not run directly: the new task's target is
+        # decided as a selector (every host it could ever match), and the window's other tasks too.
+        await self._require_window_rights(peer, task.window, new=task)
+        task = await self._windows.add_task(task, peer.actor)
         return convert.window_task_to_proto(task), f"{task.window}/{task.id}"
 
     @operator_call("window.task.remove")
     async def RemoveWindowTask(self, request: operator_pb2.RemoveWindowTaskRequest, peer: Peer) -> tuple[Any, str]:
+        await self._require_window_rights(peer, request.window)
         await self._windows.remove_task(request.window, request.task_id)
         return operator_pb2.RemoveWindowTaskResponse(), f"{request.window}/{request.task_id}"
 
@@ -420,7 +442,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
             allowed = {h.id for h in peer.access.visible([r.host for r in reports])}
             reports = [r for r in reports if r.host.id in allowed]
             findings, history = [], []
-        return convert.patch_compliance_to_proto(reports, findings, history), request.host
+        return convert.patch_compliance_to_proto(reports, findings, history, one_host=bool(request.host)), request.host
 
     @operator_call("patch.baseline.create")
     async def CreatePatchBaseline(self, request: operator_pb2.PatchBaseline, peer: Peer) -> tuple[Any, str]:
@@ -657,6 +679,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
             registration_limit=request.registration_limit or 1,
             expires_in=timedelta(seconds=request.expires_in_seconds or 24 * 3600),
             description=request.description,
+            allowed_host_tags=list(request.allowed_host_tags),
         )
         return (
             operator_pb2.CreateActivationResponse(activation=convert.activation_to_proto(activation), code=code),
@@ -732,13 +755,32 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
 
     @operator_call("audit.verify")
     async def VerifyAudit(self, request: operator_pb2.VerifyAuditRequest, peer: Peer) -> tuple[Any, str]:
-        result = await self._audit.verify()
+        if self.audit_checkpoints is None:
+            result = await self._audit.verify()
+            check = CheckpointCheck("none", "this controller keeps no audit checkpoints")
+        else:
+            result, check = await self.audit_checkpoints.check()
+        ok, bad, problem = result.ok, result.first_bad_event_id, result.problem
+        if ok and check.failed:  # what older clients, which know only these fields, then print
+            ok, bad, problem = False, check.missing_from, check.message
+        cp = check.checkpoint
         return (
             operator_pb2.VerifyAuditResponse(
-                ok=result.ok,
+                ok=ok,
                 events_checked=result.events_checked,
-                first_bad_event_id=result.first_bad_event_id,
-                problem=result.problem,
+                first_bad_event_id=bad,
+                problem=problem,
+                checkpoint=operator_pb2.AuditCheckpointCheck(
+                    status=check.status,
+                    message=check.message,
+                    key=cp.key if cp else "",
+                    time=convert.timestamp(cp.time) if cp else None,
+                    head_event_id=cp.head_id if cp else 0,
+                    head_hash=cp.head_hash if cp else "",
+                    key_id=cp.key_id if cp else "",
+                    missing_from=check.missing_from,
+                    missing_to=check.missing_to,
+                ),
             ),
-            "",
+            cp.key if cp else "",
         )

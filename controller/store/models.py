@@ -59,7 +59,11 @@ class HostRow(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     # "active" or "deregistered"; presence (online/offline) is derived from connected + last_seen_at.
     state: Mapped[str] = mapped_column(String(16), default="active")
+    # Operator-set tags (the activation's, then opsctl hosts tag): the only ones role selectors see.
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Tags the host chose at registration, under keys its activation allowed (targeting sees them,
+    # access decisions never do). A key is in one of the two, never both.
+    host_tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     inventory: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     activation_id: Mapped[str] = mapped_column(String(64), default="")
     registered_at: Mapped[datetime]
@@ -87,6 +91,12 @@ class ActivationRow(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(255), default="")
+    # Tag keys a registering host may set itself (its --tag); any other key is refused.
+    allowed_host_tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Wrong codes presented for this activation; at the lockout threshold ``locked_at`` is set and
+    # even the right code is refused from then on.
+    failed_codes: Mapped[int] = mapped_column(Integer, default=0)
+    locked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class AuditEventRow(Base):
@@ -319,6 +329,9 @@ class WindowTaskRow(Base):
     timeout_seconds: Mapped[int] = mapped_column(Integer, default=0)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
+    # The operator the task acts for ("operator:NAME"): whoever added or last changed it. Each run is
+    # authorized as this operator, then (docs/maintenance-windows.md#whose-rights-a-task-runs-with).
+    author: Mapped[str] = mapped_column(String(255), default="")
 
 
 class WindowExecutionRow(Base):
@@ -362,6 +375,9 @@ class WindowTaskExecutionRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Whom this run acted for, and the hosts its target matched that the author may not touch.
+    author: Mapped[str] = mapped_column(String(255), default="")
+    refused_hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class UserRow(Base):

@@ -18,6 +18,7 @@ ROOMS = [
     "controller/windows",
     "controller/authz",
     "controller/users",
+    "controller/throttle",
 ]
 FORBIDDEN = ("grpc", "fleetops.v1", "google.protobuf")
 

@@ -52,7 +52,10 @@ class EnrollmentServiceServicer:
     def Register(self, request, context):
         """Exchanges an activation (id + one-time-shown code) and a CSR for a host certificate.
         The private key never leaves the host. Errors: UNAUTHENTICATED (unknown id, wrong code,
-        expired or exhausted activation), INVALID_ARGUMENT (unusable CSR, bad tags).
+        locked, expired or exhausted activation), PERMISSION_DENIED (a tag key the activation does not
+        let hosts set), INVALID_ARGUMENT (unusable CSR, bad tags or name), RESOURCE_EXHAUSTED (too many
+        attempts from this address or wrong codes for this activation; trailing metadata `retry-after`
+        gives the seconds to wait).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -61,7 +64,9 @@ class EnrollmentServiceServicer:
     def OperatorLogin(self, request, context):
         """An operator's first login: a one-time enrollment token (from `opsctl admin user create`) and
         a CSR for a short-lived operator certificate. The key is generated on the operator's machine.
-        Errors: UNAUTHENTICATED (unknown, used or expired token; disabled user).
+        Errors: UNAUTHENTICATED (unknown, used, expired or locked token; disabled user),
+        RESOURCE_EXHAUSTED (too many attempts from this address or wrong secrets for this token;
+        trailing metadata `retry-after`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

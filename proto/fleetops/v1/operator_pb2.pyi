@@ -70,8 +70,15 @@ class Target(_message.Message):
     def __init__(self, selector: _Optional[str] = ..., hosts: _Optional[_Iterable[str]] = ..., all: _Optional[bool] = ...) -> None: ...
 
 class Host(_message.Message):
-    __slots__ = ("id", "name", "status", "tags", "inventory", "registered_at", "last_seen_at", "connected_at", "certificate_expires_at", "activation_id", "peer_address")
+    __slots__ = ("id", "name", "status", "tags", "inventory", "registered_at", "last_seen_at", "connected_at", "certificate_expires_at", "activation_id", "peer_address", "host_tags")
     class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class HostTagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +96,7 @@ class Host(_message.Message):
     CERTIFICATE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     ACTIVATION_ID_FIELD_NUMBER: _ClassVar[int]
     PEER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HOST_TAGS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     status: HostStatus
@@ -100,7 +108,8 @@ class Host(_message.Message):
     certificate_expires_at: _timestamp_pb2.Timestamp
     activation_id: str
     peer_address: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[HostStatus, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., inventory: _Optional[_Union[_common_pb2.Inventory, _Mapping]] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., certificate_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., activation_id: _Optional[str] = ..., peer_address: _Optional[str] = ...) -> None: ...
+    host_tags: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[HostStatus, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., inventory: _Optional[_Union[_common_pb2.Inventory, _Mapping]] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., certificate_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., activation_id: _Optional[str] = ..., peer_address: _Optional[str] = ..., host_tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListHostsRequest(_message.Message):
     __slots__ = ("target", "include_deregistered")
@@ -146,7 +155,7 @@ class DeregisterHostRequest(_message.Message):
     def __init__(self, host: _Optional[str] = ...) -> None: ...
 
 class CreateActivationRequest(_message.Message):
-    __slots__ = ("default_tags", "registration_limit", "expires_in_seconds", "description")
+    __slots__ = ("default_tags", "registration_limit", "expires_in_seconds", "description", "allowed_host_tags")
     class DefaultTagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -158,14 +167,16 @@ class CreateActivationRequest(_message.Message):
     REGISTRATION_LIMIT_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_HOST_TAGS_FIELD_NUMBER: _ClassVar[int]
     default_tags: _containers.ScalarMap[str, str]
     registration_limit: int
     expires_in_seconds: int
     description: str
-    def __init__(self, default_tags: _Optional[_Mapping[str, str]] = ..., registration_limit: _Optional[int] = ..., expires_in_seconds: _Optional[int] = ..., description: _Optional[str] = ...) -> None: ...
+    allowed_host_tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, default_tags: _Optional[_Mapping[str, str]] = ..., registration_limit: _Optional[int] = ..., expires_in_seconds: _Optional[int] = ..., description: _Optional[str] = ..., allowed_host_tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Activation(_message.Message):
-    __slots__ = ("id", "description", "default_tags", "registration_limit", "registrations_count", "created_at", "expires_at", "expired", "created_by")
+    __slots__ = ("id", "description", "default_tags", "registration_limit", "registrations_count", "created_at", "expires_at", "expired", "created_by", "allowed_host_tags", "failed_codes", "locked", "locked_at")
     class DefaultTagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -182,6 +193,10 @@ class Activation(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     EXPIRED_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_HOST_TAGS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_CODES_FIELD_NUMBER: _ClassVar[int]
+    LOCKED_FIELD_NUMBER: _ClassVar[int]
+    LOCKED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     description: str
     default_tags: _containers.ScalarMap[str, str]
@@ -191,7 +206,11 @@ class Activation(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     expired: bool
     created_by: str
-    def __init__(self, id: _Optional[str] = ..., description: _Optional[str] = ..., default_tags: _Optional[_Mapping[str, str]] = ..., registration_limit: _Optional[int] = ..., registrations_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expired: _Optional[bool] = ..., created_by: _Optional[str] = ...) -> None: ...
+    allowed_host_tags: _containers.RepeatedScalarFieldContainer[str]
+    failed_codes: int
+    locked: bool
+    locked_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., description: _Optional[str] = ..., default_tags: _Optional[_Mapping[str, str]] = ..., registration_limit: _Optional[int] = ..., registrations_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expired: _Optional[bool] = ..., created_by: _Optional[str] = ..., allowed_host_tags: _Optional[_Iterable[str]] = ..., failed_codes: _Optional[int] = ..., locked: _Optional[bool] = ..., locked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateActivationResponse(_message.Message):
     __slots__ = ("activation", "code")
@@ -274,16 +293,40 @@ class VerifyAuditRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class VerifyAuditResponse(_message.Message):
-    __slots__ = ("ok", "events_checked", "first_bad_event_id", "problem")
+    __slots__ = ("ok", "events_checked", "first_bad_event_id", "problem", "checkpoint")
     OK_FIELD_NUMBER: _ClassVar[int]
     EVENTS_CHECKED_FIELD_NUMBER: _ClassVar[int]
     FIRST_BAD_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     ok: bool
     events_checked: int
     first_bad_event_id: int
     problem: str
-    def __init__(self, ok: _Optional[bool] = ..., events_checked: _Optional[int] = ..., first_bad_event_id: _Optional[int] = ..., problem: _Optional[str] = ...) -> None: ...
+    checkpoint: AuditCheckpointCheck
+    def __init__(self, ok: _Optional[bool] = ..., events_checked: _Optional[int] = ..., first_bad_event_id: _Optional[int] = ..., problem: _Optional[str] = ..., checkpoint: _Optional[_Union[AuditCheckpointCheck, _Mapping]] = ...) -> None: ...
+
+class AuditCheckpointCheck(_message.Message):
+    __slots__ = ("status", "message", "key", "time", "head_event_id", "head_hash", "key_id", "missing_from", "missing_to")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    HEAD_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FROM_FIELD_NUMBER: _ClassVar[int]
+    MISSING_TO_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    message: str
+    key: str
+    time: _timestamp_pb2.Timestamp
+    head_event_id: int
+    head_hash: str
+    key_id: str
+    missing_from: int
+    missing_to: int
+    def __init__(self, status: _Optional[str] = ..., message: _Optional[str] = ..., key: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., head_event_id: _Optional[int] = ..., head_hash: _Optional[str] = ..., key_id: _Optional[str] = ..., missing_from: _Optional[int] = ..., missing_to: _Optional[int] = ...) -> None: ...
 
 class RunCommandRequest(_message.Message):
     __slots__ = ("target", "argv", "script", "cwd", "env", "run_as", "max_concurrency", "max_errors", "timeout_seconds", "delivery_timeout_seconds", "comment")
@@ -695,7 +738,7 @@ class PatchComplianceRequest(_message.Message):
     def __init__(self, target: _Optional[_Union[Target, _Mapping]] = ..., host: _Optional[str] = ...) -> None: ...
 
 class HostPatchCompliance(_message.Message):
-    __slots__ = ("host_id", "host_name", "status", "baseline", "patch_group", "scanned_at", "operation", "command_id", "reboot_pending", "counts", "missing_by_severity", "highest_level", "os_family", "provider")
+    __slots__ = ("host_id", "host_name", "status", "baseline", "patch_group", "scanned_at", "operation", "command_id", "reboot_pending", "counts", "missing_by_severity", "highest_level", "os_family", "provider", "pending_approval", "pending_undated", "next_approval_at")
     class CountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -724,6 +767,9 @@ class HostPatchCompliance(_message.Message):
     HIGHEST_LEVEL_FIELD_NUMBER: _ClassVar[int]
     OS_FAMILY_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    PENDING_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    PENDING_UNDATED_FIELD_NUMBER: _ClassVar[int]
+    NEXT_APPROVAL_AT_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     host_name: str
     status: str
@@ -738,7 +784,34 @@ class HostPatchCompliance(_message.Message):
     highest_level: str
     os_family: str
     provider: str
-    def __init__(self, host_id: _Optional[str] = ..., host_name: _Optional[str] = ..., status: _Optional[str] = ..., baseline: _Optional[str] = ..., patch_group: _Optional[str] = ..., scanned_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., operation: _Optional[str] = ..., command_id: _Optional[str] = ..., reboot_pending: _Optional[bool] = ..., counts: _Optional[_Mapping[str, int]] = ..., missing_by_severity: _Optional[_Mapping[str, int]] = ..., highest_level: _Optional[str] = ..., os_family: _Optional[str] = ..., provider: _Optional[str] = ...) -> None: ...
+    pending_approval: int
+    pending_undated: int
+    next_approval_at: _timestamp_pb2.Timestamp
+    def __init__(self, host_id: _Optional[str] = ..., host_name: _Optional[str] = ..., status: _Optional[str] = ..., baseline: _Optional[str] = ..., patch_group: _Optional[str] = ..., scanned_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., operation: _Optional[str] = ..., command_id: _Optional[str] = ..., reboot_pending: _Optional[bool] = ..., counts: _Optional[_Mapping[str, int]] = ..., missing_by_severity: _Optional[_Mapping[str, int]] = ..., highest_level: _Optional[str] = ..., os_family: _Optional[str] = ..., provider: _Optional[str] = ..., pending_approval: _Optional[int] = ..., pending_undated: _Optional[int] = ..., next_approval_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PendingUpdate(_message.Message):
+    __slots__ = ("name", "arch", "installed_version", "candidate_version", "classification", "severity", "kb", "advisory_ids", "approved_at", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    INSTALLED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    KB_FIELD_NUMBER: _ClassVar[int]
+    ADVISORY_IDS_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_AT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    arch: str
+    installed_version: str
+    candidate_version: str
+    classification: str
+    severity: str
+    kb: str
+    advisory_ids: _containers.RepeatedScalarFieldContainer[str]
+    approved_at: _timestamp_pb2.Timestamp
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., arch: _Optional[str] = ..., installed_version: _Optional[str] = ..., candidate_version: _Optional[str] = ..., classification: _Optional[str] = ..., severity: _Optional[str] = ..., kb: _Optional[str] = ..., advisory_ids: _Optional[_Iterable[str]] = ..., approved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class PatchFinding(_message.Message):
     __slots__ = ("name", "state", "installed_version", "candidate_version", "arch", "classification", "severity", "compliance_level", "kb", "advisory_ids", "detail")
@@ -767,7 +840,7 @@ class PatchFinding(_message.Message):
     def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., installed_version: _Optional[str] = ..., candidate_version: _Optional[str] = ..., arch: _Optional[str] = ..., classification: _Optional[str] = ..., severity: _Optional[str] = ..., compliance_level: _Optional[str] = ..., kb: _Optional[str] = ..., advisory_ids: _Optional[_Iterable[str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class PatchComplianceResponse(_message.Message):
-    __slots__ = ("hosts", "compliant", "non_compliant", "not_scanned", "missing_by_severity", "findings", "history")
+    __slots__ = ("hosts", "compliant", "non_compliant", "not_scanned", "missing_by_severity", "findings", "history", "pending_approval", "pending_undated", "pending_approval_hosts", "next_approval_at", "pending_updates")
     class MissingBySeverityEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -782,6 +855,11 @@ class PatchComplianceResponse(_message.Message):
     MISSING_BY_SEVERITY_FIELD_NUMBER: _ClassVar[int]
     FINDINGS_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
+    PENDING_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    PENDING_UNDATED_FIELD_NUMBER: _ClassVar[int]
+    PENDING_APPROVAL_HOSTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_APPROVAL_AT_FIELD_NUMBER: _ClassVar[int]
+    PENDING_UPDATES_FIELD_NUMBER: _ClassVar[int]
     hosts: _containers.RepeatedCompositeFieldContainer[HostPatchCompliance]
     compliant: int
     non_compliant: int
@@ -789,7 +867,12 @@ class PatchComplianceResponse(_message.Message):
     missing_by_severity: _containers.ScalarMap[str, int]
     findings: _containers.RepeatedCompositeFieldContainer[PatchFinding]
     history: _containers.RepeatedCompositeFieldContainer[HostPatchCompliance]
-    def __init__(self, hosts: _Optional[_Iterable[_Union[HostPatchCompliance, _Mapping]]] = ..., compliant: _Optional[int] = ..., non_compliant: _Optional[int] = ..., not_scanned: _Optional[int] = ..., missing_by_severity: _Optional[_Mapping[str, int]] = ..., findings: _Optional[_Iterable[_Union[PatchFinding, _Mapping]]] = ..., history: _Optional[_Iterable[_Union[HostPatchCompliance, _Mapping]]] = ...) -> None: ...
+    pending_approval: int
+    pending_undated: int
+    pending_approval_hosts: int
+    next_approval_at: _timestamp_pb2.Timestamp
+    pending_updates: _containers.RepeatedCompositeFieldContainer[PendingUpdate]
+    def __init__(self, hosts: _Optional[_Iterable[_Union[HostPatchCompliance, _Mapping]]] = ..., compliant: _Optional[int] = ..., non_compliant: _Optional[int] = ..., not_scanned: _Optional[int] = ..., missing_by_severity: _Optional[_Mapping[str, int]] = ..., findings: _Optional[_Iterable[_Union[PatchFinding, _Mapping]]] = ..., history: _Optional[_Iterable[_Union[HostPatchCompliance, _Mapping]]] = ..., pending_approval: _Optional[int] = ..., pending_undated: _Optional[int] = ..., pending_approval_hosts: _Optional[int] = ..., next_approval_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pending_updates: _Optional[_Iterable[_Union[PendingUpdate, _Mapping]]] = ...) -> None: ...
 
 class MaintenanceWindow(_message.Message):
     __slots__ = ("name", "schedule", "timezone", "duration_seconds", "cutoff_seconds", "cutoff_behavior", "start_date", "end_date", "offset_days", "enabled", "description", "created_at", "created_by", "next_run")
@@ -824,7 +907,7 @@ class MaintenanceWindow(_message.Message):
     def __init__(self, name: _Optional[str] = ..., schedule: _Optional[str] = ..., timezone: _Optional[str] = ..., duration_seconds: _Optional[int] = ..., cutoff_seconds: _Optional[int] = ..., cutoff_behavior: _Optional[str] = ..., start_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., offset_days: _Optional[int] = ..., enabled: _Optional[bool] = ..., description: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., next_run: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WindowTask(_message.Message):
-    __slots__ = ("window", "id", "priority", "type", "target", "max_concurrency", "max_errors", "reboot", "argv", "script", "run_as", "timeout_seconds", "description")
+    __slots__ = ("window", "id", "priority", "type", "target", "max_concurrency", "max_errors", "reboot", "argv", "script", "run_as", "timeout_seconds", "description", "author")
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
@@ -838,6 +921,7 @@ class WindowTask(_message.Message):
     RUN_AS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
     window: str
     id: str
     priority: int
@@ -851,7 +935,8 @@ class WindowTask(_message.Message):
     run_as: str
     timeout_seconds: int
     description: str
-    def __init__(self, window: _Optional[str] = ..., id: _Optional[str] = ..., priority: _Optional[int] = ..., type: _Optional[str] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., reboot: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., run_as: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., description: _Optional[str] = ...) -> None: ...
+    author: str
+    def __init__(self, window: _Optional[str] = ..., id: _Optional[str] = ..., priority: _Optional[int] = ..., type: _Optional[str] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., reboot: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., run_as: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., description: _Optional[str] = ..., author: _Optional[str] = ...) -> None: ...
 
 class ListWindowsRequest(_message.Message):
     __slots__ = ()
@@ -928,7 +1013,7 @@ class WindowHistoryRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class WindowTaskExecution(_message.Message):
-    __slots__ = ("task_id", "type", "priority", "status", "command_id", "reason", "started_at", "finished_at", "counts", "target")
+    __slots__ = ("task_id", "type", "priority", "status", "command_id", "reason", "started_at", "finished_at", "counts", "target", "author", "refused_hosts")
     class CountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -946,6 +1031,8 @@ class WindowTaskExecution(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_HOSTS_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     type: str
     priority: int
@@ -956,7 +1043,9 @@ class WindowTaskExecution(_message.Message):
     finished_at: _timestamp_pb2.Timestamp
     counts: _containers.ScalarMap[str, int]
     target: str
-    def __init__(self, task_id: _Optional[str] = ..., type: _Optional[str] = ..., priority: _Optional[int] = ..., status: _Optional[str] = ..., command_id: _Optional[str] = ..., reason: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., counts: _Optional[_Mapping[str, int]] = ..., target: _Optional[str] = ...) -> None: ...
+    author: str
+    refused_hosts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, task_id: _Optional[str] = ..., type: _Optional[str] = ..., priority: _Optional[int] = ..., status: _Optional[str] = ..., command_id: _Optional[str] = ..., reason: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., counts: _Optional[_Mapping[str, int]] = ..., target: _Optional[str] = ..., author: _Optional[str] = ..., refused_hosts: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WindowExecution(_message.Message):
     __slots__ = ("id", "window", "scheduled_at", "status", "reason", "started_at", "finished_at", "ends_at", "controller", "tasks")
