@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
 import logging
@@ -49,6 +48,7 @@ from typing import Any
 from fleetops.common.errors import Conflict, FleetopsError, NotFound, Unavailable
 from fleetops.controller.audit.export import DEFAULT_PREFIX as DEFAULT_EXPORT_PREFIX
 from fleetops.controller.audit.export import verify_export
+from fleetops.controller.audit.periodic import PeriodicPass
 from fleetops.controller.audit.service import GENESIS_HASH, AuditLog, AuditVerification, format_time
 from fleetops.controller.audit.signing import CheckpointSigner, CheckpointVerifier, public_key_text
 from fleetops.controller.objects.interfaces import ObjectStore
@@ -311,7 +311,7 @@ async def check_export(
     )
 
 
-class AuditCheckpointer:
+class AuditCheckpointer(PeriodicPass):
     """Writes signed checkpoints of the chain head and compares the database against the newest one.
 
     Args:
@@ -322,6 +322,8 @@ class AuditCheckpointer:
         interval: seconds between periodic checkpoints (``start``).
         final_timeout: seconds ``stop`` allows for a last checkpoint.
     """
+
+    _name = "audit checkpoint"
 
     def __init__(
         self,
@@ -491,23 +493,3 @@ class AuditCheckpointer:
         covers = event_range(1, written.head_id) if written.head_id else "an empty log"
         log.info("audit checkpoint %s written: it covers %s", written.key, covers)
         return written
-
-    def start(self) -> None:
-        """Write a checkpoint now, then every ``interval`` seconds."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="audit checkpoint")
-
-    async def stop(self) -> None:
-        """Stop the periodic checkpoints, then make one last bounded attempt (a clean shutdown's)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.run_once(), self._final_timeout)
-
-    async def _loop(self) -> None:
-        while True:
-            await self.run_once()
-            await asyncio.sleep(self._interval)

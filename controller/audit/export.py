@@ -31,7 +31,6 @@ run continues from there. Replicas sharing PostgreSQL take turns through an advi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -40,6 +39,7 @@ from datetime import datetime
 from typing import Any
 
 from fleetops.common.errors import Conflict, FleetopsError, InvalidInput, NotFound, Unavailable
+from fleetops.controller.audit.periodic import PeriodicPass
 from fleetops.controller.audit.service import (
     GENESIS_HASH,
     AuditEvent,
@@ -268,7 +268,7 @@ async def verify_export(objects: ObjectStore, prefix: str = DEFAULT_PREFIX, mark
     )
 
 
-class AuditExporter:
+class AuditExporter(PeriodicPass):
     """Copies the audit log to the object store, periodically and on demand.
 
     Args:
@@ -280,6 +280,8 @@ class AuditExporter:
         interval: seconds between periodic passes (``start``).
         final_timeout: seconds ``stop`` allows for a last pass.
     """
+
+    _name = "audit export"
 
     def __init__(
         self,
@@ -412,22 +414,3 @@ class AuditExporter:
                 result.last_event_id,
             )
         return result
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="audit export")
-
-    async def stop(self) -> None:
-        """Stop the periodic passes, then make one last bounded attempt to export the newest events."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.run_once(), self._final_timeout)
-
-    async def _loop(self) -> None:
-        while True:
-            await self.run_once()
-            await asyncio.sleep(self._interval)
