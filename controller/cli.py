@@ -10,6 +10,7 @@ import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fleetops.common import pki
 from fleetops.common.durations import parse_duration
@@ -98,48 +99,64 @@ def _server_options(p: argparse.ArgumentParser) -> None:
         default=timedelta(seconds=30),
         help="how often a degraded object store is checked again and spooled output uploaded (default 30s)",
     )
-    p.add_argument("--heartbeat-interval", type=_duration, default=timedelta(seconds=10))
-    p.add_argument("--host-cert-lifetime", type=_duration, default=timedelta(hours=24))
     p.add_argument("--ready-file", type=Path, help="write the bound ports here as JSON once serving")
-    p.add_argument(
+    _controller_settings(p)
+    _sans(p)
+
+
+def _controller_settings(p: argparse.ArgumentParser) -> None:
+    """Timeouts and limits a person trying things changes too: shared by ``serve`` and ``dev``."""
+    g = p.add_argument_group("timeouts and limits")
+    g.add_argument(
+        "--heartbeat-interval",
+        type=_duration,
+        default=timedelta(seconds=10),
+        help="how often agents send a heartbeat; a host is offline after 3 missed (default 10s; at least 1s)",
+    )
+    g.add_argument(
+        "--host-cert-lifetime",
+        type=_duration,
+        default=timedelta(hours=24),
+        help="lifetime of host certificates; agents renew at two thirds of it (default 24h; at least 3s)",
+    )
+    g.add_argument(
         "--command-ack-timeout",
         type=_duration,
         default=timedelta(minutes=2),
         help="end an invocation failed when its connected host has not acknowledged it this long after "
         "it was sent (default 2m)",
     )
-    p.add_argument(
+    g.add_argument(
         "--session-idle-timeout",
         type=_duration,
         default=timedelta(minutes=20),
         help="end a session after this long without operator input (0: never; default 20m)",
     )
-    p.add_argument(
+    g.add_argument(
         "--session-max-duration",
         type=_duration,
         default=timedelta(hours=12),
         help="end a session this long after it started (0: never; default 12h)",
     )
-    p.add_argument(
+    g.add_argument(
         "--transcript-upload-interval",
         type=_duration,
         default=timedelta(seconds=30),
         help="how often transcripts spooled while the object store was down are retried (default 30s)",
     )
-    p.add_argument(
+    g.add_argument(
         "--window-min-duration",
         type=_duration,
         default=timedelta(hours=1),
         help="shortest maintenance window accepted (default 1h, as AWS; tests use seconds)",
     )
-    p.add_argument(
+    g.add_argument(
         "--audit-checkpoint-interval",
         type=_duration,
         default=timedelta(hours=1),
         help="how often the audit chain head is signed into the object store (default 1h; at least 1s)",
     )
     _enrollment_throttle_arguments(p)
-    _sans(p)
 
 
 def _enrollment_throttle_arguments(p: argparse.ArgumentParser) -> None:
@@ -206,16 +223,36 @@ def _split_sans(values: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(dns), tuple(ips)
 
 
-def settings_from(args: argparse.Namespace) -> ControllerSettings:
-    dns, ips = _split_sans(args.san)
+def controller_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``ControllerSettings`` fields the shared timeouts and limits give (see :func:`_controller_settings`).
+
+    Raises:
+        InvalidInput: a value is out of range, naming its flag.
+    """
     if args.heartbeat_interval < timedelta(seconds=1):
         raise InvalidInput("--heartbeat-interval must be at least 1s", "the default is 10s")
     if args.host_cert_lifetime < timedelta(seconds=3):
         raise InvalidInput("--host-cert-lifetime must be at least 3s", "the default is 24h")
-    if args.output_spool_max < 1 << 20:
-        raise InvalidInput("--output-spool-max must be at least 1M", "the default is 4G")
     if not timedelta(seconds=1) <= args.command_ack_timeout <= timedelta(hours=1):
         raise InvalidInput("--command-ack-timeout must be from 1s to 1h", "the default is 2m")
+    return {
+        "heartbeat_interval": args.heartbeat_interval.total_seconds(),
+        "host_certificate_lifetime": args.host_cert_lifetime,
+        "command_ack_timeout": args.command_ack_timeout.total_seconds(),
+        "session_idle_timeout": args.session_idle_timeout.total_seconds(),
+        "session_max_duration": args.session_max_duration.total_seconds(),
+        "transcript_upload_interval": max(args.transcript_upload_interval.total_seconds(), 1.0),
+        "window_min_duration": max(args.window_min_duration.total_seconds(), 1.0),
+        "audit_checkpoint_interval": max(args.audit_checkpoint_interval.total_seconds(), 1.0),
+        "enroll_throttle": _enrollment_throttle(args),
+    }
+
+
+def settings_from(args: argparse.Namespace) -> ControllerSettings:
+    dns, ips = _split_sans(args.san)
+    tuning = controller_settings(args)
+    if args.output_spool_max < 1 << 20:
+        raise InvalidInput("--output-spool-max must be at least 1M", "the default is 4G")
     return ControllerSettings(
         state_dir=args.state_dir,
         listen=args.listen,
@@ -227,17 +264,9 @@ def settings_from(args: argparse.Namespace) -> ControllerSettings:
         allow_degraded_storage=args.allow_degraded_storage,
         output_spool_max_bytes=args.output_spool_max,
         object_store_retry_interval=max(args.object_store_retry_interval.total_seconds(), 1.0),
-        heartbeat_interval=args.heartbeat_interval.total_seconds(),
-        host_certificate_lifetime=args.host_cert_lifetime,
-        command_ack_timeout=args.command_ack_timeout.total_seconds(),
-        session_idle_timeout=args.session_idle_timeout.total_seconds(),
-        session_max_duration=args.session_max_duration.total_seconds(),
-        transcript_upload_interval=max(args.transcript_upload_interval.total_seconds(), 1.0),
-        window_min_duration=max(args.window_min_duration.total_seconds(), 1.0),
-        audit_checkpoint_interval=max(args.audit_checkpoint_interval.total_seconds(), 1.0),
-        enroll_throttle=_enrollment_throttle(args),
         server_dns_names=dns,
         server_ip_addresses=ips,
+        **tuning,
     )
 
 
@@ -415,12 +444,19 @@ def main(argv: list[str] | None = None) -> int:
     p_cp.add_argument("--database-url", default="", help="default: SQLite in the state directory")
     p_cp.add_argument("--object-store", default="", metavar="URL", help="as for serve")
 
-    p_dev = sub.add_parser("dev", help="controller + one local agent + admin profile, on embedded defaults")
+    p_dev = sub.add_parser(
+        "dev",
+        help="controller + one local agent + admin profile, on embedded defaults",
+        description="A whole system on this machine: a controller on SQLite and a local object store, one "
+        "local agent enrolled through a real activation, and an admin opsctl profile. It takes the same "
+        "timeouts and limits as serve (e.g. --window-min-duration 1m to try windows without waiting an hour).",
+    )
     _common(p_dev)
     p_dev.set_defaults(state_dir=Path(".dev"))
     p_dev.add_argument("--port", type=int, default=DEFAULT_PORT, help="mTLS port; enrollment is PORT+1")
     p_dev.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT)
     p_dev.add_argument("--profile", type=Path, help="profile directory (default: the default opsctl profile)")
+    _controller_settings(p_dev)
 
     args = parser.parse_args(argv)
     configure_logging(args.log_format, args.log_level)
@@ -495,7 +531,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "dev":
         from fleetops.controller.dev import run_dev
 
-        return asyncio.run(run_dev(args.state_dir.resolve(), args.port, args.metrics_port, args.profile))
+        tuning = controller_settings(args)
+        return asyncio.run(run_dev(args.state_dir.resolve(), args.port, args.metrics_port, args.profile, tuning))
     raise AssertionError(args.command)
 
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import shlex
 import signal
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fleetops.common import pki
 from fleetops.common.errors import Unavailable
@@ -39,12 +43,31 @@ async def _run_agent_command(*args: str) -> tuple[int, str]:
     return proc.returncode or 0, out.decode(errors="replace")
 
 
-async def run_dev(state_dir: Path, port: int, metrics_port: int, profile: Path | None) -> int:
+def _without_start_hint(register_output: str) -> str:
+    """``fleetops-agent register``'s report without its "start the agent: ..." line: dev starts it itself."""
+    lines = register_output.strip().splitlines()
+    return "\n".join(line for line in lines if not line.startswith("start the agent:"))
+
+
+def _agent_name(agent_dir: Path) -> str:
+    """The local agent's host name as opsctl takes it (shell-quoted), or NAME when it cannot be read."""
+    try:
+        name = json.loads((agent_dir / "agent.json").read_text()).get("hostname")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return shlex.quote(name) if isinstance(name, str) and name else "NAME"
+
+
+async def run_dev(
+    state_dir: Path, port: int, metrics_port: int, profile: Path | None, tuning: Mapping[str, Any] | None = None
+) -> int:
+    """Run the dev system until Ctrl-C or the agent exits; ``tuning``: timeouts and limits, as serve takes them."""
     settings = ControllerSettings(
         state_dir=state_dir,
         listen=f"127.0.0.1:{port}",
         enroll_listen=f"127.0.0.1:{port + 1}",
         metrics_listen=f"127.0.0.1:{metrics_port}",
+        **(tuning or {}),
     )
     authority = init_state(settings)
     controller = Controller(settings)
@@ -86,7 +109,7 @@ async def run_dev(state_dir: Path, port: int, metrics_port: int, profile: Path |
                 "--ca-fingerprint",
                 pki.fingerprint_sha256(authority.cert),
             )
-            print(out.strip(), flush=True)
+            print(_without_start_hint(out), flush=True)
             if rc != 0:
                 print("error: the local agent could not register (see above)", file=sys.stderr)
                 return rc
@@ -101,7 +124,7 @@ async def run_dev(state_dir: Path, port: int, metrics_port: int, profile: Path |
             f"  opsctl       profile written to {profile_path}\n"
             "\nIn another terminal (with the same virtualenv active) try:\n"
             "  opsctl hosts list\n"
-            "  opsctl hosts show <NAME>\n"
+            f"  opsctl hosts show {_agent_name(agent_dir)}\n"
             "  opsctl run --all -- uname -a\n"
             "  opsctl activation create --tag env=prod --limit 10 --expires 24h\n"
             "  opsctl audit list\n"

@@ -37,11 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--limit", type=int, default=1, help="how many hosts may register with it (default 1)")
     p.add_argument("--expires", default="24h", help="lifetime, e.g. 1h, 24h, 7d (at most 30d; default 24h)")
     p.add_argument("--description", default="")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    output.add_output_argument(p)
     p.set_defaults(func=create)
 
     p = asub.add_parser("list", help="list activations")
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    output.add_output_argument(p)
     p.set_defaults(func=list_activations)
 
     p = asub.add_parser("delete", help="delete an activation (registered hosts stay)")
@@ -69,17 +69,25 @@ def create(client: OperatorClient, args: argparse.Namespace) -> int:
         allowed_host_tags=allowed,
     )
     a = response.activation
+    fingerprint = pki.fingerprint_sha256(pki.load_cert(client.profile.ca_pem))
+    register_line = output.command_line(
+        [
+            "fleetops-agent",
+            "register",
+            "--controller",
+            client.profile.controller,
+            "--activation-id",
+            a.id,
+            "--activation-code",
+            response.code,
+            "--ca-fingerprint",
+            fingerprint,
+        ]
+    )
     if args.output == "json":
-        print(
-            json.dumps(
-                {
-                    "id": a.id,
-                    "code": response.code,
-                    "expires_at": output.when(a.expires_at),
-                    "allowed_host_tags": list(a.allowed_host_tags),
-                }
-            )
-        )
+        # The activation's record (as ``activation list -o json`` shows it) with the code, shown only now.
+        doc = output.message_dict(a) | {"code": response.code, "register_command": register_line}
+        print(json.dumps(doc, indent=2, sort_keys=True))
         return 0
     print(f"activation id:   {a.id}")
     print(f"activation code: {response.code}")
@@ -87,11 +95,7 @@ def create(client: OperatorClient, args: argparse.Namespace) -> int:
     if a.allowed_host_tags:
         print(f"hosts may set:   {', '.join(a.allowed_host_tags)} (any other --tag on a host is refused)")
     print("The code is shown only now. On each host run:")
-    fingerprint = pki.fingerprint_sha256(pki.load_cert(client.profile.ca_pem))
-    print(
-        f"  fleetops-agent register --controller {client.profile.controller} --activation-id {a.id} "
-        f"--activation-code {response.code} --ca-fingerprint {fingerprint}"
-    )
+    print(f"  {register_line}")
     return 0
 
 
@@ -128,7 +132,7 @@ def list_activations(client: OperatorClient, args: argparse.Namespace) -> int:
 def status(a: operator_pb2.Activation) -> str:
     """active | locked (N wrong codes) | expired | used up."""
     if a.locked:
-        return f"locked ({a.failed_codes} wrong codes)"
+        return f"locked ({output.plural(a.failed_codes, 'wrong code')})"
     if a.expired:
         return "expired"
     if a.registrations_count >= a.registration_limit:

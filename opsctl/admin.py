@@ -20,8 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from google.protobuf.json_format import MessageToDict
-
 from fleetops.common.errors import InternalError, InvalidInput
 from fleetops.opsctl import output
 from fleetops.opsctl.client import OperatorClient
@@ -53,11 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("name")
     _add_role_flag(p, required=True)
     _add_token_ttl_flag(p)
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    output.add_output_argument(p)
     p.set_defaults(func=create_user)
 
     p = usub.add_parser("list", help="users with their roles, state, last login and certificate expiry")
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    output.add_output_argument(p)
     p.set_defaults(func=list_users)
 
     p = usub.add_parser("disable", help="disable a user: their certificate is refused from now on")
@@ -84,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("name")
     _add_token_ttl_flag(p)
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    output.add_output_argument(p)
     p.set_defaults(func=issue_token)
 
     # -- roles ------------------------------------------------------------------------------------
@@ -102,12 +100,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=update_role)
 
     p = rsub.add_parser("list", help="built-in and created roles")
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    output.add_output_argument(p)
     p.set_defaults(func=list_roles)
 
     p = rsub.add_parser("show", help="one role (-o yaml writes a file for --file)")
     p.add_argument("name")
-    p.add_argument("-o", "--output", choices=("text", "json", "yaml"), default="text")
+    output.add_output_argument(p, extra=("yaml",))
     p.set_defaults(func=show_role)
 
     p = rsub.add_parser("delete", help="delete a role")
@@ -178,7 +176,9 @@ def issue_token(client: OperatorClient, args: argparse.Namespace) -> int:
 
 
 def login_command(client: OperatorClient, response: operator_pb2.CreateUserResponse) -> str:
-    return response.login_command or f"opsctl login --controller {client.profile.controller} --token {response.token}"
+    return response.login_command or output.command_line(
+        ["opsctl", "login", "--controller", client.profile.controller, "--token", response.token]
+    )
 
 
 def print_token(client: OperatorClient, response: operator_pb2.CreateUserResponse, name: str) -> None:
@@ -189,13 +189,7 @@ def print_token(client: OperatorClient, response: operator_pb2.CreateUserRespons
 
 
 def print_token_json(response: operator_pb2.CreateUserResponse) -> None:
-    doc = message_dict(response)
-    doc["token_expires_at"] = output.when(response.token_expires_at)
-    print(json.dumps(doc, indent=2, sort_keys=True))
-
-
-def message_dict(m: Any) -> dict[str, Any]:
-    return MessageToDict(m, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    output.as_json(response, sys.stdout)
 
 
 def _expiry(ts: Any, now: datetime | None = None) -> str:
@@ -387,7 +381,7 @@ def rules_summary(doc: Mapping[str, Any]) -> str:
 
 def role_json(role: operator_pb2.Role) -> dict[str, Any]:
     """``-o json`` of a role: its record with the document parsed (``document``, not ``document_json``)."""
-    doc = message_dict(role)
+    doc = output.message_dict(role)
     doc.pop("document_json", None)
     doc["document"] = stored_document(role, lenient=True)
     return doc

@@ -23,7 +23,7 @@ from typing import Any
 from fleetops.common.errors import InvalidInput
 
 OUTPUT = "o"
-HINT = "the transcript is not asciicast v2; check it with: opsctl session export ID -o FILE"
+HINT = "the transcript is not asciicast v2; check it with: opsctl session export ID FILE"
 
 
 @dataclass(frozen=True)

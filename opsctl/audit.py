@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from datetime import UTC, datetime
+from typing import Any
 
 from fleetops.common.durations import parse_duration
 from fleetops.common.errors import InvalidInput
 from fleetops.opsctl import output
 from fleetops.opsctl.client import OperatorClient
 from fleetops.opsctl.command import STATE
+from fleetops.v1 import operator_pb2
 
 TIME_HINT = "give a duration back from now (90s, 2h, 7d) or an ISO 8601 time (2025-01-31T14:00:00Z; no zone means UTC)"
 
@@ -19,32 +22,46 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     audit = sub.add_parser("audit", help="who did what, where and when")
     asub = audit.add_subparsers(dest="audit_command", required=True)
 
-    p = asub.add_parser("list", help="the newest matching audit events, shown oldest first")
+    p = asub.add_parser(
+        "list",
+        help="the newest matching audit events, shown oldest first (changes; --reads adds reads)",
+        description="The newest matching audit events, oldest first. Every call is recorded, but reads "
+        "(listing, showing, watching) are left out unless --reads is given, --action names one, or they "
+        "were denied or refused.",
+    )
     p.add_argument("--since", help="events at or after: a duration back from now (2h, 7d) or an ISO time")
     p.add_argument("--until", help="events before: a duration back from now or an ISO time")
-    p.add_argument("--actor", default="", help="e.g. operator:alice, host:h-..., controller:NAME")
-    p.add_argument("--host", default="", help="events about this host (name or id)")
+    p.add_argument(
+        "--actor",
+        default="",
+        help="who acted: a bare name (alice, web-1) matches the operator and the host of that name; "
+        "operator:alice, host:h-..., controller:NAME match exactly",
+    )
+    p.add_argument(
+        "--host", default="", help="events about this host (name or id): its target, or a host it named or acted on"
+    )
     p.add_argument("--action", default="", help="e.g. session.start, command.run, hosts.tag")
     p.add_argument("--outcome", default="", choices=("", "ok", "denied", "refused", "error"))
+    p.add_argument("--reads", action="store_true", help="include reads (hosts list, run show...), hidden by default")
     p.add_argument("--before", type=int, default=0, metavar="ID", help="only events older than event ID (paging)")
     p.add_argument("--limit", type=int, default=100)
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    output.add_output_argument(p)
     p.set_defaults(func=list_events)
 
     p = asub.add_parser("show", help="one event, with the session or command it concerns")
     p.add_argument("id", type=int)
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    output.add_output_argument(p)
     p.set_defaults(func=show_event)
 
     p = asub.add_parser("export", help="write the events not exported yet to the object store now")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    output.add_output_argument(p)
     p.set_defaults(func=export)
 
     p = asub.add_parser(
         "verify",
         help="recompute the hash chain and compare it with the newest signed checkpoint; name what does not match",
     )
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    output.add_output_argument(p)
     p.set_defaults(func=verify)
 
 
@@ -78,45 +95,172 @@ def list_events(client: OperatorClient, args: argparse.Namespace) -> int:
         host=args.host,
         before_id=args.before,
         limit=args.limit,
+        include_reads=args.reads,
     )
     if args.output == "json":
-        output.as_json(events)
+        _print_json([event_dict(e) for e in events])
+        return 0
+    if not events:
+        reads = "" if args.reads or args.action else " (reads are left out: add --reads to include them)"
+        print(f"no events match{reads}")
         return 0
     rows = [
-        [str(e.id), output.when(e.time), e.actor, e.action, e.target or "-", e.outcome, _short(e.details_json)]
+        [
+            str(e.id),
+            output.when(e.time),
+            output.neutralize(e.actor),
+            e.action,
+            output.neutralize(e.target) or "-",
+            e.outcome,
+            details_text(_details(e.details_json), e.outcome, limit=DETAILS_COLUMN),
+        ]
         for e in events
     ]
     output.table(["ID", "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME", "DETAILS"], rows)
-    if events and len(events) == args.limit:
-        print(f"(the newest {args.limit}; older ones: --before {events[0].id})")
+    if len(events) == args.limit:
+        print(f"(the newest {args.limit}; older ones: --before {events[0].id}; all of one: opsctl audit show ID)")
     return 0
 
 
-def _short(details_json: str) -> str:
-    doc = json.loads(details_json or "{}")
-    text = ", ".join(f"{k}={v}" for k, v in doc.items()) if isinstance(doc, dict) else str(doc)
-    return text if len(text) <= 60 else text[:57] + "..."
+def event_dict(event: operator_pb2.AuditEvent) -> dict[str, Any]:
+    """An event as ``-o json`` prints it: the message's JSON form, with ``details`` as an object.
+
+    ``details_json`` (the same, as a string) stays for scripts written before ``details`` existed.
+    """
+    doc = output.message_dict(event)
+    doc["details"] = _details(event.details_json)
+    return doc
+
+
+def _print_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2, sort_keys=True))
+
+
+def _details(details_json: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(details_json or "{}")
+    except ValueError:
+        return {"unreadable": details_json}
+    return doc if isinstance(doc, dict) else {"value": doc}
+
+
+# -- details as words ---------------------------------------------------------------------------------
+
+#: Characters of the DETAILS column; ``opsctl audit show ID`` prints everything.
+DETAILS_COLUMN = 120
+#: Shown first, in this order (what was attempted); then any other key; then why it failed.
+_LEAD = (
+    "operation",
+    "argv",
+    "script_sha256",
+    "selector",
+    "all",
+    "hosts",
+    "host",
+    "run_as",
+    "command",
+    "cwd",
+    "env",
+    "window",
+    "task",
+    "task_type",
+)
+#: Not shown in the column: the caller's roles and the decisions (opsctl audit show has them).
+_HIDDEN = {
+    "roles",
+    "authz",
+    "error",
+    "script_bytes",
+    "argv_truncated",
+    "argv_items",
+    "hosts_truncated",
+    "max_concurrency",
+    "max_errors",
+}
+_FAILED = {"denied": "denied", "refused": "refused", "error": "failed"}
+
+
+def details_text(details: dict[str, Any], outcome: str = "ok", limit: int = 0) -> str:
+    """Audit details as one line of words: ``argv=sh -c uptime target=env=prod run_as=root; denied: ...``.
+
+    Control characters are shown escaped (details may quote what a host reported). With ``limit``,
+    cut to that many characters with an ellipsis, keeping room for why it failed.
+    """
+    keys = [k for k in _LEAD if k in details] + [k for k in details if k not in _LEAD and k not in _HIDDEN]
+    what = output.neutralize(" ".join(w for w in (_word(k, details[k], details) for k in keys) if w))
+    error = details.get("error")
+    why = output.neutralize(f"{_FAILED.get(outcome, 'failed')}: {error}") if error else ""
+    if not what and not why and isinstance(details.get("authz"), list):
+        allowed = [str(m) for d in details["authz"] if isinstance(d, dict) for m in d.get("matched", [])]
+        what = output.neutralize(f"allowed by {', '.join(allowed)}") if allowed else ""
+    if limit and what and why and len(what) + 2 + len(why) > limit:
+        what = _cut(what, max(limit - 2 - len(why), limit // 2))
+    return _cut("; ".join(t for t in (what, why) if t), limit)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if not limit or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _word(key: str, value: Any, details: dict[str, Any]) -> str:
+    if value in (None, "", [], {}):
+        return ""
+    if key == "argv":
+        more = " …" if details.get("argv_truncated") else ""
+        return f"argv={output.command_line([str(a) for a in value])}{more}"
+    if key == "script_sha256":
+        size = details.get("script_bytes")
+        return f"script=sha256:{str(value)[:12]}…" + (f" ({output.size(int(size))})" if size is not None else "")
+    if key == "selector":
+        return f"target={value}"
+    if key == "all":
+        return "target=all" if value is True else ""
+    if key == "hosts" and isinstance(value, list):
+        count = details.get("host_count")
+        shown = ",".join(str(h) for h in value[:5])
+        more = (count if isinstance(count, int) else len(value)) - min(len(value), 5)
+        return f"hosts={shown}" + (f" (+{more} more)" if more > 0 else "")
+    if key == "host_count":
+        return ""
+    if isinstance(value, bool):
+        return key if value else f"{key}=false"
+    if isinstance(value, list):
+        return f"{key}={','.join(_atom(v) for v in value)}"
+    if isinstance(value, dict):
+        return f"{key}={','.join(f'{k}={_atom(v)}' for k, v in value.items())}"
+    return f"{key}={_atom(value)}"
+
+
+def _atom(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    text = str(value)
+    return shlex.quote(text) if any(c.isspace() for c in text) or not text else text
 
 
 def show_event(client: OperatorClient, args: argparse.Namespace) -> int:
     detail = client.get_audit_event(args.id)
     if args.output == "json":
-        output.as_json(detail)
+        doc = output.message_dict(detail)
+        doc["event"] = event_dict(detail.event)
+        _print_json(doc)
         return 0
     e = detail.event
+    details = _details(e.details_json)
+    summary = details_text(details, e.outcome)
     _fields(
         [
             ("event", str(e.id)),
             ("time", output.when(e.time)),
             ("actor", e.actor),
             ("action", e.action),
-            ("target", e.target or "-"),
+            ("target", output.neutralize(e.target) or "-"),
             ("outcome", e.outcome),
             ("hash", e.hash),
             ("previous", e.previous_hash),
+            *([("what", summary)] if summary else []),
         ]
     )
-    details = json.loads(e.details_json or "{}")
     if details:
         print("details")
         for line in json.dumps(details, indent=2, sort_keys=True, ensure_ascii=False).splitlines():
@@ -145,8 +289,8 @@ def show_event(client: OperatorClient, args: argparse.Namespace) -> int:
         _fields(
             [
                 ("command", f"{c.id}  ({c.status})"),
-                ("run", " ".join(c.argv) or "(script)"),
-                ("target", f"{c.target}  ({c.total} hosts)"),
+                ("run", output.command_line(c.argv) or "(script)"),
+                ("target", f"{c.target}  ({output.plural(c.total, 'host')})"),
                 ("by", f"{c.created_by} at {output.when(c.created_at)}"),
             ]
         )
@@ -177,7 +321,7 @@ def export(client: OperatorClient, args: argparse.Namespace) -> int:
         output.as_json(result)
         return 0
     if result.events:
-        print(f"exported {result.events} event(s) in {result.chunks} chunk(s)")
+        print(f"exported {output.plural(result.events, 'event')} in {output.plural(result.chunks, 'chunk')}")
     else:
         print("nothing new to export")
     if result.last_event_id:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import traceback
 
 from fleetops.common.errors import FleetopsError
-from fleetops.opsctl import activation, admin, audit, command, hosts, login, patch, session, window
+from fleetops.opsctl import activation, admin, audit, command, completion, hosts, login, output, patch, session, window
 from fleetops.opsctl.client import OperatorClient
 
 # A command that sets ``needs_client=False`` (opsctl login: a first login has no profile yet) gets
 # ``client=None`` instead of a connection built from the profile.
-GROUPS = (hosts, command, activation, audit, session, patch, window, admin, login)
+GROUPS = (hosts, command, activation, audit, session, patch, window, admin, login, completion)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,14 +25,17 @@ def build_parser() -> argparse.ArgumentParser:
     for group in GROUPS:
         group.register(sub)
     who = sub.add_parser("whoami", help="the operator this profile authenticates as")
+    output.add_output_argument(who)
     who.set_defaults(func=whoami)
     return parser
 
 
 def whoami(client: OperatorClient, args: argparse.Namespace) -> int:
-    from fleetops.opsctl import output
-
     me = client.whoami()
+    if args.output == "json":
+        doc = output.message_dict(me) | {"controller": client.profile.controller}
+        print(json.dumps(doc, indent=2, sort_keys=True))
+        return 0
     print(
         f"{me.operator} at {client.profile.controller} (certificate expires {output.when(me.certificate_expires_at)})"
     )

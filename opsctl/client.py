@@ -113,6 +113,21 @@ class OperatorClient:
     def tag_host(self, host: str, set_tags: dict[str, str], remove: list[str]) -> operator_pb2.Host:
         return self._call("TagHost", operator_pb2.TagHostRequest(host=host, set=set_tags, remove=remove))
 
+    def tag_hosts(
+        self,
+        set_tags: dict[str, str],
+        remove: list[str],
+        *,
+        selector: str = "",
+        hosts: list[str] | None = None,
+        all_hosts: bool = False,
+        dry_run: bool = False,
+    ) -> operator_pb2.TagHostsResponse:
+        """Tag every host of a target at once (all or nothing); *dry_run*: say what would change."""
+        target = operator_pb2.Target(selector=selector, hosts=hosts or [], all=all_hosts)
+        request = operator_pb2.TagHostsRequest(target=target, set=set_tags, remove=remove, dry_run=dry_run)
+        return self._call("TagHosts", request)
+
     def deregister_host(self, host: str) -> operator_pb2.Host:
         return self._call("DeregisterHost", operator_pb2.DeregisterHostRequest(host=host))
 
@@ -156,18 +171,50 @@ class OperatorClient:
     def cancel_command(self, command_id: str) -> operator_pb2.Command:
         return self._call("CancelCommand", operator_pb2.GetCommandRequest(id=command_id))
 
-    def watch_command(self, command_id: str) -> Iterator[operator_pb2.CommandDetail]:
-        """Progress of a command until it ends (no timeout: a fan-out may run for hours)."""
+    def watch_command(self, command_id: str, include_output: bool = False) -> Iterator[operator_pb2.CommandDetail]:
+        """Progress of a command until it ends (no timeout: a fan-out may run for hours).
+
+        Each message carries the invocations that changed since the previous one; with
+        *include_output*, finished ones come with their output tails.
+        """
         try:
-            yield from self._stub.WatchCommand(operator_pb2.GetCommandRequest(id=command_id))
+            request = operator_pb2.GetCommandRequest(id=command_id, include_output=include_output)
+            yield from self._stub.WatchCommand(request)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, f"the controller at {self.profile.controller}") from exc
 
-    def invocation_output(self, command_id: str, host: str, stderr: bool = False) -> Iterator[bytes]:
-        request = operator_pb2.GetInvocationOutputRequest(command_id=command_id, host=host, stderr=stderr)
+    def invocation_output(
+        self, command_id: str, host: str, stderr: bool = False, follow: bool = False
+    ) -> Iterator[operator_pb2.OutputData]:
+        """One invocation's stdout (or *stderr*) in chunks, each with its ``offset`` in the stream.
+
+        A final invocation: its whole stored output. A running one: what the controller holds so far,
+        and with *follow* every further chunk as it arrives until the invocation ends. Each chunk's
+        ``offset`` is where its data starts in the stream; ``skipped`` is the total of earlier bytes
+        this reader did not get (0 unless the controller no longer held them: a gap shows as an
+        offset past the previous chunk's end). No timeout: output may be large and a followed
+        command may run for hours.
+        """
+        request = operator_pb2.GetInvocationOutputRequest(
+            command_id=command_id, host=host, stderr=stderr, follow=follow
+        )
         try:
-            for chunk in self._stub.GetInvocationOutput(request):
-                yield chunk.data
+            yield from self._stub.GetInvocationOutput(request)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, f"the controller at {self.profile.controller}") from exc
+
+    def watch_output(self, command_id: str, hosts: list[str] | None = None) -> Iterator[operator_pb2.OutputEvent]:
+        """A command's output as it arrives from each host (names or ids; none: every host the caller
+        may see), and each host's final invocation as it ends, until the command has ended (no timeout).
+
+        Per host and stream, ``LiveOutput.offset`` is where the data starts and ``skipped`` the total
+        of earlier bytes this watcher did not get (a late watcher starts at the tail the controller
+        holds; a slow one skips ahead rather than hold anything up). A host's output comes before
+        its ``finished`` event, which carries no tails (they came as output).
+        """
+        request = operator_pb2.WatchOutputRequest(command_id=command_id, hosts=hosts or [])
+        try:
+            yield from self._stub.WatchOutput(request)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, f"the controller at {self.profile.controller}") from exc
 
@@ -328,8 +375,10 @@ class OperatorClient:
 
     # -- audit ------------------------------------------------------------------------------
     def list_audit_events(self, **filters: Any) -> list[operator_pb2.AuditEvent]:
-        """Filters: since, until (aware datetimes), actor, action, outcome, host, before_id, limit."""
+        """Filters: since, until (aware datetimes), actor, action, outcome, host, before_id, limit,
+        include_reads (reads are left out unless refused or asked for by action)."""
         request = operator_pb2.ListAuditEventsRequest(
+            include_reads=filters.get("include_reads", False),
             actor=filters.get("actor", ""),
             action=filters.get("action", ""),
             outcome=filters.get("outcome", ""),

@@ -1,4 +1,8 @@
-"""``opsctl run``: one command on many hosts, and ``opsctl run list|show|watch|output|cancel``."""
+"""``opsctl run``: one command on many hosts, and ``opsctl run list|show|watch|output|cancel``.
+
+How output and results are followed lives in :mod:`run_follow`; how a host's output is shown
+(text or binary, cut or whole, JSON) in :mod:`run_output`.
+"""
 
 from __future__ import annotations
 
@@ -15,20 +19,52 @@ from fleetops.common.errors import InvalidInput
 from fleetops.opsctl import output
 from fleetops.opsctl.client import OperatorClient
 from fleetops.opsctl.hosts import add_target_arguments
+from fleetops.opsctl.run_follow import (
+    finished_line,
+    follow_results,
+    group_heading,
+    result_key,
+    stream_lines,
+    stream_one,
+    waiting_why,
+)
+from fleetops.opsctl.run_output import (
+    FINAL,
+    STATE,
+    StreamSink,
+    invocation_doc,
+    is_final,
+    print_streams,
+    state_name,
+)
 from fleetops.v1 import operator_pb2
 
+__all__ = [
+    "FINAL",
+    "STATE",
+    "announce",
+    "exit_status",
+    "invocation_doc",
+    "positive_seconds",
+    "print_grouped",
+    "register",
+    "rewrite_argv",
+    "summary",
+    "wait",
+]
+
 SUBCOMMANDS = ("list", "show", "watch", "output", "cancel")
-STATE = {v: k.removeprefix("INVOCATION_STATE_").lower() for k, v in operator_pb2.InvocationState.items()}
-FINAL = {"success", "failed", "timed_out", "cancelled", "undeliverable", "not_started"}
 NAMES_SHOWN = 10  # name the hosts when at most this many match
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]  # argparse's private generic
     run = sub.add_parser(
         "run",
         help="run a command on hosts (also: run list|show ID|watch ID|output ID HOST|cancel ID)",
-        description="Run one command on many hosts with rate control. "
-        "Manage commands with: opsctl run list | show ID | watch ID | output ID HOST [--stderr] | cancel ID",
+        description="Run one command on many hosts with rate control. On one host its output streams as it "
+        "comes (like ssh); on many, each host's result shows as it finishes, or with --stream every output "
+        "line as it comes, prefixed with its host. Manage commands with: opsctl run list | show ID | "
+        "watch ID | output ID HOST [--stderr] [--follow] | cancel ID",
     )
     add_target_arguments(run, required=True)
     run.add_argument("--script", type=Path, help="a script file to run with the host's shell instead of a command")
@@ -58,7 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--as", dest="run_as", default="", metavar="USER", help="run as this user (POSIX hosts)")
     run.add_argument("--comment", default="")
     run.add_argument("--detach", action="store_true", help="print the command id and return; see opsctl run watch")
-    run.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    add_stream_argument(run)
+    output.add_output_argument(run)
     run.add_argument("argv", nargs="*", metavar="-- CMD ARGS")
     run.set_defaults(func=run_command)
     output.add_raw_argument(run)
@@ -67,27 +104,42 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     csub = cmd.add_subparsers(dest="command_command", required=True)
     p = csub.add_parser("list", help="recent commands")
     p.add_argument("--limit", type=int, default=50)
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    output.add_output_argument(p)
     p.set_defaults(func=list_commands)
-    p = csub.add_parser("show", help="a command and its per-host results")
-    p.add_argument("id")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p = csub.add_parser("show", help="a command and its per-host results (bytes of output so far while running)")
+    p.add_argument("id", metavar="ID", help="the command id (opsctl run list)")
+    output.add_output_argument(p)
     p.set_defaults(func=show_command)
     output.add_raw_argument(p)
-    p = csub.add_parser("watch", help="follow a running command to its end")
-    p.add_argument("id")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p = csub.add_parser("watch", help="follow a command to its end: each host's result as it finishes")
+    p.add_argument("id", metavar="ID", help="the command id (opsctl run list)")
+    add_stream_argument(p)
+    output.add_output_argument(p)
     p.set_defaults(func=watch_command)
     output.add_raw_argument(p)
-    p = csub.add_parser("output", help="the full output of one host (from the object store)")
-    p.add_argument("id")
-    p.add_argument("host")
-    p.add_argument("--stderr", action="store_true")
+    p = csub.add_parser(
+        "output",
+        help="the whole output of one host, byte for byte when redirected (--follow: tail a running one)",
+    )
+    p.add_argument("id", metavar="ID", help="the command id (opsctl run list)")
+    p.add_argument("host", metavar="HOST", help="the host's name or id")
+    p.add_argument("--stderr", action="store_true", help="the standard error instead of the standard output")
+    p.add_argument(
+        "--follow", "-f", action="store_true", help="while the host runs it, keep printing output until it ends"
+    )
     p.set_defaults(func=invocation_output)
     output.add_raw_argument(p)
     p = csub.add_parser("cancel", help="stop sending and stop running invocations")
-    p.add_argument("id")
+    p.add_argument("id", metavar="ID", help="the command id (opsctl run list)")
     p.set_defaults(func=cancel_command)
+
+
+def add_stream_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="print output lines as they come, each prefixed with its host (stderr lines to stderr)",
+    )
 
 
 def rewrite_argv(argv: list[str]) -> list[str]:
@@ -149,6 +201,7 @@ def check_request(request: operator_pb2.RunCommandRequest) -> None:
 def run_command(client: OperatorClient, args: argparse.Namespace) -> int:
     if bool(args.argv) == bool(args.script):
         raise InvalidInput("give a command after -- or --script FILE (not both)", "opsctl run --target SEL -- uptime")
+    check_follow_flags(args)
     script = None
     if args.script:
         try:
@@ -179,57 +232,102 @@ def run_command(client: OperatorClient, args: argparse.Namespace) -> int:
     )
     check_request(request)
     response = client.run_command(request)
-    info = announce(response, args.output)
+    names = list(response.host_names)
+    # One host, as text: its output streams to opsctl's stdout and stderr as ssh's would, so every
+    # note of opsctl's own goes to stderr and `opsctl run --host web-1 -- cat f > copy` copies f.
+    one_host = names[0] if len(names) == 1 and args.output == "text" and not args.stream else None
+    info = announce(response, args.output, to_stderr=one_host is not None)
     if args.detach:
         print(response.command.id)
         return 0
     print(f"command {response.command.id}", file=info, flush=True)
-    return follow(client, response.command.id, args.output)
+    return follow(client, response.command.id, args.output, stream=args.stream, host=one_host)
 
 
-def announce(response: operator_pb2.RunCommandResponse, fmt: str) -> TextIO:
+def check_follow_flags(args: argparse.Namespace) -> None:
+    """--stream prints text as it comes: it goes with neither -o json nor --detach.
+
+    Raises:
+        InvalidInput: naming the two flags and what each does.
+    """
+    if not getattr(args, "stream", False):
+        return
+    if args.output == "json":
+        raise InvalidInput(
+            "--stream prints output lines as text; it does not go with -o json",
+            "-o json prints each host's result as one JSON document as soon as the host finishes",
+        )
+    if getattr(args, "detach", False):
+        raise InvalidInput("--stream follows the output; --detach returns at once: give one of them")
+
+
+def announce(response: operator_pb2.RunCommandResponse, fmt: str, *, to_stderr: bool = False) -> TextIO:
     """Print which hosts a new command matched; returns the stream for such notes (stderr under -o json)."""
     names = list(response.host_names)
     shown = f": {output.host_text(', '.join(names))}" if len(names) <= NAMES_SHOWN else ""
-    info = sys.stderr if fmt == "json" else sys.stdout
-    print(f"{len(names)} host{'s' if len(names) != 1 else ''} matched{shown}", file=info, flush=True)
+    info = sys.stderr if fmt == "json" or to_stderr else sys.stdout
+    print(f"{output.plural(len(names), 'host')} matched{shown}", file=info, flush=True)
     return info
 
 
-def follow(client: OperatorClient, command_id: str, fmt: str) -> int:
-    if not wait(client, command_id, fmt):
+def follow(client: OperatorClient, command_id: str, fmt: str, *, stream: bool = False, host: str | None = None) -> int:
+    """Follow a command to its end as the operator asked; its exit status (130 after Ctrl-C: it goes on).
+
+    ``host``: the one host's output streams as it comes (like ssh). ``stream``: every host's output
+    lines as they come, prefixed with its name. Otherwise each host's result as it finishes.
+    """
+    if host is not None:
+        return follow_one(client, command_id, host)
+    if stream:
+        finished = stream_lines(client, command_id)
+        if finished is None:
+            return 130
+        detail = client.get_command(command_id, include_output=False)
+        seen = {inv.host_id for inv in finished}
+        for inv in sorted(detail.invocations, key=lambda i: i.host_name):
+            if is_final(inv) and inv.host_id not in seen:
+                print(finished_line(inv, inv.host_name, sys.stdout), file=sys.stdout)
+        print(summary(detail))
+        return exit_status(detail)
+    final = follow_results(client, command_id, fmt)
+    if final is None:
         return 130
-    return report(client.get_command(command_id, include_output=True), fmt)
+    if fmt == "text":
+        print(summary(final))
+    return exit_status(final)
+
+
+def follow_one(client: OperatorClient, command_id: str, host: str) -> int:
+    """``opsctl run`` on one host: its output as it comes, then a line on stderr unless it succeeded."""
+    start = client.get_command(command_id, include_output=False)
+    for inv in start.invocations:
+        if inv.HasField("host_offline_since") and not is_final(inv):
+            print(
+                f"{output.host_text(host)}: {waiting_why(inv)}; the command waits for it up to its delivery "
+                f"timeout ({format_seconds(start.command.delivery_timeout_seconds)}); Ctrl-C leaves it waiting",
+                file=sys.stderr,
+                flush=True,
+            )
+    if not stream_one(client, command_id, host):
+        return 130
+    detail = client.get_command(command_id, include_output=False)
+    for inv in detail.invocations:
+        if state_name(inv) != "success":
+            print(finished_line(inv, inv.host_name, sys.stderr).removeprefix("── "), file=sys.stderr)
+    return exit_status(detail)
 
 
 def wait(client: OperatorClient, command_id: str, fmt: str) -> bool:
-    """Follow a command's progress (a progress bar on a terminal) until it ends.
+    """Follow a command's progress (a progress line on a terminal) until it ends, printing no results.
 
     Returns False when the operator pressed Ctrl-C: the command goes on, and how to follow or stop
     it has been printed.
     """
-    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() and fmt == "text" else None
-    try:
-        for detail in client.watch_command(command_id):
-            if bar:
-                bar.draw(dict(detail.command.counts), detail.command.total)
-            if detail.done:
-                break
-    except KeyboardInterrupt:
-        if bar:
-            bar.clear()
-        print(
-            f"\ndetached; the command goes on. Follow it: opsctl run watch {command_id}; "
-            f"stop it: opsctl run cancel {command_id}",
-            file=sys.stderr,
-        )
-        return False
-    if bar:
-        bar.clear()
-    return True
+    return follow_results(client, command_id, fmt, show_results=False) is not None
 
 
 def report(detail: operator_pb2.CommandDetail, fmt: str, out: TextIO = sys.stdout) -> int:
+    """Every host's result at once (grouped by identical result in text), the summary; the exit status."""
     invocations = list(detail.invocations)
     if fmt == "json":
         for inv in invocations:
@@ -243,84 +341,37 @@ def report(detail: operator_pb2.CommandDetail, fmt: str, out: TextIO = sys.stdou
 def exit_status(detail: operator_pb2.CommandDetail) -> int:
     """0 when every host succeeded, else 1 (also when no host ran it)."""
     invocations = list(detail.invocations)
-    return 0 if invocations and all(STATE.get(i.state) == "success" for i in invocations) else 1
-
-
-def invocation_doc(inv: operator_pb2.Invocation) -> dict[str, Any]:
-    return {
-        "host": inv.host_name,
-        "host_id": inv.host_id,
-        "state": STATE.get(inv.state, "unknown"),
-        "exit_code": inv.exit_code if inv.has_exit_code else None,
-        "reason": inv.reason,
-        "stdout": inv.stdout_tail.decode(errors="replace"),
-        "stderr": inv.stderr_tail.decode(errors="replace"),
-        "stdout_bytes": inv.stdout_bytes,
-        "stderr_bytes": inv.stderr_bytes,
-        "truncated": inv.stdout_bytes > len(inv.stdout_tail) or inv.stderr_bytes > len(inv.stderr_tail),
-        "rebooted": inv.rebooted,
-    }
+    return 0 if invocations and all(state_name(i) == "success" for i in invocations) else 1
 
 
 def print_grouped(invocations: list[operator_pb2.Invocation], out: TextIO, *, stdout: bool = True) -> None:
-    """Hosts with identical results are printed once: "27 hosts: <output>".
+    """Hosts with identical results are printed once: "── 27 hosts (...)" then the output.
 
     With ``stdout=False`` the standard output is neither shown nor compared (agent tasks write
     their machine-readable report there); the standard error still is.
     """
-    groups: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+    groups: dict[tuple[Any, ...], list[operator_pb2.Invocation]] = defaultdict(list)
     for inv in invocations:
-        state = STATE.get(inv.state, "unknown")
-        out_tail = inv.stdout_tail if stdout else b""
-        key = (state, inv.exit_code if inv.has_exit_code else None, inv.reason, out_tail, inv.stderr_tail)
-        groups[key].append(inv.host_name)
-    for (state, exit_code, reason, stdout, stderr), hosts in sorted(groups.items(), key=lambda g: -len(g[1])):
-        what = f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}"
-        if state != "success":
-            what += f" {state}" if exit_code in (None, 0) or state != "failed" else f" exit {exit_code}"
-        names = ", ".join(sorted(hosts)) if len(hosts) <= NAMES_SHOWN else f"{', '.join(sorted(hosts)[:3])}, ..."
-        print(f"── {what} ({output.host_text(names, out=out)})", file=out)
-        if reason:
-            print(f"   {output.host_text(reason, out=out)}", file=out)
-        for label, data in (("", stdout), ("stderr: ", stderr)):
-            if data:
-                text = data.decode(errors="replace").rstrip("\n")
-                for line in text.splitlines() or [""]:
-                    print(f"   {label}{output.host_text(line, out=out, keep_layout=True)}", file=out)
+        key = result_key(inv)
+        if not stdout:
+            key = (*key[:4], b"", 0, *key[6:])
+        groups[key].append(inv)
+    for key, members in sorted(groups.items(), key=lambda g: -len(g[1])):
+        print(group_heading(key[0], key[1], [i.host_name for i in members], out, NAMES_SHOWN), file=out)
+        print_streams(members[0], members[0].command_id, out, stdout=stdout)
 
 
 def summary(detail: operator_pb2.CommandDetail) -> str:
     counts: dict[str, int] = defaultdict(int)
     for inv in detail.invocations:
-        counts[STATE.get(inv.state, "unknown")] += 1
+        counts[state_name(inv)] += 1
     parts = [f"{n} {state.replace('_', ' ')}" for state, n in sorted(counts.items(), key=lambda kv: -kv[1])]
-    total = detail.command.total
-    hosts = f"{total} host{'s' if total != 1 else ''}"
+    hosts = output.plural(detail.command.total, "host")
     return f"{detail.command.id}: {detail.command.status} on {hosts} ({', '.join(parts)})"
 
 
-class ProgressBar:
-    """One redrawn line on a terminal: done / failed / running / pending."""
-
-    WIDTH = 30
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-
-    def draw(self, counts: dict[str, int], total: int) -> None:
-        done = counts.get("success", 0)
-        failed = sum(n for state, n in counts.items() if state in FINAL and state != "success")
-        running = counts.get("delivered", 0) + counts.get("running", 0)
-        pending = max(0, total - done - failed - running)
-        filled = int(self.WIDTH * (done + failed) / total) if total else 0
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        line = f"[{bar}] {done} done  {failed} failed  {running} running  {pending} pending"
-        self._stream.write("\r" + line + "\x1b[K")
-        self._stream.flush()
-
-    def clear(self) -> None:
-        self._stream.write("\r\x1b[K")
-        self._stream.flush()
+def script_or_argv(c: operator_pb2.Command) -> str:
+    return output.command_line(c.argv) if c.argv else "(script)"
 
 
 def list_commands(client: OperatorClient, args: argparse.Namespace) -> int:
@@ -335,13 +386,17 @@ def list_commands(client: OperatorClient, args: argparse.Namespace) -> int:
             c.created_by,
             c.status,
             f"{sum(n for s, n in c.counts.items() if s in FINAL)}/{c.total}",
-            (" ".join(c.argv) or "(script)")[:40],
-            c.target[:30],
+            shorten(script_or_argv(c), 40),
+            shorten(c.target, 30),
         ]
         for c in commands
     ]
-    output.table(["ID", "CREATED", "BY", "STATUS", "DONE", "COMMAND", "TARGET"], rows)
+    output.table(["ID", "CREATED", "BY", "STATUS", "DONE", "COMMAND", "TARGET"], rows, out=sys.stdout)
     return 0
+
+
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def show_command(client: OperatorClient, args: argparse.Namespace) -> int:
@@ -352,37 +407,49 @@ def show_command(client: OperatorClient, args: argparse.Namespace) -> int:
         return 0
     c = detail.command
     print(f"command   {c.id}  ({c.status})")
-    print(f"run       {' '.join(c.argv) or '(script)'}{f'  as {c.run_as}' if c.run_as else ''}")
-    print(f"target    {c.target}  ({c.total} hosts)")
+    print(f"run       {script_or_argv(c)}{f'  as {c.run_as}' if c.run_as else ''}")
+    print(f"target    {c.target}  ({output.plural(c.total, 'host')})")
     print(
         f"limits    max-concurrency {c.max_concurrency} ({c.concurrency_limit}), "
-        f"max-errors {c.max_errors} ({c.error_limit}), timeout {c.timeout_seconds}s"
+        f"max-errors {c.max_errors} ({c.error_limit}), timeout {format_seconds(c.timeout_seconds)}"
     )
     print(f"by        {c.created_by} at {output.when(c.created_at)}")
     rows = [
         [
             output.host_text(i.host_name),
-            STATE.get(i.state, "?"),
+            state_name(i),
             str(i.exit_code) if i.has_exit_code else "-",
             output.size(i.stdout_bytes),
-            output.host_text(i.reason[:60]) or "-",
+            output.size(i.stderr_bytes),
+            output.host_text(shorten(i.reason or ("" if is_final(i) else waiting_why(i)), 60)) or "-",
         ]
         for i in detail.invocations
     ]
     print()
-    output.table(["HOST", "STATE", "EXIT", "STDOUT", "REASON"], rows)
+    output.table(["HOST", "STATE", "EXIT", "STDOUT", "STDERR", "REASON"], rows, out=sys.stdout)
+    if any(not is_final(i) for i in detail.invocations):
+        print(f"\noutput so far: opsctl run output {c.id} HOST [--stderr] --follow")
     return 0
 
 
 def watch_command(client: OperatorClient, args: argparse.Namespace) -> int:
-    return follow(client, args.id, args.output)
+    check_follow_flags(args)
+    return follow(client, args.id, args.output, stream=args.stream)
 
 
 def invocation_output(client: OperatorClient, args: argparse.Namespace) -> int:
-    sink = output.HostOutput()
-    for chunk in client.invocation_output(args.id, args.host, stderr=args.stderr):
-        sink.write(chunk)
-    sink.flush()
+    """The host's whole stream: raw bytes when redirected; on a terminal text (escaped), never binary."""
+    sink = StreamSink(sys.stdout, args.id, args.host, stderr=args.stderr)
+    try:
+        for chunk in client.invocation_output(args.id, args.host, stderr=args.stderr, follow=args.follow):
+            sink.write(chunk.data, chunk.offset)
+            if args.follow:
+                sink.flush()
+    except KeyboardInterrupt:
+        sink.close()
+        return 130
+    for note in sink.close():
+        print(output.host_text(note), file=sys.stderr)
     return 0
 
 

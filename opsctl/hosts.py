@@ -7,8 +7,10 @@ Names, inventory and host-set tags are what hosts reported: the text views print
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 
+from fleetops.common.errors import InvalidInput
 from fleetops.common.selectors import parse_tag_assignments
 from fleetops.opsctl import output
 from fleetops.opsctl.client import OperatorClient
@@ -38,23 +40,40 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = hsub.add_parser("list", help="list hosts (all, or those matching a target)")
     add_target_arguments(p, required=False)
     p.add_argument("--include-deregistered", action="store_true")
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    output.add_output_argument(p)
     p.set_defaults(func=list_hosts)
     output.add_raw_argument(p)
 
     p = hsub.add_parser("show", help="one host with its inventory")
     p.add_argument("host")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    output.add_output_argument(p)
     p.set_defaults(func=show_host)
     output.add_raw_argument(p)
 
-    p = hsub.add_parser("tag", help="set (k=v) and remove (k-) tags")
-    p.add_argument("host")
-    p.add_argument("changes", nargs="+", metavar="k=v|k-")
-    p.set_defaults(func=tag_host)
+    p = hsub.add_parser(
+        "tag",
+        help="set and remove tags on one host, or on every host of a target at once",
+        description="Set (KEY=VALUE) and remove (KEY- or --remove KEY) operator-set tags, on HOST or on "
+        "every host of --target/--host/--all, all or nothing. Needs hosts.tag on each host, on its tags "
+        "both before and after the change (docs/access.md#tagging-hosts).",
+        usage="opsctl hosts tag [-h] (HOST | --target SELECTOR | --host NAME | --all) [KEY=VALUE | KEY-]... "
+        "[--remove KEY] [--dry-run] [-o {text,json}]",
+    )
+    p.add_argument(
+        "words", nargs="*", metavar="HOST|KEY=VALUE|KEY-", help="the host (unless a target is given), then the changes"
+    )
+    add_target_arguments(p, required=False)
+    p.add_argument(
+        "--remove", action="append", default=[], metavar="KEY", help="remove this tag (repeatable); same as KEY-"
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    output.add_output_argument(p)
+    p.set_defaults(func=tag_hosts)
 
     p = hsub.add_parser("deregister", help="revoke a host: its link drops and it can no longer connect")
     p.add_argument("host")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (needed without a terminal)")
+    output.add_output_argument(p)
     p.set_defaults(func=deregister_host)
 
 
@@ -127,14 +146,92 @@ def tag_text(tags: Mapping[str, str], host_tags: Mapping[str, str], sep: str) ->
     return sep.join(f"{k}={output.host_text(v)}{'*' if k in host_tags else ''}" for k, v in sorted(tags.items())) or "-"
 
 
-def tag_host(client: OperatorClient, args: argparse.Namespace) -> int:
-    set_tags, remove = parse_tag_assignments(args.changes)
-    h = client.tag_host(args.host, set_tags, remove)
-    print(f"{output.host_text(h.name)}: " + (tag_text(h.tags, h.host_tags, ",") if h.tags else "(no tags)"))
+def tag_hosts(client: OperatorClient, args: argparse.Namespace) -> int:
+    words = list(args.words)
+    targeted = bool(args.target or args.host or args.all)
+    host = ""
+    if not targeted:
+        if not words or "=" in words[0] or words[0].endswith("-"):
+            raise InvalidInput(
+                "which hosts? give a host name first, or a target",
+                "opsctl hosts tag HOST KEY=VALUE..., or opsctl hosts tag --target SELECTOR KEY=VALUE... [--dry-run]",
+            )
+        host = words.pop(0)
+    set_tags, remove = parse_tag_assignments([*words, *(f"{key}-" for key in args.remove)])
+    if not set_tags and not remove:
+        raise InvalidInput("no tag change given", "set a tag with KEY=VALUE and remove one with KEY- or --remove KEY")
+    if host and not args.dry_run:
+        # One host, changed now: print it as it is after, host-set tags included (as hosts show does).
+        h = client.tag_host(host, set_tags, remove)
+        if args.output == "json":
+            output.as_json(h)
+            return 0
+        print(f"{output.host_text(h.name)}: " + (tag_text(h.tags, h.host_tags, ",") if h.tags else "(no tags)"))
+        return 0
+    result = client.tag_hosts(
+        set_tags,
+        remove,
+        selector=args.target,
+        hosts=[host] if host else args.host,
+        all_hosts=args.all,
+        dry_run=args.dry_run,
+    )
+    if args.output == "json":
+        output.as_json(result)
+        return 0
+    print_tag_changes(result)
     return 0
 
 
+def print_tag_changes(result: operator_pb2.TagHostsResponse) -> None:
+    """``changed the tags of 2 hosts`` (or ``would change``, for a dry run), then each host before and after."""
+    changed = [c for c in result.hosts if c.changed]
+    same = len(result.hosts) - len(changed)
+    verb = "would change" if result.dry_run else "changed"
+    line = f"{verb} the tags of {output.plural(len(changed), 'host')}"
+    if same:
+        line += f"; {output.plural(same, 'host')} already as asked"
+    if result.dry_run:
+        line += " (dry run: nothing was changed)"
+    print(line)
+    rows = [
+        [
+            output.host_text(c.host_name),
+            _tags(c.before),
+            _tags(c.after) if c.changed else "(unchanged)",
+        ]
+        for c in result.hosts
+    ]
+    output.table(["HOST", "TAGS BEFORE", "TAGS AFTER"], rows, out=sys.stdout)
+
+
+def _tags(tags: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={output.host_text(v)}" for k, v in sorted(tags.items())) or "-"
+
+
 def deregister_host(client: OperatorClient, args: argparse.Namespace) -> int:
+    if not args.yes:
+        if not output.is_terminal(sys.stdin):
+            raise InvalidInput(
+                f"not deregistering {output.host_text(args.host)} without confirmation: there is no terminal to ask on",
+                f"pass --yes to deregister without asking: opsctl hosts deregister {output.host_text(args.host)} --yes",
+            )
+        h = client.get_host(args.host)
+        print(
+            f"Deregister {output.host_text(h.name)} ({h.id}, {STATUS.get(h.status, '?')})? Its certificate is "
+            "revoked and its link dropped at once; it can only come back by registering again with a new activation.",
+            file=sys.stderr,
+        )
+        try:
+            answer = input(f"Type the host name ({output.host_text(h.name)}) to confirm: ")
+        except EOFError:
+            answer = ""
+        if answer.strip() not in (h.name, h.id):
+            print("not deregistered", file=sys.stderr)
+            return 1
     h = client.deregister_host(args.host)
-    print(f"deregistered {h.name} ({h.id}); its certificate is revoked")
+    if args.output == "json":
+        output.as_json(h)
+        return 0
+    print(f"deregistered {output.host_text(h.name)} ({h.id}); its certificate is revoked")
     return 0

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import json
 import os
 import secrets
 import shutil
@@ -48,6 +49,7 @@ from fleetops.common.errors import (
 )
 from fleetops.common.profile import DEFAULT_PROFILE, Profile, load_profile, profile_dir, write_profile
 from fleetops.common.rpc_client import error_from_rpc, split_host_port
+from fleetops.opsctl import output
 from fleetops.opsctl.client import OperatorClient
 from fleetops.v1 import enrollment_pb2, enrollment_pb2_grpc
 
@@ -117,6 +119,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="NAME",
         help="the profile to write or renew (default: $OPSCTL_PROFILE or 'default')",
     )
+    output.add_output_argument(p)
     # No OperatorClient is built before this command: a first login has no profile yet (opsctl/cli.py).
     p.set_defaults(func=login, needs_client=False)
 
@@ -127,6 +130,8 @@ def login(client: OperatorClient | None, args: argparse.Namespace) -> int:
         if args.enroll_port is not None:
             raise InvalidInput("--enroll-port is only used with --token", "renewal goes to the controller's own port")
         profile, cert = renew(chosen, controller=args.controller)
+        if args.output == "json":
+            return _print_json(profile, cert, renewed=True)
         print(f"renewed: logged in to {profile.controller} as {profile.operator} until {local_time(cert)}")
         return 0
     if not args.controller:
@@ -144,8 +149,22 @@ def login(client: OperatorClient | None, args: argparse.Namespace) -> int:
         print(
             f"note: replaced profile {name} (was {previous.operator or '?'} at {previous.controller})", file=sys.stderr
         )
+    if args.output == "json":
+        return _print_json(profile, cert, renewed=False)
     suffix = "" if name == DEFAULT_PROFILE else f" (profile {name}: use opsctl --profile {name} or OPSCTL_PROFILE)"
     print(f"logged in to {profile.controller} as {profile.operator} until {local_time(cert)}{suffix}")
+    return 0
+
+
+def _print_json(profile: Profile, cert: x509.Certificate, *, renewed: bool) -> int:
+    doc = {
+        "controller": profile.controller,
+        "operator": profile.operator,
+        "profile": str(profile.directory),
+        "certificate_expires_at": output.json_time(cert.not_valid_after_utc),
+        "renewed": renewed,
+    }
+    print(json.dumps(doc, indent=2, sort_keys=True))
     return 0
 
 

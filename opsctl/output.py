@@ -14,16 +14,20 @@ import argparse
 import codecs
 import functools
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, TextIO
 
+from google.protobuf.descriptor import Descriptor, EnumDescriptor
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO = sys.stdout) -> None:
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO | None = None) -> None:
+    out = out or sys.stdout  # looked up now, not at import: a redirected stdout is honoured
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
@@ -33,15 +37,97 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO = s
         print(line.format(*row).rstrip(), file=out)
 
 
-def as_json(messages: Sequence[Message] | Message, out: TextIO = sys.stdout) -> None:
-    if isinstance(messages, Message):
-        doc: Any = MessageToDict(messages, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-    else:
-        doc = [
-            MessageToDict(m, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-            for m in messages
-        ]
+def as_json(messages: Sequence[Message] | Message, out: TextIO | None = None) -> None:
+    """Print a message, or a list of them, as ``-o json`` does (see :func:`message_dict`)."""
+    out = out or sys.stdout
+    doc: Any = message_dict(messages) if isinstance(messages, Message) else [message_dict(m) for m in messages]
     print(json.dumps(doc, indent=2, sort_keys=True), file=out)
+
+
+def message_dict(message: Message) -> dict[str, Any]:
+    """The JSON form of ``message`` that every ``-o json`` prints (docs/json-output.md).
+
+    Protobuf's JSON mapping with the field names of the .proto files and every field present,
+    except enum values: those are the same lowercase words the text output prints (``online``,
+    ``timed_out``), not the wire names (``HOST_STATUS_ONLINE``). Timestamps stay RFC 3339 UTC
+    strings, bytes base64, 64-bit integers decimal strings, as protobuf's JSON writes them.
+    """
+    doc = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    _enum_words(doc, message.DESCRIPTOR)
+    return doc
+
+
+@functools.cache
+def _enum_prefix(enum: EnumDescriptor) -> str:
+    """``HostStatus`` -> ``HOST_STATUS_``: the prefix every value name of the enum carries (protobuf style).
+
+    Taken from the zero value (``HOST_STATUS_UNSPECIFIED``), else from the enum's name.
+    """
+    zero = enum.values_by_number.get(0)
+    if zero is not None and zero.name.endswith("_UNSPECIFIED"):
+        return zero.name.removesuffix("UNSPECIFIED")
+    return "".join("_" + c if c.isupper() and i else c for i, c in enumerate(enum.name)).upper() + "_"
+
+
+def enum_word(enum: EnumDescriptor, value: int | str) -> str | int:
+    """An enum value (its number or wire name) as the word opsctl prints: ``HOST_STATUS_ONLINE`` -> ``online``.
+
+    A number this opsctl does not know (a newer controller's value) stays a number.
+    """
+    if isinstance(value, int):
+        known = enum.values_by_number.get(value)
+        if known is None:
+            return value
+        value = known.name
+    return value.removeprefix(_enum_prefix(enum)).lower()
+
+
+def _is_well_known(message: Descriptor) -> bool:
+    """Timestamp, Duration, Struct...: protobuf gives them their own JSON form, kept as it is."""
+    return message.file.name.startswith("google/protobuf/")
+
+
+def _enum_words(doc: dict[str, Any], descriptor: Descriptor) -> None:
+    """Replace, in place, the enum names in ``doc`` (``MessageToDict`` of a ``descriptor`` message) by words."""
+    for field in descriptor.fields:
+        if field.name not in doc:
+            continue
+        value = doc[field.name]
+        target = field.message_type
+        if target is not None and target.GetOptions().map_entry:
+            inner = target.fields_by_name["value"]
+            if inner.enum_type is not None:
+                doc[field.name] = {k: enum_word(inner.enum_type, v) for k, v in value.items()}
+            elif inner.message_type is not None and not _is_well_known(inner.message_type):
+                for item in value.values():
+                    _enum_words(item, inner.message_type)
+        elif field.enum_type is not None:
+            enum = field.enum_type
+            doc[field.name] = [enum_word(enum, v) for v in value] if field.is_repeated else enum_word(enum, value)
+        elif target is not None and not _is_well_known(target):
+            for item in value if field.is_repeated else [value]:
+                _enum_words(item, target)
+
+
+def add_output_argument(parser: argparse.ArgumentParser, *, extra: Sequence[str] = ()) -> None:
+    """``-o/--output text|json`` with the same meaning on every command (``extra``: e.g. ``yaml``)."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json", *extra),
+        default="text",
+        help="text for people (default), json for programs" + "".join(f", {e}" for e in extra),
+    )
+
+
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """``1 host``, ``2 hosts``, ``0 hosts`` (``plural_form`` for irregular nouns)."""
+    return f"{count} {noun if count == 1 else (plural_form or noun + 's')}"
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """An argv as a shell would need it typed: ``sh -c 'for i in 1 2; do echo $i; done'``."""
+    return shlex.join(argv)
 
 
 def ago(ts: Any) -> str:
@@ -59,6 +145,13 @@ def _span(seconds: float) -> str:
         if seconds >= size:
             return f"{int(seconds // size)}{unit}"
     return f"{int(seconds)}s"
+
+
+def json_time(moment: datetime) -> str:
+    """A time as ``-o json`` writes every time: RFC 3339 in UTC, as protobuf's JSON does (``2026-03-01T08:00:00Z``)."""
+    ts = Timestamp()
+    ts.FromDatetime(moment.astimezone(UTC))
+    return ts.ToJsonString()
 
 
 def when(ts: Any) -> str:
@@ -99,6 +192,11 @@ def _is_terminal(stream: Any) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal (False for anything without a working ``isatty``)."""
+    return _is_terminal(stream)
 
 
 def host_text(text: str, *, out: TextIO | None = None, keep_layout: bool = False) -> str:

@@ -18,9 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from google.protobuf.json_format import MessageToDict
-from google.protobuf.message import Message
-
 from fleetops.common.errors import Conflict, InternalError, InvalidInput
 from fleetops.common.selectors import Selector
 from fleetops.opsctl import command, output
@@ -98,7 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         p.add_argument("--no-refresh", action="store_true", help="do not refresh the package index before scanning")
         p.add_argument("--comment", default="")
         p.add_argument("--detach", action="store_true", help="print the command id and return; see opsctl run watch")
-        p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+        output.add_output_argument(p)
         p.set_defaults(func=scan if verb == "scan" else install)
 
     p = psub.add_parser(
@@ -112,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="store_true",
         help="one host: also list every installed_other package and every update pending approval",
     )
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    output.add_output_argument(p)
     p.set_defaults(func=compliance)
 
     baseline = psub.add_parser("baseline", help="patch baselines: which patches hosts should have")
@@ -127,11 +124,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_document_flags(p, update=False)
     p.set_defaults(func=create_baseline)
     p = bsub.add_parser("list", help="stored and built-in baselines")
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    output.add_output_argument(p)
     p.set_defaults(func=list_baselines)
     p = bsub.add_parser("show", help="one baseline (-o yaml writes a file for --file)")
     p.add_argument("name")
-    p.add_argument("-o", "--output", choices=("text", "json", "yaml"), default="text")
+    output.add_output_argument(p, extra=("yaml",))
     p.set_defaults(func=show_baseline)
     p = bsub.add_parser(
         "update",
@@ -160,7 +157,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     group = psub.add_parser("group", help="patch groups: which hosts use which baseline")
     gsub = group.add_subparsers(dest="group_command", required=True)
     p = gsub.add_parser("list", help="registered patch groups")
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    output.add_output_argument(p)
     p.set_defaults(func=list_groups)
     p = gsub.add_parser("delete", help="unregister a patch group (its hosts fall back to other groups or defaults)")
     p.add_argument("group")
@@ -289,7 +286,11 @@ def operation_doc(detail: operator_pb2.CommandDetail, result: operator_pb2.Patch
         doc = command.invocation_doc(inv)
         doc.pop("stdout", None)
         invocations.append(doc)
-    return {"command": message_dict(detail.command), "invocations": invocations, "compliance": message_dict(result)}
+    return {
+        "command": output.message_dict(detail.command),
+        "invocations": invocations,
+        "compliance": output.message_dict(result),
+    }
 
 
 # ---- compliance -------------------------------------------------------------------------------
@@ -308,10 +309,6 @@ def compliance(client: OperatorClient, args: argparse.Namespace) -> int:
     else:
         print_fleet(result, sys.stdout)
     return 0
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def fleet_counts(result: operator_pb2.PatchComplianceResponse) -> tuple[int, int, int]:
@@ -334,7 +331,8 @@ def missing_line(missing_by_severity: Any) -> str:
 def summary_line(result: operator_pb2.PatchComplianceResponse) -> str:
     compliant, non_compliant, not_scanned = fleet_counts(result)
     total = compliant + non_compliant + not_scanned
-    return f"{_plural(total, 'host')}: {compliant} compliant, {non_compliant} non-compliant, {not_scanned} not scanned"
+    hosts = output.plural(total, "host")
+    return f"{hosts}: {compliant} compliant, {non_compliant} non-compliant, {not_scanned} not scanned"
 
 
 def _is_set(ts: Any) -> bool:
@@ -384,10 +382,10 @@ def fleet_pending_line(result: operator_pb2.PatchComplianceResponse) -> str:
     text = pending_text(result.pending_approval, result.pending_undated, result.next_approval_at)
     if result.pending_approval:
         count, _, rest = text.partition(" ")
-        text = f"{count} on {_plural(result.pending_approval_hosts, 'host')}" + (f" {rest}" if rest else "")
+        text = f"{count} on {output.plural(result.pending_approval_hosts, 'host')}" + (f" {rest}" if rest else "")
     unknown = sum(1 for h in result.hosts if h.status != "not_scanned" and not h.HasField("pending_approval"))
     if unknown:
-        text += f"; unknown for {_plural(unknown, 'host')} scanned before this count existed"
+        text += f"; unknown for {output.plural(unknown, 'host')} scanned before this count existed"
     return "pending approval: " + text
 
 
@@ -529,7 +527,7 @@ def print_host(result: operator_pb2.PatchComplianceResponse, name: str, out: Tex
     else:
         print("(no findings)", file=out)
     if hidden:
-        print(f"({_plural(hidden, 'other installed package')} not listed; --all-findings lists them)", file=out)
+        print(f"({output.plural(hidden, 'other installed package')} not listed; --all-findings lists them)", file=out)
     if result.pending_updates:
         print(file=out)
         print_pending_updates(result.pending_updates, out, all_rows=all_findings)
@@ -790,7 +788,7 @@ def _dump(doc: dict[str, Any]) -> str:
 
 def describe(doc: dict[str, Any]) -> str:
     """``linux, 2 rules, 3 approved, 1 rejected, default``."""
-    parts = [str(doc.get("os_family") or "?"), _plural(len(doc.get("rules") or []), "rule")]
+    parts = [str(doc.get("os_family") or "?"), output.plural(len(doc.get("rules") or []), "rule")]
     parts.append(f"{len(doc.get('approved_patches') or [])} approved")
     parts.append(f"{len(doc.get('rejected_patches') or [])} rejected")
     if doc.get("is_default"):
@@ -832,13 +830,9 @@ def _lenient(b: operator_pb2.PatchBaseline) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def message_dict(m: Message) -> dict[str, Any]:
-    return MessageToDict(m, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-
-
 def baseline_doc(b: operator_pb2.PatchBaseline) -> dict[str, Any]:
     """``-o json`` of a baseline: its record with the document parsed (``document``, not ``document_json``)."""
-    doc = message_dict(b)
+    doc = output.message_dict(b)
     doc.pop("document_json", None)
     doc["document"] = _lenient(b)
     return doc
@@ -880,7 +874,7 @@ def rule_text(rule: Any) -> str:
     sevs = ",".join(rule.get("severities") or []) or "any severity"
     days = rule.get("approve_after_days", 7)
     level = rule.get("compliance_level")
-    return f"{classes} / {sevs}, after {days} days" + (f", level {level}" if level else "")
+    return f"{classes} / {sevs}, after {output.plural(days, 'day')}" + (f", level {level}" if level else "")
 
 
 def show_baseline(client: OperatorClient, args: argparse.Namespace) -> int:

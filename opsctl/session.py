@@ -30,11 +30,11 @@ SUBCOMMANDS = (CONNECT, "list", "show", "kill", "play", "export")
 
 USAGE = """opsctl session HOST [--as USER] [--command CMD] [--record-input]
        opsctl session connect HOST [...]    (the same, for a host named like a subcommand)
-       opsctl session list [--active] [--host HOST] [--limit N] [-o table|json]
+       opsctl session list [--active] [--host HOST] [--limit N] [-o text|json]
        opsctl session show ID [-o text|json]
        opsctl session kill ID
        opsctl session play ID [--speed N] [--idle-limit SECONDS]
-       opsctl session export ID -o FILE|-"""
+       opsctl session export ID FILE|-"""
 
 DESCRIPTION = """\
 An interactive shell on a host, brokered and recorded by the controller (docs/sessions.md).
@@ -103,12 +103,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--active", action="store_true", help="only sessions that have not ended")
     p.add_argument("--host", default="", metavar="HOST", help="only sessions on this host")
     p.add_argument("--limit", type=int, default=50)
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    output.add_output_argument(p)
     p.set_defaults(func=list_sessions)
 
     p = ssub.add_parser("show", help="one session and its transcript")
     p.add_argument("id")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    output.add_output_argument(p)
     p.set_defaults(func=show_session)
 
     p = ssub.add_parser("kill", help="end a session: its processes on the host are hung up")
@@ -125,7 +125,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = ssub.add_parser("export", help="save a session's asciicast v2 transcript (asciinema play FILE)")
     p.add_argument("id")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write, or - for stdout")
+    # A positional, not -o: -o means the output format (text|json) on every opsctl command.
+    p.add_argument("file", metavar="FILE", help="the file to write, or - for stdout")
     p.set_defaults(func=export_session)
 
 
@@ -165,7 +166,7 @@ def list_sessions(client: OperatorClient, args: argparse.Namespace) -> int:
     rows = [
         [
             s.id,
-            s.host_name or s.host_id,
+            output.host_text(s.host_name or s.host_id),  # a name the host chose: escaped
             s.operator,
             s.run_as or "-",
             output.when(s.started_at),
@@ -219,7 +220,7 @@ def show_session(client: OperatorClient, args: argparse.Namespace) -> int:
     lines = [
         ("session", s.id),
         ("state", s.state or "-"),
-        ("host", f"{s.host_name} ({s.host_id})" if s.host_name else s.host_id or "-"),
+        ("host", f"{output.host_text(s.host_name)} ({s.host_id})" if s.host_name else s.host_id or "-"),
         ("operator", s.operator or "-"),
         ("as", s.run_as or "(the agent's user)"),
         ("command", s.command or "(login shell)"),
@@ -278,11 +279,11 @@ def play_session(client: OperatorClient, args: argparse.Namespace) -> int:
 def export_session(client: OperatorClient, args: argparse.Namespace) -> int:
     info = client.get_session(args.id)
     chunks = client.session_transcript(args.id)
-    if args.output == "-":
+    if args.file == "-":
         digest, size = _copy(chunks, sys.stdout.buffer)
         _verify(info, digest, size, "the bytes written to stdout are not the recorded transcript")
         return 0
-    path = Path(args.output)
+    path = Path(args.file)
     size = export_to_file(info, chunks, path)
     print(f"wrote {path} ({output.size(size)}); play it with: asciinema play {path}", file=sys.stderr)
     return 0
@@ -335,8 +336,9 @@ def _verify(info: operator_pb2.SessionInfo, sha256: str, size: int, outcome: str
         return  # not complete yet (recording): nothing to compare with
     if sha256 != info.transcript_sha256.lower() or (info.transcript_size and size != info.transcript_size):
         raise InternalError(
-            f"the transcript of session {info.id} does not match its record: received {size} bytes with "
-            f"SHA-256 {sha256}, recorded {info.transcript_size} bytes with SHA-256 {info.transcript_sha256}",
+            f"the transcript of session {info.id} does not match its record: received {output.plural(size, 'byte')} "
+            f"with SHA-256 {sha256}, recorded {output.plural(info.transcript_size, 'byte')} with SHA-256 "
+            f"{info.transcript_sha256}",
             f"{outcome}. The stored copy may be damaged or cut short: retry, then check the object store "
             "and the session.end audit event",
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shlex
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -104,12 +103,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=update_window)
 
     p = wsub.add_parser("list", help="every window with its next run")
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    output.add_output_argument(p)
     p.set_defaults(func=list_windows)
 
     p = wsub.add_parser("show", help="one window and its tasks")
     p.add_argument("name")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    output.add_output_argument(p)
     p.set_defaults(func=show_window)
 
     p = wsub.add_parser(
@@ -125,19 +124,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--end-date", default=None, metavar="ISO", help="with --schedule: no run after")
     p.add_argument("--offset", default=None, metavar="DAYS", help="with --schedule: days after each cron match")
     p.add_argument("-n", "--count", type=int, default=DEFAULT_RUNS, help=f"how many runs (default {DEFAULT_RUNS})")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    output.add_output_argument(p)
     p.set_defaults(func=next_runs)
 
     p = wsub.add_parser("history", help="past executions of a window with their tasks")
     p.add_argument("name")
     p.add_argument("--limit", type=int, default=20, help="most recent executions (default 20)")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    output.add_output_argument(p)
     p.set_defaults(func=window_history)
 
     for verb, enabled in (("enable", True), ("disable", False)):
         p = wsub.add_parser(verb, help="let the window run again" if enabled else "stop the window from running")
         p.add_argument("name")
-        p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+        output.add_output_argument(p)
         p.set_defaults(func=enable_window if enabled else disable_window)
 
     p = wsub.add_parser("delete", help="delete a window and its tasks")
@@ -167,12 +166,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--as", dest="run_as", default="", metavar="USER", help="run: as this user (POSIX hosts)")
     p.add_argument("--script", type=Path, default=None, metavar="FILE", help="run: a script instead of a command")
     p.add_argument("--description", default="", metavar="TEXT")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    output.add_output_argument(p)
     p.set_defaults(func=add_task, command_after_dashes=True, argv=[])
 
     p = tsub.add_parser("list", help="a window's tasks")
     p.add_argument("window")
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    output.add_output_argument(p)
     p.set_defaults(func=list_tasks)
 
     p = tsub.add_parser("remove", help="remove a task from a window")
@@ -222,7 +221,7 @@ def _add_window_flags(p: argparse.ArgumentParser, *, update: bool) -> None:
             default=None,
             help="create it disabled (enable it with opsctl window enable)",
         )
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    output.add_output_argument(p)
 
 
 # ---- values -----------------------------------------------------------------------------------
@@ -598,7 +597,7 @@ def _clip(text: str, width: int = DETAIL_WIDTH) -> str:
 def task_details(t: operator_pb2.WindowTask) -> str:
     parts = []
     if t.type == "run":
-        what = shlex.join(t.argv) if t.argv else f"(script, {output.size(len(t.script))})"
+        what = output.command_line(t.argv) if t.argv else f"(script, {output.size(len(t.script))})"
         parts.append(what + (f" as {t.run_as}" if t.run_as else ""))
     if t.type == "patch-install":
         parts.append(f"reboot {t.reboot or 'if-needed'}")
@@ -714,7 +713,7 @@ def show_window(client: OperatorClient, args: argparse.Namespace) -> int:
         ("schedule", w.schedule),
         (
             "offset",
-            f"{w.offset_days} day{'s' if w.offset_days != 1 else ''} after each match" if w.offset_days else "-",
+            f"{output.plural(w.offset_days, 'day')} after each match" if w.offset_days else "-",
         ),
         ("time zone", w.timezone or "UTC"),
         ("duration", span(w.duration_seconds)),

@@ -29,6 +29,8 @@ fi
 stamp=.venv/.fleetops-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[test,dev]'
+  # setuptools prints an "Editable installation" notice on every editable install of a package
+  # mapped with package-dir (ours: fleetops.agent <- agent/, ...); it asks nothing of the user.
+  PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install -q -e '.[test,dev]'
   touch "$stamp"
 fi

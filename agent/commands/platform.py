@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import os
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -145,14 +146,24 @@ class CommandPlatform(abc.ABC):
         return bytes(spec.script)
 
     def write_script(self, spec: agent_pb2.RunInvocation) -> Path:
-        """Write ``spec.script`` to a private temporary file the command's user can read.
+        """Write ``spec.script`` to a private temporary file (``0600``) the command's user can read.
+
+        A script run as the agent's own user goes to the scripts directory (``0700``, created
+        when missing, also when someone deleted it while the agent runs). One run as another user
+        goes to the system's temporary directory, owned by that user: the agent's state directory
+        is ``0700``, so that user could not reach a file inside it (Salt's ``cmd.script`` with
+        ``runas`` does the same).
 
         Raises:
-            CommandNotStarted: the user is unknown or the file cannot be written.
+            CommandNotStarted: the user is unknown, or the directory or file cannot be written.
         """
         owner = self.script_owner(spec)
+        directory = None
+        if owner is None and self._script_dir is not None:
+            directory = self._script_dir
+            ensure_private_directory(directory)
         try:
-            fd, name = tempfile.mkstemp(prefix="fleetops-script-", suffix=self.script_suffix, dir=self._script_dir)
+            fd, name = tempfile.mkstemp(prefix="fleetops-script-", suffix=self.script_suffix, dir=directory)
             with os.fdopen(fd, "wb") as file:
                 file.write(self.script_bytes(spec))
                 if owner is not None:
@@ -192,6 +203,44 @@ class CommandPlatform(abc.ABC):
             _remove(script_path)
             raise
         return Spawned(process, script_path)
+
+
+def ensure_private_directory(directory: Path) -> None:
+    """Create ``directory`` (``0700``) when it is missing; check an existing one is private.
+
+    An existing directory with group or other permissions is tightened to ``0700``. On POSIX one
+    that is a symbolic link or another user's is refused: scripts must not land where someone
+    else can read or swap them.
+
+    Raises:
+        CommandNotStarted: it cannot be created, or it is not a private directory of the agent's.
+    """
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise CommandNotStarted(
+            f"cannot create the scripts directory {directory}: {exc.strerror or exc}; "
+            "check that the agent's state directory exists and is writable by the agent"
+        ) from exc
+    try:
+        status = os.lstat(directory)
+        if not stat.S_ISDIR(status.st_mode):
+            raise CommandNotStarted(
+                f"the scripts directory {directory} is not a directory; remove it and the agent creates it"
+            )
+        if os.name == "nt":
+            return  # the state directory's ACL (set by the installer) protects it
+        if status.st_uid != os.geteuid():
+            raise CommandNotStarted(
+                f"the scripts directory {directory} belongs to uid {status.st_uid}, not to the agent's "
+                f"(uid {os.geteuid()}); remove it and the agent creates it"
+            )
+        if stat.S_IMODE(status.st_mode) != 0o700:
+            os.chmod(directory, 0o700)
+    except OSError as exc:
+        raise CommandNotStarted(f"cannot check the scripts directory {directory}: {exc.strerror or exc}") from exc
 
 
 def explain_spawn_failure(exc: BaseException, program: str, cwd: str | None) -> CommandNotStarted:

@@ -7,6 +7,10 @@ event that does not match.
 
 The log is also copied to the object store as JSON Lines chunks that verify on their own: see
 :mod:`fleetops.controller.audit.export`.
+
+Each event is also indexed by the hosts its details name (``audit_event_hosts``, see
+:mod:`fleetops.controller.audit.hosts`), written in the same transaction; the index is derived
+from the hashed details, so it adds nothing the chain does not cover.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import delete, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common.errors import NotFound
-from fleetops.controller.store.models import AuditEventRow, InvocationRow, SessionRow
+from fleetops.controller.audit.actions import ALWAYS_SHOWN_OUTCOMES, READ_ACTIONS
+from fleetops.controller.audit.hosts import hosts_concerned
+from fleetops.controller.store.models import AuditEventHostRow, AuditEventRow, InvocationRow, SessionRow
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +40,6 @@ GENESIS_HASH = "0" * 64
 AUDIT_LOCK_KEY = 0x61756469740A  # "audit"
 # The hash covers the time in this form: microsecond precision survives both SQLite and PostgreSQL.
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-# Detail keys that name a host (by name or id), searched by ``AuditQuery.host``.
-HOST_DETAIL_KEYS = ("host", "host_id", "hostname")
 
 # The column holds 512 characters; a longer target (a long selector or host list) is shortened
 # there and kept whole in the details.
@@ -74,22 +78,27 @@ class AuditVerification:
 class AuditQuery:
     """Which events ``AuditLog.list`` returns: the newest ``limit`` matching all filters given.
 
-    ``since`` is inclusive, ``until`` exclusive. ``host`` holds the names/ids of one host (the RPC
-    layer resolves a name to both): an event matches when its target is one of them, when its
-    details carry one under ``host``, ``host_id`` or ``hostname`` (a JSON lookup, not indexed:
-    the other filters and the id order bound it), or when its target is a command with an
-    invocation on the host or a session on the host (both indexed by host id).
-    ``before_id`` pages backwards: only events with a smaller id.
+    ``since`` is inclusive, ``until`` exclusive. ``actor`` matches exactly; ``actors`` matches
+    any of them (the RPC layer reads a bare name as the operator and the host of that name).
+    ``host`` holds the names/ids of one host (the RPC layer resolves a name to both): an event
+    matches when its target is one of them, when its details name one
+    (:func:`~fleetops.controller.audit.hosts.hosts_concerned`, indexed in ``audit_event_hosts``),
+    or when its target is a command with an invocation on the host or a session on the host (both
+    indexed by host id). ``before_id`` pages backwards: only events with a smaller id.
+    Without ``include_reads``, reads (:mod:`fleetops.controller.audit.actions`) are left out unless
+    refused or asked for by ``action``.
     """
 
     since: datetime | None = None
     until: datetime | None = None
     actor: str = ""
+    actors: tuple[str, ...] = ()
     action: str = ""
     outcome: str = ""
     host: tuple[str, ...] = ()
     before_id: int = 0
     limit: int = 100
+    include_reads: bool = True
 
 
 def format_time(time: datetime) -> str:
@@ -221,6 +230,11 @@ class AuditLog:
                 hash=digest,
             )
             session.add(row)
+            await session.flush()  # the event before the index rows that refer to it
+            # Rows left by a deleted event of this id (deleted behind the database's back: the chain
+            # check names that) must not make the append fail.
+            await session.execute(delete(AuditEventHostRow).where(AuditEventHostRow.event_id == event_id))
+            session.add_all(AuditEventHostRow(event_id=event_id, host=h) for h in hosts_concerned(details))
         log.info(
             "audit %s %s %s -> %s",
             actor,
@@ -240,6 +254,12 @@ class AuditLog:
             stmt = stmt.where(AuditEventRow.time < query.until)
         if query.actor:
             stmt = stmt.where(AuditEventRow.actor == query.actor)
+        if query.actors:
+            stmt = stmt.where(AuditEventRow.actor.in_(query.actors))
+        if not query.include_reads and not query.action:
+            stmt = stmt.where(
+                or_(AuditEventRow.action.not_in(READ_ACTIONS), AuditEventRow.outcome.in_(ALWAYS_SHOWN_OUTCOMES))
+            )
         if query.action:
             stmt = stmt.where(AuditEventRow.action == query.action)
         if query.outcome:
@@ -251,7 +271,7 @@ class AuditLog:
             stmt = stmt.where(
                 or_(
                     AuditEventRow.target.in_(keys),
-                    *(AuditEventRow.details[k].as_string().in_(keys) for k in HOST_DETAIL_KEYS),
+                    AuditEventRow.id.in_(select(AuditEventHostRow.event_id).where(AuditEventHostRow.host.in_(keys))),
                     AuditEventRow.target.in_(select(InvocationRow.command_id).where(InvocationRow.host_id.in_(keys))),
                     AuditEventRow.target.in_(select(SessionRow.id).where(SessionRow.host_id.in_(keys))),
                 )

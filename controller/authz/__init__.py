@@ -9,13 +9,22 @@ as an audit event whatever the answer, and raises ``Decision.to_error()`` when r
 ``decision``  ``authorize``, ``authorize_selector``, ``Decision``, ``permitted_hosts``, ``visible_hosts``,
               ``HostLike``
 ``implication`` ``within``, ``within_any``, ``may_overlap``, ``satisfiable``: selectors as sets of hosts
-``actions``   ``RPC_ACTIONS`` (operator RPC -> action), ``RPC_SCOPE``, ``TASK_ACTIONS``
+``retag``     ``authorize_retag``, ``new_rights``: tag changes, decided before and after (no escalation)
+``actions``   ``RPC_ACTIONS`` (operator RPC -> action), ``RPC_PHRASES`` (-> words), ``RPC_SCOPE``, ``TASK_ACTIONS``
 """
 
 from __future__ import annotations
 
-from fleetops.controller.authz.actions import RPC_ACTIONS, RPC_SCOPE, TASK_ACTIONS, action_for
+from fleetops.controller.authz.actions import (
+    RPC_ACTIONS,
+    RPC_PHRASES,
+    RPC_SCOPE,
+    TASK_ACTIONS,
+    action_for,
+    phrase_for,
+)
 from fleetops.controller.authz.decision import (
+    ACTION_PHRASES,
     MAX_AUDIT_HOSTS,
     MAX_NAMED_HOSTS,
     Decision,
@@ -23,6 +32,7 @@ from fleetops.controller.authz.decision import (
     authorize,
     authorize_selector,
     permitted_hosts,
+    phrase,
     visible_hosts,
 )
 from fleetops.controller.authz.implication import may_overlap, satisfiable, within, within_any
@@ -42,9 +52,11 @@ from fleetops.controller.authz.models import (
     role_to_text,
     validate_role_name,
 )
+from fleetops.controller.authz.retag import Retagged, authorize_retag, new_rights
 
 __all__ = [
     "ACTIONS",
+    "ACTION_PHRASES",
     "ANY",
     "BUILTIN_ROLES",
     "GLOBAL_ACTIONS",
@@ -54,19 +66,25 @@ __all__ = [
     "MAX_NAMED_HOSTS",
     "ROOT",
     "RPC_ACTIONS",
+    "RPC_PHRASES",
     "RPC_SCOPE",
     "TASK_ACTIONS",
     "Decision",
+    "Retagged",
     "HostLike",
     "Role",
     "Rule",
     "action_for",
     "authorize",
+    "authorize_retag",
     "authorize_selector",
     "ensure_mutable",
     "is_valid_login",
     "may_overlap",
+    "new_rights",
     "permitted_hosts",
+    "phrase",
+    "phrase_for",
     "role_from_text",
     "role_to_text",
     "satisfiable",

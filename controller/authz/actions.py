@@ -10,9 +10,12 @@ RPCs of host-scoped actions that are not in ``RPC_SCOPE`` are checked without ho
 host"). The principles behind the table:
 
 * ``admin`` is everything that changes who may do what, or which hosts exist: users, roles, login
-  tokens, activations, tagging (tags are what role selectors match, so tagging *is* granting) and
-  deregistering; also fleet-wide patch policy (baselines, patch groups). Holding ``admin`` is
-  equivalent to holding every role, since an admin can give themselves any role.
+  tokens, activations and deregistering; also fleet-wide patch policy (baselines, patch groups).
+  Holding ``admin`` is equivalent to holding every role, since an admin can give themselves any role.
+* Tags are what role selectors match, so tagging *is* granting: ``hosts.tag`` is host-scoped and
+  decided on each host's tags both before and after the change (``authz.retag.authorize_retag``),
+  and a change that would give the caller a right on the host they did not have is refused. So it
+  neither pulls a host into nor pushes one out of the caller's reach.
 * Work done on hosts is visible to whoever may do that work there: commands (text, status and
   output) need ``command.run`` on their hosts, sessions ``session.start`` on theirs. Such reads
   check no login.
@@ -40,7 +43,8 @@ RPC_ACTIONS: dict[str, str | None] = {
     # hosts
     "ListHosts": "hosts.read",
     "GetHost": "hosts.read",
-    "TagHost": "admin",
+    "TagHost": "hosts.tag",
+    "TagHosts": "hosts.tag",
     "DeregisterHost": "admin",
     # enrollment
     "CreateActivation": "admin",
@@ -53,6 +57,7 @@ RPC_ACTIONS: dict[str, str | None] = {
     "WatchCommand": "command.run",
     "CancelCommand": "command.run",
     "GetInvocationOutput": "command.run",
+    "WatchOutput": "command.run",
     # sessions
     "Session": "session.start",
     "ListSessions": "session.start",
@@ -104,12 +109,15 @@ RPC_ACTIONS: dict[str, str | None] = {
 RPC_SCOPE: dict[str, tuple[str, str, str]] = {
     "ListHosts": ("every host listed", "none", "filter"),
     "GetHost": ("that host", "none", "refuse"),
+    "TagHost": ("that host, with its tags before and after the change", "none", "refuse"),
+    "TagHosts": ("the resolved target hosts, with their tags before and after the change", "none", "refuse"),
     "RunCommand": ("the resolved target hosts", "run_as", "refuse"),
     "ListCommands": ("each command's hosts", "none", "filter: a command shows when all its hosts pass"),
     "GetCommand": ("the command's hosts", "none", "refuse"),
     "WatchCommand": ("the command's hosts", "none", "refuse"),
     "CancelCommand": ("the command's hosts", "none", "refuse"),
     "GetInvocationOutput": ("that invocation's host", "none", "refuse"),
+    "WatchOutput": ("the command's hosts", "none", "refuse"),
     "Session": ("the session's host", "run_as (attach: the session's run_as)", "refuse"),
     "ListSessions": ("each session's host", "none", "filter"),
     "GetSession": ("the session's host", "none", "refuse"),
@@ -119,8 +127,73 @@ RPC_SCOPE: dict[str, tuple[str, str, str]] = {
     "GetPatchCompliance": ("the target's hosts, or the one host asked for", "none", "filter (one host: refuse)"),
 }
 
+#: What each RPC does, in words, for refusals ("alice may not manage users"); an RPC missing here
+#: is described by its action's phrase (``authz.decision.ACTION_PHRASES``).
+RPC_PHRASES: dict[str, str] = {
+    "ListHosts": "list hosts",
+    "GetHost": "read host details",
+    "TagHost": "tag hosts",
+    "TagHosts": "tag hosts",
+    "DeregisterHost": "deregister hosts",
+    "CreateActivation": "manage activations",
+    "ListActivations": "list activations",
+    "DeleteActivation": "manage activations",
+    "RunCommand": "run commands",
+    "ListCommands": "list commands",
+    "GetCommand": "read commands and their results",
+    "WatchCommand": "watch commands",
+    "CancelCommand": "cancel commands",
+    "GetInvocationOutput": "read command output",
+    "WatchOutput": "read command output",
+    "Session": "start sessions",
+    "ListSessions": "list sessions",
+    "GetSession": "read sessions",
+    "KillSession": "kill sessions",
+    "GetSessionTranscript": "read session transcripts",
+    "ScanPatches": "scan for patches",
+    "InstallPatches": "install patches",
+    "GetPatchCompliance": "read patch compliance",
+    "CreatePatchBaseline": "manage patch baselines",
+    "UpdatePatchBaseline": "manage patch baselines",
+    "DeletePatchBaseline": "manage patch baselines",
+    "ListPatchBaselines": "read patch baselines",
+    "GetPatchBaseline": "read patch baselines",
+    "AssignPatchBaseline": "manage patch groups",
+    "ListPatchGroups": "read patch groups",
+    "DeletePatchGroup": "manage patch groups",
+    "CreateWindow": "create maintenance windows",
+    "UpdateWindow": "change maintenance windows",
+    "ListWindows": "read maintenance windows",
+    "GetWindow": "read maintenance windows",
+    "DeleteWindow": "delete maintenance windows",
+    "SetWindowEnabled": "enable or disable maintenance windows",
+    "NextWindowRuns": "read maintenance windows",
+    "AddWindowTask": "change maintenance windows",
+    "RemoveWindowTask": "change maintenance windows",
+    "WindowHistory": "read maintenance window history",
+    "CreateUser": "manage users",
+    "ListUsers": "list users",
+    "UpdateUser": "manage users",
+    "DeleteUser": "manage users",
+    "IssueLoginToken": "issue login tokens",
+    "CreateRole": "manage roles",
+    "UpdateRole": "manage roles",
+    "ListRoles": "list roles",
+    "GetRole": "read roles",
+    "DeleteRole": "manage roles",
+    "GetAuditEvent": "read the audit log",
+    "ListAuditEvents": "read the audit log",
+    "ExportAudit": "export the audit log",
+    "VerifyAudit": "verify the audit log",
+}
+
 #: The action a window task of each type needs of its author, and of whoever changes its window.
 TASK_ACTIONS: Mapping[str, str] = {"run": "command.run", "patch-scan": "patch.scan", "patch-install": "patch.install"}
+
+
+def phrase_for(method: str) -> str:
+    """What *method* does, in words ("manage users"); ``""`` when the table has no phrase for it."""
+    return RPC_PHRASES.get(method, "")
 
 
 def action_for(method: str) -> str | None:

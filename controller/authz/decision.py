@@ -19,6 +19,13 @@ The rules (docs/access.md#how-a-decision-is-made):
    rule's hosts and no deny rule's hosts could overlap it (``authz.implication``); when it runs,
    its hosts are decided one by one as in rule 4, but refused hosts are left out, not fatal.
 
+8. A refusal answering the caller (``hide_unseen``) tells them only what they may see: refused
+   hosts they may read (``hosts.read``) are named with their cause; the others are neither named
+   nor counted, the message says only that the target matches hosts outside their access
+   (``hidden_hosts``; the audit details keep every name).
+9. Refusals say what was refused in words (``ACTION_PHRASES``, or the RPC's phrase from
+   ``authz.actions.RPC_PHRASES``: "may not manage users"), and the action to ask for.
+
 ``login=""`` means "run as the agent's own account". The controller cannot know which account
 that is, and agents normally run as root, so it is decided as ``root``: a rule must list ``root``
 explicitly to allow it. Failing closed here keeps ``logins: ['*']`` from quietly granting root.
@@ -41,6 +48,22 @@ MAX_NAMED_HOSTS = 20
 MAX_AUDIT_HOSTS = 200
 
 NO_ALLOW = "no allow rule matches"
+#: The action whose holder may see a host: refused hosts without it are never named to the caller.
+SEE = "hosts.read"
+
+#: What each action lets its holder do, in words, for messages ("alice may not run commands ...").
+#: A call may say it more precisely (``authz.actions.RPC_PHRASES``: "manage users" for ``admin``).
+ACTION_PHRASES: dict[str, str] = {
+    "hosts.read": "read hosts",
+    "hosts.tag": "tag hosts",
+    "command.run": "run commands",
+    "session.start": "start sessions",
+    "patch.scan": "scan for patches",
+    "patch.install": "install patches",
+    "window.manage": "manage maintenance windows",
+    "audit.read": "read the audit log",
+    "admin": "administer the controller",
+}
 
 
 class HostLike(Protocol):
@@ -81,6 +104,10 @@ class Decision:
     host_count: int = 0
     #: For a decision on a selector (:func:`authorize_selector`): the selector, or ``--all``.
     selector: str = ""
+    #: Refused hosts the caller may not see (no ``hosts.read``): in ``denied_hosts``, never in the message.
+    hidden_hosts: list[str] = field(default_factory=list)
+    #: Which check of a multi-step decision decided (tag changes: ``before``, ``after``, ``new-rights``).
+    phase: str = ""
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -113,6 +140,12 @@ class Decision:
             details["login_checked_as"] = ROOT
         if self.selector:
             details["selector"] = self.selector
+        if self.phase:
+            details["phase"] = self.phase
+        if self.hidden_hosts:
+            # Withheld from the caller's message (they may not see them); kept here for admins.
+            details["hidden_hosts"] = self.hidden_hosts[:MAX_AUDIT_HOSTS]
+            details["hidden_count"] = len(self.hidden_hosts)
         return details
 
 
@@ -144,6 +177,15 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(i for i in items if i))
 
 
+def _may_see(roles: Sequence[Role], host: HostLike) -> bool:
+    return _verdict(roles, SEE, None, host.tags)[0] == "allow"
+
+
+def phrase(action: str) -> str:
+    """*action* in words ("run commands" for ``command.run``); the action itself when it has none."""
+    return ACTION_PHRASES.get(action, action)
+
+
 def _check_args(action: str, login: str | None) -> str | None:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
@@ -167,6 +209,8 @@ def authorize(
     hosts: Sequence[HostLike] = (),
     login: str | None = None,
     user: str = "",
+    what: str = "",
+    hide_unseen: bool = False,
 ) -> Decision:
     """Decide whether the holder of *roles* may do *action* (see the module docstring).
 
@@ -177,6 +221,12 @@ def authorize(
         login: the run-as user for ``command.run``/``session.start`` (``""``: the agent's own
             account, decided as root); ``None`` when no login is involved (reading, cancelling).
         user: the caller's name, for the messages ("alice may not ..."; "you" when empty).
+        what: what the call does, in words ("manage users"); default: the action's phrase.
+        hide_unseen: the decision answers a request of the holder of *roles* (every operator call
+            does, through ``rpc.access.Access``): its message names only the refused hosts they
+            may see (``hosts.read``); the others are said to be "outside your access", without
+            names or a count (``Decision.hidden_hosts``). Off for decisions reported to someone
+            else (a window task decided as its author, shown in the window's history).
 
     Raises:
         ValueError: *action* is unknown, or a login is given for an action that takes none.
@@ -184,7 +234,7 @@ def authorize(
     effective = _check_args(action, login)
     roles = list(roles)
     who = user or "you"
-    doing = f"{action}{_as(login)}"
+    doing = f"{what or phrase(action)}{_as(login)}"
     asking = f"{action} as {effective}" if effective is not None else action
 
     if action in GLOBAL_ACTIONS or not hosts:
@@ -195,11 +245,11 @@ def authorize(
             message = f"{who} may {doing}{somewhere} ({ref})"
             return Decision(True, action, message, message, matched=[ref], login=login, user=user)
         if kind == "deny":
-            message = f"{who} may not {doing}{where}: denied by {ref}"
+            message = f"{who} may not {doing}{where}: that needs {action}, denied by {ref}"
             hint = _deny_hint([ref])
             matched = [ref]
         else:
-            message = f"{who} may not {doing}{where} ({_no_allow(roles, user)})"
+            message = f"{who} may not {doing}{where}: that needs {action} ({_no_allow(roles, user)})"
             hint = _ask_for(asking, roles, "")
             matched = []
         return Decision(False, action, f"{message} — {hint}", message, hint, [], matched, login, user)
@@ -211,40 +261,75 @@ def authorize(
         if key not in seen:
             seen.add(key)
             unique_hosts.append(host)
-    denied: dict[str, list[str]] = {}  # cause -> host labels, in order
+    denied: dict[str, list[str]] = {}  # cause -> labels of refused hosts the caller may see, in order
+    denied_hosts: list[str] = []  # every refused host, in order (audit)
+    hidden: list[str] = []  # refused hosts the caller may not see: never named or counted to them
     allow_refs: list[str] = []
     deny_refs: list[str] = []
+    shown_deny_refs: list[str] = []
     for host in unique_hosts:
         kind, ref = _verdict(roles, action, effective, host.tags)
         if kind == "allow":
             allow_refs.append(ref)
-        elif kind == "deny":
+            continue
+        label = _host_label(host)
+        denied_hosts.append(label)
+        if kind == "deny":
             deny_refs.append(ref)
-            denied.setdefault(f"denied by {ref}", []).append(_host_label(host))
+        if hide_unseen and (action == SEE or not _may_see(roles, host)):
+            hidden.append(label)
+            continue
+        if kind == "deny":
+            shown_deny_refs.append(ref)
+            denied.setdefault(f"denied by {ref}", []).append(label)
         else:
-            denied.setdefault(_no_allow(roles, user), []).append(_host_label(host))
+            denied.setdefault(_no_allow(roles, user), []).append(label)
     total = len(unique_hosts)
-    if not denied:
-        plural = "host" if total == 1 else "hosts"
+    if not denied_hosts:
         refs = _unique(allow_refs)
-        message = f"{who} may {doing} on {total} {plural} ({', '.join(refs)})"
+        message = f"{who} may {doing} on {_count(total, 'host')} ({', '.join(refs)})"
         return Decision(True, action, message, message, matched=refs, login=login, user=user, host_count=total)
 
-    denied_hosts = [name for names in denied.values() for name in names]
-    count = len(denied_hosts)
-    head = f"{who} may not {doing} on " + (f"{count} of {total} hosts: " if count < total else "")
-    message = head + _name_groups(denied) + ("; the whole request is refused" if total > 1 else "")
+    whole = "; the whole request is refused" if total > 1 else ""
+    shown = sum(len(names) for names in denied.values())
+    if not hidden:
+        head = f"{who} may not {doing} on " + (f"{shown} of {total} hosts: " if shown < total else "")
+        message = head + _name_groups(denied) + whole
+    elif denied:
+        message = f"{who} may not {doing} on {_name_groups(denied)}, nor on matching hosts outside your access{whole}"
+    elif total > 1:
+        message = f"{who} may not {doing}: the target matches hosts outside your access{whole}"
+    else:
+        message = f"{who} may not {doing}: the host is outside your access"
+    if hidden and not roles:
+        message += f" ({_no_allow(roles, user)})"  # says nothing of the hosts, and all there is to say
     hints = []
-    if total > count:
+    if total > len(denied_hosts):
         hints.append("narrow the target to the hosts you may reach")
-    if any(not cause.startswith("denied by") for cause in denied):
+    if hidden:
+        hints.append("opsctl hosts list shows the hosts you may see")
+    if hidden or any(not cause.startswith("denied by") for cause in denied):
         hints.append(("or " if hints else "") + _ask_for(asking, roles, " on them"))
-    if deny_refs:
-        hints.append(_deny_hint(_unique(deny_refs)))
+    if shown_deny_refs:
+        hints.append(_deny_hint(_unique(shown_deny_refs)))
     hint = "; ".join(hints)
     return Decision(
-        False, action, f"{message} — {hint}", message, hint, denied_hosts, _unique(deny_refs), login, user, total
+        False,
+        action,
+        f"{message} — {hint}",
+        message,
+        hint,
+        denied_hosts,
+        _unique(deny_refs),
+        login,
+        user,
+        total,
+        hidden_hosts=hidden,
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def authorize_selector(
@@ -254,6 +339,7 @@ def authorize_selector(
     *,
     login: str | None = None,
     user: str = "",
+    what: str = "",
 ) -> Decision:
     """Decide *action* on every host that could ever match *selector* (``None``: every host, ``--all``).
 
@@ -274,7 +360,7 @@ def authorize_selector(
         raise ValueError(f"{action} is not host-scoped; decide it with authorize()")
     roles = list(roles)
     who = user or "you"
-    doing = f"{action}{_as(login)}"
+    doing = f"{what or phrase(action)}{_as(login)}"
     asking = f"{action} as {effective}" if effective is not None else action
     label = "--all" if selector is None else str(selector)
     where = "on every host (--all)" if selector is None else f"on hosts matching {label!r}"

@@ -26,6 +26,15 @@ factor by factor, which gives exact answers:
 * ``may_overlap(a, b)``: some host could match both: for every key the two sets intersect.
 
 These are exact for the grammar of ``fleetops.common.selectors``; they never consult hosts.
+
+Inventory facts (``inv.os_family=linux``) are reported by the hosts themselves, so they never help a
+selector's authorization: on the side of a *target* (``narrow``, both sides of ``may_overlap``,
+``satisfiable``) fact requirements are left out, which gives a selector matching every host the
+target could match and maybe more (sound: a target can only be refused more, never allowed more).
+On the side of a *rule* (``broad``), which is matched against operator-set tags without facts
+(roles may not name facts at all, ``fleetops.controller.authz.models``), a fact is absent on every
+host: a fact requirement that admits "absent" is always true and left out, any other makes the rule
+match nothing. Where a fact requirement is left out these answers are conservative, not exact.
 :func:`within_any` also splits ``a`` on its finite keys (``env in (dev,test)`` is the two
 selectors ``env=dev`` and ``env=test``) so that a selector covered by the union of several rules,
 one case each, is accepted; the split is bounded (``MAX_CASES``) and refuses when exceeded.
@@ -95,17 +104,33 @@ def key_set(requirement: Requirement) -> KeySet:
     raise ValueError(f"unknown selector operator {op!r}")  # pragma: no cover - the parser makes no other
 
 
-def key_sets(selector: Selector) -> dict[str, KeySet]:
-    """Per key named in *selector*, the states it admits (keys not named admit every state)."""
+def _admits_absent(states: KeySet) -> bool:
+    return (ABSENT in states.members) == states.finite
+
+
+def key_sets(selector: Selector, *, rule: bool = False) -> dict[str, KeySet]:
+    """Per tag key named in *selector*, the states it admits (keys not named admit every state).
+
+    Inventory facts are left out, unless *rule*: then *selector* is a rule's, matched without facts,
+    and a fact requirement that does not admit "absent" makes it match nothing (see the module text).
+    """
     sets: dict[str, KeySet] = {}
     for requirement in selector.requirements:
         own = key_set(requirement)
+        if requirement.is_fact:
+            if rule and not _admits_absent(own):
+                own = KeySet(True, frozenset())  # never true without facts: the rule matches no host
+            else:
+                continue
         sets[requirement.key] = sets[requirement.key] & own if requirement.key in sets else own
     return sets
 
 
 def satisfiable(selector: Selector) -> bool:
-    """Whether some host could ever match *selector* (``env=a,env=b`` never can)."""
+    """Whether some host could ever match *selector* (``env=a,env=b`` never can).
+
+    Conservative for facts: ``inv.arch=x86,inv.arch=arm64`` counts as satisfiable.
+    """
     return not any(s.empty for s in key_sets(selector).values())
 
 
@@ -117,11 +142,15 @@ def _within(narrow: dict[str, KeySet], broad: dict[str, KeySet]) -> bool:
 
 def within(narrow: Selector, broad: Selector | None) -> bool:
     """Whether every host that could match *narrow* matches *broad* (``None``: every host)."""
-    return broad is None or _within(key_sets(narrow), key_sets(broad))
+    return broad is None or _within(key_sets(narrow), key_sets(broad, rule=True))
 
 
 def may_overlap(a: Selector | None, b: Selector | None) -> bool:
-    """Whether some host could match both (``None``: every host). Exact, never "maybe"."""
+    """Whether some host could match both (``None``: every host). Exact for tags, never "maybe".
+
+    Facts are left out on both sides, so that an answer of "no" is always right (a deny rule is
+    decided with this: "could overlap" refuses).
+    """
     sa = key_sets(a) if a is not None else {}
     sb = key_sets(b) if b is not None else {}
     if any(s.empty for s in (*sa.values(), *sb.values())):
@@ -153,7 +182,7 @@ def within_any(narrow: Selector, broad: Sequence[Selector | None]) -> bool:
     """
     if any(b is None for b in broad):
         return True
-    targets = [key_sets(b) for b in broad if b is not None]
+    targets = [key_sets(b, rule=True) for b in broad if b is not None]
     mine = key_sets(narrow)
     if any(_within(mine, t) for t in targets):
         return True

@@ -40,6 +40,7 @@ from fleetops.common.selectors import Selector
 #: Every action a rule may name, in documentation order.
 ACTIONS: tuple[str, ...] = (
     "hosts.read",
+    "hosts.tag",
     "command.run",
     "session.start",
     "patch.scan",
@@ -50,7 +51,7 @@ ACTIONS: tuple[str, ...] = (
 )
 #: Actions whose decision depends on the hosts involved: decided host by host.
 HOST_SCOPED_ACTIONS: frozenset[str] = frozenset(
-    {"hosts.read", "command.run", "session.start", "patch.scan", "patch.install"}
+    {"hosts.read", "hosts.tag", "command.run", "session.start", "patch.scan", "patch.install"}
 )
 #: Actions on the control plane itself: hosts play no part.
 GLOBAL_ACTIONS: frozenset[str] = frozenset(ACTIONS) - HOST_SCOPED_ACTIONS
@@ -183,6 +184,14 @@ class Rule:
                     f"hosts: {exc.message}",
                     f"{exc.hint}; quote the selector in YAML; leave hosts out for every host",
                 ) from None
+            if facts := selector.fact_keys:
+                # What a host reports about itself is data, never authority (docs/access.md).
+                what = f"{', '.join(facts)} {'is an inventory fact' if len(facts) == 1 else 'are inventory facts'}"
+                raise InvalidInput(
+                    f"hosts: {what}, reported by the hosts themselves; a role's hosts select operator-set tags only",
+                    "tag the hosts (opsctl hosts tag HOST os=linux) and select the tag; commands may still "
+                    "target by facts (--target 'inv.os_family=linux') within the hosts a role allows",
+                )
             scoped_out = [a for a in actions if a in GLOBAL_ACTIONS]
             if scoped_out:
                 raise InvalidInput(

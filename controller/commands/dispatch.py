@@ -126,6 +126,22 @@ class CommandRun:
         self.cancel_requested = True
         self.wake.set()
 
+    # -- what watchers see (waiting reasons) ------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        """Invocations sent and not final."""
+        return len(self._in_flight())
+
+    @property
+    def stopped_by_errors(self) -> bool:
+        """More invocations failed than max-errors allows: nothing new is sent."""
+        return self._errors() > self._row.error_limit
+
+    @property
+    def delivery_deadline(self) -> datetime:
+        """When unsent invocations of offline hosts end undeliverable."""
+        return self._delivery_deadline
+
     # -- the loop ---------------------------------------------------------------------------
     def _in_flight(self) -> list[Slot]:
         return [s for s in self.slots.values() if not s.state.final and s.sent]
@@ -238,7 +254,8 @@ class CommandRun:
         await self._fail(
             late,
             f"the host did not acknowledge the invocation within {self._ack_timeout.total_seconds():g}s "
-            "of receiving it; it may not be able to accept it (see the agent's log)",
+            "of receiving it (the controller's --command-ack-timeout); it may not be able to accept it "
+            "(see the agent's log)",
         )
 
     async def _expire_silent(self, now: datetime) -> None:

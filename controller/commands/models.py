@@ -185,6 +185,10 @@ class Invocation:
     finished_at: datetime | None
     rebooted: bool
     updated_at: datetime
+    sent_at: datetime | None = None
+    # Why a non-final invocation has not finished, in words ("" when final); see waiting.py.
+    waiting_reason: str = ""
+    host_offline_since: datetime | None = None
 
 
 @dataclass(frozen=True)

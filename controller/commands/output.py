@@ -32,6 +32,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from fleetops.common.errors import FleetopsError, InternalError, Unavailable
 from fleetops.common.files import fsync_directory
@@ -429,6 +430,17 @@ class SpooledWriter:
         await self._spool._finished(entry)
         return ObjectInfo(key=entry.key, size=entry.size, sha256=entry.sha256)
 
+    def open_written(self) -> BinaryIO | None:
+        """A new read handle of the bytes written so far (from the first), or None before the first
+        write and after close or abort. The handle stays readable when the file is uploaded and
+        removed meanwhile; the caller closes it."""
+        if self._closed or self._file is None:
+            return None
+        try:
+            return open(self._entry.part, "rb")  # noqa: SIM115 (the caller owns and closes it)
+        except OSError:
+            return None
+
     async def abort(self) -> None:
         """Discard the spooled bytes. Idempotent, never raises."""
         if self._closed:
@@ -477,10 +489,37 @@ class OutputSink:
         self._writer: ObjectWriter | None = None
         self.gap = False
         self._dropping = False
+        #: Set (and replaced) whenever bytes arrive or the stream ends: live readers wait on it.
+        self.changed = asyncio.Event()
+        #: True once the invocation's result closed (or abort discarded) the stream.
+        self.ended = False
 
     @property
     def tail(self) -> bytes:
         return bytes(self._tail)
+
+    @property
+    def tail_offset(self) -> int:
+        """Offset in the stream of the tail's first byte (what the sink holds in memory)."""
+        return self.received - len(self._tail)
+
+    def held(self, start: int, limit: int) -> bytes:
+        """Up to ``limit`` bytes from offset ``start`` out of the tail (``start`` at or past tail_offset)."""
+        first = start - self.tail_offset
+        if first < 0:
+            raise ValueError(f"offset {start} is before the tail (at {self.tail_offset})")
+        return bytes(self._tail[first : first + limit])
+
+    def open_stored(self) -> BinaryIO | None:
+        """A read handle of the stored bytes so far, from offset 0, when the store's writer offers
+        one (the spool does); None otherwise. ``stored`` of them are in order from 0 (all of
+        them unless the spool was full)."""
+        opener = getattr(self._writer, "open_written", None)
+        return opener() if opener is not None else None
+
+    def _wake(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
 
     async def write(self, offset: int, data: bytes) -> None:
         if offset > self.received:
@@ -508,18 +547,27 @@ class OutputSink:
         self._tail += data
         if len(self._tail) > TAIL_BYTES:
             del self._tail[: len(self._tail) - TAIL_BYTES]
+        self._wake()
 
     async def close(self) -> int:
         """Complete the object (if any byte arrived); returns the number of bytes stored."""
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            await writer.close()
+        try:
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                await writer.close()
+        finally:
+            self.ended = True
+            self._wake()
         return self.stored
 
     async def abort(self) -> None:
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            await writer.abort()
+        try:
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                await writer.abort()
+        finally:
+            self.ended = True
+            self._wake()
 
 
 __all__ = ["OutputSink", "OutputSpool", "SpoolFull", "SpooledWriter", "output_key"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +14,7 @@ from fleetops.common import limits
 from fleetops.common.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from fleetops.controller.commands.dispatch import DEFAULT_ACK_TIMEOUT, CommandRun, Slot
 from fleetops.controller.commands.interfaces import AgentChannel
+from fleetops.controller.commands.live import OutputFeed, OutputPiece, WatchEvent
 from fleetops.controller.commands.models import (
     Command,
     CommandSpec,
@@ -27,6 +28,7 @@ from fleetops.controller.commands.models import (
 )
 from fleetops.controller.commands.output import OutputSink, output_key
 from fleetops.controller.commands.store import InvocationStore
+from fleetops.controller.commands.waiting import as_it_stands
 from fleetops.controller.fleet.models import Host, Target
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.objects.interfaces import ObjectStore
@@ -86,6 +88,7 @@ class CommandService:
         self._watchers: dict[str, set[asyncio.Queue[None]]] = {}
         self._result_listeners: list[tuple[ResultListener, frozenset[str] | None]] = []
         self._agent_task: dict[str, str] = {}  # command id -> its agent task ("" for a command line)
+        self._feed = OutputFeed(self, objects)
 
     def on_result(self, listener: ResultListener, *, agent_tasks: Iterable[str] | None = None) -> None:
         """Call ``listener(command_id, host_id, report)`` after each final result is committed.
@@ -321,6 +324,81 @@ class CommandService:
     def read_output(self, command_id: str, host_name: str, stream: str) -> Any:
         return self._objects.read(output_key(command_id, host_name, stream))
 
+    # -- live view and output -----------------------------------------------------------------
+    async def view(
+        self, command_id: str, *, tails: bool = True, only: Iterable[str] | None = None
+    ) -> tuple[Command, list[Invocation]]:
+        """A command and its invocations (``only``: those ids) as they stand now.
+
+        Beyond :meth:`get`, what this replica knows before the database does: states ahead of
+        the write-behind, the output running invocations sent so far (byte counts and, with
+        ``tails``, tails), and why each unfinished one waits (``waiting_reason``, and
+        ``host_offline_since`` from fleet presence). Tails past DETAIL_OUTPUT_BYTES in all are
+        left out.
+
+        Raises:
+            NotFound: no such command.
+        """
+        command = await self.command(command_id)
+        if only is not None:
+            stored = [i for i in await self._store.invocations_by_id(only) if i.command_id == command_id]
+        else:
+            stored = await self._store.invocations(command_id, tails=tails)
+        run = self._runs.get(command_id)
+        unfinished = [i for i in stored if not i.state.final]
+        hosts: dict[str, Host] = {}
+        if unfinished:
+            found = await self._fleet.list_hosts(
+                Target(hosts=tuple(dict.fromkeys(i.host_id for i in unfinished))), include_deregistered=True
+            )
+            hosts = {h.id: h for h in found}
+        now = datetime.now(UTC)
+        in_flight = run.in_flight if run else sum(1 for i in unfinished if i.sent_at is not None)
+        budget = limits.DETAIL_OUTPUT_BYTES
+        invocations = []
+        for i in stored:
+            if not i.state.final:
+                i = as_it_stands(
+                    i,
+                    slot=run.slots.get(i.id) if run else None,
+                    run=run,
+                    host=hosts.get(i.host_id),
+                    command=command,
+                    in_flight=in_flight,
+                    out=self._sinks.get((i.id, "stdout")),
+                    err=self._sinks.get((i.id, "stderr")),
+                    now=now,
+                    tails=tails,
+                )
+            size = len(i.stdout_tail) + len(i.stderr_tail)
+            if size > budget:
+                i = replace(i, stdout_tail=b"", stderr_tail=b"")
+            else:
+                budget -= size
+            invocations.append(i)
+        return command, invocations
+
+    def read_live_output(self, invocation: Invocation, *, stderr: bool, follow: bool) -> AsyncIterator[OutputPiece]:
+        """One stream of ``invocation``, from its first byte: all of it once final; while it runs,
+        what arrived so far and, with ``follow``, the rest as it comes (see live.OutputFeed.read)."""
+        return self._feed.read(invocation, stderr=stderr, follow=follow)
+
+    def watch_output(self, command_id: str, invocations: list[Invocation]) -> AsyncIterator[WatchEvent]:
+        """Output of ``invocations`` as it arrives and each one's end (see live.OutputFeed.watch)."""
+        return self._feed.watch(command_id, invocations)
+
+    # -- LiveSource (what the feed reads) ---------------------------------------------------------
+    def sink(self, invocation_id: str, stream: str) -> OutputSink | None:
+        return self._sinks.get((invocation_id, stream))
+
+    def known_final(self, command_id: str, invocation_id: str) -> bool:
+        run = self._runs.get(command_id)
+        slot = run.slots.get(invocation_id) if run else None
+        return slot is None or slot.state.final
+
+    async def invocations_by_id(self, invocation_ids: Iterable[str]) -> list[Invocation]:
+        return await self._store.invocations_by_id(invocation_ids)
+
     # -- watching ---------------------------------------------------------------------------
     def subscribe(self, command_id: str) -> asyncio.Queue[None]:
         queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
@@ -338,6 +416,7 @@ class CommandService:
         for queue in self._watchers.get(command_id, ()):
             if queue.empty():
                 queue.put_nowait(None)  # coalesced: a watcher re-reads everything that changed
+        self._feed.command_changed(command_id)
 
     # -- what agents report -----------------------------------------------------------------
     def _owned(self, host_id: str, invocation_id: str) -> tuple[str, str, str] | None:
@@ -392,7 +471,9 @@ class CommandService:
         sink = self._sinks.get(key)
         if sink is None:
             sink = self._sinks[key] = OutputSink(self._objects, output_key(owner[0], owner[2], stream))
+            self._notify(owner[0])  # a follower waiting for this stream's first byte reads it from the sink
         await sink.write(offset, data)
+        self._feed.output_arrived(owner[0], invocation_id)
 
     async def invocation_result(self, host_id: str, report: InvocationReport) -> bool:
         """Store a final result; returns True once it is durable (the caller then acks the agent)."""

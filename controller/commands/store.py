@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
 
 from fleetops.controller.commands.models import (
     FINAL_STATE_NAMES,
@@ -150,9 +151,23 @@ class InvocationStore:
             )
 
     # -- invocations ------------------------------------------------------------------------
-    async def invocations(self, command_id: str) -> list[Invocation]:
+    async def invocations(self, command_id: str, *, tails: bool = True) -> list[Invocation]:
+        """The command's invocations by host name; without ``tails`` their output tails are not loaded
+        (a watcher re-reading a fan-out to thousands of hosts needs the states, not 128 KiB each)."""
         async with self._sessions() as session:
             stmt = select(InvocationRow).where(InvocationRow.command_id == command_id).order_by(InvocationRow.host_name)
+            if not tails:
+                stmt = stmt.options(defer(InvocationRow.stdout_tail), defer(InvocationRow.stderr_tail))
+            rows = (await session.execute(stmt)).scalars().all()
+            return [to_invocation(r, tails=tails) for r in rows]
+
+    async def invocations_by_id(self, invocation_ids: Iterable[str]) -> list[Invocation]:
+        """These invocations (with their tails), by host name; unknown ids are left out."""
+        wanted = list(invocation_ids)
+        if not wanted:
+            return []
+        async with self._sessions() as session:
+            stmt = select(InvocationRow).where(InvocationRow.id.in_(wanted)).order_by(InvocationRow.host_name)
             rows = (await session.execute(stmt)).scalars().all()
         return [to_invocation(r) for r in rows]
 
@@ -295,7 +310,7 @@ def to_command(row: CommandRow, counts: dict[str, int]) -> Command:
     )
 
 
-def to_invocation(row: InvocationRow) -> Invocation:
+def to_invocation(row: InvocationRow, *, tails: bool = True) -> Invocation:
     return Invocation(
         id=row.id,
         command_id=row.command_id,
@@ -304,8 +319,8 @@ def to_invocation(row: InvocationRow) -> Invocation:
         state=InvocationState(row.state),
         exit_code=row.exit_code,
         reason=row.reason,
-        stdout_tail=row.stdout_tail or b"",
-        stderr_tail=row.stderr_tail or b"",
+        stdout_tail=(row.stdout_tail or b"") if tails else b"",
+        stderr_tail=(row.stderr_tail or b"") if tails else b"",
         stdout_bytes=row.stdout_bytes,
         stderr_bytes=row.stderr_bytes,
         delivered_at=row.delivered_at,
@@ -313,4 +328,5 @@ def to_invocation(row: InvocationRow) -> Invocation:
         finished_at=row.finished_at,
         rebooted=row.rebooted,
         updated_at=row.updated_at,
+        sent_at=row.sent_at,
     )

@@ -337,7 +337,8 @@ class EnrollmentService:
             details={"failed_codes": failed, "lockout_after": limit, "peer": peer},
         )
         return Unauthenticated(
-            f"activation id or code is wrong; activation {activation_id} is now locked after {failed} wrong codes",
+            f"activation id or code is wrong; activation {activation_id} is now locked after {failed} wrong codes "
+            "(the controller's --lockout-after)",
             _LOCKED_HINT.format(id=activation_id),
         )
 

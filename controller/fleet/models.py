@@ -21,7 +21,9 @@ class Host:
     ``tags`` are the operator-set tags only (the activation's and ``opsctl hosts tag``): they are
     what access decisions see (``fleetops.controller.authz.HostLike``), so a host can never tag
     itself into a role. ``host_tags`` are the ones the host chose at registration under keys its
-    activation allowed; targeting (``--target``) matches ``all_tags``, the two together.
+    activation allowed; targeting (``--target``) matches ``all_tags``, the two together, and the
+    inventory facts (``inv.os_family=linux``, ``fleetops.common.selectors.inventory_facts``), which
+    access decisions never see either.
     """
 
     id: str

@@ -6,14 +6,17 @@ import asyncio
 import logging
 import re
 import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fleetops.common import limits
 from fleetops.common.errors import Conflict, InvalidInput, NotFound, Unauthenticated
-from fleetops.common.selectors import Selector, validate_tag_key, validate_tag_value
+from fleetops.common.selectors import Selector, inventory_facts, validate_tag_key, validate_tag_value
 from fleetops.controller.fleet.models import Host, HostStatus, Target
 from fleetops.controller.fleet.presence import PresenceTracker
 from fleetops.controller.store.models import HostRow
@@ -67,6 +70,54 @@ def validate_host_name(name: str) -> None:
 def shown_name(name: str) -> str:
     """A short, escaped form of a (possibly hostile) name for messages and audit details."""
     return repr(name[:_SHOWN]) + ("..." if len(name) > _SHOWN else "")
+
+
+#: At most this many tags set and removed by one change.
+TAG_CHANGES = limits.Limit("the tag changes", 64, "items", "set and remove at most 64 tags at a time")
+
+
+@dataclass(frozen=True)
+class TagChange:
+    """One host of a tag change: as it is (``before``) and as it is or would be after (``after``)."""
+
+    before: Host
+    after: Host
+
+    @property
+    def changed(self) -> bool:
+        return self.before.tags != self.after.tags or self.before.host_tags != self.after.host_tags
+
+
+def check_tag_changes(set_tags: Mapping[str, str], remove: Sequence[str]) -> None:
+    """Raise :class:`InvalidInput` unless *set_tags* and *remove* make a valid change."""
+    if not set_tags and not remove:
+        raise InvalidInput(
+            "no tag change given", "set a tag with KEY=VALUE and remove one with KEY-, e.g. env=prod canary-"
+        )
+    TAG_CHANGES.check(len(set_tags) + len(remove))
+    for k, v in set_tags.items():
+        validate_tag_key(k)
+        validate_tag_value(v)
+    for k in remove:
+        validate_tag_key(k)
+    both = set(set_tags) & set(remove)
+    if both:
+        raise InvalidInput(f"tag {sorted(both)[0]!r} is both set and removed", "give each key once")
+
+
+def retagged(
+    tags: Mapping[str, str], host_tags: Mapping[str, str], set_tags: Mapping[str, str], remove: Sequence[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """A host's (operator-set, host-set) tags after setting *set_tags* and removing *remove*.
+
+    A key an operator sets becomes operator-set, leaving the host's own tags; a removed key goes
+    from both.
+    """
+    after = {**tags, **set_tags}
+    own = {k: v for k, v in host_tags.items() if k not in set_tags and k not in remove}
+    for k in remove:
+        after.pop(k, None)
+    return after, own
 
 
 class FleetService:
@@ -255,9 +306,17 @@ class FleetService:
             for h in target.hosts:
                 seen.setdefault(by_key[h].id, by_key[h])
             return list(seen.values())
-        # Targeting sees every tag, the host's own too; access decisions see only operator-set ones.
+        # Targeting sees every tag, the host's own too, and the inventory facts (inv.*) the host
+        # reports; access decisions see only operator-set tags (docs/targeting.md#inventory-facts).
         selector = Selector.parse(target.selector)
-        return [r for r in rows if selector.matches({**(r.host_tags or {}), **(r.tags or {})})]
+        wants_facts = bool(selector.fact_keys)  # derived only when asked for: most selectors name none
+        return [
+            r
+            for r in rows
+            if selector.matches(
+                {**(r.host_tags or {}), **(r.tags or {})}, inventory_facts(r.inventory) if wants_facts else None
+            )
+        ]
 
     async def get_host(self, key: str) -> Host:
         async with self._sessions() as session:
@@ -273,30 +332,74 @@ class FleetService:
 
     # -- changes ----------------------------------------------------------------------------
     async def tag_host(self, key: str, set_tags: dict[str, str], remove: list[str]) -> Host:
-        for k, v in set_tags.items():
-            validate_tag_key(k)
-            validate_tag_value(v)
-        for k in remove:
-            validate_tag_key(k)
-        both = set(set_tags) & set(remove)
-        if both:
-            raise InvalidInput(f"tag {sorted(both)[0]!r} is both set and removed", "give each key once")
+        """Change one host's tags (no authorization: see :meth:`tag_hosts`); the host as it is after."""
+        (change,) = await self.tag_hosts(Target(hosts=(key,)), set_tags, remove)
+        return change.after
+
+    async def tag_hosts(
+        self,
+        target: Target,
+        set_tags: Mapping[str, str],
+        remove: Sequence[str],
+        *,
+        dry_run: bool = False,
+        authorize: Callable[[list[TagChange]], None] | None = None,
+    ) -> list[TagChange]:
+        """Set and remove operator-set tags on every host of *target*, all at once or not at all.
+
+        ``authorize`` sees every host with its tags before and after, inside the transaction that
+        writes them (rows locked where the database can), and raises to refuse: nothing changes
+        then. With *dry_run* nothing is written either way. A key an operator sets becomes
+        operator-set (it leaves the host's own tags); removing a key removes it whoever set it;
+        removing an absent key is no change.
+
+        Raises:
+            InvalidInput: no change, a bad key or value, a key both set and removed, too many
+                changes, an empty or malformed target.
+            NotFound: a named host does not exist, or no host matches.
+            Conflict: a named host is deregistered (its tags are kept as they were).
+            PermissionDenied: ``authorize`` refused.
+        """
+        set_tags, remove = dict(set_tags), list(dict.fromkeys(remove))
+        check_tag_changes(set_tags, remove)
+        if target.empty:
+            raise InvalidInput(
+                "no target given",
+                "give a host name, --target SELECTOR, --host NAME (repeatable) or --all to tag every host",
+            )
+        limits.TARGET_HOSTS.check(len(target.hosts))
+        for name in target.hosts:
+            limits.NAME_BYTES.check(limits.utf8_size(name), "a host name in --host")
         async with self._sessions() as session, session.begin():
-            row = await self._find(session, key)
-            if row.state == DEREGISTERED:
-                raise Conflict(f"host {row.name} is deregistered", "tags of deregistered hosts are kept as they were")
-            # A key an operator sets becomes operator-set (it leaves the host's own tags); removing a key
-            # removes it whoever set it.
-            tags = dict(row.tags or {})
-            host_tags = dict(row.host_tags or {})
-            tags.update(set_tags)
-            for k in [*set_tags, *remove]:
-                host_tags.pop(k, None)
-            for k in remove:
-                tags.pop(k, None)
-            row.tags = tags
-            row.host_tags = host_tags
-        return self._to_host(row)
+            stmt = select(HostRow).order_by(HostRow.name).with_for_update()
+            if not target.hosts:  # a named host that was deregistered is an error, not a silent skip
+                stmt = stmt.where(HostRow.state == ACTIVE)
+            rows = self._select((await session.execute(stmt)).scalars().all(), target)
+            gone = [r.name for r in rows if r.state == DEREGISTERED]
+            if gone:
+                raise Conflict(
+                    f"host {', '.join(gone[:20])} is deregistered"
+                    if len(gone) == 1
+                    else f"hosts {', '.join(gone[:20])} are deregistered",
+                    "tags of deregistered hosts are kept as they were; leave them out of the target",
+                )
+            if not rows:
+                raise NotFound(
+                    f"no host matches {target.describe()}", "check the selector with opsctl hosts list --target"
+                )
+            changes = []
+            for row in rows:
+                tags, host_tags = retagged(row.tags or {}, row.host_tags or {}, set_tags, remove)
+                before = self._to_host(row)
+                changes.append(TagChange(before, replace(before, tags=tags, host_tags=host_tags)))
+            if authorize is not None:
+                authorize(changes)
+            if not dry_run:
+                for row, change in zip(rows, changes, strict=True):
+                    if change.changed:
+                        row.tags = dict(change.after.tags)
+                        row.host_tags = dict(change.after.host_tags)
+        return changes
 
     async def deregister_host(self, key: str) -> Host:
         """Revoke a host: its live link is closed now and every later connection is refused."""

@@ -476,9 +476,11 @@ def baseline_for_host(
 ) -> BaselineChoice:
     """The baseline a host uses: its patch group's, else its OS family's default.
 
-    Of the assignments for the host's OS family whose selector matches its tags, the one with the
+    Of the assignments for the host's OS family whose selector matches its *tags*, the one with the
     lowest priority wins (AWS allows one patch group per instance; selectors can overlap, so we
-    rank them). Two matching assignments at the same priority with different baselines are an
+    rank them). *tags* are the operator-set ones: patch group selectors never name inventory facts
+    (``BaselineAssignment`` refuses them, so none are passed here); the reported OS family picks the
+    family. Two matching assignments at the same priority with different baselines are an
     error, never a guess. Without a match: ``defaults[os_family]``, else the built-in baseline.
 
     Raises:

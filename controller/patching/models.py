@@ -616,6 +616,13 @@ class BaselineAssignment:
             )
         if isinstance(self.selector, str):
             object.__setattr__(self, "selector", Selector.parse(self.selector))
+        if facts := self.selector.fact_keys:  # like AWS's Patch Group tag: set by operators, never by hosts
+            raise InvalidInput(
+                f"patch group {self.patch_group!r} selects by {', '.join(facts)}, which hosts report themselves; "
+                "a patch group selects operator-set tags only",
+                "the baseline's OS family already picks hosts by the OS they report; to split a family (by version, "
+                "say), tag the hosts (opsctl hosts tag HOST os-version=12) and select the tag",
+            )
         if isinstance(self.priority, bool) or not isinstance(self.priority, int) or self.priority < 0:
             raise InvalidInput(
                 f"bad priority {self.priority!r} for patch group {self.patch_group!r}",

@@ -9,23 +9,29 @@ refused afterwards: authorization fails closed. Every decision goes into the cal
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from fleetops.controller.authz.decision import Decision, HostLike, authorize, permitted_hosts
 from fleetops.controller.authz.models import Role
+from fleetops.controller.authz.retag import authorize_retag
 from fleetops.controller.users.service import User
 
 H = TypeVar("H", bound=HostLike)
 
 
 class Access:
-    def __init__(self, user: User, roles: Sequence[Role], action: str | None) -> None:
+    """*user*'s roles and the *action* their call needs; *what* is the call in words ("manage users")."""
+
+    def __init__(self, user: User, roles: Sequence[Role], action: str | None, what: str = "") -> None:
         self.user = user
         self.roles = list(roles)
         self.action = action
+        self.what = what
         self.decisions: list[Decision] = []
         self.filtered = False
+        #: More for the call's audit event (a tag change's hosts with their tags before and after).
+        self.details: dict[str, Any] = {}
 
     @property
     def decided(self) -> bool:
@@ -35,7 +41,19 @@ class Access:
         """Allow the call, or raise PermissionDenied naming the hosts refused (the whole call is refused)."""
         wanted = action or self.action
         assert wanted is not None
-        decision = authorize(self.roles, wanted, hosts=hosts, login=login, user=self.user.name)
+        what = self.what if wanted == self.action else ""
+        decision = authorize(
+            self.roles, wanted, hosts=hosts, login=login, user=self.user.name, what=what, hide_unseen=True
+        )
+        self.decisions.append(decision)
+        decision.check()
+
+    def require_retag(self, changes: Sequence[tuple[HostLike, Mapping[str, str]]]) -> None:
+        """Allow a tag change (each host with its tags as they would be after), or raise PermissionDenied.
+
+        ``hosts.tag`` on every host before and after, and no right gained (``authz.retag``).
+        """
+        decision = authorize_retag(self.roles, changes, user=self.user.name, what=self.what)
         self.decisions.append(decision)
         decision.check()
 
@@ -69,4 +87,5 @@ class Access:
             details["authz"] = [d.to_audit() for d in self.decisions]
         elif self.filtered:
             details["authz"] = {"action": self.action, "filtered": True}
+        details.update(self.details)
         return details

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from fleetops.controller.authz.models import Role
 from fleetops.controller.commands.models import Command, CommandStatus, Invocation, InvocationState
 from fleetops.controller.enrollment.service import Activation
 from fleetops.controller.fleet.models import Host, HostStatus, Target
+from fleetops.controller.fleet.service import TagChange
 from fleetops.controller.patching.models import PatchFinding, PendingApproval
 from fleetops.controller.patching.service import HostReport, PatchGroup, StoredBaseline
 from fleetops.controller.sessions.models import Session
@@ -60,6 +62,23 @@ def host_to_proto(host: Host) -> operator_pb2.Host:
         certificate_expires_at=timestamp(host.certificate_expires_at),
         activation_id=host.activation_id,
         peer_address=host.peer_address,
+    )
+
+
+def tag_changes_to_proto(changes: Sequence[TagChange], dry_run: bool) -> operator_pb2.TagHostsResponse:
+    """Each host's operator-set tags (those access decisions see) before and after."""
+    return operator_pb2.TagHostsResponse(
+        hosts=[
+            operator_pb2.HostTagChange(
+                host_id=c.before.id,
+                host_name=c.before.name,
+                before=c.before.tags,
+                after=c.after.tags,
+                changed=c.changed,
+            )
+            for c in changes
+        ],
+        dry_run=dry_run,
     )
 
 
@@ -167,6 +186,8 @@ def invocation_to_proto(i: Invocation, include_output: bool = True) -> operator_
         started_at=timestamp(i.started_at),
         finished_at=timestamp(i.finished_at),
         rebooted=i.rebooted,
+        waiting_reason=i.waiting_reason,
+        host_offline_since=timestamp(i.host_offline_since),
     )
 
 

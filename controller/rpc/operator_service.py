@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -25,7 +25,8 @@ from fleetops.common.errors import (
 from fleetops.controller.audit.checkpoint import AuditCheckpointer, CheckpointCheck
 from fleetops.controller.audit.export import AuditExporter
 from fleetops.controller.audit.service import AuditLog, AuditQuery
-from fleetops.controller.authz.actions import RPC_SCOPE, action_for
+from fleetops.controller.authz.actions import RPC_SCOPE, action_for, phrase_for
+from fleetops.controller.authz.decision import MAX_AUDIT_HOSTS
 from fleetops.controller.authz.models import GLOBAL_ACTIONS
 from fleetops.controller.authz.store import RoleStore
 from fleetops.controller.commands.models import (
@@ -39,9 +40,9 @@ from fleetops.controller.commands.models import (
 from fleetops.controller.commands.service import CommandService
 from fleetops.controller.enrollment.service import EnrollmentService
 from fleetops.controller.fleet.models import Host, Target
-from fleetops.controller.fleet.service import FleetService
+from fleetops.controller.fleet.service import FleetService, TagChange
 from fleetops.controller.patching.service import DEFAULT_PATCH_TIMEOUT, PatchGroup, PatchOptions, PatchService
-from fleetops.controller.rpc import convert
+from fleetops.controller.rpc import attempted, command_output, convert
 from fleetops.controller.rpc.access import Access
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.peer import Peer, peer_of
@@ -53,9 +54,6 @@ from fleetops.controller.windows.service import WindowService
 from fleetops.v1 import enrollment_pb2, operator_pb2, operator_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-# Shortest time between two progress snapshots of one watched command.
-WATCH_INTERVAL = 0.1
 
 _END = object()  # a stream handler that yielded nothing
 
@@ -72,7 +70,8 @@ def _failure(exc: FleetopsError, peer: Peer | None) -> dict[str, Any]:
 def operator_call(action: str) -> Callable[[Handler[Req, Resp]], Callable[..., Awaitable[Resp]]]:
     """Wrap a handler: authenticate the operator, run, audit the outcome, map errors.
 
-    The handler returns ``(response, target)``; ``target`` names what the call touched.
+    The handler returns ``(response, target)``; ``target`` names what the call touched. The event,
+    allowed or refused, says what was attempted (:mod:`fleetops.controller.rpc.attempted`).
     """
 
     def wrap(handler: Handler[Req, Resp]) -> Callable[..., Awaitable[Resp]]:
@@ -81,6 +80,7 @@ def operator_call(action: str) -> Callable[[Handler[Req, Resp]], Callable[..., A
             actor = f"peer:{context.peer()}"
             peer: Peer | None = None
             target = getattr(request, "host", "") or getattr(request, "id", "")
+            attempt = attempted.details(action, request)
             try:
                 peer = peer_of(context)
                 actor = peer.actor
@@ -90,18 +90,32 @@ def operator_call(action: str) -> Callable[[Handler[Req, Resp]], Callable[..., A
             except FleetopsError as exc:
                 outcome = "denied" if isinstance(exc, AuthError) else "error"
                 await self._audit.record(
-                    actor=actor, action=action, target=str(target), outcome=outcome, details=_failure(exc, peer)
+                    actor=actor,
+                    action=action,
+                    target=str(target),
+                    outcome=outcome,
+                    details={**attempt, **_failure(exc, peer)},
                 )
                 await abort(context, exc)
             except Exception as exc:  # a bug: audit it, log the traceback, answer INTERNAL
                 log.exception("%s failed", action)
                 await self._audit.record(
-                    actor=actor, action=action, target=str(target), outcome="error", details={"error": repr(exc)}
+                    actor=actor,
+                    action=action,
+                    target=str(target),
+                    outcome="error",
+                    details={**attempt, "error": repr(exc)},
                 )
                 await abort(context, InternalError(f"{action} failed inside the controller", "see the controller log"))
-            await self._audit.record(actor=actor, action=action, target=str(target), details=peer.access.audit())
+            await self._audit.record(
+                actor=actor,
+                action=action,
+                target=str(target),
+                details={**attempted.with_response(attempt, response), **peer.access.audit()},
+            )
             return response
 
+        call.audit_action = action  # type: ignore[attr-defined]  # read by the audit action table's test
         return call
 
     return wrap
@@ -116,6 +130,7 @@ def operator_stream(action: str) -> Callable[..., Any]:
             actor = f"peer:{context.peer()}"
             peer: Peer | None = None
             target = getattr(request, "id", "") or getattr(request, "command_id", "")
+            attempt = attempted.details(action, request)
             try:
                 peer = peer_of(context)
                 actor = peer.actor
@@ -125,11 +140,18 @@ def operator_stream(action: str) -> Callable[..., Any]:
                 first = await anext(stream, _END)
                 self._decided(peer, handler.__name__)
             except FleetopsError as exc:
+                outcome = "denied" if isinstance(exc, AuthError) else "error"
                 await self._audit.record(
-                    actor=actor, action=action, target=target, outcome="denied", details=_failure(exc, peer)
+                    actor=actor,
+                    action=action,
+                    target=target,
+                    outcome=outcome,
+                    details={**attempt, **_failure(exc, peer)},
                 )
                 await abort(context, exc)
-            await self._audit.record(actor=actor, action=action, target=target, details=peer.access.audit())
+            await self._audit.record(
+                actor=actor, action=action, target=target, details={**attempt, **peer.access.audit()}
+            )
             if first is _END:
                 return
             yield first
@@ -139,6 +161,7 @@ def operator_stream(action: str) -> Callable[..., Any]:
             except FleetopsError as exc:
                 await abort(context, exc)
 
+        call.audit_action = action  # type: ignore[attr-defined]  # read by the audit action table's test
         return call
 
     return wrap
@@ -191,7 +214,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
             action = action_for(method)
         except KeyError:
             raise InternalError(f"{method} has no authorization rule", "this is a controller bug") from None
-        access = Access(user, await self._roles.resolve(user.roles), action)
+        access = Access(user, await self._roles.resolve(user.roles), action, phrase_for(method))
         peer = replace(peer, access=access)
         if action is not None and (action in GLOBAL_ACTIONS or method not in RPC_SCOPE):
             access.require()
@@ -579,7 +602,8 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
 
     @operator_call("command.show")
     async def GetCommand(self, request: operator_pb2.GetCommandRequest, peer: Peer) -> tuple[Any, str]:
-        command, invocations = await self._commands.get(request.id)
+        # Live: a running invocation's bytes (and tails) so far, and why an unfinished one waits.
+        command, invocations = await self._commands.view(request.id, tails=request.include_output)
         await self._require_command_hosts(peer, request.id)
         return (
             operator_pb2.CommandDetail(
@@ -598,45 +622,30 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
 
     @operator_stream("command.watch")
     async def WatchCommand(self, request: operator_pb2.GetCommandRequest, peer: Peer) -> Any:
-        """Progress as counts per state (cheap to compute, whatever the fleet size), until the end."""
+        """Progress until the end: counts, and the invocations that changed (controller/rpc/command_output.py)."""
         await self._require_command_hosts(peer, request.id)
-        queue = self._commands.subscribe(request.id)
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                last_read = loop.time()
-                command = await self._commands.command(request.id)
-                done = command.status is not CommandStatus.IN_PROGRESS
-                yield operator_pb2.CommandDetail(command=convert.command_to_proto(command), done=done)
-                if done:
-                    return
-                try:
-                    await asyncio.wait_for(queue.get(), 5.0)
-                except TimeoutError:
-                    pass  # re-read anyway: another replica may have moved it on
-                # At most WATCH_INTERVAL between reads: a fan-out to thousands of hosts changes
-                # state thousands of times a second; watchers get coalesced snapshots.
-                wait = WATCH_INTERVAL - (loop.time() - last_read)
-                if wait > 0:
-                    await asyncio.sleep(wait)
-        finally:
-            self._commands.unsubscribe(request.id, queue)
+        async for detail in command_output.watch_command(self._commands, request.id, request.include_output):
+            yield detail
 
     @operator_stream("command.output")
     async def GetInvocationOutput(self, request: operator_pb2.GetInvocationOutputRequest, peer: Peer) -> Any:
-        _, invocations = await self._commands.get(request.command_id)
-        match = [i for i in invocations if request.host in (i.host_name, i.host_id)]
-        if not match:
-            raise NotFound(
-                f"command {request.command_id} has no invocation on host {request.host}",
-                f"see opsctl run show {request.command_id}",
-            )
-        peer.access.require(await self._hosts([match[0].host_id]))
-        stream = "stderr" if request.stderr else "stdout"
-        if (match[0].stderr_bytes if request.stderr else match[0].stdout_bytes) == 0:
-            return
-        async for chunk in self._commands.read_output(request.command_id, match[0].host_name, stream):
-            yield operator_pb2.OutputData(data=chunk)
+        """One stream of one invocation: all of it once final; while it runs, what arrived so far
+        and, with follow, the rest as it comes."""
+        _, invocations = await self._commands.view(request.command_id, tails=False)
+        invocation = command_output.find_invocation(invocations, request.command_id, request.host)
+        peer.access.require(await self._hosts([invocation.host_id]))
+        pieces = self._commands.read_live_output(invocation, stderr=request.stderr, follow=request.follow)
+        async for piece in pieces:
+            yield command_output.output_data(piece)
+
+    @operator_stream("command.output")
+    async def WatchOutput(self, request: operator_pb2.WatchOutputRequest, peer: Peer) -> Any:
+        """Output of the command's hosts as it arrives, and each host's result as it ends."""
+        _, invocations = await self._commands.view(request.command_id, tails=False)
+        await self._require_command_hosts(peer, request.command_id)
+        chosen = command_output.select_hosts(invocations, request.command_id, list(request.hosts))
+        async for event in self._commands.watch_output(request.command_id, chosen):
+            yield command_output.output_event(event)
 
     @operator_call("whoami")
     async def WhoAmI(self, request: operator_pb2.WhoAmIRequest, peer: Peer) -> tuple[Any, str]:
@@ -661,10 +670,46 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
         peer.access.require([host])
         return convert.host_to_proto(host), host.id
 
+    def _tag_changes(self, peer: Peer, set_tags: dict[str, str], remove: list[str], dry_run: bool) -> Any:
+        """The authorize callback of a tag change: audit every host's tags before and after, then decide.
+
+        Someone who may tag no host at all is refused here, before any host is looked up.
+        """
+        peer.access.require()
+
+        def authorize(changes: list[TagChange]) -> None:
+            changed = [c for c in changes if c.changed]
+            peer.access.details["tags"] = {
+                "set": set_tags,
+                "remove": remove,
+                "dry_run": dry_run,
+                "hosts": len(changes),
+                "changed_count": len(changed),
+                "changed": [
+                    {"host": c.before.name, "id": c.before.id, "before": c.before.tags, "after": c.after.tags}
+                    for c in changed[:MAX_AUDIT_HOSTS]
+                ],
+            }
+            peer.access.require_retag([(c.before, c.after.tags) for c in changes])
+
+        return authorize
+
     @operator_call("hosts.tag")
     async def TagHost(self, request: operator_pb2.TagHostRequest, peer: Peer) -> tuple[Any, str]:
-        host = await self._fleet.tag_host(request.host, dict(request.set), list(request.remove))
-        return convert.host_to_proto(host), host.id
+        set_tags, remove = dict(request.set), list(request.remove)
+        (change,) = await self._fleet.tag_hosts(
+            Target(hosts=(request.host,)), set_tags, remove, authorize=self._tag_changes(peer, set_tags, remove, False)
+        )
+        return convert.host_to_proto(change.after), change.after.id
+
+    @operator_call("hosts.tag")
+    async def TagHosts(self, request: operator_pb2.TagHostsRequest, peer: Peer) -> tuple[Any, str]:
+        target = convert.target_from_proto(request.target)
+        set_tags, remove, dry_run = dict(request.set), list(request.remove), request.dry_run
+        changes = await self._fleet.tag_hosts(
+            target, set_tags, remove, dry_run=dry_run, authorize=self._tag_changes(peer, set_tags, remove, dry_run)
+        )
+        return convert.tag_changes_to_proto(changes, dry_run), target.describe()
 
     @operator_call("hosts.deregister")
     async def DeregisterHost(self, request: operator_pb2.DeregisterHostRequest, peer: Peer) -> tuple[Any, str]:
@@ -710,15 +755,25 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
                     "give a host name or id from opsctl hosts list --include-deregistered",
                 ) from None
             host_keys = (host.name, host.id)
+        # A bare actor ("alice", "web-1") is the operator of that name, the host of that name or id,
+        # or an actor recorded without a kind ("controller"); "operator:alice" matches exactly.
+        actor, actors = request.actor.strip(), ()
+        if actor and ":" not in actor:
+            actors = (actor, f"operator:{actor}")
+            with contextlib.suppress(NotFound):
+                actors += (f"host:{(await self._fleet.get_host(actor)).id}",)
+            actor = ""
         query = AuditQuery(
             since=convert.from_timestamp(request.since) if request.HasField("since") else None,
             until=convert.from_timestamp(request.until) if request.HasField("until") else None,
-            actor=request.actor,
+            actor=actor,
+            actors=actors,
             action=request.action,
             outcome=request.outcome,
             host=host_keys,
             before_id=request.before_id,
             limit=request.limit or 100,
+            include_reads=request.include_reads,
         )
         events = await self._audit.list(query)
         return operator_pb2.ListAuditEventsResponse(

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fleetops.common.errors import Conflict, FleetopsError, NotFound, PermissionDenied, Unavailable
+from fleetops.common.limits import KIB, truncate_utf8
 from fleetops.common.session_flow import ReceiveCursor, SendWindow
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.fleet.models import Host, HostStatus
@@ -451,7 +452,15 @@ class SessionBroker:
         )
         live = LiveSession(record, request, self.limits, self._clock)
         self._live[session_id] = live
-        details = {"host": host.name, "host_id": host.id, "run_as": request.run_as, "command": request.command}
+        # What was attempted (docs/operations.md#audit-review): of the environment only the names.
+        details = {
+            "host": host.name,
+            "host_id": host.id,
+            "run_as": request.run_as,
+            "command": truncate_utf8(request.command, 4 * KIB),
+            "env": sorted(request.env),
+            "record_input": request.record_input,
+        }
         try:
             if not await self._opener.open_session(host.id, session_id, request):
                 raise Unavailable(f"host {host.name} went offline", "retry when `opsctl hosts list` shows it online")
@@ -499,18 +508,19 @@ class SessionBroker:
         live = self._live.get(session_id)
         if live is None:
             raise NotFound(f"session {session_id} is no longer running", "see `opsctl session show " + session_id + "`")
+        where = {"host": live.record.host_name, "host_id": live.record.host_id, "run_as": live.record.run_as}
         if live.record.operator != operator:
             await self._audit.record(
                 actor=operator,
                 action="session.attach",
                 target=session_id,
                 outcome="denied",
-                details={"owner": live.record.operator},
+                details={**where, "owner": live.record.operator},
             )
             raise PermissionDenied(f"session {session_id} belongs to another operator")
         if authorize is not None:
             authorize(await self._fleet.get_host(live.record.host_id), live.record.run_as)
-        await self._audit.record(actor=operator, action="session.attach", target=session_id)
+        await self._audit.record(actor=operator, action="session.attach", target=session_id, details=where)
         return live
 
     async def connect_client(self, live: LiveSession) -> Attachment:
@@ -736,12 +746,14 @@ class SessionBroker:
                 if what == "idle":
                     live.request_terminate(
                         EndReason.IDLE_TIMEOUT,
-                        f"the session ended after {_duration(limits.idle_timeout)} without input (idle timeout)",
+                        f"the session ended after {_duration(limits.idle_timeout)} without input (idle timeout: "
+                        "the controller's --session-idle-timeout)",
                     )
                 elif what == "max":
                     live.request_terminate(
                         EndReason.MAX_DURATION,
-                        f"the session reached its maximum duration of {_duration(limits.max_duration)}",
+                        f"the session reached its maximum duration of {_duration(limits.max_duration)} (the "
+                        "controller's --session-max-duration)",
                     )
                 elif what == "client":
                     live.request_terminate(

@@ -116,6 +116,20 @@ class AuditEventRow(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class AuditEventHostRow(Base):
+    """The hosts an audit event concerns (``audit list --host``), derived from its hashed details."""
+
+    __tablename__ = "audit_event_hosts"
+    __table_args__ = (Index("ix_audit_event_hosts_host", "host", "event_id"),)
+
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("audit_events.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
 class CommandRow(Base):
     __tablename__ = "commands"
     __table_args__ = (Index("ix_commands_created_at", "created_at"),)

@@ -295,7 +295,8 @@ class UserService:
                 details={"token_id": token_id, "wrong_secrets": failures, "lockout_after": limit},
             )
         return Unauthenticated(
-            f"the login token is wrong; it is now locked after {failures} wrong secrets",
+            f"the login token is wrong; it is now locked after {failures} wrong secrets (the controller's "
+            "--lockout-after)",
             f"ask an admin for a new one: opsctl admin user token {name}",
         )
 

@@ -166,7 +166,9 @@ class TaskAuthority:
         Changing a window (its schedule, enablement, tasks, or deleting it) changes what runs on
         its tasks' authors' behalf, so it needs what its tasks need: for each task, its action on
         every host its target could ever match, with its ``run_as``. A selector is decided as a
-        selector (``authorize_selector``), ``--all`` needs the action on every host, and named hosts
+        selector (``authorize_selector``; its inventory facts, ``inv.*``, are reported by the hosts and
+        so left out: it is decided as the wider selector without them, and each run still decides the
+        hosts it matches then one by one, on their tags), ``--all`` needs the action on every host, and named hosts
         are decided one by one; a named host that no longer exists could be re-registered under that
         name, so it needs the action on every host. *new* is a task being added: a named host that
         does not exist is an error for it (``NotFound``), as for a direct call.

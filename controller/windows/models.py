@@ -96,10 +96,17 @@ class Window:
     def check(self, min_duration: int = DEFAULT_MIN_DURATION) -> None:
         """Raises: InvalidInput, naming the field and what to give instead."""
         check_name(self.name)
-        if not min_duration <= self.duration_seconds <= MAX_DURATION:
+        if self.duration_seconds < min_duration:
             raise InvalidInput(
-                f"window duration {self.duration_seconds}s is out of range",
-                f"give --duration between {min_duration}s and 24h (e.g. 3h)",
+                f"window duration {_span(self.duration_seconds)} is shorter than this controller's minimum of "
+                f"{_span(min_duration)} (its --window-min-duration setting)",
+                f"give --duration {_span(min_duration)} or more (up to 24h), or start the controller with a lower "
+                "--window-min-duration (fleetops-controller serve or dev)",
+            )
+        if self.duration_seconds > MAX_DURATION:
+            raise InvalidInput(
+                f"window duration {_span(self.duration_seconds)} is longer than 24h",
+                f"give --duration between {_span(min_duration)} and 24h (e.g. 3h)",
             )
         if not 0 <= self.cutoff_seconds < self.duration_seconds:
             raise InvalidInput(
@@ -193,3 +200,13 @@ class Execution:
     ends_at: datetime
     controller: str
     tasks: tuple[TaskExecution, ...] = ()
+
+
+def _span(seconds: int) -> str:
+    """``3h``, ``1h30m``, ``90s``: a duration as ``--duration`` takes it."""
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"

@@ -73,8 +73,8 @@ def test_list_filters_show_and_export(controller: Controller, enrolled: Callable
     assert audit(controller, "--action", "command.run", "--since", "2000-01-01T00:00:00Z") == runs
 
     # --host by name or id: the host's own events and the command that ran on it, not the other host's.
-    about_web = audit(controller, "--host", "web-1")
-    by_id = audit(controller, "--host", web.host_id)
+    about_web = audit(controller, "--host", "web-1", "--reads")
+    by_id = audit(controller, "--host", web.host_id, "--reads")
     # (the first listing is an event about web-1 itself now)
     assert [e for e in by_id if e["action"] != "audit.list"] == [e for e in about_web if e["action"] != "audit.list"]
     assert by_id[-1]["action"] == "audit.list" and by_id[-1]["target"] == "web-1"
@@ -82,13 +82,16 @@ def test_list_filters_show_and_export(controller: Controller, enrolled: Callable
     assert {"host.register", "hosts.tag", "command.run"} <= actions, actions
     assert "hosts.show" not in actions
     assert all(e["target"] != db.host_id for e in about_web)
-    assert {"hosts.show", "command.run"} <= {e["action"] for e in audit(controller, "--host", "db-1")}
+    assert {"hosts.show", "command.run"} <= {e["action"] for e in audit(controller, "--host", "db-1", "--reads")}
+    # Without --reads the reads are left out, unless asked for by action.
+    assert "hosts.show" not in {e["action"] for e in audit(controller, "--host", "db-1")}
+    assert [e["action"] for e in audit(controller, "--action", "hosts.show")] == ["hosts.show"]
     missing = controller.opsctl("audit", "list", "--host", "nope", check=False)
     assert missing.returncode == 3 and "no such host: nope" in missing.stderr
 
     # Paging backwards.
-    newest = audit(controller, "--limit", "2")
-    older = audit(controller, "--limit", "2", "--before", newest[0]["id"])
+    newest = audit(controller, "--limit", "2", "--reads")
+    older = audit(controller, "--limit", "2", "--before", newest[0]["id"], "--reads")
     assert [int(e["id"]) for e in older] == [int(newest[0]["id"]) - 2, int(newest[0]["id"]) - 1]
 
     # show: a command event with its per-host results.
@@ -133,7 +136,8 @@ def test_list_filters_show_and_export(controller: Controller, enrolled: Callable
     chunks = sorted((controller.state_dir / "objects" / "audit").iterdir())
     assert chunks and chunks[0].name.startswith("000000000001-")
     # The audit calls themselves are audited (the review is reviewable).
-    assert {"audit.list", "audit.show", "audit.export"} <= {e["action"] for e in audit(controller, "--since", "1h")}
+    reviewed = {e["action"] for e in audit(controller, "--since", "1h", "--reads")}
+    assert {"audit.list", "audit.show", "audit.export"} <= reviewed
 
 
 def test_an_edited_row_is_named_and_the_export_verifies_alone(controller: Controller) -> None:
@@ -173,3 +177,96 @@ def test_an_edited_row_is_named_and_the_export_verifies_alone(controller: Contro
 def test_verify_export_of_an_empty_store_fails(tmp_path: Path) -> None:
     result = run([PYTHON, "-m", "fleetops.controller", "audit", "verify-export", "--state-dir", str(tmp_path)])
     assert result.returncode == 1 and "no exported audit chunks" in result.stdout
+
+
+DB_ONLY = """
+name: db-ops
+description: run commands on database hosts
+allow:
+  - actions: [command.run, hosts.read]
+    hosts: "role=db"
+    logins: [root]
+"""
+
+
+def test_a_refused_run_is_found_by_host_and_bare_actor_and_says_what_was_tried(
+    make_controller: Callable[..., Controller], make_agent: Callable[[str], Agent], tmp_path: Path
+) -> None:
+    # Host certificates renew every few seconds, so the host itself acts (host.certificate.renew).
+    controller = make_controller("c", extra_args=["--host-cert-lifetime", "6s"])
+    controller.start()
+    agents = {}
+    for name, tags in {"web-1": {"role": "web"}, "db-1": {"role": "db"}}.items():
+        activation_id, code = controller.create_activation("--limit", "1", tags=tags)
+        agents[name] = make_agent(name)
+        agents[name].register(controller, activation_id, code)
+        agents[name].start()
+    role = tmp_path / "db-ops.yaml"
+    role.write_text(DB_ONLY)
+    controller.opsctl("admin", "role", "create", "db-ops", "--file", str(role))
+    token = controller.opsctl_json("admin", "user", "create", "alice", "--role", "db-ops")["token"]
+    alice = tmp_path / "alice.json"
+    controller.opsctl(
+        "login", "--controller", controller.address, "--enroll-port", str(controller.ports["enroll"]),
+        "--token", token, profile=alice,
+    )  # fmt: skip
+
+    # alice tries web-1 (outside her role) with a secret in the environment, and reads the host list.
+    refused = controller.opsctl(
+        "run", "--host", "web-1", "--env", "API_TOKEN=hunter2", "--", "sh", "-c", "uptime; id",
+        profile=alice, check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    controller.opsctl("hosts", "list", profile=alice)
+    # An allowed run on a selector: found by the host it resolved to.
+    controller.opsctl("run", "--target", "role=db", "--", "true")
+
+    # README's example, as typed: a bare operator name.
+    text = controller.opsctl(
+        "audit", "list", "--since", "2h", "--actor", "alice", "--host", "web-1", "--outcome", "denied"
+    )
+    lines = [line for line in text.stdout.splitlines() if "command.run" in line]
+    assert len(lines) == 1, text.stdout
+    assert "operator:alice" in lines[0] and "denied" in lines[0]
+    assert "argv=sh -c 'uptime; id'" in lines[0] and "env=API_TOKEN" in lines[0], lines[0]
+    assert "hosts=web-1" in lines[0] and "; denied: " in lines[0]
+    assert "hunter2" not in text.stdout and "{'" not in text.stdout  # no values, no dict repr
+
+    # -o json keeps the details an object; the environment's values never reach the log.
+    mine = audit(controller, "--actor", "alice")
+    assert mine == audit(controller, "--actor", "operator:alice")
+    (run,) = [e for e in mine if e["action"] == "command.run"]
+    assert run["outcome"] == "denied"
+    details = run["details"]
+    assert details["argv"] == ["sh", "-c", "uptime; id"] and details["env"] == ["API_TOKEN"]
+    assert details["hosts"] == ["web-1"] and "run_as" not in details
+    assert "web-1" in details["authz"][0]["denied_hosts"]
+    assert "hunter2" not in json.dumps(mine)
+    # Found by --host web-1 (the refusal named it) but not by --host db-1.
+    assert run["id"] in {e["id"] for e in audit(controller, "--host", "web-1")}
+    about_db = audit(controller, "--host", "db-1")
+    assert run["id"] not in {e["id"] for e in about_db}
+    (db_run,) = [e for e in about_db if e["action"] == "command.run"]
+    assert db_run["details"]["selector"] == "role=db" and db_run["details"]["hosts"] == ["db-1"]
+
+    # alice's read is recorded, but shown only with --reads.
+    assert "hosts.list" not in {e["action"] for e in mine}
+    reads = [e for e in audit(controller, "--actor", "alice", "--reads") if e["action"] == "hosts.list"]
+    assert len(reads) == 1 and reads[0]["outcome"] == "ok"
+    empty = controller.opsctl("audit", "list", "--actor", "nobody-at-all")
+    assert "no events match (reads are left out: add --reads to include them)" in empty.stdout
+
+    # A bare host name matches what the host itself did.
+    web = agents["web-1"]
+    assert web.process is not None
+    web.process.wait_for_line(r"certificate renewed", timeout=20)
+    by_host = wait_until(
+        lambda: [e for e in audit(controller, "--actor", "web-1") if e["action"] == "host.certificate.renew"],
+        20,
+        "web-1's renewal in the audit log",
+    )
+    assert {e["actor"] for e in by_host} == {f"host:{web.host_id}"}
+
+    # The chain still verifies with the new details, and audit verify has -o json.
+    verified = controller.opsctl_json("audit", "verify")
+    assert verified["ok"] is True and int(verified["events_checked"]) > 10

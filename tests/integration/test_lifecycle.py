@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +43,7 @@ def test_agent_renews_its_certificate_before_expiry_and_stays_online(
     assert current.not_valid_after_utc > first.not_valid_after_utc
     assert pki.identity_from_cert(current).name == agent.host_id
     assert (agent.state_dir / "host.key").stat().st_mode & 0o777 == 0o600
-    assert controller.host_status("renewer") == "HOST_STATUS_ONLINE"
+    assert controller.host_status("renewer") == "online"
     events = json.loads(controller.opsctl("audit", "list", "--action", "host.certificate.renew", "-o", "json").stdout)
     assert len(events) >= 2
 
@@ -89,19 +90,31 @@ def test_dev_mode_starts_a_controller_and_an_enrolled_agent(tmp_path: Path) -> N
     port = free_port()
     env = {"FLEETOPS_CONFIG_DIR": str(tmp_path / "config")}
 
-    def start_dev(name: str) -> Process:
+    def start_dev(name: str, *extra: str) -> Process:
         args = ["--state-dir", str(tmp_path / "dev"), "--port", str(port), "--metrics-port", str(free_port())]
-        return Process(name, [PYTHON, "-m", "fleetops.controller", "dev", *args], env=env)
+        return Process(name, [PYTHON, "-m", "fleetops.controller", "dev", *args, *extra], env=env)
 
-    dev = start_dev("dev")
+    def opsctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return run([PYTHON, "-m", "fleetops.opsctl", *args], env=env)
+
+    # dev takes serve's timeouts and limits: a window shorter than the default 1h minimum.
+    dev = start_dev("dev", "--window-min-duration", "1m")
     try:
         dev.wait_for_line(r"fleetops is running", timeout=60)
         dev.wait_for_line(r"connected to .* as host", timeout=30)
-        result = run([PYTHON, "-m", "fleetops.opsctl", "hosts", "list", "-o", "json"], env=env)
+        result = opsctl("hosts", "list", "-o", "json")
         assert result.returncode == 0, result.stderr
         hosts = json.loads(result.stdout)
-        assert len(hosts) == 1 and hosts[0]["status"] == "HOST_STATUS_ONLINE" and hosts[0]["tags"] == {"env": "dev"}
+        assert len(hosts) == 1 and hosts[0]["status"] == "online" and hosts[0]["tags"] == {"env": "dev"}
         first_id = hosts[0]["id"]
+        # The banner suggests what to type next, with the real host name; never to start the agent it started.
+        assert "start the agent" not in dev.output()
+        assert f"opsctl hosts show {hosts[0]['name']}" in dev.output()
+        daily = ("--schedule", "rate(1 day)")
+        assert opsctl("window", "create", "quick", *daily, "--duration", "2m", "--cutoff", "1m").returncode == 0
+        short = opsctl("window", "create", "quicker", *daily, "--duration", "30s", "--cutoff", "10s")
+        assert short.returncode == 2, short.stderr
+        assert "shorter than this controller's minimum of 1m (its --window-min-duration setting)" in short.stderr
     finally:
         assert dev.stop() == 0
     # A second start reuses the CA, the database and the agent's identity.
@@ -128,7 +141,7 @@ def test_controller_process_on_postgresql(
     second.start()
     hosts = controller.hosts("--target", "db=postgres")
     assert [h["name"] for h in hosts] == ["pg-host", "pg-host-2"]
-    assert all(h["status"] == "HOST_STATUS_ONLINE" for h in hosts)
+    assert all(h["status"] == "online" for h in hosts)
     # A fan-out whose results are committed in one batch (executemany) on PostgreSQL.
     ran = controller.opsctl(
         "run", "--target", "db=postgres", "-o", "json", "--", "sh", "-c", "echo $FLEETOPS_HOST_NAME"
@@ -142,5 +155,20 @@ def test_controller_process_on_postgresql(
     controller.stop()
     controller.start()
     agent.wait_connected(timeout=60, start=agent.process.next_index if agent.process else 0)
-    assert controller.host_status("pg-host") == "HOST_STATUS_ONLINE"
+    assert controller.host_status("pg-host") == "online"
     assert "audit chain intact" in controller.opsctl("audit", "verify").stdout
+
+
+def test_dev_help_lists_the_settings_it_shares_with_serve() -> None:
+    dev = run([PYTHON, "-m", "fleetops.controller", "dev", "--help"])
+    serve = run([PYTHON, "-m", "fleetops.controller", "serve", "--help"])
+    assert dev.returncode == 0 and serve.returncode == 0, dev.stderr + serve.stderr
+    for flag in (
+        "--window-min-duration",
+        "--session-idle-timeout",
+        "--session-max-duration",
+        "--heartbeat-interval",
+        "--command-ack-timeout",
+        "--lockout-after",
+    ):
+        assert flag in dev.stdout and flag in serve.stdout, flag

@@ -132,7 +132,7 @@ def test_cancel_stops_running_invocations(controller: Controller, fleet: dict[st
 def test_offline_host_becomes_undeliverable(controller: Controller, fleet: dict[str, Agent]) -> None:
     fleet["db-1"].stop()
     try:
-        wait_until(lambda: controller.host_status("db-1") == "HOST_STATUS_OFFLINE", 10, "db-1 offline")
+        wait_until(lambda: controller.host_status("db-1") == "offline", 10, "db-1 offline")
         docs = results(controller, "--all", "--delivery-timeout", "2s", "--", "true")
         docs.pop("__rc__")
         assert docs["db-1"]["state"] == "undeliverable" and "offline" in docs["db-1"]["reason"]
@@ -153,6 +153,43 @@ def test_run_as_another_user(controller: Controller, fleet: dict[str, Agent]) ->
         assert docs["api-1"]["stdout"].split() == [user, f"/home/{user}"]
     bad = results(controller, "--host", "api-1", "--as", "no-such-user-here", "--", "true")
     assert bad["api-1"]["state"] == "failed" and "no-such-user-here" in bad["api-1"]["reason"]
+
+
+def run_script(controller: Controller, script: Path, *args: str) -> tuple[dict, str]:
+    """``opsctl run --script`` on web-1: its JSON result and its stdout as ``opsctl run output`` gives it."""
+    docs = results(controller, "--host", "web-1", "--script", str(script), *args)
+    command_id = json.loads(controller.opsctl("command", "list", "-o", "json").stdout)[0]["id"]
+    return docs["web-1"], controller.opsctl("run", "output", command_id, "web-1").stdout
+
+
+def test_a_script_runs_from_the_agents_private_scripts_directory(
+    controller: Controller, fleet: dict[str, Agent], tmp_path: Path
+) -> None:
+    script = tmp_path / "s.sh"
+    script.write_text('echo "running $0"\necho to-stderr >&2\nexit 3\n')
+    scripts = fleet["web-1"].state_dir / "scripts"
+    for _ in range(2):  # the second time after someone deleted the directory under the running agent
+        result, stdout = run_script(controller, script)
+        assert (result["state"], result["exit_code"]) == ("failed", 3), result
+        assert result["stderr_bytes"] == len("to-stderr\n")
+        ran = Path(stdout.removeprefix("running ").strip())
+        assert ran.parent == scripts and ran.suffix == ".sh"
+        assert not ran.exists()  # removed once the command exited
+        assert scripts.stat().st_mode & 0o777 == 0o700
+        scripts.rmdir()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="--as needs the agent to run as root")
+def test_a_script_runs_as_another_user(controller: Controller, fleet: dict[str, Agent], tmp_path: Path) -> None:
+    user = "fleetops-runas"
+    if subprocess.run(["id", user], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", user], check=True)
+    script = tmp_path / "who.sh"
+    script.write_text("id -un\n")
+    # The agent's state directory is 0700: the file goes where that user can read it, as theirs.
+    result, stdout = run_script(controller, script, "--as", user)
+    assert result["state"] == "success", result
+    assert stdout == f"{user}\n"
 
 
 def test_large_binary_output_round_trips_byte_exact(

@@ -92,16 +92,16 @@ def test_deregistered_host_is_dropped_at_once_and_cannot_reconnect(
 ) -> None:
     agent = enrolled("victim")
     enrolled("bystander")
-    controller.opsctl("hosts", "deregister", "victim")
+    controller.opsctl("hosts", "deregister", "victim", "--yes")
     assert agent.process is not None
     # The controller closes the live link itself; the agent exits without a restart loop.
     assert agent.process.proc.wait(10) == EXIT_REVOKED
     assert "revoked" in agent.process.output()
-    assert controller.host_status("victim") == "HOST_STATUS_DEREGISTERED"
+    assert controller.host_status("victim") == "deregistered"
     agent.start(wait_connected=False)
     assert agent.process.proc.wait(15) == EXIT_REVOKED
     assert "deregistered" in agent.process.output()
-    assert controller.host_status("bystander") == "HOST_STATUS_ONLINE"
+    assert controller.host_status("bystander") == "online"
     refused = audit(controller, "--action", "agent.connect", "--outcome", "refused")
     assert any(e["target"] == agent.host_id for e in refused)
 
@@ -120,7 +120,7 @@ def test_a_host_claiming_another_hosts_id_is_refused_and_audited(
     assert impostor.process.proc.wait(15) == EXIT_REVOKED
     events = audit(controller, "--action", "agent.connect", "--outcome", "refused")
     assert any(impostor.host_id in e["actor"] and victim.host_id in e["details_json"] for e in events)
-    assert controller.host_status("victim2") == "HOST_STATUS_ONLINE"
+    assert controller.host_status("victim2") == "online"
 
 
 def test_client_certificate_from_a_foreign_ca_is_rejected(
@@ -185,4 +185,4 @@ def test_agent_waits_for_a_controller_that_is_down_without_flooding_the_log(
     assert agent.process.proc.poll() is None
     warnings = [line for line in agent.process.lines if "unreachable" in line]
     assert len(warnings) <= 2, warnings  # one per minute at most, not one per attempt
-    assert controller.host_status("patient") == "HOST_STATUS_ONLINE"
+    assert controller.host_status("patient") == "online"

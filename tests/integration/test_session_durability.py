@@ -185,7 +185,7 @@ def test_controller_killed_mid_session_uploads_the_spooled_transcript_on_restart
     )
     assert record["state"] == "ended" and record["end_reason"] == "controller_restart"
     cast = tmp_path / "crash.cast"
-    controller.opsctl("session", "export", session_id, "-o", str(cast))
+    controller.opsctl("session", "export", session_id, str(cast))
     data = cast.read_bytes()
     assert hashlib.sha256(data).hexdigest() == record["transcript_sha256"]
     assert json.loads(data.splitlines()[0])["version"] == 2 and b"before-crash25" in data

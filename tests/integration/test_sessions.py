@@ -116,7 +116,7 @@ def test_shell_exit_code_transcript_and_asciinema(
     )
     assert done["state"] == "ended" and done["end_reason"] == "exited" and done["exit_code"] == 7
     cast = tmp_path / "web-1.cast"
-    controller.opsctl("session", "export", session_id, "-o", str(cast))
+    controller.opsctl("session", "export", session_id, str(cast))
     data = cast.read_bytes()
     assert hashlib.sha256(data).hexdigest() == done["transcript_sha256"] and len(data) == int(done["transcript_size"])
     header = json.loads(data.splitlines()[0])

@@ -253,7 +253,7 @@ class Controller:
 
     def host_status(self, name: str) -> str:
         doc = json.loads(self.opsctl("hosts", "show", name, "-o", "json").stdout)
-        return str(doc.get("status", "HOST_STATUS_UNSPECIFIED"))
+        return str(doc.get("status", "unspecified"))
 
     def create_activation(self, *args: str, tags: dict[str, str] | None = None) -> tuple[str, str]:
         """A new activation (id, code); ``tags`` become its (operator-set, authoritative) tags."""

@@ -65,10 +65,22 @@ def _logical_lines(block: list[tuple[int, str]]) -> Iterator[tuple[int, str]]:
     yield from joined
 
 
+_REDIRECTION = re.compile(r"\d*(>>?|<)(&\d+)?")  # `>`, `2>`, `>>`, `<`, `2>&1`: a target follows unless &N
+
+
 def _commands_in(words: list[str]) -> Iterator[list[str]]:
-    """Split a shell word list at ;, &&, || and | and yield each simple command."""
+    """Split a shell word list at ;, &&, || and | and yield each simple command, without its redirections."""
     current: list[str] = []
+    target_next = False
     for word in words:
+        if target_next:
+            target_next = False
+            continue
+        # `> FILE` drops the next word too; `>FILE` and `2>&1` are one word; <NAME> is a placeholder.
+        placeholder = re.fullmatch(r"<[A-Za-z][^<>]*>", word)
+        if re.match(r"\d*(>>?|<)", word) and not placeholder:
+            target_next = _REDIRECTION.fullmatch(word) is not None and "&" not in word
+            continue
         if word in {";", "&&", "||", "|", "&"}:
             if current:
                 yield current

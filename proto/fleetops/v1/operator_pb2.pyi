@@ -148,6 +148,61 @@ class TagHostRequest(_message.Message):
     remove: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, host: _Optional[str] = ..., set: _Optional[_Mapping[str, str]] = ..., remove: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class TagHostsRequest(_message.Message):
+    __slots__ = ("target", "set", "remove", "dry_run")
+    class SetEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    SET_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    target: Target
+    set: _containers.ScalarMap[str, str]
+    remove: _containers.RepeatedScalarFieldContainer[str]
+    dry_run: bool
+    def __init__(self, target: _Optional[_Union[Target, _Mapping]] = ..., set: _Optional[_Mapping[str, str]] = ..., remove: _Optional[_Iterable[str]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class HostTagChange(_message.Message):
+    __slots__ = ("host_id", "host_name", "before", "after", "changed")
+    class BeforeEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class AfterEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_NAME_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    host_name: str
+    before: _containers.ScalarMap[str, str]
+    after: _containers.ScalarMap[str, str]
+    changed: bool
+    def __init__(self, host_id: _Optional[str] = ..., host_name: _Optional[str] = ..., before: _Optional[_Mapping[str, str]] = ..., after: _Optional[_Mapping[str, str]] = ..., changed: _Optional[bool] = ...) -> None: ...
+
+class TagHostsResponse(_message.Message):
+    __slots__ = ("hosts", "dry_run")
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    hosts: _containers.RepeatedCompositeFieldContainer[HostTagChange]
+    dry_run: bool
+    def __init__(self, hosts: _Optional[_Iterable[_Union[HostTagChange, _Mapping]]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
 class DeregisterHostRequest(_message.Message):
     __slots__ = ("host",)
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -263,7 +318,7 @@ class AuditEvent(_message.Message):
     def __init__(self, id: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., action: _Optional[str] = ..., target: _Optional[str] = ..., outcome: _Optional[str] = ..., details_json: _Optional[str] = ..., previous_hash: _Optional[str] = ..., hash: _Optional[str] = ...) -> None: ...
 
 class ListAuditEventsRequest(_message.Message):
-    __slots__ = ("since", "actor", "action", "outcome", "limit", "until", "host", "before_id")
+    __slots__ = ("since", "actor", "action", "outcome", "limit", "until", "host", "before_id", "include_reads")
     SINCE_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
@@ -272,6 +327,7 @@ class ListAuditEventsRequest(_message.Message):
     UNTIL_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     BEFORE_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_READS_FIELD_NUMBER: _ClassVar[int]
     since: _timestamp_pb2.Timestamp
     actor: str
     action: str
@@ -280,7 +336,8 @@ class ListAuditEventsRequest(_message.Message):
     until: _timestamp_pb2.Timestamp
     host: str
     before_id: int
-    def __init__(self, since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., action: _Optional[str] = ..., outcome: _Optional[str] = ..., limit: _Optional[int] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., host: _Optional[str] = ..., before_id: _Optional[int] = ...) -> None: ...
+    include_reads: bool
+    def __init__(self, since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., action: _Optional[str] = ..., outcome: _Optional[str] = ..., limit: _Optional[int] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., host: _Optional[str] = ..., before_id: _Optional[int] = ..., include_reads: _Optional[bool] = ...) -> None: ...
 
 class ListAuditEventsResponse(_message.Message):
     __slots__ = ("events",)
@@ -411,7 +468,7 @@ class Command(_message.Message):
     def __init__(self, id: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., target: _Optional[str] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., concurrency_limit: _Optional[int] = ..., error_limit: _Optional[int] = ..., timeout_seconds: _Optional[int] = ..., delivery_timeout_seconds: _Optional[int] = ..., status: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Mapping[str, int]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_as: _Optional[str] = ..., comment: _Optional[str] = ..., agent_task: _Optional[str] = ...) -> None: ...
 
 class Invocation(_message.Message):
-    __slots__ = ("id", "command_id", "host_id", "host_name", "state", "exit_code", "has_exit_code", "reason", "stdout_tail", "stderr_tail", "stdout_bytes", "stderr_bytes", "delivered_at", "started_at", "finished_at", "rebooted")
+    __slots__ = ("id", "command_id", "host_id", "host_name", "state", "exit_code", "has_exit_code", "reason", "stdout_tail", "stderr_tail", "stdout_bytes", "stderr_bytes", "delivered_at", "started_at", "finished_at", "rebooted", "waiting_reason", "host_offline_since")
     ID_FIELD_NUMBER: _ClassVar[int]
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -428,6 +485,8 @@ class Invocation(_message.Message):
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     REBOOTED_FIELD_NUMBER: _ClassVar[int]
+    WAITING_REASON_FIELD_NUMBER: _ClassVar[int]
+    HOST_OFFLINE_SINCE_FIELD_NUMBER: _ClassVar[int]
     id: str
     command_id: str
     host_id: str
@@ -444,7 +503,9 @@ class Invocation(_message.Message):
     started_at: _timestamp_pb2.Timestamp
     finished_at: _timestamp_pb2.Timestamp
     rebooted: bool
-    def __init__(self, id: _Optional[str] = ..., command_id: _Optional[str] = ..., host_id: _Optional[str] = ..., host_name: _Optional[str] = ..., state: _Optional[_Union[InvocationState, str]] = ..., exit_code: _Optional[int] = ..., has_exit_code: _Optional[bool] = ..., reason: _Optional[str] = ..., stdout_tail: _Optional[bytes] = ..., stderr_tail: _Optional[bytes] = ..., stdout_bytes: _Optional[int] = ..., stderr_bytes: _Optional[int] = ..., delivered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rebooted: _Optional[bool] = ...) -> None: ...
+    waiting_reason: str
+    host_offline_since: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., command_id: _Optional[str] = ..., host_id: _Optional[str] = ..., host_name: _Optional[str] = ..., state: _Optional[_Union[InvocationState, str]] = ..., exit_code: _Optional[int] = ..., has_exit_code: _Optional[bool] = ..., reason: _Optional[str] = ..., stdout_tail: _Optional[bytes] = ..., stderr_tail: _Optional[bytes] = ..., stdout_bytes: _Optional[int] = ..., stderr_bytes: _Optional[int] = ..., delivered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rebooted: _Optional[bool] = ..., waiting_reason: _Optional[str] = ..., host_offline_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RunCommandResponse(_message.Message):
     __slots__ = ("command", "host_names")
@@ -485,20 +546,56 @@ class CommandDetail(_message.Message):
     def __init__(self, command: _Optional[_Union[Command, _Mapping]] = ..., invocations: _Optional[_Iterable[_Union[Invocation, _Mapping]]] = ..., done: _Optional[bool] = ...) -> None: ...
 
 class GetInvocationOutputRequest(_message.Message):
-    __slots__ = ("command_id", "host", "stderr")
+    __slots__ = ("command_id", "host", "stderr", "follow")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     STDERR_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     host: str
     stderr: bool
-    def __init__(self, command_id: _Optional[str] = ..., host: _Optional[str] = ..., stderr: _Optional[bool] = ...) -> None: ...
+    follow: bool
+    def __init__(self, command_id: _Optional[str] = ..., host: _Optional[str] = ..., stderr: _Optional[bool] = ..., follow: _Optional[bool] = ...) -> None: ...
 
 class OutputData(_message.Message):
-    __slots__ = ("data",)
+    __slots__ = ("data", "offset", "skipped")
     DATA_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
     data: bytes
-    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+    offset: int
+    skipped: int
+    def __init__(self, data: _Optional[bytes] = ..., offset: _Optional[int] = ..., skipped: _Optional[int] = ...) -> None: ...
+
+class WatchOutputRequest(_message.Message):
+    __slots__ = ("command_id", "hosts")
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    command_id: str
+    hosts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, command_id: _Optional[str] = ..., hosts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class LiveOutput(_message.Message):
+    __slots__ = ("stderr", "offset", "data", "skipped")
+    STDERR_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    stderr: bool
+    offset: int
+    data: bytes
+    skipped: int
+    def __init__(self, stderr: _Optional[bool] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., skipped: _Optional[int] = ...) -> None: ...
+
+class OutputEvent(_message.Message):
+    __slots__ = ("host_name", "output", "finished")
+    HOST_NAME_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    host_name: str
+    output: LiveOutput
+    finished: Invocation
+    def __init__(self, host_name: _Optional[str] = ..., output: _Optional[_Union[LiveOutput, _Mapping]] = ..., finished: _Optional[_Union[Invocation, _Mapping]] = ...) -> None: ...
 
 class StartSessionRequest(_message.Message):
     __slots__ = ("host", "run_as", "command", "size", "term", "env", "record_input")

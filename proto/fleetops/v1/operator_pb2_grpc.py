@@ -55,6 +55,11 @@ class OperatorServiceStub:
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.TagHostRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_operator__pb2.Host.FromString,
                 _registered_method=True)
+        self.TagHosts = channel.unary_unary(
+                '/fleetops.v1.OperatorService/TagHosts',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.TagHostsRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.TagHostsResponse.FromString,
+                _registered_method=True)
         self.DeregisterHost = channel.unary_unary(
                 '/fleetops.v1.OperatorService/DeregisterHost',
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.DeregisterHostRequest.SerializeToString,
@@ -104,6 +109,11 @@ class OperatorServiceStub:
                 '/fleetops.v1.OperatorService/GetInvocationOutput',
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.GetInvocationOutputRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_operator__pb2.OutputData.FromString,
+                _registered_method=True)
+        self.WatchOutput = channel.unary_stream(
+                '/fleetops.v1.OperatorService/WatchOutput',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.WatchOutputRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.OutputEvent.FromString,
                 _registered_method=True)
         self.Session = channel.stream_stream(
                 '/fleetops.v1.OperatorService/Session',
@@ -339,6 +349,14 @@ class OperatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TagHosts(self, request, context):
+        """Sets and removes operator-set tags on every host of a target at once, or (dry_run) says what
+        would change. Authorized as a whole: hosts.tag on every host, on its tags before and after.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeregisterHost(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -382,8 +400,10 @@ class OperatorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchCommand(self, request, context):
-        """Streams the command's progress as counts per state (CommandDetail.command.counts, no
-        invocations) until the last message, which has done = true; then GetCommand has the results.
+        """Streams the command's progress until the last message, which has done = true. Each message
+        has the counts per state (CommandDetail.command.counts) and, in invocations, the invocations
+        whose state changed since the previous message (the first message: all the caller may see),
+        so results show as each host finishes and pending ones say why they wait (waiting_reason).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -396,7 +416,16 @@ class OperatorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetInvocationOutput(self, request, context):
-        """The full output of one invocation, from the object store.
+        """The full output of one invocation, from the object store; with follow, a running
+        invocation's output as it arrives (from its first byte the controller still holds) until it ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchOutput(self, request, context):
+        """Output of a command's hosts as it arrives, and each host's result as it ends; the stream ends
+        when the command has ended and everything was sent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -683,6 +712,11 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.TagHostRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_operator__pb2.Host.SerializeToString,
             ),
+            'TagHosts': grpc.unary_unary_rpc_method_handler(
+                    servicer.TagHosts,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.TagHostsRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.TagHostsResponse.SerializeToString,
+            ),
             'DeregisterHost': grpc.unary_unary_rpc_method_handler(
                     servicer.DeregisterHost,
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.DeregisterHostRequest.FromString,
@@ -732,6 +766,11 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.GetInvocationOutput,
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetInvocationOutputRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_operator__pb2.OutputData.SerializeToString,
+            ),
+            'WatchOutput': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchOutput,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.WatchOutputRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.OutputEvent.SerializeToString,
             ),
             'Session': grpc.stream_stream_rpc_method_handler(
                     servicer.Session,
@@ -1058,6 +1097,33 @@ class OperatorService:
             _registered_method=True)
 
     @staticmethod
+    def TagHosts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/TagHosts',
+            fleetops_dot_v1_dot_operator__pb2.TagHostsRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.TagHostsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def DeregisterHost(request,
             target,
             options=(),
@@ -1317,6 +1383,33 @@ class OperatorService:
             '/fleetops.v1.OperatorService/GetInvocationOutput',
             fleetops_dot_v1_dot_operator__pb2.GetInvocationOutputRequest.SerializeToString,
             fleetops_dot_v1_dot_operator__pb2.OutputData.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchOutput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/WatchOutput',
+            fleetops_dot_v1_dot_operator__pb2.WatchOutputRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.OutputEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -140,7 +140,7 @@ def assert_agent_untouched(agent: Agent, pid: int, controller: Controller) -> No
     assert agent.process is not None
     assert agent.process.pid == pid and agent.process.proc.poll() is None, agent.process.output()
     assert "revoked" not in agent.process.output()
-    assert controller.host_status(agent.name) == "HOST_STATUS_ONLINE"
+    assert controller.host_status(agent.name) == "online"
 
 
 @pytest.fixture
@@ -257,13 +257,13 @@ def test_deregistering_still_stops_the_agent_even_with_the_store_down(
     bystander = enroll(controller, make_agent, "bystander")
     assert victim.process is not None and bystander.process is not None
 
-    controller.opsctl("hosts", "deregister", "victim")
+    controller.opsctl("hosts", "deregister", "victim", "--yes")
     assert victim.process.proc.wait(15) == EXIT_REVOKED  # the live link's Disconnect{revoked}
     assert "revoked" in victim.process.output()
     victim.start(wait_connected=False)
     assert victim.process.proc.wait(15) == EXIT_REVOKED  # the refused reconnect's revocation marker
     assert "deregistered" in victim.process.output()
     assert bystander.process.proc.poll() is None
-    assert controller.host_status("bystander") == "HOST_STATUS_ONLINE"
+    assert controller.host_status("bystander") == "online"
     events = refused(controller)
     assert any(e["action"] == "agent.connect" and e["target"] == victim.host_id for e in events)

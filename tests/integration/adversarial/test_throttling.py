@@ -130,7 +130,7 @@ def test_a_flood_of_wrong_activation_codes_is_throttled_locks_the_activation_and
         lambda: agent.register(controller, fresh_id, fresh_code, check=False).returncode == 0, 30, "a registration"
     )
     agent.start()
-    assert controller.host_status("legit") == "HOST_STATUS_ONLINE"
+    assert controller.host_status("legit") == "online"
 
 
 def test_a_flood_of_login_token_guesses_is_throttled_and_locks_the_token(

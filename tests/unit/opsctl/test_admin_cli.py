@@ -120,7 +120,7 @@ def test_user_create_json(capsys: pytest.CaptureFixture[str]) -> None:
     run(client, "admin", "user", "create", "alice", "--role", "ops", "-o", "json")
     doc = json.loads(capsys.readouterr().out)
     assert (
-        doc["token"] == TOKEN and doc["user"]["name"] == "alice" and doc["token_expires_at"] == "2030-03-17 17:46:40Z"
+        doc["token"] == TOKEN and doc["user"]["name"] == "alice" and doc["token_expires_at"] == "2030-03-17T17:46:40Z"
     )
 
 

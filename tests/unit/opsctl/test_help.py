@@ -10,8 +10,8 @@ from fleetops.opsctl.cli import build_parser
 def all_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
     found = [parser]
     for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction) and action.choices:
-            for sub in dict.fromkeys(action.choices.values()):
+        if isinstance(action, argparse._SubParsersAction):  # `opsctl session` checks no choices: read the map
+            for sub in dict.fromkeys(action._name_parser_map.values()):
                 found += all_parsers(sub)
     return found
 

@@ -289,6 +289,26 @@ def test_login_cli_needs_no_profile(
     assert load_profile("lab").controller == "lab:7443"
 
 
+def test_login_json_says_who_where_and_until_when(
+    ca: pki.CertificateAuthority, config_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = FakeEnrollment(ca)
+    monkeypatch.setattr(pki, "discover_ca", fake.discover)
+    monkeypatch.setattr(login, "operator_login", fake.exchange)
+    argv = ["login", "--controller", "fleet.example.com:7443", "--token", token(ca), "-o", "json"]
+    assert cli.main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    profile = load_profile("default")
+    expires = x509.load_pem_x509_certificate(profile.cert_pem).not_valid_after_utc
+    assert doc == {
+        "controller": "fleet.example.com:7443",
+        "operator": "alice",
+        "profile": str(profile.directory),
+        "certificate_expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "renewed": False,
+    }
+
+
 def test_login_cli_errors_are_messages_with_hints(
     config_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -46,7 +46,7 @@ def test_session_options_after_the_host() -> None:
         (["session", "show", "s-1"], session.show_session),
         (["session", "kill", "s-1"], session.kill_session),
         (["session", "play", "s-1", "--speed", "2", "--idle-limit", "1"], session.play_session),
-        (["session", "export", "s-1", "-o", "x.cast"], session.export_session),
+        (["session", "export", "s-1", "x.cast"], session.export_session),
     ],
 )
 def test_subcommand_words_are_subcommands(argv: list[str], func: Any) -> None:
@@ -199,7 +199,7 @@ def leftovers(directory: Path) -> list[str]:
 
 def test_export_writes_the_verified_transcript(tmp_path: Path) -> None:
     target = tmp_path / "web-1.cast"
-    assert session.export_session(FakeClient(), parse("session", "export", "s-1", "-o", str(target))) == 0  # type: ignore[arg-type]
+    assert session.export_session(FakeClient(), parse("session", "export", "s-1", str(target))) == 0  # type: ignore[arg-type]
     assert target.read_bytes() == TRANSCRIPT
     assert leftovers(tmp_path) == ["web-1.cast"]
     assert target.stat().st_mode & 0o777 == 0o600
@@ -210,7 +210,7 @@ def test_export_refuses_a_transcript_that_does_not_match_its_sha256(tmp_path: Pa
     target.write_bytes(b"an older export")
     damaged = FakeClient(transcript=TRANSCRIPT.replace(b"hello", b"HELLO"))
     with pytest.raises(InternalError, match="does not match") as caught:
-        session.export_session(damaged, parse("session", "export", "s-1", "-o", str(target)))  # type: ignore[arg-type]
+        session.export_session(damaged, parse("session", "export", "s-1", str(target)))  # type: ignore[arg-type]
     assert "nothing was written" in caught.value.hint
     assert target.read_bytes() == b"an older export"  # untouched
     assert leftovers(tmp_path) == ["web-1.cast"]  # no temporary file left
@@ -219,18 +219,18 @@ def test_export_refuses_a_transcript_that_does_not_match_its_sha256(tmp_path: Pa
 def test_export_of_a_transcript_still_recording_is_not_verified(tmp_path: Path) -> None:
     client = FakeClient(record=info(state="active", transcript_sha256="", transcript_size=0))
     target = tmp_path / "live.cast"
-    session.export_session(client, parse("session", "export", "s-1", "-o", str(target)))  # type: ignore[arg-type]
+    session.export_session(client, parse("session", "export", "s-1", str(target)))  # type: ignore[arg-type]
     assert target.read_bytes() == TRANSCRIPT
 
 
 def test_export_to_stdout(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
-    session.export_session(FakeClient(), parse("session", "export", "s-1", "-o", "-"))  # type: ignore[arg-type]
+    session.export_session(FakeClient(), parse("session", "export", "s-1", "-"))  # type: ignore[arg-type]
     assert capsysbinary.readouterr().out == TRANSCRIPT
 
 
 def test_export_into_a_missing_directory_is_invalid_input(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="cannot write"):
-        session.export_session(FakeClient(), parse("session", "export", "s-1", "-o", str(tmp_path / "no" / "x.cast")))  # type: ignore[arg-type]
+        session.export_session(FakeClient(), parse("session", "export", "s-1", str(tmp_path / "no" / "x.cast")))  # type: ignore[arg-type]
 
 
 # -- play ------------------------------------------------------------------------------------------

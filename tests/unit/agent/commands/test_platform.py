@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -141,12 +144,51 @@ def test_an_invocation_must_name_exactly_one_thing_to_run(fields: dict, message:
 def test_a_script_file_is_private_and_handed_to_the_target_user(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("changing a file's owner needs root")
-    platform = PosixPlatform(script_dir=tmp_path, users=users(euid=0))
+    platform = PosixPlatform(script_dir=tmp_path / "scripts", users=users(euid=0))
     path = platform.write_script(invocation(script=b"\x00binary-safe\n", run_as="alice"))
-    assert path.parent == tmp_path and path.suffix == ".sh"
-    assert path.read_bytes() == b"\x00binary-safe\n"
-    status = path.stat()
-    assert (status.st_uid, status.st_gid, status.st_mode & 0o777) == (1000, 1000, 0o600)
+    try:
+        # Not in the agent's 0700 state directory, which alice could not enter.
+        assert path.parent == Path(tempfile.gettempdir()) and path.suffix == ".sh"
+        assert path.read_bytes() == b"\x00binary-safe\n"
+        status = path.stat()
+        assert (status.st_uid, status.st_gid, status.st_mode & 0o777) == (1000, 1000, 0o600)
+    finally:
+        path.unlink()
+
+
+def test_the_scripts_directory_is_created_private_and_again_after_it_was_deleted(tmp_path: Path) -> None:
+    scripts = tmp_path / "scripts"
+    platform = PosixPlatform(script_dir=scripts, users=users(euid=os.geteuid()))
+    for _ in range(2):
+        path = platform.write_script(invocation(script=b"echo hi\n"))
+        assert path.parent == scripts and path.read_bytes() == b"echo hi\n"
+        assert stat.S_IMODE(scripts.stat().st_mode) == 0o700
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        shutil.rmtree(scripts)  # an operator cleaning up while the agent runs
+
+
+def test_a_scripts_directory_open_to_others_is_tightened(tmp_path: Path) -> None:
+    scripts = tmp_path / "scripts"
+    scripts.mkdir(mode=0o755)
+    scripts.chmod(0o777)
+    PosixPlatform(script_dir=scripts, users=users(euid=os.geteuid())).write_script(invocation(script=b"true\n"))
+    assert stat.S_IMODE(scripts.stat().st_mode) == 0o700
+
+
+def test_a_scripts_directory_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (tmp_path / "scripts").symlink_to(elsewhere)
+    platform = PosixPlatform(script_dir=tmp_path / "scripts", users=users(euid=os.geteuid()))
+    with pytest.raises(CommandNotStarted, match="is not a directory; remove it"):
+        platform.write_script(invocation(script=b"true\n"))
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_missing_state_directory_is_explained(tmp_path: Path) -> None:
+    platform = PosixPlatform(script_dir=tmp_path / "gone" / "scripts", users=users(euid=os.geteuid()))
+    with pytest.raises(CommandNotStarted, match="cannot create the scripts directory .*No such file"):
+        platform.write_script(invocation(script=b"true\n"))
 
 
 @pytest.mark.parametrize(
@@ -254,3 +296,13 @@ def test_windows_terminate_ignores_a_process_without_a_console() -> None:
 )
 def test_windows_marks_utf8_scripts_with_a_bom(script: bytes, written: bytes) -> None:
     assert WindowsPlatform(environ={}).script_bytes(invocation(script=script)) == written
+
+
+def test_windows_writes_scripts_into_its_scripts_directory_creating_it(tmp_path: Path) -> None:
+    scripts = tmp_path / "scripts"
+    platform = WindowsPlatform(script_dir=scripts, environ=WINDOWS_ENV)
+    path = platform.write_script(invocation(script="Write-Output 'héllo'\n".encode()))
+    assert path.parent == scripts and path.suffix == ".ps1"
+    assert path.read_bytes() == UTF8_BOM + "Write-Output 'héllo'\n".encode()
+    launch = platform.build_launch(invocation(script=b"x"), path)
+    assert launch.argv[-1] == str(path)

@@ -9,6 +9,7 @@ from fleetops.controller.authz import (
     ACTIONS,
     HOST_SCOPED_ACTIONS,
     RPC_ACTIONS,
+    RPC_PHRASES,
     RPC_SCOPE,
     TASK_ACTIONS,
     action_for,
@@ -37,8 +38,11 @@ def test_actions_are_known_and_only_identity_calls_need_none() -> None:
 
 
 def test_control_plane_changes_need_admin() -> None:
-    for method in ("TagHost", "DeregisterHost", "CreateActivation", "CreateUser", "UpdateRole", "IssueLoginToken"):
+    for method in ("DeregisterHost", "CreateActivation", "CreateUser", "UpdateRole", "IssueLoginToken"):
         assert action_for(method) == "admin"
+    # Tagging is its own host-scoped right, decided on the tags before and after (authz.retag).
+    assert action_for("TagHost") == action_for("TagHosts") == "hosts.tag"
+    assert "TagHost" in RPC_SCOPE and "TagHosts" in RPC_SCOPE
     assert action_for("RunCommand") == "command.run"
     assert action_for("Session") == "session.start"
     assert action_for("GetSessionTranscript") == "audit.read"
@@ -54,3 +58,10 @@ def test_scope_notes_cover_host_scoped_rpcs_only() -> None:
 def test_window_task_actions() -> None:
     assert set(TASK_ACTIONS.values()) <= HOST_SCOPED_ACTIONS
     assert set(TASK_ACTIONS) == {"run", "patch-scan", "patch-install"}
+
+
+def test_every_rpc_that_can_be_refused_says_what_it_does_in_words() -> None:
+    assert {m for m, a in RPC_ACTIONS.items() if a is not None} <= set(RPC_PHRASES)
+    assert set(RPC_PHRASES) <= set(RPC_ACTIONS)
+    assert RPC_PHRASES["CreateUser"] == "manage users"
+    assert all(phrase and "." not in phrase for phrase in RPC_PHRASES.values())

@@ -9,6 +9,7 @@ import pytest
 
 from fleetops.common.errors import PermissionDenied
 from fleetops.controller.authz import (
+    ACTION_PHRASES,
     ACTIONS,
     BUILTIN_ROLES,
     GLOBAL_ACTIONS,
@@ -203,7 +204,7 @@ def test_fan_out_touching_an_unreachable_host_is_refused_whole_naming_hosts() ->
     assert not decision.allowed
     assert decision.denied_hosts == ["db-1", "db-2", "pay-1"]
     assert decision.message == (
-        "alice may not command.run as deploy on 3 of 5 hosts: db-1, db-2 (no allow rule matches); "
+        "alice may not run commands as deploy on 3 of 5 hosts: db-1, db-2 (no allow rule matches); "
         "pay-1 (denied by web-ops/deny[0]); the whole request is refused"
     )
     assert decision.hint.startswith("narrow the target to the hosts you may reach")
@@ -214,7 +215,7 @@ def test_fan_out_touching_an_unreachable_host_is_refused_whole_naming_hosts() ->
 def test_refusal_of_every_host_names_them_without_a_count() -> None:
     decision = authorize([WEB_OPS], "command.run", hosts=[DB1, DB2], login="deploy", user="alice")
     assert decision.reason == (
-        "alice may not command.run as deploy on db-1, db-2 (no allow rule matches); the whole request is refused"
+        "alice may not run commands as deploy on db-1, db-2 (no allow rule matches); the whole request is refused"
         " — ask an admin for a role that allows command.run as deploy on them"
     )
 
@@ -288,7 +289,8 @@ def test_global_actions_ignore_hosts() -> None:
     assert not decision.allowed
     assert decision.denied_hosts == []
     assert decision.reason == (
-        "carol may not window.manage (no allow rule matches) — ask an admin for a role that allows window.manage"
+        "carol may not manage maintenance windows: that needs window.manage (no allow rule matches)"
+        " — ask an admin for a role that allows window.manage"
     )
 
 
@@ -296,7 +298,7 @@ def test_host_scoped_action_without_hosts_means_on_some_host() -> None:
     db_only = role(allow=[{"actions": ["hosts.read"], "hosts": "role=db"}])
     decision = authorize([db_only], "hosts.read")
     assert decision.allowed
-    assert decision.message == "you may hosts.read on some hosts (r/allow[0])"
+    assert decision.message == "you may read hosts on some hosts (r/allow[0])"
     # a deny limited to some hosts leaves the others
     assert authorize([WEB_OPS], "hosts.read").allowed
     # a deny on every host refuses
@@ -322,7 +324,7 @@ def test_decision_raises_permission_denied_with_hint() -> None:
     assert not decision
     with pytest.raises(PermissionDenied) as caught:
         decision.check()
-    assert caught.value.message == "alice may not admin (no allow rule matches)"
+    assert caught.value.message == "alice may not administer the controller: that needs admin (no allow rule matches)"
     assert caught.value.hint == "ask an admin for a role that allows admin"
     ok = authorize([WEB_OPS], "hosts.read", hosts=[WEB1])
     assert ok and ok.check() is ok
@@ -378,3 +380,101 @@ def test_permitted_hosts_checks_logins_and_global_actions() -> None:
 def test_rule_objects_can_be_used_directly() -> None:
     r = Role("direct", allow=(Rule(("patch.scan",), hosts="role=db"),))
     assert authorize([r], "patch.scan", hosts=[DB1, DB2]).allowed
+
+
+# -- what a refusal tells the caller ----------------------------------------------------------------
+
+# alice reads and runs on dev hosts only: prod hosts do not exist as far as her messages go.
+DEV_ONLY = role(
+    "dev",
+    allow=[
+        {"actions": ["hosts.read"], "hosts": "env=dev"},
+        {"actions": ["command.run"], "hosts": "env=dev,role=web", "logins": ["deploy"]},
+    ],
+    deny=[{"actions": ["command.run"], "hosts": "pci"}],
+)
+DEV_WEB = FakeHost("dev-web", {"env": "dev", "role": "web"})
+DEV_DB = FakeHost("dev-db", {"env": "dev", "role": "db"})
+PROD_1 = FakeHost("prod-1", {"env": "prod", "role": "web"})
+PROD_PCI = FakeHost("prod-pci", {"env": "prod", "role": "web", "pci": "yes"})
+
+
+def test_a_refusal_never_names_or_counts_hosts_the_caller_may_not_see() -> None:
+    hosts = [DEV_WEB, DEV_DB, PROD_1, PROD_PCI]
+    decision = authorize([DEV_ONLY], "command.run", hosts=hosts, login="deploy", user="alice", hide_unseen=True)
+    assert not decision.allowed
+    assert decision.message == (
+        "alice may not run commands as deploy on dev-db (no allow rule matches), nor on matching hosts outside "
+        "your access; the whole request is refused"
+    )
+    for secret in ("prod", "4", "3", "2", "pci", "deny[0]"):
+        assert secret not in decision.reason, secret
+    assert "opsctl hosts list shows the hosts you may see" in decision.hint
+    # The audit event has the whole truth.
+    details = decision.to_audit()
+    assert details["denied_hosts"] == ["dev-db", "prod-1", "prod-pci"] and details["denied_count"] == 3
+    assert details["hidden_hosts"] == ["prod-1", "prod-pci"] and details["hidden_count"] == 2
+    assert details["matched"] == ["dev/deny[0]"] and details["hosts"] == 4
+
+
+def test_a_target_of_only_unseen_hosts_says_so_without_a_count() -> None:
+    decision = authorize(
+        [DEV_ONLY], "command.run", hosts=[PROD_1, PROD_PCI], login="deploy", user="alice", hide_unseen=True
+    )
+    assert decision.message == (
+        "alice may not run commands as deploy: the target matches hosts outside your access; "
+        "the whole request is refused"
+    )
+    one = authorize([DEV_ONLY], "command.run", hosts=[PROD_1], login="deploy", user="alice", hide_unseen=True)
+    assert one.message == "alice may not run commands as deploy: the host is outside your access"
+    # The same hosts seen by someone who may read them are named, with the deny rule that refused them.
+    seer = role("dev", allow=[{"actions": ["hosts.read"]}], deny=[{"actions": ["command.run"], "hosts": "pci"}])
+    named = authorize([seer, DEV_ONLY], "command.run", hosts=[PROD_PCI], login="deploy", hide_unseen=True)
+    assert "prod-pci (denied by dev/deny[0])" in named.message and "dev/deny[0]" in named.hint
+
+
+def test_counts_only_what_the_caller_may_see_when_every_refused_host_is_visible() -> None:
+    decision = authorize(
+        [DEV_ONLY], "command.run", hosts=[DEV_WEB, DEV_DB], login="deploy", user="alice", hide_unseen=True
+    )
+    assert decision.message.startswith("alice may not run commands as deploy on 1 of 2 hosts: dev-db")
+    assert not decision.hidden_hosts and "hidden_hosts" not in decision.to_audit()
+
+
+def test_a_refused_read_never_confirms_what_the_host_is() -> None:
+    decision = authorize(
+        [DEV_ONLY], "hosts.read", hosts=[PROD_1], user="alice", what="read host details", hide_unseen=True
+    )
+    assert decision.message == "alice may not read host details: the host is outside your access"
+    assert decision.denied_hosts == ["prod-1"]
+
+
+def test_decisions_for_someone_else_name_every_host() -> None:
+    # A window task is decided as its author and reported in the window's history, not to the author.
+    decision = authorize([DEV_ONLY], "command.run", hosts=[DEV_WEB, PROD_1], login="deploy", user="bob")
+    assert "prod-1 (no allow rule matches)" in decision.message and not decision.hidden_hosts
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_every_action_is_refused_in_words(action: str) -> None:
+    assert ACTION_PHRASES[action] and ACTION_PHRASES[action] != action
+    login = "deploy" if action in ("command.run", "session.start") else None
+    hosts = [WEB1] if action in HOST_SCOPED_ACTIONS else []
+    decision = authorize([role("empty")], action, hosts=hosts, login=login, user="alice")
+    assert decision.message.startswith(f"alice may not {ACTION_PHRASES[action]}")
+    assert action in decision.hint
+
+
+def test_a_call_says_what_it_does() -> None:
+    decision = authorize([WEB_OPS], "admin", user="alice", what="manage users")
+    assert decision.message == "alice may not manage users: that needs admin (no allow rule matches)"
+    assert decision.hint == "ask an admin for a role that allows admin"
+
+
+def test_a_caller_without_roles_is_told_that_rather_than_anything_about_the_hosts() -> None:
+    decision = authorize([], "command.run", hosts=[WEB1, DB1], login="deploy", user="bob", hide_unseen=True)
+    assert decision.message == (
+        "bob may not run commands as deploy: the target matches hosts outside your access; "
+        "the whole request is refused (bob has no roles)"
+    )
+    assert "ask an admin to give you a role that allows command.run as deploy" in decision.hint
