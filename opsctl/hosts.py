@@ -16,11 +16,10 @@ from fleetops.opsctl import output
 from fleetops.opsctl.client import OperatorClient
 from fleetops.v1 import operator_pb2
 
-STATUS = {
-    operator_pb2.HOST_STATUS_ONLINE: "online",
-    operator_pb2.HOST_STATUS_OFFLINE: "offline",
-    operator_pb2.HOST_STATUS_DEREGISTERED: "deregistered",
-}
+
+def status_word(status: int) -> str:
+    """A host status as opsctl prints it, text and JSON alike (``online``; output.enum_word)."""
+    return str(output.enum_word(operator_pb2.HostStatus.DESCRIPTOR, status))
 
 
 def add_target_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
@@ -89,7 +88,7 @@ def list_hosts(client: OperatorClient, args: argparse.Namespace) -> int:
         [
             text(h.name),
             h.id,
-            STATUS.get(h.status, "?"),
+            status_word(h.status),
             text(f"{h.inventory.os_name} {h.inventory.os_version}".strip()) or "-",
             text(h.inventory.ip_addresses[0]) if h.inventory.ip_addresses else "-",
             output.ago(h.last_seen_at),
@@ -113,7 +112,7 @@ def show_host(client: OperatorClient, args: argparse.Namespace) -> int:
     lines = [
         ("name", text(h.name)),
         ("id", h.id),
-        ("status", STATUS.get(h.status, "?")),
+        ("status", status_word(h.status)),
         ("tags", tag_text(h.tags, h.host_tags, ", ")),
         ("registered", output.when(h.registered_at)),
         ("last seen", f"{output.when(h.last_seen_at)} ({output.ago(h.last_seen_at)})"),
@@ -218,7 +217,7 @@ def deregister_host(client: OperatorClient, args: argparse.Namespace) -> int:
             )
         h = client.get_host(args.host)
         print(
-            f"Deregister {output.host_text(h.name)} ({h.id}, {STATUS.get(h.status, '?')})? Its certificate is "
+            f"Deregister {output.host_text(h.name)} ({h.id}, {status_word(h.status)})? Its certificate is "
             "revoked and its link dropped at once; it can only come back by registering again with a new activation.",
             file=sys.stderr,
         )

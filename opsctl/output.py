@@ -45,7 +45,7 @@ def as_json(messages: Sequence[Message] | Message, out: TextIO | None = None) ->
 
 
 def message_dict(message: Message) -> dict[str, Any]:
-    """The JSON form of ``message`` that every ``-o json`` prints (docs/json-output.md).
+    """The JSON form of ``message`` that every ``-o json`` prints (docs/cli.md).
 
     Protobuf's JSON mapping with the field names of the .proto files and every field present,
     except enum values: those are the same lowercase words the text output prints (``online``,
@@ -187,16 +187,12 @@ def neutralize(text: str, *, keep_layout: bool = False) -> str:
     return text.translate(_LAYOUT if keep_layout else _ONE_LINE)
 
 
-def _is_terminal(stream: Any) -> bool:
+def is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal (False for anything without a working ``isatty``)."""
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
-
-
-def is_terminal(stream: Any) -> bool:
-    """Whether ``stream`` is a terminal (False for anything without a working ``isatty``)."""
-    return _is_terminal(stream)
 
 
 def host_text(text: str, *, out: TextIO | None = None, keep_layout: bool = False) -> str:
@@ -207,7 +203,7 @@ def host_text(text: str, *, out: TextIO | None = None, keep_layout: bool = False
     Without ``out`` (names, tags, inventory in tables) it is always escaped: no such field has a
     legitimate control character, and a table saved to a file is printed to a terminal later.
     """
-    if RAW or (out is not None and not _is_terminal(out)):
+    if RAW or (out is not None and not is_terminal(out)):
         return text
     return neutralize(text, keep_layout=keep_layout)
 
@@ -221,7 +217,7 @@ class HostOutput:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._text = stream or sys.stdout
-        self._escape = not RAW and _is_terminal(self._text)
+        self._escape = not RAW and is_terminal(self._text)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     @property

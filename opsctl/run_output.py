@@ -20,7 +20,8 @@ from typing import Any, BinaryIO, TextIO
 from fleetops.opsctl import output
 from fleetops.v1 import operator_pb2
 
-STATE = {v: k.removeprefix("INVOCATION_STATE_").lower() for k, v in operator_pb2.InvocationState.items()}
+#: Invocation states as opsctl prints them, text and JSON alike (output.enum_word).
+STATE = {v.number: str(output.enum_word(v.type, v.number)) for v in operator_pb2.InvocationState.DESCRIPTOR.values}
 FINAL = frozenset({"success", "failed", "timed_out", "cancelled", "undeliverable", "not_started"})
 
 

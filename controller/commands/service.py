@@ -273,26 +273,6 @@ class CommandService:
         assert command is not None
         return command, hosts
 
-    async def get(self, command_id: str) -> tuple[Command, list[Invocation]]:
-        """A command and its invocations; output tails past DETAIL_OUTPUT_BYTES in all are left out.
-
-        Raises:
-            NotFound: no such command.
-        """
-        command = await self._store.command(command_id)
-        if command is None:
-            raise NotFound(f"no such command: {command_id}", "see opsctl run list")
-        budget = limits.DETAIL_OUTPUT_BYTES
-        invocations = []
-        for stored in await self._store.invocations(command_id):
-            size = len(stored.stdout_tail) + len(stored.stderr_tail)
-            if size > budget:
-                stored = replace(stored, stdout_tail=b"", stderr_tail=b"")
-            else:
-                budget -= size
-            invocations.append(stored)
-        return command, invocations
-
     async def command(self, command_id: str) -> Command:
         command = await self._store.command(command_id)
         if command is None:
@@ -330,7 +310,7 @@ class CommandService:
     ) -> tuple[Command, list[Invocation]]:
         """A command and its invocations (``only``: those ids) as they stand now.
 
-        Beyond :meth:`get`, what this replica knows before the database does: states ahead of
+        The stored rows, completed by what this replica knows before the database does: states ahead of
         the write-behind, the output running invocations sent so far (byte counts and, with
         ``tails``, tails), and why each unfinished one waits (``waiting_reason``, and
         ``host_offline_since`` from fleet presence). Tails past DETAIL_OUTPUT_BYTES in all are

@@ -790,7 +790,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
             if event.action.startswith("session.") and event.target:
                 session = await self._sessions.get(event.target)
             elif event.target.startswith("cmd-"):
-                command, invocations = await self._commands.get(event.target)
+                command, invocations = await self._commands.view(event.target)
         except NotFound:
             pass
         return convert.audit_event_detail_to_proto(event, session, command, invocations), str(event.id)

@@ -45,6 +45,13 @@ class FakeChannel:
         return True
 
 
+async def sent(channel: FakeChannel) -> None:
+    """Until the run has sent its invocation (the first thing its loop does)."""
+    async with asyncio.timeout(5):
+        while not channel.sent:
+            await asyncio.sleep(0)
+
+
 def make_run(channel: FakeChannel, store: FakeStore, ack_timeout: float) -> tuple[CommandRun, Slot]:
     row = CommandRow(
         id="cmd-1",
@@ -95,9 +102,9 @@ async def test_an_acknowledged_invocation_is_not_expired() -> None:
     store, channel = FakeStore(), FakeChannel()
     run, _ = make_run(channel, store, ack_timeout=0.2)
     run.start()
-    await asyncio.sleep(0.05)
+    await sent(channel)
     run.updated("inv-1", InvocationState.DELIVERED)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # over twice the ack timeout: an unacknowledged invocation would have failed by now
     assert "inv-1" not in store.finished
     run.updated("inv-1", InvocationState.SUCCESS)
     assert run.task is not None
@@ -122,7 +129,7 @@ async def test_re_sends_stop_after_max_sends_without_an_acknowledgement() -> Non
     store, channel = FakeStore(), FakeChannel()
     run, slot = make_run(channel, store, ack_timeout=60)
     run.start()
-    await asyncio.sleep(0.05)
+    await sent(channel)
     for _ in range(MAX_SENDS + 2):  # the host reconnects again and again
         await run.resend(slot)
     assert channel.sent == ["inv-1"] * MAX_SENDS
