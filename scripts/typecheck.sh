@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Type-check the whole package with mypy (settings: [tool.mypy] in pyproject.toml).
+# The source directories are mapped onto the fleetops.* package by setuptools' package-dir, which
+# mypy cannot follow, so this builds the package layout from symlinks under build/typecheck and
+# checks that. Extra arguments go to mypy (e.g. a file: build/typecheck/fleetops/common/limits.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=build/typecheck
+mkdir -p "$root/fleetops"
+for part in common agent controller opsctl migrations; do
+  ln -sfn "../../../$part" "$root/fleetops/$part"
+done
+ln -sfn ../../../proto/fleetops/v1 "$root/fleetops/v1"
+: >"$root/fleetops/__init__.py"
+cd "$root"
+if [ $# -gt 0 ]; then
+  exec ../../.venv/bin/mypy --config-file ../../pyproject.toml "$@"
+fi
+exec ../../.venv/bin/mypy --config-file ../../pyproject.toml -p fleetops
