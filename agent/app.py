@@ -9,8 +9,8 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from fleetops.agent.commands.detect import current_platform
 from fleetops.agent.commands.journal import InvocationJournal
-from fleetops.agent.commands.platform import current_platform
 from fleetops.agent.commands.reboot import CommandRebooter, Rebooter, SystemRebooter
 from fleetops.agent.commands.service import CommandService
 from fleetops.agent.link import ControllerLink

@@ -33,9 +33,12 @@ from fleetops.agent.state import AgentIdentity, AgentState
 from fleetops.agent.version import AGENT_VERSION
 from fleetops.common import limits
 from fleetops.common.errors import FleetopsError
-from fleetops.common.rpc_client import REVOKED_KEY, error_from_rpc, is_revocation
+from fleetops.common.rpc_client import REVOKED_KEY, error_from_rpc, is_revocation, read_message
 from fleetops.common.wire import inventory_to_proto
 from fleetops.v1 import agent_pb2, agent_pb2_grpc
+
+#: The control stream (AgentService.Connect) as the agent sees it.
+_ControlCall = grpc.aio.StreamStreamCall[agent_pb2.AgentMessage, agent_pb2.ControllerMessage]
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +216,8 @@ class ControllerLink:
                     )
                 )
             )
-            first = await call.read()
-            if first is grpc.aio.EOF:
+            first = await read_message(call)
+            if first is None:
                 await _raise_status(call)
                 raise ConnectionError("controller closed the stream before welcoming us")
             if first.WhichOneof("body") == "disconnect" and first.disconnect.revoked:
@@ -244,8 +247,11 @@ class ControllerLink:
                 done, _ = await asyncio.wait({reader, stopper, *tasks}, return_when=asyncio.FIRST_COMPLETED)
                 stopper.cancel()
                 for task in done:
-                    if task is not stopper and not task.cancelled() and task.exception() is not None:
-                        raise task.exception()  # type: ignore[misc]
+                    if task is stopper or task.cancelled():
+                        continue
+                    error = task.exception()
+                    if error is not None:
+                        raise error
             finally:
                 for task in tasks:
                     task.cancel()
@@ -253,10 +259,10 @@ class ControllerLink:
                 await asyncio.gather(*tasks, reader, return_exceptions=True)
                 call.cancel()
 
-    async def _read(self, call: grpc.aio.StreamStreamCall) -> None:
+    async def _read(self, call: _ControlCall) -> None:
         while True:
-            message = await call.read()
-            if message is grpc.aio.EOF:
+            message = await read_message(call)
+            if message is None:
                 await _raise_status(call)
                 return
             kind = message.WhichOneof("body")
@@ -282,7 +288,7 @@ class ControllerLink:
                 # One bad message must not take the link down; the controller re-sends what matters.
                 log.exception("handling a %s message failed", kind)
 
-    async def _write(self, call: grpc.aio.StreamStreamCall, outbox: asyncio.Queue[agent_pb2.AgentMessage]) -> None:
+    async def _write(self, call: _ControlCall, outbox: asyncio.Queue[agent_pb2.AgentMessage]) -> None:
         """The only writer of the stream: everything put into the outbox, in order."""
         while True:
             await call.write(await outbox.get())
@@ -356,7 +362,7 @@ async def _run_callback(callback: Callable[[], Awaitable[None]]) -> None:
     await asyncio.Event().wait()  # stay pending: a finished task would end the session
 
 
-async def _raise_status(call: grpc.aio.StreamStreamCall) -> None:
+async def _raise_status(call: _ControlCall) -> None:
     """Raise what the stream's end means: HostRevoked only with the explicit marker, else a reconnect."""
     code = await call.code()
     if code == grpc.StatusCode.OK:

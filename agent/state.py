@@ -108,7 +108,7 @@ class AgentState:
         write_secret_file(self.key, key_pem)
         write_public_file(self.cert, cert_pem)
         write_public_file(self.ca, ca_pem)
-        doc = {"host_id": host_id, "controller": controller, "hostname": hostname}
+        doc: dict[str, object] = {"host_id": host_id, "controller": controller, "hostname": hostname}
         self._write_meta(doc, not_before, not_after)
 
     def save_renewed(self, key_pem: bytes, cert_pem: bytes, not_before: datetime, not_after: datetime) -> None:

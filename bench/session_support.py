@@ -10,7 +10,7 @@ interleave the clients' measurements (see there for what is measured).
 Every marker the remote shell prints is built with shell arithmetic (``BENCH_X_$((6*7))`` prints
 ``BENCH_X_42``), so the echo of the typed command line can never match it.
 
-tests/support (the integration harness: Controller, Agent, free_port) is put on
+tests/support (the integration harness: Controller, Agent, candidate_port) is put on
 sys.path here, as pytest does through ``pythonpath`` in pyproject.toml.
 """
 
@@ -41,7 +41,7 @@ TESTS_SUPPORT = Path(__file__).resolve().parent.parent / "tests" / "support"
 if str(TESTS_SUPPORT) not in sys.path:
     sys.path.insert(0, str(TESTS_SUPPORT))
 
-from harness import BASE_ENV, PYTHON, Agent, Controller, free_port  # noqa: E402, F401 - Agent, Controller: re-exported
+from harness import BASE_ENV, PYTHON, Agent, Controller, candidate_port  # noqa: E402, F401 - Agent, Controller: re-exported
 
 SSHD = "/usr/sbin/sshd"
 MiB = 1024 * 1024
@@ -99,7 +99,7 @@ class Sshd:
         authorized = self.dir / "authorized_keys"
         authorized.write_text((self.dir / "client_ed25519.pub").read_text())
         os.chmod(authorized, 0o600)
-        self.port = free_port()
+        self.port = candidate_port()
         config = self.dir / "sshd_config"
         config.write_text(
             "\n".join(

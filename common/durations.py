@@ -44,7 +44,7 @@ def parse_duration(text: str) -> timedelta:
 
 def format_seconds(seconds: int) -> str:
     """``604800`` -> ``7d``, ``5400`` -> ``1h30m``: the largest units that add up exactly."""
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size or (unit == "s" and not parts):
             parts.append(f"{seconds // size}{unit}")

@@ -15,7 +15,6 @@ the limit and the actual size, never echoing the (possibly huge) input itself.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -100,9 +99,14 @@ NAME_BYTES = Limit("the name", 255, "bytes", "use a shorter name")
 REASON_BYTES = Limit("the reason", 2 * KIB, "bytes", "")
 # Output travels in chunks of at most this many bytes (the agent's pump; the controller refuses more).
 OUTPUT_CHUNK_BYTES = Limit("an output chunk", 64 * KIB, "bytes", "")
+# A patch task's report (the scan: every installed package and offered update; the outcomes).
+# A host with 20,000 packages reports about 2 MiB.
+PATCH_REPORT_BYTES = Limit(
+    "the patch report", 8 * MIB, "bytes", "the host lists too many packages to report; see docs/patching.md"
+)
 
 # -- numbers ---------------------------------------------------------------------------------------------
-# max-concurrency and max-errors as counts; more hosts than any fleet, and fits the wire's uint32.
+# max-concurrency and max-errors as counts (parsed by common/rates.py); more hosts than any fleet.
 RATE_COUNT_MAX = 1_000_000
 # Execution timeout of one invocation (SSM allows 48 h; long patch runs fit in a week).
 TIMEOUT_SECONDS_MAX = 7 * 86400
@@ -133,7 +137,7 @@ RUN_INVOCATION_BYTES = (
 #: What an agent receives at most (controller -> agent): a RunInvocation; session frames are 64 KiB.
 AGENT_RECEIVE_BYTES = max(4 * MIB, _mib_ceiling(RUN_INVOCATION_BYTES))
 #: What an agent sends at most (agent -> controller): output chunks, results, inventory, session frames.
-AGENT_SEND_BYTES = 1 * MIB
+AGENT_SEND_BYTES = max(1 * MIB, _mib_ceiling(PATCH_REPORT_BYTES.maximum + _ENVELOPE))
 #: The largest request an operator may send (RunCommand with a script and an explicit host list is the largest).
 OPERATOR_REQUEST_BYTES = _mib_ceiling(
     SCRIPT_BYTES.maximum
@@ -153,8 +157,9 @@ OPERATOR_REQUEST_BYTES = _mib_ceiling(
 #: the limit (past this, gRPC refuses it with "Received message larger than max").
 CONTROLLER_RECEIVE_BYTES = max(8 * MIB, 2 * AGENT_SEND_BYTES, 2 * OPERATOR_REQUEST_BYTES)
 #: The enrollment listener is unauthenticated: a CSR, an activation code and host facts (the same
-#: inventory a Hello carries).
-ENROLL_RECEIVE_BYTES = AGENT_SEND_BYTES
+#: inventory a Hello carries). It stays at 1 MiB, what agents sent before patch reports grew the
+#: authenticated limit: an unauthenticated peer gets no more room than it needs.
+ENROLL_RECEIVE_BYTES = 1 * MIB
 #: What the controller sends an operator at most, and what opsctl accepts. A command's detail carries
 #: up to 64 KiB of each output stream per host; run list and run show are kept far below this.
 OPERATOR_RESPONSE_BYTES = 64 * MIB
@@ -202,34 +207,6 @@ def check_env(env: Mapping[str, str]) -> None:
             raise InvalidInput(f"the value of environment variable {key[:64]} contains a NUL byte", "remove it")
 
 
-_RATE = re.compile(r"([0-9]+)(%?)")
-
-
-def parse_rate(text: str, what: str, *, minimum: int) -> tuple[int, bool]:
-    """``"50"`` -> (50, False), ``"10%"`` -> (10, True): SSM's max-concurrency / max-errors values.
-
-    A count is ``minimum``..RATE_COUNT_MAX, a percentage ``minimum``..100 (ASCII digits only).
-
-    Raises:
-        InvalidInput: not a whole number or percentage, or out of range (the message says which).
-    """
-    t = text.strip()
-    hint = (
-        f"give {what} as a count from {minimum} to {RATE_COUNT_MAX} (e.g. 50) "
-        f"or a percentage of the targets from {minimum}% to 100% (e.g. 10%)"
-    )
-    match = _RATE.fullmatch(t) if len(t) <= 32 else None
-    if match is None:
-        shown = repr(t) if len(t) <= 32 else f"of {len(t)} characters"
-        raise InvalidInput(f"bad {what} {shown}: not a whole number or a percentage", hint)
-    number, percent = int(match.group(1)), bool(match.group(2))
-    top = 100 if percent else RATE_COUNT_MAX
-    if not minimum <= number <= top:
-        unit = "%" if percent else ""
-        raise InvalidInput(f"{what} {t} is out of range: it must be from {minimum}{unit} to {top}{unit}", hint)
-    return number, percent
-
-
 def channel_options(*, receive: int, send: int) -> tuple[tuple[str, int], ...]:
     """gRPC options setting a channel's (or server's) message size limits."""
     return (("grpc.max_receive_message_length", receive), ("grpc.max_send_message_length", send))
@@ -254,4 +231,5 @@ TABLE: tuple[Limit, ...] = (
     NAME_BYTES,
     REASON_BYTES,
     OUTPUT_CHUNK_BYTES,
+    PATCH_REPORT_BYTES,
 )

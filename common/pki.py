@@ -298,7 +298,7 @@ class CertificateAuthority:
             if not p.is_file():
                 raise NotFound(f"CA file {p} does not exist", "run fleetops-controller init")
         key, cert = load_private_key(key_path.read_bytes()), load_cert(cert_path.read_bytes())
-        if key.public_key().public_numbers() != cert.public_key().public_numbers():
+        if not _certifies(cert, key):
             raise InvalidInput(f"{key_path} does not match {cert_path}", "restore both files from the same backup")
         return cls(key, cert)
 
@@ -404,7 +404,7 @@ class CertificateAuthority:
                 self.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
             )
         except x509.ExtensionNotFound:
-            aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key())  # type: ignore[arg-type]
+            aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key())
         return (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
@@ -434,16 +434,21 @@ def _key_usage(cert_sign: bool = False, key_agreement: bool = False) -> x509.Key
 def _csr_key(csr: x509.CertificateSigningRequest) -> PublicKey:
     key = csr.public_key()
     problem = _describe_key(key)
-    if problem is not None:
-        raise CertificateRequestError(f"CSR key unusable: {problem}", _CSR_HINT)
-    return key  # type: ignore[return-value]
+    if problem is None and isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+        return key
+    raise CertificateRequestError(f"CSR key unusable: {problem}", _CSR_HINT)
+
+
+def _certifies(cert: x509.Certificate, key: PrivateKey) -> bool:
+    """Whether ``cert`` holds ``key``'s public key (compared as SubjectPublicKeyInfo DER)."""
+    der = serialization.Encoding.DER
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    return key.public_key().public_bytes(der, spki) == cert.public_key().public_bytes(der, spki)
 
 
 def check_key_matches(key: PrivateKey, cert: x509.Certificate) -> None:
     """Raise ``InvalidInput`` unless ``cert`` certifies ``key``'s public key."""
-    der = serialization.Encoding.DER
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    if key.public_key().public_bytes(der, spki) != cert.public_key().public_bytes(der, spki):
+    if not _certifies(cert, key):
         raise InvalidInput(
             "the certificate the controller returned is not for this host's key",
             "retry; if it persists, the controller is misbehaving: check its log",
@@ -494,14 +499,14 @@ def fetch_unverified_chain(host: str, port: int, timeout: float = 10.0) -> list[
             with context.wrap_socket(raw, server_hostname=host) as tls:
                 getter = getattr(tls, "get_unverified_chain", None)  # public since Python 3.13
                 if getter is None:
-                    getter = getattr(tls._sslobj, "get_unverified_chain")  # noqa: B009 - private before 3.13
+                    getter = tls._sslobj.get_unverified_chain  # type: ignore[attr-defined]  # private before 3.13
                 raw_chain = getter() or []
     except (OSError, ssl.SSLError) as exc:
         raise Unavailable(
             f"cannot fetch the TLS certificate chain of {host}:{port}: {exc}",
             "check the controller address and port, that it is running, and firewalls in between",
         ) from exc
-    ders = [c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER) for c in raw_chain]  # type: ignore[attr-defined]
+    ders = [c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER) for c in raw_chain]  # type: ignore[attr-defined]  # private: DER before 3.13
     if not ders:
         raise Unavailable(f"{host}:{port} presented no TLS certificate", "is this a fleetops controller?")
     return [x509.load_der_x509_certificate(der) for der in ders]

@@ -15,8 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleetops.common import pki
 from fleetops.common.errors import InvalidInput, NotFound
+from fleetops.common.files import write_public_file, write_secret_file
 
 DEFAULT_PROFILE = "default"
 
@@ -55,10 +55,10 @@ class Profile:
 def write_profile(
     directory: Path, *, controller: str, operator: str, key_pem: bytes, cert_pem: bytes, ca_pem: bytes
 ) -> Profile:
-    pki.write_secret_file(directory / "operator.key", key_pem)
-    pki.write_public_file(directory / "operator.pem", cert_pem)
-    pki.write_public_file(directory / "ca.pem", ca_pem)
-    pki.write_public_file(
+    write_secret_file(directory / "operator.key", key_pem)
+    write_public_file(directory / "operator.pem", cert_pem)
+    write_public_file(directory / "ca.pem", ca_pem)
+    write_public_file(
         directory / "profile.json",
         (json.dumps({"controller": controller, "operator": operator}, indent=2) + "\n").encode(),
     )

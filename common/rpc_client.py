@@ -1,6 +1,9 @@
-"""Client side of the wire: gRPC errors back into the fleetops exception tree, addresses."""
+"""Client side of the wire: gRPC errors back into the fleetops exception tree, addresses, stream reads."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final, TypeVar, cast
 
 import grpc
 
@@ -14,11 +17,41 @@ ERROR_CLASS_KEY = "fleetops-error"
 #: retried with backoff.
 REVOKED_KEY = "fleetops-host-revoked"
 
+#: What ``read()`` of a ``grpc.aio`` streaming call returns once the server has ended the stream.
+EOF: Final[object] = grpc.aio.EOF  # type: ignore[attr-defined]  # grpc-stubs lack aio.EOF
+
+_Response = TypeVar("_Response")
+
+
+def trailing_metadata(exc: grpc.RpcError) -> list[tuple[str, str | bytes]]:
+    """The (key, value) pairs of a failed call's trailing metadata; none if it carries none.
+
+    Works for synchronous and ``grpc.aio`` errors alike: at runtime both yield pairs (a namedtuple,
+    or the items of ``grpc.aio.Metadata``).
+    """
+    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    pairs: Iterable[tuple[str, str | bytes]] = trailing or ()  # type: ignore[assignment]  # grpc-stubs: items are _Metadatum
+    return list(pairs)
+
 
 def is_revocation(exc: grpc.RpcError) -> bool:
     """Whether a failed call carries the controller's explicit revocation marker (:data:`REVOKED_KEY`)."""
-    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
-    return any(key == REVOKED_KEY for key, _ in trailing or ())
+    return any(key == REVOKED_KEY for key, _ in trailing_metadata(exc))
+
+
+async def read_message(
+    call: grpc.aio.StreamStreamCall[Any, _Response] | grpc.aio.UnaryStreamCall[Any, _Response],
+) -> _Response | None:
+    """The next message of a streaming call, or ``None`` once the server has ended the stream.
+
+    Raises:
+        grpc.aio.AioRpcError: the call failed.
+    """
+    message = await call.read()
+    if message is EOF:
+        return None
+    # grpc-stubs declare read() as ``object | _Response`` (EOF's type is ``object``): anything but EOF is a response.
+    return cast(_Response, message)
 
 
 _BY_CODE: dict[grpc.StatusCode, type[errors.FleetopsError]] = {
@@ -52,8 +85,7 @@ def error_from_rpc(exc: grpc.RpcError, peer: str = "the controller") -> errors.F
     details = (exc.details() if hasattr(exc, "details") else "") or ""
     hint = ""
     class_name = ""
-    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
-    for key, value in trailing or ():
+    for key, value in trailing_metadata(exc):
         if key == HINT_KEY:
             hint = value.decode() if isinstance(value, bytes) else str(value)
         elif key == ERROR_CLASS_KEY:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from fleetops.common.errors import FleetopsError, Unavailable
 
@@ -189,15 +189,40 @@ class SendWindow(Generic[T]):
             await self._changed.wait()
 
 
+class Timer(Protocol):
+    """A cancellable scheduled call (``asyncio.TimerHandle``)."""
+
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """What the pacer needs of time: the running event loop by default, a manual clock in tests."""
+
+    def time(self) -> float: ...
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> Timer: ...
+
+
 class AckPacer:
     """When a receiver sends its acknowledgement: see :data:`ACK_BYTES`, :data:`ACK_FRAMES`, :data:`ACK_DELAY`.
 
     The receiver reports each frame it consumed (:meth:`consumed`); one writer task per stream sends
     what :meth:`next` returns. :meth:`flush` makes the pending acknowledgement due at once (a new
     stream, the end of the session).
+
+    Args:
+        clock: tells the time and schedules the end-of-burst check; default: the running event loop.
     """
 
-    def __init__(self, *, delay: float = ACK_DELAY, frames: int = ACK_FRAMES, size: int = ACK_BYTES) -> None:
+    def __init__(
+        self,
+        *,
+        delay: float = ACK_DELAY,
+        frames: int = ACK_FRAMES,
+        size: int = ACK_BYTES,
+        clock: Clock | None = None,
+    ) -> None:
+        self._clock = clock
         self._delay = delay
         self._max_frames = frames
         self._max_bytes = size
@@ -206,7 +231,7 @@ class AckPacer:
         self._frames = 0  # consumed since the last acknowledgement
         self._bytes = 0
         self._last = 0.0  # loop time of the last consumed frame
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self._due = asyncio.Event()
 
     @property
@@ -222,10 +247,10 @@ class AckPacer:
         if self._frames >= self._max_frames or self._bytes >= self._max_bytes:
             self.flush()
             return
-        loop = asyncio.get_running_loop()
-        self._last = loop.time()
+        clock = self._clock or asyncio.get_running_loop()
+        self._last = clock.time()
         if self._timer is None:
-            self._timer = loop.call_at(self._last + self._delay, self._quiet)
+            self._timer = clock.call_at(self._last + self._delay, self._quiet)
 
     def flush(self) -> None:
         """Make the pending acknowledgement (if any) due now."""
@@ -266,10 +291,10 @@ class AckPacer:
 
     def _quiet(self) -> None:
         self._timer = None
-        loop = asyncio.get_running_loop()
+        clock = self._clock or asyncio.get_running_loop()
         quiet_at = self._last + self._delay
-        if loop.time() < quiet_at:  # frames came meanwhile: wait for the end of the burst
-            self._timer = loop.call_at(quiet_at, self._quiet)
+        if clock.time() < quiet_at:  # frames came meanwhile: wait for the end of the burst
+            self._timer = clock.call_at(quiet_at, self._quiet)
         else:
             self.flush()
 

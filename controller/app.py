@@ -12,6 +12,7 @@ from cryptography import x509
 
 from fleetops.common import pki
 from fleetops.common.errors import Conflict, InvalidInput, NotFound
+from fleetops.common.files import write_public_file, write_secret_file
 from fleetops.controller.audit.checkpoint import AuditCheckpointer, Checkpoint
 from fleetops.controller.audit.export import AuditExporter
 from fleetops.controller.audit.service import AuditLog
@@ -32,7 +33,7 @@ from fleetops.controller.rpc import server as rpc_server
 from fleetops.controller.rpc.agent_channel import GrpcAgentChannel
 from fleetops.controller.rpc.agent_service import AgentServicer
 from fleetops.controller.rpc.enrollment_service import EnrollmentServicer
-from fleetops.controller.rpc.operator_service import OperatorServicer
+from fleetops.controller.rpc.operator import OperatorServicer
 from fleetops.controller.sessions.broker import SessionBroker
 from fleetops.controller.sessions.models import SessionLimits
 from fleetops.controller.sessions.store import SessionStore
@@ -82,8 +83,8 @@ def ensure_server_certificate(settings: ControllerSettings, authority: pki.Certi
         key.public_key(), settings.server_dns_names, settings.server_ip_addresses, SERVER_CERT_LIFETIME
     )
     chain_pem = pki.cert_pem(cert) + pki.cert_pem(authority.cert)
-    pki.write_secret_file(key_path, pki.private_key_pem(key))
-    pki.write_public_file(cert_path, chain_pem)
+    write_secret_file(key_path, pki.private_key_pem(key))
+    write_public_file(cert_path, chain_pem)
     return key_path.read_bytes(), chain_pem
 
 
@@ -193,7 +194,7 @@ class Controller:
         await self.fleet.start()
         self.presence.start()
         channel = GrpcAgentChannel(self.presence)
-        self.patching = PatchService(self.sessions, self.fleet, self.commands, self.output)
+        self.patching = PatchService(self.sessions, self.fleet, self.commands)
         await self.patching.start()  # listens for results before commands resume
         await self.output.start()
         await self.commands.start(channel)

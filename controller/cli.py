@@ -15,10 +15,13 @@ from typing import Any
 from fleetops.common import pki
 from fleetops.common.durations import parse_duration
 from fleetops.common.errors import FleetopsError, InvalidInput
+from fleetops.common.files import write_public_file
 from fleetops.common.logsetup import configure_logging
-from fleetops.common.profile import profile_dir, write_profile
-from fleetops.controller.app import Controller, ensure_server_certificate
-from fleetops.controller.audit.service import AuditVerification
+from fleetops.common.profile import profile_dir
+from fleetops.controller.app import Controller
+from fleetops.controller.audit.models import AuditVerification
+from fleetops.controller.bootstrap import ensure_user, init_state, issue_operator_profile
+from fleetops.controller.dev import run_dev
 from fleetops.controller.settings import DEFAULT_ENROLL_PORT, DEFAULT_METRICS_PORT, DEFAULT_PORT, ControllerSettings
 from fleetops.controller.store import database
 from fleetops.controller.throttle import Rate, ThrottleSettings
@@ -270,54 +273,13 @@ def settings_from(args: argparse.Namespace) -> ControllerSettings:
     )
 
 
-def init_state(settings: ControllerSettings) -> pki.CertificateAuthority:
-    """Create the CA and server certificate unless they exist; returns the CA."""
-    if (settings.ca_dir / "ca.pem").exists():
-        authority = pki.CertificateAuthority.load(settings.ca_dir)
-    else:
-        authority = pki.CertificateAuthority.create()
-        authority.save(settings.ca_dir)
-    ensure_server_certificate(settings, authority)
-    return authority
-
-
-def issue_operator_profile(
-    authority: pki.CertificateAuthority, operator: str, controller: str, directory: Path, lifetime: timedelta
-) -> Path:
-    key = pki.generate_private_key()
-    csr = pki.load_csr(pki.build_csr(key, operator))
-    cert = authority.issue_operator_certificate(csr, operator, lifetime)
-    write_profile(
-        directory,
-        controller=controller,
-        operator=operator,
-        key_pem=pki.private_key_pem(key),
-        cert_pem=pki.cert_pem(cert),
-        ca_pem=pki.cert_pem(authority.cert),
-    )
-    return directory
-
-
-async def ensure_user(settings: ControllerSettings, name: str, roles: list[str]) -> None:
-    """Create the operator ``name`` with ``roles`` unless it exists (init and ``operator issue``)."""
-    from fleetops.controller.users.service import UserService
-
-    engine = database.create_engine(settings.effective_database_url)
-    try:
-        await database.upgrade(engine)
-        authority = pki.CertificateAuthority.load(settings.ca_dir)
-        await UserService(database.session_factory(engine), authority).ensure("controller", name, roles)
-    finally:
-        await engine.dispose()
-
-
 async def serve(settings: ControllerSettings, ready_file: Path | None) -> None:
     controller = Controller(settings)
     ports = await controller.start()
     info = {"listen": ports.listen, "enroll": ports.enroll, "metrics": ports.metrics}
     log.info("serving: mTLS on %s, enrollment on %s, metrics on %s", ports.listen, ports.enroll, ports.metrics)
     if ready_file:
-        pki.write_public_file(ready_file, json.dumps(info).encode())
+        write_public_file(ready_file, json.dumps(info).encode())
     print("fleetops-controller ready " + json.dumps(info), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -453,7 +415,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     _common(p_dev)
     p_dev.set_defaults(state_dir=Path(".dev"))
-    p_dev.add_argument("--port", type=int, default=DEFAULT_PORT, help="mTLS port; enrollment is PORT+1")
+    p_dev.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="mTLS port; enrollment is PORT+1 (0: any free ports, in the banner)",
+    )
     p_dev.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT)
     p_dev.add_argument("--profile", type=Path, help="profile directory (default: the default opsctl profile)")
     _controller_settings(p_dev)
@@ -529,8 +496,6 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "audit":
         return verify_export_command(args.object_store, args.state_dir, args.prefix)
     if args.command == "dev":
-        from fleetops.controller.dev import run_dev
-
         tuning = controller_settings(args)
         return asyncio.run(run_dev(args.state_dir.resolve(), args.port, args.metrics_port, args.profile, tuning))
     raise AssertionError(args.command)

@@ -24,7 +24,7 @@ from fleetops.common import pki
 from fleetops.common.errors import Unavailable
 from fleetops.common.profile import profile_dir
 from fleetops.controller.app import Controller
-from fleetops.controller.cli import init_state, issue_operator_profile
+from fleetops.controller.bootstrap import init_state, issue_operator_profile
 from fleetops.controller.settings import ControllerSettings
 
 log = logging.getLogger("fleetops.dev")
@@ -65,7 +65,7 @@ async def run_dev(
     settings = ControllerSettings(
         state_dir=state_dir,
         listen=f"127.0.0.1:{port}",
-        enroll_listen=f"127.0.0.1:{port + 1}",
+        enroll_listen=f"127.0.0.1:{port + 1 if port else 0}",  # --port 0: any free ports (tests)
         metrics_listen=f"127.0.0.1:{metrics_port}",
         **(tuning or {}),
     )

@@ -95,7 +95,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             start = time.perf_counter()
             code = "OK"
             try:
-                return await inner(request, context)
+                return await inner(request, context)  # type: ignore[arg-type]  # grpc-stubs: handlers of sync servers only
             except BaseException:
                 code = str(context.code() or grpc.StatusCode.UNKNOWN).removeprefix("StatusCode.")
                 raise

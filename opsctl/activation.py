@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+from collections.abc import Sequence
 
 from fleetops.common import pki
 from fleetops.common.durations import parse_duration
@@ -14,7 +14,7 @@ from fleetops.opsctl.client import OperatorClient
 from fleetops.v1 import operator_pb2
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     act = sub.add_parser("activation", help="activations that let new hosts register")
     asub = act.add_subparsers(dest="activation_command", required=True)
 
@@ -84,11 +84,15 @@ def create(client: OperatorClient, args: argparse.Namespace) -> int:
             fingerprint,
         ]
     )
-    if args.output == "json":
-        # The activation's record (as ``activation list -o json`` shows it) with the code, shown only now.
-        doc = output.message_dict(a) | {"code": response.code, "register_command": register_line}
-        print(json.dumps(doc, indent=2, sort_keys=True))
-        return 0
+    # -o json: the activation's record (as ``activation list -o json`` shows it) with the code, shown only now.
+    doc = output.message_dict(a) | {"code": response.code, "register_command": register_line}
+    output.emit(args, doc, lambda: print_created(response, register_line))
+    return 0
+
+
+def print_created(response: operator_pb2.CreateActivationResponse, register_line: str) -> None:
+    """The new activation, its code (shown only now) and the command each host runs."""
+    a = response.activation
     print(f"activation id:   {a.id}")
     print(f"activation code: {response.code}")
     print(f"expires:         {output.when(a.expires_at)}   registrations allowed: {a.registration_limit}")
@@ -96,14 +100,16 @@ def create(client: OperatorClient, args: argparse.Namespace) -> int:
         print(f"hosts may set:   {', '.join(a.allowed_host_tags)} (any other --tag on a host is refused)")
     print("The code is shown only now. On each host run:")
     print(f"  {register_line}")
-    return 0
 
 
 def list_activations(client: OperatorClient, args: argparse.Namespace) -> int:
     activations = client.list_activations()
-    if args.output == "json":
-        output.as_json(activations)
-        return 0
+    output.emit(args, activations, lambda: print_activations(activations))
+    return 0
+
+
+def print_activations(activations: Sequence[operator_pb2.Activation]) -> None:
+    """The activation table, then which ones are locked and what to do about them."""
     rows = [
         [
             a.id,
@@ -126,7 +132,6 @@ def list_activations(client: OperatorClient, args: argparse.Namespace) -> int:
             f"locked after too many wrong codes: {', '.join(locked)}; create a new activation for the hosts "
             "still to register and delete the locked one (opsctl activation delete ID)"
         )
-    return 0
 
 
 def status(a: operator_pb2.Activation) -> str:

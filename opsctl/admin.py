@@ -15,22 +15,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fleetops.common.errors import InternalError, InvalidInput
+from fleetops.common.roles import Role, role_from_text
 from fleetops.opsctl import output
 from fleetops.opsctl.client import OperatorClient
 from fleetops.opsctl.command import positive_seconds
 from fleetops.v1 import operator_pb2
 
-ROLE_HINT = "see docs/access.md#roles; opsctl admin role show NAME -o yaml prints one to start from"
 RELOGIN = "they need a new login token: opsctl admin user token {name}"
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     admin = sub.add_parser(
         "admin",
         help="operators and roles (needs the admin action)",
@@ -158,20 +158,18 @@ def token_ttl_seconds(text: str | None) -> int:
 def create_user(client: OperatorClient, args: argparse.Namespace) -> int:
     response = client.create_user(args.name, roles_from_flags(args.role), token_ttl_seconds(args.token_ttl))
     name = response.user.name or args.name
-    if args.output == "json":
-        print_token_json(response)
-        return 0
-    print(f"created user {name} (roles: {', '.join(response.user.roles) or '-'})")
-    print_token(client, response, name)
+
+    def text() -> None:
+        print(f"created user {name} (roles: {', '.join(response.user.roles) or '-'})")
+        print_token(client, response, name)
+
+    output.emit(args, response, text)
     return 0
 
 
 def issue_token(client: OperatorClient, args: argparse.Namespace) -> int:
     response = client.issue_login_token(args.name, token_ttl_seconds(args.token_ttl))
-    if args.output == "json":
-        print_token_json(response)
-        return 0
-    print_token(client, response, response.user.name or args.name)
+    output.emit(args, response, lambda: print_token(client, response, response.user.name or args.name))
     return 0
 
 
@@ -188,10 +186,6 @@ def print_token(client: OperatorClient, response: operator_pb2.CreateUserRespons
     print(f"  {login_command(client, response)}")
 
 
-def print_token_json(response: operator_pb2.CreateUserResponse) -> None:
-    output.as_json(response, sys.stdout)
-
-
 def _expiry(ts: Any, now: datetime | None = None) -> str:
     if not ts.seconds and not ts.nanos:
         return "-"
@@ -201,9 +195,12 @@ def _expiry(ts: Any, now: datetime | None = None) -> str:
 
 def list_users(client: OperatorClient, args: argparse.Namespace) -> int:
     users = client.list_users()
-    if args.output == "json":
-        output.as_json(users, sys.stdout)
-        return 0
+    output.emit(args, users, lambda: print_users(users))
+    return 0
+
+
+def print_users(users: Sequence[operator_pb2.User]) -> None:
+    """The operator table, by name."""
     rows = [
         [
             u.name,
@@ -217,7 +214,6 @@ def list_users(client: OperatorClient, args: argparse.Namespace) -> int:
     output.table(["NAME", "ROLES", "STATE", "LAST LOGIN", "CERT EXPIRES"], rows, sys.stdout)
     if not users:
         print("(no users)")
-    return 0
 
 
 def disable_user(client: OperatorClient, args: argparse.Namespace) -> int:
@@ -270,51 +266,20 @@ def _lenient_parse(text: str) -> Any:
         return None
 
 
-def _parse_plain(text: str, where: str) -> dict[str, Any]:
-    """Without the controller's model: YAML or JSON, a mapping; the controller checks the rest."""
-    import yaml
-
-    if text.lstrip().startswith("{"):
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(
-                f"{where}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", ROLE_HINT
-            ) from None
-    else:
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            raise InvalidInput(f"{where}: not valid YAML{at}: {problem}", ROLE_HINT) from None
-    if doc is None:
-        raise InvalidInput(f"{where} is empty", f"a role needs at least a name; {ROLE_HINT}")
-    if not isinstance(doc, dict):
-        raise InvalidInput(f"{where}: a role is a mapping of name, description, allow and deny", ROLE_HINT)
-    return doc
-
-
 def role_document(text: str, where: str, name: str) -> dict[str, Any]:
-    """The role in *text* checked with the controller's model, in its canonical form.
+    """The role in *text* checked with the role document (common/roles.py), in its canonical form.
 
     Raises:
         InvalidInput: the text does not parse (naming the line), the role is invalid (naming the
             field), or it names another role than *name*.
     """
     try:
-        from fleetops.controller.authz.models import role_from_text
-    except ImportError:  # pragma: no cover - opsctl installed without the controller package
-        doc = _parse_plain(text, where)
-    else:
-        try:
-            doc = role_from_text(text, where).to_dict()
-        except InvalidInput:
-            lenient = _lenient_parse(text)
-            if isinstance(lenient, dict) and "name" not in lenient:
-                raise InvalidInput(f"{where}: the role has no name", f"add a line `name: {name}` to {where}") from None
-            raise
+        doc = role_from_text(text, where).to_dict()
+    except InvalidInput:
+        lenient = _lenient_parse(text)
+        if isinstance(lenient, dict) and "name" not in lenient:
+            raise InvalidInput(f"{where}: the role has no name", f"add a line `name: {name}` to {where}") from None
+        raise
     doc.setdefault("name", name)
     if doc["name"] != name:
         raise InvalidInput(
@@ -389,9 +354,12 @@ def role_json(role: operator_pb2.Role) -> dict[str, Any]:
 
 def list_roles(client: OperatorClient, args: argparse.Namespace) -> int:
     roles = client.list_roles()
-    if args.output == "json":
-        print(json.dumps([role_json(r) for r in roles], indent=2, sort_keys=True))
-        return 0
+    output.emit(args, lambda: [role_json(r) for r in roles], lambda: print_roles(roles))
+    return 0
+
+
+def print_roles(roles: Sequence[operator_pb2.Role]) -> None:
+    """The role table, built-in roles first."""
     rows = []
     for r in sorted(roles, key=lambda r: (not r.builtin, r.name)):
         doc = stored_document(r, lenient=True) or {}
@@ -401,7 +369,6 @@ def list_roles(client: OperatorClient, args: argparse.Namespace) -> int:
     output.table(["NAME", "BUILT-IN", "RULES", "DESCRIPTION"], rows, sys.stdout)
     if not roles:
         print("(no roles)")
-    return 0
 
 
 def _one_line(text: str, width: int = 60) -> str:
@@ -412,11 +379,7 @@ def _one_line(text: str, width: int = 60) -> str:
 def rule_lines(doc: Mapping[str, Any]) -> list[str]:
     """``allow[0]: command.run on role=web as deploy`` per rule (the controller's wording when it can read it)."""
     try:
-        from fleetops.controller.authz.models import Role
-
         return Role.from_dict(doc).describe()
-    except ImportError:  # pragma: no cover - opsctl installed without the controller package
-        pass
     except (InvalidInput, TypeError, ValueError, AttributeError, KeyError):
         pass  # a document this opsctl cannot read (a newer controller): show it plainly
     lines = []
@@ -437,18 +400,25 @@ def rule_lines(doc: Mapping[str, Any]) -> list[str]:
 
 def show_role(client: OperatorClient, args: argparse.Namespace) -> int:
     role = client.get_role(args.name)
-    if args.output == "json":
-        print(json.dumps(role_json(role), indent=2, sort_keys=True))
-        return 0
+    output.emit(args, lambda: role_json(role), lambda: print_role(role), yaml=lambda: print_role_yaml(role))
+    return 0
+
+
+def print_role_yaml(role: operator_pb2.Role) -> None:
+    """``role show -o yaml``: the document as a file ``--file`` takes back, its main keys first."""
+    import yaml
+
     doc = stored_document(role)
     assert doc is not None
-    if args.output == "yaml":
-        import yaml
+    ordered: dict[str, Any] = {k: doc[k] for k in ("name", "description", "allow", "deny") if k in doc}
+    ordered.update(doc)
+    sys.stdout.write(yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False, allow_unicode=True))
 
-        ordered: dict[str, Any] = {k: doc[k] for k in ("name", "description", "allow", "deny") if k in doc}
-        ordered.update(doc)
-        sys.stdout.write(yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False, allow_unicode=True))
-        return 0
+
+def print_role(role: operator_pb2.Role) -> None:
+    """One role's fields and its rules in words."""
+    doc = stored_document(role)
+    assert doc is not None
     lines = [
         ("name", role.name),
         ("description", str(doc.get("description") or "-")),
@@ -460,4 +430,3 @@ def show_role(client: OperatorClient, args: argparse.Namespace) -> int:
     print("rules:")
     for line in rule_lines(doc):
         print(f"  {line}")
-    return 0

@@ -90,14 +90,19 @@ def _header(number: int, text: str) -> Header:
     if doc.get("version") != 2:
         version = doc.get("version")
         raise InvalidInput(f"transcript line {number}: not an asciicast v2 header (version {version!r})", HINT)
-    width, height = doc.get("width"), doc.get("height")
-    for name, value in (("width", width), ("height", height)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise InvalidInput(f"transcript line {number}: bad {name} {value!r} in the header", HINT)
+    width, height = _size(doc, "width", number), _size(doc, "height", number)
     idle = doc.get("idle_time_limit")
     if idle is not None and not (_is_number(idle) and idle > 0):
         raise InvalidInput(f"transcript line {number}: bad idle_time_limit {idle!r} in the header", HINT)
     return Header(width=width, height=height, idle_time_limit=float(idle) if idle is not None else None, fields=doc)
+
+
+def _size(doc: dict[str, Any], name: str, number: int) -> int:
+    """The header's ``width`` or ``height``: a positive integer."""
+    value = doc.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInput(f"transcript line {number}: bad {name} {value!r} in the header", HINT)
+    return value
 
 
 def _events(numbered: Iterator[tuple[int, str]]) -> Iterator[Event]:

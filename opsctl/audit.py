@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from fleetops.v1 import operator_pb2
 TIME_HINT = "give a duration back from now (90s, 2h, 7d) or an ISO 8601 time (2025-01-31T14:00:00Z; no zone means UTC)"
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = sub.add_parser("audit", help="who did what, where and when")
     asub = audit.add_subparsers(dest="audit_command", required=True)
 
@@ -97,13 +98,21 @@ def list_events(client: OperatorClient, args: argparse.Namespace) -> int:
         limit=args.limit,
         include_reads=args.reads,
     )
-    if args.output == "json":
-        _print_json([event_dict(e) for e in events])
-        return 0
+    reads_left_out = not (args.reads or args.action)
+    output.emit(
+        args,
+        lambda: [event_dict(e) for e in events],
+        lambda: print_events(events, limit=args.limit, reads_left_out=reads_left_out),
+    )
+    return 0
+
+
+def print_events(events: Sequence[operator_pb2.AuditEvent], *, limit: int, reads_left_out: bool) -> None:
+    """The event table, oldest first, and how to see older ones when *limit* was reached."""
     if not events:
-        reads = "" if args.reads or args.action else " (reads are left out: add --reads to include them)"
+        reads = " (reads are left out: add --reads to include them)" if reads_left_out else ""
         print(f"no events match{reads}")
-        return 0
+        return
     rows = [
         [
             str(e.id),
@@ -117,9 +126,8 @@ def list_events(client: OperatorClient, args: argparse.Namespace) -> int:
         for e in events
     ]
     output.table(["ID", "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME", "DETAILS"], rows)
-    if len(events) == args.limit:
-        print(f"(the newest {args.limit}; older ones: --before {events[0].id}; all of one: opsctl audit show ID)")
-    return 0
+    if len(events) == limit:
+        print(f"(the newest {limit}; older ones: --before {events[0].id}; all of one: opsctl audit show ID)")
 
 
 def event_dict(event: operator_pb2.AuditEvent) -> dict[str, Any]:
@@ -130,10 +138,6 @@ def event_dict(event: operator_pb2.AuditEvent) -> dict[str, Any]:
     doc = output.message_dict(event)
     doc["details"] = _details(event.details_json)
     return doc
-
-
-def _print_json(doc: Any) -> None:
-    print(json.dumps(doc, indent=2, sort_keys=True))
 
 
 def _details(details_json: str) -> dict[str, Any]:
@@ -218,8 +222,8 @@ def _word(key: str, value: Any, details: dict[str, Any]) -> str:
     if key == "hosts" and isinstance(value, list):
         count = details.get("host_count")
         shown = ",".join(str(h) for h in value[:5])
-        more = (count if isinstance(count, int) else len(value)) - min(len(value), 5)
-        return f"hosts={shown}" + (f" (+{more} more)" if more > 0 else "")
+        hidden = (count if isinstance(count, int) else len(value)) - min(len(value), 5)
+        return f"hosts={shown}" + (f" (+{hidden} more)" if hidden > 0 else "")
     if key == "host_count":
         return ""
     if isinstance(value, bool):
@@ -240,11 +244,19 @@ def _atom(value: Any) -> str:
 
 def show_event(client: OperatorClient, args: argparse.Namespace) -> int:
     detail = client.get_audit_event(args.id)
-    if args.output == "json":
-        doc = output.message_dict(detail)
-        doc["event"] = event_dict(detail.event)
-        _print_json(doc)
-        return 0
+    output.emit(args, lambda: event_detail_dict(detail), lambda: print_event(detail))
+    return 0
+
+
+def event_detail_dict(detail: operator_pb2.AuditEventDetail) -> dict[str, Any]:
+    """``audit show -o json``: the detail's JSON form, its event as :func:`event_dict` writes it."""
+    doc = output.message_dict(detail)
+    doc["event"] = event_dict(detail.event)
+    return doc
+
+
+def print_event(detail: operator_pb2.AuditEventDetail) -> None:
+    """One event's fields and details, then the session or command it is about."""
     e = detail.event
     details = _details(e.details_json)
     summary = details_text(details, e.outcome)
@@ -306,7 +318,6 @@ def show_event(client: OperatorClient, args: argparse.Namespace) -> int:
         print()
         output.table(["HOST", "STATE", "EXIT", "REASON"], rows)
         print(f"output: opsctl run output {c.id} HOST")
-    return 0
 
 
 def _fields(lines: list[tuple[str, str]]) -> None:
@@ -317,16 +328,18 @@ def _fields(lines: list[tuple[str, str]]) -> None:
 
 def export(client: OperatorClient, args: argparse.Namespace) -> int:
     result = client.export_audit()
-    if args.output == "json":
-        output.as_json(result)
-        return 0
+    output.emit(args, result, lambda: print_export(result))
+    return 0
+
+
+def print_export(result: operator_pb2.ExportAuditResponse) -> None:
+    """What an export wrote and where the object store's copy ends."""
     if result.events:
         print(f"exported {output.plural(result.events, 'event')} in {output.plural(result.chunks, 'chunk')}")
     else:
         print("nothing new to export")
     if result.last_event_id:
         print(f"the object store's copy ends at event {result.last_event_id} (hash {result.last_hash})")
-    return 0
 
 
 # Checkpoint statuses (AuditCheckpointCheck.status) that fail the verification.
@@ -347,9 +360,13 @@ def verify(client: OperatorClient, args: argparse.Namespace) -> int:
     failed = check.status in CHECKPOINT_FAILURES
     chain_broken = not result.ok and not (failed and result.problem == check.message)
     code = 1 if failed or not result.ok else 6 if check.status == "unavailable" else 0
-    if args.output == "json":
-        output.as_json(result)
-        return code
+    output.emit(args, result, lambda: print_verification(result, chain_broken=chain_broken, failed=failed))
+    return code
+
+
+def print_verification(result: operator_pb2.VerifyAuditResponse, *, chain_broken: bool, failed: bool) -> None:
+    """The chain's verdict, then the checkpoint's."""
+    check = result.checkpoint
     if chain_broken:
         print(f"audit chain BROKEN at event {result.first_bad_event_id}: {result.problem}")
         print(f"({result.events_checked} events before it verified)")
@@ -363,4 +380,3 @@ def verify(client: OperatorClient, args: argparse.Namespace) -> int:
         print(f"checkpoint not checked: {check.message}")
     if check.key and check.status != "ok":
         print(f"(checkpoint {check.key}, signed by {check.key_id})")
-    return code

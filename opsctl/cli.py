@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import traceback
@@ -32,12 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def whoami(client: OperatorClient, args: argparse.Namespace) -> int:
     me = client.whoami()
-    if args.output == "json":
-        doc = output.message_dict(me) | {"controller": client.profile.controller}
-        print(json.dumps(doc, indent=2, sort_keys=True))
-        return 0
-    print(
-        f"{me.operator} at {client.profile.controller} (certificate expires {output.when(me.certificate_expires_at)})"
+    controller = client.profile.controller
+    output.emit(
+        args,
+        lambda: output.message_dict(me) | {"controller": controller},
+        lambda: print(f"{me.operator} at {controller} (certificate expires {output.when(me.certificate_expires_at)})"),
     )
     return 0
 

@@ -10,10 +10,11 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from fleetops.common import limits
+from fleetops.common import limits, rates
 from fleetops.common.durations import format_seconds, parse_duration
 from fleetops.common.errors import InvalidInput
 from fleetops.opsctl import output
@@ -57,7 +58,7 @@ SUBCOMMANDS = ("list", "show", "watch", "output", "cancel")
 NAMES_SHOWN = 10  # name the hosts when at most this many match
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]  # argparse's private generic
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser(
         "run",
         help="run a command on hosts (also: run list|show ID|watch ID|output ID HOST|cancel ID)",
@@ -70,13 +71,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--script", type=Path, help="a script file to run with the host's shell instead of a command")
     run.add_argument(
         "--max-concurrency",
-        default="50",
-        help=f"hosts at a time: a count (1-{limits.RATE_COUNT_MAX}) or a percentage (1%%-100%%) (default 50)",
+        default=rates.DEFAULT_MAX_CONCURRENCY,
+        help=f"hosts at a time: a count (1-{limits.RATE_COUNT_MAX}) or a percentage (1%%-100%%) "
+        f"(default {rates.DEFAULT_MAX_CONCURRENCY})",
     )
     run.add_argument(
         "--max-errors",
-        default="0",
-        help=f"stop sending after this many errors: a count (0-{limits.RATE_COUNT_MAX}) or 0%%-100%% (default 0)",
+        default=rates.DEFAULT_MAX_ERRORS,
+        help=f"stop sending after this many errors: a count (0-{limits.RATE_COUNT_MAX}) or 0%%-100%% "
+        f"(default {rates.DEFAULT_MAX_ERRORS}: stop at the first error)",
     )
     run.add_argument(
         "--timeout",
@@ -194,8 +197,8 @@ def check_request(request: operator_pb2.RunCommandRequest) -> None:
     limits.COMMENT_BYTES.check_text(request.comment)
     limits.SELECTOR_BYTES.check_text(request.target.selector)
     limits.TARGET_HOSTS.check(len(request.target.hosts))
-    limits.parse_rate(request.max_concurrency, "--max-concurrency", minimum=1)
-    limits.parse_rate(request.max_errors, "--max-errors", minimum=0)
+    rates.max_concurrency(request.max_concurrency)
+    rates.max_errors(request.max_errors)
 
 
 def run_command(client: OperatorClient, args: argparse.Namespace) -> int:
@@ -376,9 +379,12 @@ def script_or_argv(c: operator_pb2.Command) -> str:
 
 def list_commands(client: OperatorClient, args: argparse.Namespace) -> int:
     commands = client.list_commands(args.limit)
-    if args.output == "json":
-        output.as_json(commands)
-        return 0
+    output.emit(args, commands, lambda: print_commands(commands))
+    return 0
+
+
+def print_commands(commands: Sequence[operator_pb2.Command]) -> None:
+    """The command table, as listed."""
     rows = [
         [
             c.id,
@@ -392,7 +398,6 @@ def list_commands(client: OperatorClient, args: argparse.Namespace) -> int:
         for c in commands
     ]
     output.table(["ID", "CREATED", "BY", "STATUS", "DONE", "COMMAND", "TARGET"], rows, out=sys.stdout)
-    return 0
 
 
 def shorten(text: str, width: int) -> str:
@@ -402,9 +407,12 @@ def shorten(text: str, width: int) -> str:
 def show_command(client: OperatorClient, args: argparse.Namespace) -> int:
     # The text view shows no output: it need not fetch the tails (up to 128 KiB per host).
     detail = client.get_command(args.id, include_output=args.output == "json")
-    if args.output == "json":
-        output.as_json(detail)
-        return 0
+    output.emit(args, detail, lambda: print_command(detail))
+    return 0
+
+
+def print_command(detail: operator_pb2.CommandDetail) -> None:
+    """One command: what it runs, where, its limits, then each host's state (no output)."""
     c = detail.command
     print(f"command   {c.id}  ({c.status})")
     print(f"run       {script_or_argv(c)}{f'  as {c.run_as}' if c.run_as else ''}")
@@ -429,7 +437,6 @@ def show_command(client: OperatorClient, args: argparse.Namespace) -> int:
     output.table(["HOST", "STATE", "EXIT", "STDOUT", "STDERR", "REASON"], rows, out=sys.stdout)
     if any(not is_final(i) for i in detail.invocations):
         print(f"\noutput so far: opsctl run output {c.id} HOST [--stderr] --follow")
-    return 0
 
 
 def watch_command(client: OperatorClient, args: argparse.Namespace) -> int:

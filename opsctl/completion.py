@@ -61,7 +61,7 @@ Install the script where your shell loads completions, then open a new shell:
   fish: opsctl completion fish > ~/.config/fish/completions/opsctl.fish"""
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]  # argparse's private generic
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "completion",
         help="print a shell completion script (bash, zsh or fish)",

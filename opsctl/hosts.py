@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from fleetops.common.errors import InvalidInput
 from fleetops.common.selectors import parse_tag_assignments
@@ -32,7 +32,7 @@ def add_target_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.set_defaults(target_required=required)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hosts = sub.add_parser("hosts", help="registered hosts")
     hsub = hosts.add_subparsers(dest="hosts_command", required=True)
 
@@ -80,9 +80,12 @@ def list_hosts(client: OperatorClient, args: argparse.Namespace) -> int:
     hosts = client.list_hosts(
         selector=args.target, hosts=args.host, all_hosts=args.all, include_deregistered=args.include_deregistered
     )
-    if args.output == "json":
-        output.as_json(hosts)
-        return 0
+    output.emit(args, hosts, lambda: print_hosts(hosts))
+    return 0
+
+
+def print_hosts(hosts: Sequence[operator_pb2.Host]) -> None:
+    """The host table (names and inventory as the hosts reported them, escaped)."""
     text = output.host_text
     rows = [
         [
@@ -99,14 +102,16 @@ def list_hosts(client: OperatorClient, args: argparse.Namespace) -> int:
     output.table(["NAME", "ID", "STATUS", "OS", "ADDRESS", "LAST SEEN", "TAGS"], rows)
     if not hosts:
         print("(no hosts match)")
-    return 0
 
 
 def show_host(client: OperatorClient, args: argparse.Namespace) -> int:
     h = client.get_host(args.host)
-    if args.output == "json":
-        output.as_json(h)
-        return 0
+    output.emit(args, h, lambda: print_host(h))
+    return 0
+
+
+def print_host(h: operator_pb2.Host) -> None:
+    """One host's fields and inventory, then its disks."""
     inv = h.inventory
     text = output.host_text
     lines = [
@@ -137,7 +142,6 @@ def show_host(client: OperatorClient, args: argparse.Namespace) -> int:
         print("disks:")
         for d in inv.disks:
             print(f"  {text(d.mountpoint):<20} {text(d.device):<24} {text(d.fstype):<8} {output.size(d.total_bytes)}")
-    return 0
 
 
 def tag_text(tags: Mapping[str, str], host_tags: Mapping[str, str], sep: str) -> str:
@@ -162,10 +166,13 @@ def tag_hosts(client: OperatorClient, args: argparse.Namespace) -> int:
     if host and not args.dry_run:
         # One host, changed now: print it as it is after, host-set tags included (as hosts show does).
         h = client.tag_host(host, set_tags, remove)
-        if args.output == "json":
-            output.as_json(h)
-            return 0
-        print(f"{output.host_text(h.name)}: " + (tag_text(h.tags, h.host_tags, ",") if h.tags else "(no tags)"))
+        output.emit(
+            args,
+            h,
+            lambda: print(
+                f"{output.host_text(h.name)}: " + (tag_text(h.tags, h.host_tags, ",") if h.tags else "(no tags)")
+            ),
+        )
         return 0
     result = client.tag_hosts(
         set_tags,
@@ -175,10 +182,7 @@ def tag_hosts(client: OperatorClient, args: argparse.Namespace) -> int:
         all_hosts=args.all,
         dry_run=args.dry_run,
     )
-    if args.output == "json":
-        output.as_json(result)
-        return 0
-    print_tag_changes(result)
+    output.emit(args, result, lambda: print_tag_changes(result))
     return 0
 
 
@@ -229,8 +233,5 @@ def deregister_host(client: OperatorClient, args: argparse.Namespace) -> int:
             print("not deregistered", file=sys.stderr)
             return 1
     h = client.deregister_host(args.host)
-    if args.output == "json":
-        output.as_json(h)
-        return 0
-    print(f"deregistered {output.host_text(h.name)} ({h.id}); its certificate is revoked")
+    output.emit(args, h, lambda: print(f"deregistered {output.host_text(h.name)} ({h.id}); its certificate is revoked"))
     return 0

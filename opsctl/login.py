@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import json
 import os
 import secrets
 import shutil
@@ -99,7 +98,7 @@ def parse_token(text: str) -> LoginToken:
 # ---- command line ------------------------------------------------------------------------------
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "login",
         help="log in with a one-time token, or renew this profile's certificate",
@@ -130,9 +129,11 @@ def login(client: OperatorClient | None, args: argparse.Namespace) -> int:
         if args.enroll_port is not None:
             raise InvalidInput("--enroll-port is only used with --token", "renewal goes to the controller's own port")
         profile, cert = renew(chosen, controller=args.controller)
-        if args.output == "json":
-            return _print_json(profile, cert, renewed=True)
-        print(f"renewed: logged in to {profile.controller} as {profile.operator} until {local_time(cert)}")
+        output.emit(
+            args,
+            login_doc(profile, cert, renewed=True),
+            lambda: print(f"renewed: logged in to {profile.controller} as {profile.operator} until {local_time(cert)}"),
+        )
         return 0
     if not args.controller:
         raise InvalidInput(
@@ -149,23 +150,24 @@ def login(client: OperatorClient | None, args: argparse.Namespace) -> int:
         print(
             f"note: replaced profile {name} (was {previous.operator or '?'} at {previous.controller})", file=sys.stderr
         )
-    if args.output == "json":
-        return _print_json(profile, cert, renewed=False)
     suffix = "" if name == DEFAULT_PROFILE else f" (profile {name}: use opsctl --profile {name} or OPSCTL_PROFILE)"
-    print(f"logged in to {profile.controller} as {profile.operator} until {local_time(cert)}{suffix}")
+    output.emit(
+        args,
+        login_doc(profile, cert, renewed=False),
+        lambda: print(f"logged in to {profile.controller} as {profile.operator} until {local_time(cert)}{suffix}"),
+    )
     return 0
 
 
-def _print_json(profile: Profile, cert: x509.Certificate, *, renewed: bool) -> int:
-    doc = {
+def login_doc(profile: Profile, cert: x509.Certificate, *, renewed: bool) -> dict[str, Any]:
+    """``login -o json``: the profile written and until when its certificate is valid."""
+    return {
         "controller": profile.controller,
         "operator": profile.operator,
         "profile": str(profile.directory),
         "certificate_expires_at": output.json_time(cert.not_valid_after_utc),
         "renewed": renewed,
     }
-    print(json.dumps(doc, indent=2, sort_keys=True))
-    return 0
 
 
 def local_time(cert: x509.Certificate) -> str:

@@ -18,7 +18,7 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO, cast
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor
 from google.protobuf.json_format import MessageToDict
@@ -37,11 +37,55 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO | N
         print(line.format(*row).rstrip(), file=out)
 
 
-def as_json(messages: Sequence[Message] | Message, out: TextIO | None = None) -> None:
-    """Print a message, or a list of them, as ``-o json`` does (see :func:`message_dict`)."""
-    out = out or sys.stdout
-    doc: Any = message_dict(messages) if isinstance(messages, Message) else [message_dict(m) for m in messages]
-    print(json.dumps(doc, indent=2, sort_keys=True), file=out)
+#: What ``-o json`` prints: a message, a list of messages, or a document already in JSON form.
+JsonData = Message | Sequence[Message] | dict[str, Any] | list[Any]
+
+
+def emit(
+    args: argparse.Namespace,
+    data: JsonData | Callable[[], JsonData],
+    render_text: Callable[[], object],
+    *,
+    yaml: Callable[[], object] | None = None,
+    out: TextIO | None = None,
+) -> None:
+    """Print a command's result in the form ``-o`` asks for: the one place that picks between the forms.
+
+    Args:
+        args: the parsed command line; ``args.output`` comes from :func:`add_output_argument`.
+        data: what ``-o json`` prints (see :func:`json_doc`), or a function that returns it,
+            called only for ``-o json`` (for documents that cost something to build).
+        render_text: prints the text form for people; called only for ``-o text``.
+        yaml: prints the YAML form, for the commands that offer ``-o yaml``.
+        out: where the JSON goes (default: the current ``sys.stdout``).
+
+    Raises:
+        AssertionError: ``-o yaml`` on a command that gives no ``yaml`` renderer (a programming error:
+            argparse only offers the formats the command registered).
+    """
+    fmt = getattr(args, "output", "text")
+    if fmt == "json":
+        print_json(data() if callable(data) else data, out)
+    elif fmt == "yaml":
+        if yaml is None:
+            raise AssertionError("-o yaml given to a command without a YAML form")
+        yaml()
+    else:
+        render_text()
+
+
+def json_doc(data: Any) -> Any:
+    """The JSON document of *data*: messages become their :func:`message_dict`, documents stay as they are."""
+    if isinstance(data, Message):
+        return message_dict(data)
+    if data is None or isinstance(data, (dict, str, bytes, int, float)):
+        return data  # already a JSON value (a list holds messages or JSON values)
+    return [json_doc(item) for item in data]
+
+
+def print_json(data: JsonData, out: TextIO | None = None) -> None:
+    """Print *data* as every ``-o json`` does: indented, keys sorted (see :func:`json_doc`)."""
+    print(json.dumps(json_doc(data), indent=2, sort_keys=True), file=out or sys.stdout)
 
 
 def message_dict(message: Message) -> dict[str, Any]:
@@ -53,7 +97,8 @@ def message_dict(message: Message) -> dict[str, Any]:
     strings, bytes base64, 64-bit integers decimal strings, as protobuf's JSON writes them.
     """
     doc = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-    _enum_words(doc, message.DESCRIPTOR)
+    # The stubs type DESCRIPTOR as the pure-Python or the upb Descriptor; both have the fields read here.
+    _enum_words(doc, cast(Descriptor, message.DESCRIPTOR))
     return doc
 
 
@@ -147,11 +192,28 @@ def _span(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
+def duration(total: int) -> str:
+    """Whole seconds as ``3h``, ``1h30m``, ``2d``, ``0s`` (every unit, largest first; see :func:`ago` for one)."""
+    if total <= 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if total >= size:
+            parts.append(f"{total // size}{unit}")
+            total %= size
+    return "".join(parts)
+
+
 def json_time(moment: datetime) -> str:
     """A time as ``-o json`` writes every time: RFC 3339 in UTC, as protobuf's JSON does (``2026-03-01T08:00:00Z``)."""
     ts = Timestamp()
     ts.FromDatetime(moment.astimezone(UTC))
     return ts.ToJsonString()
+
+
+def is_set(ts: Any) -> bool:
+    """Whether a protobuf Timestamp is set (an unset one is the epoch: zero seconds and nanos)."""
+    return bool(ts.seconds or ts.nanos)
 
 
 def when(ts: Any) -> str:
@@ -222,7 +284,7 @@ class HostOutput:
 
     @property
     def _binary(self) -> BinaryIO:
-        return self._text.buffer  # type: ignore[attr-defined, no-any-return]  # sys.stdout has one
+        return self._text.buffer  # sys.stdout has one (TextIO declares it)
 
     def write(self, data: bytes) -> None:
         if not self._escape:

@@ -13,7 +13,7 @@ import hashlib
 import os
 import secrets
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,12 +47,12 @@ export; any other word is a host. Options go after HOST. To reach a host named l
 use 'opsctl session connect HOST' (e.g. opsctl session connect list)."""
 
 
-class _HostOrSubcommand(argparse._SubParsersAction):  # type: ignore[type-arg]
+class _HostOrSubcommand(argparse._SubParsersAction):  # typeshed's generic is not subscriptable at runtime
     """Subparsers where a word that names no subcommand is a HOST for ``connect``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.choices = None  # any word is valid: a subcommand, or a host
+        self.choices = None  # type: ignore[assignment]  # None: argparse checks no choices, any word is valid
 
     def __call__(
         self,
@@ -67,7 +67,7 @@ class _HostOrSubcommand(argparse._SubParsersAction):  # type: ignore[type-arg]
         super().__call__(parser, namespace, values, option_string)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     session = sub.add_parser(
         "session",
         help="an interactive shell on a host (also: session list|show ID|kill ID|play ID|export ID)",
@@ -152,7 +152,7 @@ async def _connect(client: OperatorClient, request: operator_pb2.StartSessionReq
         )
         return await session.run()
     finally:
-        await channel.close()
+        await channel.close(grace=None)
 
 
 # -- records ----------------------------------------------------------------------------------
@@ -160,9 +160,12 @@ def list_sessions(client: OperatorClient, args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise InvalidInput("--limit must be at least 1")
     sessions = client.list_sessions(active_only=args.active, host=args.host, limit=args.limit)
-    if args.output == "json":
-        output.as_json(sessions, out=sys.stdout)
-        return 0
+    output.emit(args, sessions, lambda: print_sessions(sessions))
+    return 0
+
+
+def print_sessions(sessions: Sequence[operator_pb2.SessionInfo]) -> None:
+    """The session table (host names as the hosts reported them, escaped)."""
     rows = [
         [
             s.id,
@@ -182,7 +185,6 @@ def list_sessions(client: OperatorClient, args: argparse.Namespace) -> int:
     )
     if not sessions:
         print("(no sessions)")
-    return 0
 
 
 def duration(s: operator_pb2.SessionInfo, now: datetime | None = None) -> str:
@@ -214,9 +216,12 @@ def span(seconds: float) -> str:
 
 def show_session(client: OperatorClient, args: argparse.Namespace) -> int:
     s = client.get_session(args.id)
-    if args.output == "json":
-        output.as_json(s, out=sys.stdout)
-        return 0
+    output.emit(args, s, lambda: print_session(s))
+    return 0
+
+
+def print_session(s: operator_pb2.SessionInfo) -> None:
+    """One session's fields, its transcript's included."""
     lines = [
         ("session", s.id),
         ("state", s.state or "-"),
@@ -240,7 +245,6 @@ def show_session(client: OperatorClient, args: argparse.Namespace) -> int:
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         print(f"{key:<{width}}  {value}")
-    return 0
 
 
 def kill_session(client: OperatorClient, args: argparse.Namespace) -> int:

@@ -37,9 +37,10 @@ from typing import Any, Protocol, TextIO
 
 import grpc
 
-from fleetops.common.errors import NotFound, Unavailable
-from fleetops.common.rpc_client import ERROR_CLASS_KEY, error_from_rpc
+from fleetops.common.errors import InvalidInput, NotFound, Unavailable
+from fleetops.common.rpc_client import EOF, ERROR_CLASS_KEY, error_from_rpc, trailing_metadata
 from fleetops.common.session_flow import RESUME_SECONDS, AckPacer, ProtocolError, ReceiveCursor, SendWindow
+from fleetops.common.terminal import check_size
 from fleetops.v1 import operator_pb2, session_pb2
 
 #: Bytes read from stdin at most per input frame.
@@ -68,7 +69,7 @@ class SessionCall(Protocol):
 
     async def write(self, request: operator_pb2.SessionClientMessage) -> None: ...
 
-    async def read(self) -> Any: ...  # a SessionServerMessage, or grpc.aio.EOF
+    async def read(self) -> Any: ...  # a SessionServerMessage, or EOF (grpc.aio.EOF)
 
     def cancel(self) -> bool: ...
 
@@ -104,6 +105,7 @@ def start_request(
 ) -> operator_pb2.StartSessionRequest:
     environ = os.environ if environ is None else environ
     cols, rows = size
+    check_size(cols, rows)  # refused here as the controller would, before anything is sent
     return operator_pb2.StartSessionRequest(
         host=host,
         run_as=run_as,
@@ -119,7 +121,7 @@ def is_transport_error(exc: grpc.aio.AioRpcError) -> bool:
     """Whether the call failed because the stream broke, rather than because the controller said no."""
     if exc.code() not in TRANSPORT_CODES:
         return False
-    return not any(key == ERROR_CLASS_KEY for key, _ in (exc.trailing_metadata() or ()))
+    return not any(key == ERROR_CLASS_KEY for key, _ in trailing_metadata(exc))
 
 
 @dataclass
@@ -217,7 +219,7 @@ class SessionClient:
             return self._report_end(body.ended)
         tasks: list[asyncio.Task[Any]] = []
         main = asyncio.current_task()
-        signals: list[int] = []
+        signals: list[signal.Signals] = []
         try:
             self._enter_raw()
             if self.terminal.raw:
@@ -272,6 +274,7 @@ class SessionClient:
     # -- opening and reattaching ---------------------------------------------------------------
     async def _open_new(self) -> SessionCall:
         self._size = self.terminal.window_size()
+        check_size(*self._size)
         request = operator_pb2.StartSessionRequest()
         request.CopyFrom(self._start)
         request.size.cols, request.size.rows = self._size
@@ -289,7 +292,7 @@ class SessionClient:
             message = await call.read()
         except grpc.aio.AioRpcError as exc:
             raise error_from_rpc(exc, self._peer) from exc
-        if message is grpc.aio.EOF:
+        if message is EOF:
             raise Unavailable(f"{self._peer} closed the session before it started", "retry; see the controller's log")
         body = message.WhichOneof("body")
         if body == "started":
@@ -361,7 +364,7 @@ class SessionClient:
         with contextlib.suppress(asyncio.InvalidStateError):  # ended already: read() tells why
             await call.write(operator_pb2.SessionClientMessage(attach=attach))
         message = await call.read()
-        if message is grpc.aio.EOF:
+        if message is EOF:
             raise _StreamClosed()
         return message
 
@@ -391,7 +394,7 @@ class SessionClient:
     async def _read_loop(self, call: SessionCall) -> operator_pb2.SessionEnded:
         while True:
             message = await call.read()
-            if message is grpc.aio.EOF:
+            if message is EOF:
                 raise _StreamClosed()
             body = message.WhichOneof("body")
             if body == "output":
@@ -438,8 +441,12 @@ class SessionClient:
         size = self.terminal.window_size()
         if size == self._size:
             return
-        self._size = size
         cols, rows = size
+        try:
+            check_size(cols, rows)
+        except InvalidInput:
+            return  # the controller would refuse it and end the stream: the host keeps the last good size
+        self._size = size
         self.window.push_nowait(session_pb2.SessionInput(resize=session_pb2.TerminalSize(cols=cols, rows=rows)), 0)
 
     async def _read_stdin_loop(self) -> None:
@@ -600,7 +607,12 @@ class _Stdout:
     async def _writable(fd: int) -> None:
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
-        loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
+
+        def mark_ready() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_writer(fd, mark_ready)
         try:
             await ready
         finally:

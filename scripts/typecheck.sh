@@ -5,6 +5,11 @@
 # checks that. Extra arguments go to mypy (e.g. a file: build/typecheck/fleetops/common/limits.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/mypy ]; then
+  echo "error: mypy is not installed in .venv" >&2
+  echo "hint: run scripts/bootstrap.sh (it installs the dev extra: ruff, mypy and the stubs)" >&2
+  exit 2
+fi
 root=build/typecheck
 mkdir -p "$root/fleetops"
 for part in common agent controller opsctl migrations; do

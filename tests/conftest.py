@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from databases import new_postgres_database
-from harness import free_port
+from harness import candidate_port
 from s3server import SeaweedS3, seaweed_fixture
 
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
@@ -47,10 +47,34 @@ def postgres_server() -> Iterator[str]:
     directory = Path(tempfile.mkdtemp(prefix="fleetops-pg."))
     shutil.chown(directory, "postgres", "postgres")
     data = directory / "data"
-    port = free_port()
+    log = directory / "server.log"
 
     def as_postgres(*args: str) -> None:
         subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=60)
+
+    def start(port: int) -> bool:
+        """Start on ``port``; False when another process holds it (PostgreSQL cannot bind port 0)."""
+        offset = log.stat().st_size if log.exists() else 0
+        try:
+            as_postgres(
+                str(pg_bin / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} "
+                "-c fsync=off -c synchronous_commit=off -c max_connections=300",
+                "start",
+            )
+        except subprocess.CalledProcessError:
+            if "already in use" in log.read_bytes()[offset:].decode(errors="replace"):
+                return False
+            raise
+        return True
 
     as_postgres(
         str(pg_bin / "initdb"),
@@ -65,20 +89,13 @@ def postgres_server() -> Iterator[str]:
         "--locale=C.UTF-8",
         "--no-sync",
     )
-    as_postgres(
-        str(pg_bin / "pg_ctl"),
-        "-D",
-        str(data),
-        "-l",
-        str(directory / "server.log"),
-        "-w",
-        "-t",
-        "30",
-        "-o",
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} "
-        "-c fsync=off -c synchronous_commit=off -c max_connections=300",
-        "start",
-    )
+    port = candidate_port()
+    for _ in range(5):
+        if start(port):
+            break
+        port = candidate_port()
+    else:
+        pytest.fail(f"PostgreSQL found no free port on 127.0.0.1 in 5 tries; see {log}")
     try:
         yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
     finally:

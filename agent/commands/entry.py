@@ -24,6 +24,10 @@ class Phase(StrEnum):
     ACKED = "acked"
 
 
+#: The file of a journal entry holding its agent task's report (a serialized fleetops.v1.PatchReport).
+TASK_REPORT_FILE = "task-report.pb"
+
+
 class Outcome(StrEnum):
     SUCCESS = "success"
     FAILED = "failed"
@@ -61,6 +65,11 @@ class JournalEntry:
     @property
     def stderr_path(self) -> Path:
         return self.directory / "stderr"
+
+    @property
+    def task_report_path(self) -> Path:
+        """Where an agent task (patch scan/install) writes its report; sent with the result."""
+        return self.directory / TASK_REPORT_FILE
 
     @property
     def has_result(self) -> bool:

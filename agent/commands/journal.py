@@ -7,6 +7,7 @@ Layout, one directory per invocation id (ids are checked to be safe file names):
         state.json  {"phase": ..., pid, times, outcome, exit code, reason, output totals ...}
         stdout      the process's output: its file descriptors point here (deleted on ack)
         stderr
+        task-report.pb  an agent task's report, written by the task (sent with the result; deleted on ack)
 
 Exactly once rests on two rules: an entry is journaled durably *before* anything runs, and an id
 that has an entry (in any phase, acked tombstones included) is never run again, only answered
@@ -30,7 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from fleetops.agent.commands.durable import fsync_directory, write_durably
-from fleetops.agent.commands.entry import JournalEntry, Outcome, Phase, Recorded, check_invocation_id
+from fleetops.agent.commands.entry import (
+    TASK_REPORT_FILE,
+    JournalEntry,
+    Outcome,
+    Phase,
+    Recorded,
+    check_invocation_id,
+)
 from fleetops.agent.commands.platform import process_is_alive
 from fleetops.common.errors import Conflict, InternalError, InvalidInput, NotFound
 from fleetops.v1 import agent_pb2
@@ -89,6 +97,10 @@ class InvocationJournal:
     def spool_path(self, invocation_id: str, stream: str) -> Path:
         """Where the ``stream`` ("stdout" or "stderr") of ``invocation_id`` is spooled."""
         return self.directory / invocation_id / stream
+
+    def task_report_path(self, invocation_id: str) -> Path:
+        """Where the agent task of ``invocation_id`` writes its report (see ``JournalEntry.task_report_path``)."""
+        return self.directory / invocation_id / TASK_REPORT_FILE
 
     def spec(self, invocation_id: str) -> agent_pb2.RunInvocation:
         """The RunInvocation as received.
@@ -230,7 +242,7 @@ class InvocationJournal:
 
     @staticmethod
     def _drop_payload(entry: JournalEntry) -> None:
-        for name in ("stdout", "stderr", "spec.pb"):
+        for name in ("stdout", "stderr", "spec.pb", TASK_REPORT_FILE):
             (entry.directory / name).unlink(missing_ok=True)
 
     # -- replay after a restart ------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from google.protobuf.message import DecodeError
+
 from fleetops.agent.commands.entry import JournalEntry, Outcome
 from fleetops.common import limits
 from fleetops.common.errors import InvalidInput
@@ -54,11 +56,39 @@ def result_message(entry: JournalEntry) -> agent_pb2.AgentMessage:
         stderr_bytes=entry.stderr_bytes,
         rebooted=entry.rebooted,
     )
+    _attach_task_report(result, entry)
     if entry.started_at is not None:
         result.started_at.FromDatetime(entry.started_at)
     if entry.finished_at is not None:
         result.finished_at.FromDatetime(entry.finished_at)
     return agent_pb2.AgentMessage(result=result)
+
+
+def _attach_task_report(result: agent_pb2.InvocationResult, entry: JournalEntry) -> None:
+    """Put the task's report (if it wrote one) in ``result``, or say why it cannot go.
+
+    A report over :data:`~fleetops.common.limits.PATCH_REPORT_BYTES` or not a PatchReport is not
+    sent; ``patch_report_error`` tells the controller why (the result itself always goes).
+    """
+    maximum = limits.PATCH_REPORT_BYTES.maximum
+    try:
+        with entry.task_report_path.open("rb") as file:
+            data = file.read(maximum + 1)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        result.patch_report_error = f"the task's report cannot be read: {exc.strerror or exc}"
+        return
+    if len(data) > maximum:
+        result.patch_report_error = (
+            f"the patch report is over {maximum} bytes ({limits.PATCH_REPORT_BYTES.what} limit); it was not sent"
+        )
+        return
+    try:
+        result.patch_report.ParseFromString(data)
+    except DecodeError:
+        result.ClearField("patch_report")
+        result.patch_report_error = "the task's report is not a PatchReport message; it was not sent"
 
 
 def rejection_message(invocation_id: str, reason: str) -> agent_pb2.AgentMessage:

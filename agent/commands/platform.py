@@ -265,14 +265,3 @@ def explain_spawn_failure(exc: BaseException, program: str, cwd: str | None) -> 
 def _remove(path: Path | None) -> None:
     if path is not None:
         path.unlink(missing_ok=True)
-
-
-def current_platform(script_dir: Path | None = None) -> CommandPlatform:
-    """The implementation for the OS the agent runs on."""
-    if os.name == "nt":
-        from fleetops.agent.commands.windows import WindowsPlatform
-
-        return WindowsPlatform(script_dir=script_dir)
-    from fleetops.agent.commands.posix import PosixPlatform
-
-    return PosixPlatform(script_dir=script_dir)

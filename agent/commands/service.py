@@ -141,7 +141,7 @@ class CommandService:
             if spec.agent_task:
                 if self._state_dir is None:
                     raise UnknownTask("this agent runs no agent tasks")
-                spec = expand_agent_task(spec, self._state_dir)
+                spec = expand_agent_task(spec, self._state_dir, self._journal.task_report_path(invocation_id))
         except (InvalidInput, UnknownTask) as exc:
             log.warning("refusing an invocation: %s", exc)
             await self._send_quietly(rejection_message(invocation_id, getattr(exc, "message", str(exc))))

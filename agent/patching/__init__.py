@@ -2,8 +2,11 @@
 
 Modules, from the bottom up:
 
-``models``          Package, Update, ScanResult, InstallOutcome and their JSON form
-``interfaces``      the PatchProvider and CommandRunner seams; detect_provider()
+``models``          Package, Update, ScanResult, InstallOutcome (the providers' records)
+``interfaces``      the PatchProvider and CommandRunner seams
+``detect``          detect_provider(s): which providers this host gets
+``wire``            the records -> the fleetops.v1.PatchReport message the task writes
+``task``            ``fleetops-agent patch scan|install``: the task behind opsctl patch
 ``process``         the real CommandRunner (child processes, C locale)
 ``diagnostics``     the errors raised about a tool's failure or unreadable output
 ``outcomes``        install steps every provider shares: validate, run, judge by rescan
@@ -18,13 +21,7 @@ Modules, from the bottom up:
 Rebooting is not done here; scans only report whether a reboot is pending.
 """
 
-from fleetops.agent.patching.interfaces import (
-    CommandResult,
-    CommandRunner,
-    PatchProvider,
-    detect_provider,
-    detect_providers,
-)
+from fleetops.agent.patching.interfaces import CommandResult, CommandRunner, PatchProvider
 from fleetops.agent.patching.models import InstallOutcome, Package, ScanResult, Update
 
 __all__ = [
@@ -35,6 +32,4 @@ __all__ = [
     "PatchProvider",
     "ScanResult",
     "Update",
-    "detect_provider",
-    "detect_providers",
 ]

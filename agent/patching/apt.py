@@ -12,7 +12,7 @@ Classification (apt has no advisories, so it comes from the pocket an update is 
                      ``Ubuntu:22.04/jammy-security``
     ``bugfix``       otherwise, any origin is an ``-updates`` pocket (Ubuntu SRUs, Debian stable-updates)
     ``enhancement``  otherwise, any origin is a ``-backports`` pocket
-    ``unknown``      anything else, including Debian point releases (``Debian:12.15/stable``), which
+    ``other``        anything else, including Debian point releases (``Debian:12.15/stable``), which
                      mix bug and security fixes that apt does not tell apart
     Severity is ``unspecified`` and the release date ``None``: apt publishes neither.
 
@@ -36,10 +36,11 @@ from typing import Final
 
 from fleetops.agent.patching.diagnostics import command_failed, command_text, last_lines, unreadable_output
 from fleetops.agent.patching.interfaces import CommandResult, CommandRunner
-from fleetops.agent.patching.models import Classification, InstallOutcome, Package, ScanResult, Update
+from fleetops.agent.patching.models import InstallOutcome, Package, ScanResult, Update
 from fleetops.agent.patching.outcomes import judge_by_rescan, requested_names, run_installs
 from fleetops.agent.patching.process import C_LOCALE, SubprocessRunner
 from fleetops.common.errors import Unavailable
+from fleetops.common.patching import Classification
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +110,12 @@ def classify_origins(origins: Sequence[str]) -> Classification:
     suites = [origin.rpartition("/")[2].lower() for origin in origins]
     labels = [origin.partition(":")[0].lower() for origin in origins]
     if any(s.endswith("-security") for s in suites) or any(label.endswith("-security") for label in labels):
-        return "security"
+        return Classification.SECURITY
     if any(s.endswith("-updates") for s in suites):
-        return "bugfix"
+        return Classification.BUGFIX
     if any(s.endswith("-backports") for s in suites):
-        return "enhancement"
-    return "unknown"
+        return Classification.ENHANCEMENT
+    return Classification.OTHER
 
 
 def parse_simulated_upgrade(text: str) -> list[Update]:

@@ -7,7 +7,7 @@ Scan
     security advisories, severity. dnf5 prints the issue date in that list; for dnf4 and yum it
     comes from ``updateinfo info --updates`` (if that output cannot be read the dates stay unknown,
     the scan does not fail). An update takes the most urgent type and worst severity of the
-    advisories naming its package and architecture; one no advisory names is ``unknown``.
+    advisories naming its package and architecture; one no advisory names is ``other``.
     Packages under "Obsoleting Packages" replace installed ones under another name and are left out.
 
 Install
@@ -32,15 +32,7 @@ from typing import Final, Literal
 
 from fleetops.agent.patching.diagnostics import command_failed, command_text, last_lines, unreadable_output
 from fleetops.agent.patching.interfaces import CommandResult, CommandRunner
-from fleetops.agent.patching.models import (
-    Classification,
-    InstallOutcome,
-    ScanResult,
-    Severity,
-    Update,
-    most_urgent_classification,
-    worst_severity,
-)
+from fleetops.agent.patching.models import InstallOutcome, ScanResult, Update
 from fleetops.agent.patching.outcomes import judge_by_rescan, requested_names, run_installs
 from fleetops.agent.patching.process import C_LOCALE, SubprocessRunner
 from fleetops.agent.patching.rpm import (
@@ -52,6 +44,7 @@ from fleetops.agent.patching.rpm import (
     split_nevra,
 )
 from fleetops.common.errors import InvalidInput, Unavailable
+from fleetops.common.patching import Classification, Severity, most_urgent_classification, worst_severity
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +69,17 @@ _NOISE_PREFIXES: Final = (
 )
 
 _SEVERITIES: Final[dict[str, Severity]] = {
-    "critical": "critical",
-    "important": "important",
-    "moderate": "moderate",
-    "low": "low",
+    "critical": Severity.CRITICAL,
+    "important": Severity.IMPORTANT,
+    "moderate": Severity.MODERATE,
+    "low": Severity.LOW,
 }
 _TYPES: Final[dict[str, Classification]] = {
-    "security": "security",
-    "bugfix": "bugfix",
-    "enhancement": "enhancement",
-    "newpackage": "enhancement",
-    "unknown": "unknown",
+    "security": Classification.SECURITY,
+    "bugfix": Classification.BUGFIX,
+    "enhancement": Classification.ENHANCEMENT,
+    "newpackage": Classification.ENHANCEMENT,
+    "unknown": Classification.OTHER,
 }
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME = re.compile(r"^\d{2}:\d{2}(:\d{2})?$")
@@ -180,9 +173,9 @@ class AdvisoryPackage:
 def _advisory_type(token: str, command: str) -> tuple[Classification, Severity]:
     lowered = token.lower()
     if lowered.endswith("/sec."):  # dnf4/yum: "Important/Sec."
-        return "security", _SEVERITIES.get(lowered[: -len("/sec.")], "unspecified")
+        return Classification.SECURITY, _SEVERITIES.get(lowered[: -len("/sec.")], Severity.UNSPECIFIED)
     if lowered in _TYPES:
-        return _TYPES[lowered], "unspecified"
+        return _TYPES[lowered], Severity.UNSPECIFIED
     raise unreadable_output(command, f"unknown advisory type {token!r}")
 
 
@@ -347,7 +340,7 @@ class DnfProvider:
         if binary not in ("dnf", "yum"):
             raise InvalidInput(f"unknown RPM package manager {binary!r}", "use 'dnf' or 'yum'")
         self.binary: Binary = binary
-        self.name = binary
+        self.name: str = binary
         self.runner: CommandRunner = runner or SubprocessRunner()
         self.refresh = refresh
         self.scan_timeout = scan_timeout

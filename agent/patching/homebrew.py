@@ -5,7 +5,7 @@ Scan
     listed counts); ``brew outdated --json=v2`` for updates. Old Homebrew printed a cask's
     ``installed_versions`` as one comma-separated string, newer ones a list; both are read.
     Pinned formulae are left out (``brew upgrade`` skips them). Homebrew has no classification,
-    severity or release date: ``unknown``, ``unspecified``, ``None``. Casks whose installed and
+    severity or release date: ``other``, ``unspecified``, ``None``. Casks whose installed and
     current versions are equal (``latest``) are left out: there is nothing to upgrade to.
     ``brew update`` runs first when ``refresh=True``.
 
@@ -21,6 +21,7 @@ Reboot pending
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any, Final
@@ -142,6 +143,9 @@ class HomebrewProvider:
         prefix = ["sudo", "-u", self.user, "-H", "--"] if self.user else []
         return [*prefix, *brew_argv]
 
+    def _upgrade_argv(self, kind: str, names: list[str]) -> list[str]:
+        return self.argv(["brew", "upgrade", f"--{kind}", *names])
+
     async def _stdout(self, brew_argv: Sequence[str]) -> str:
         result = await self.runner.run(self.argv(brew_argv), env=BREW_ENV, timeout=self.scan_timeout)
         if result.exit_code != 0:
@@ -179,7 +183,7 @@ class HomebrewProvider:
             failures |= await run_installs(
                 self.runner,
                 specs,
-                lambda args, kind=kind: self.argv(["brew", "upgrade", f"--{kind}", *args]),
+                functools.partial(self._upgrade_argv, kind),
                 _install_failure,
                 env=BREW_ENV,
                 timeout=self.install_timeout,

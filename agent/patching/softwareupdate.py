@@ -10,7 +10,7 @@ Scan
     Each entry is an update named by its label (what ``--install`` takes). ``Action: restart`` or
     ``shut down`` marks it as needing a reboot. Apple publishes no classification or severity
     here: titles naming a "Security Update" or "Security Response" are ``security``, everything
-    else ``unknown``; the release date is unknown. The pre-10.15 layout is refused with a clear error.
+    else ``other``; the release date is unknown. The pre-10.15 layout is refused with a clear error.
     The installed "package" is macOS itself (``sw_vers -productVersion``, ``uname -m``).
 
 Install
@@ -34,6 +34,7 @@ from fleetops.agent.patching.interfaces import CommandResult, CommandRunner
 from fleetops.agent.patching.models import InstallOutcome, Package, ScanResult, Update
 from fleetops.agent.patching.outcomes import judge_by_rescan, requested_names, run_installs
 from fleetops.agent.patching.process import C_LOCALE, SubprocessRunner
+from fleetops.common.patching import Classification
 
 LIST_ARGV: Final = ("softwareupdate", "--list")
 INSTALL_ARGV_PREFIX: Final = ("softwareupdate", "--install", "--no-scan", "--agree-to-license")
@@ -85,7 +86,7 @@ def parse_softwareupdate_list(text: str, os_version: str | None = None) -> list[
                 candidate_version=fields.get("Version", ""),
                 arch="",
                 repository="Apple Software Update",
-                classification="security" if _SECURITY_TITLE.search(title) else "unknown",
+                classification=Classification.SECURITY if _SECURITY_TITLE.search(title) else Classification.OTHER,
                 title=title,
                 reboot_required=fields.get("Action", "").lower() in ("restart", "shut down"),
             )

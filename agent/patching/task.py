@@ -2,9 +2,10 @@
 
 The agent runs these as child processes of its own program (agent/commands/tasks.py), so they are
 ordinary invocations: journaled, timed out, cancelled, their output captured. The request comes as
-JSON in ``FLEETOPS_TASK_REQUEST``; the report is one JSON line on stdout::
-
-    {"scan": ScanResult, "outcomes": [InstallOutcome...], "installed": N, "reboot": "requested"|"not needed"|...}
+JSON in ``FLEETOPS_TASK_REQUEST``; the report (a ``fleetops.v1.PatchReport``: the scan, the install
+outcomes, the reboot) is written to the file ``FLEETOPS_TASK_REPORT`` names and travels with the
+invocation's result. stdout is for operators (``opsctl run output``): one line per install
+outcome and a summary line. Run by hand (no ``FLEETOPS_TASK_REPORT``), only stdout is written.
 
 An install applies only the patches its snapshot approved for this host's baseline, at the
 approved version: a patch whose candidate moved on since the snapshot is reported failed, never
@@ -29,10 +30,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fleetops.agent.commands.tasks import REQUEST_ENV
-from fleetops.agent.patching.interfaces import PatchProvider, detect_providers
+from fleetops.agent.commands.tasks import REPORT_ENV, REQUEST_ENV
+from fleetops.agent.patching.detect import detect_providers
+from fleetops.agent.patching.interfaces import PatchProvider
 from fleetops.agent.patching.models import InstallOutcome, ScanResult, Update
+from fleetops.agent.patching.wire import report_to_proto, write_report
 from fleetops.common.errors import FleetopsError, InvalidInput
+from fleetops.common.patch_report import RebootState
+from fleetops.v1 import patching_pb2
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +71,10 @@ def providers_for(request: dict[str, Any], environ: dict[str, str] | None = None
     refresh = bool(request.get("refresh", True)) and env.get("FLEETOPS_PATCH_REFRESH") != "never"
     for provider in providers:
         if hasattr(provider, "refresh"):
-            provider.refresh = refresh  # type: ignore[attr-defined]
+            provider.refresh = refresh
         marker = env.get("FLEETOPS_PATCH_REBOOT_REQUIRED_FILE")
         if marker and hasattr(provider, "reboot_required_path"):
-            provider.reboot_required_path = Path(marker)  # type: ignore[attr-defined]
+            provider.reboot_required_path = Path(marker)
     return providers
 
 
@@ -104,7 +109,7 @@ def approved_for_host(request: dict[str, Any], host_id: str) -> list[dict[str, A
 
 async def install(
     request: dict[str, Any], providers: list[PatchProvider], host_id: str, reboot_exit_code: int
-) -> tuple[dict[str, Any], int]:
+) -> tuple[patching_pb2.PatchReport, int]:
     """Install this host's approved patches; the report and the exit code."""
     policy = request.get("reboot") or "if-needed"
     if policy not in REBOOT_POLICIES:
@@ -138,75 +143,64 @@ async def install(
     after = await scan_all([_no_refresh(p) for p in providers])
     installed = sum(o.state == "installed" for o in outcomes)
     failed = sum(o.state == "failed" for o in outcomes)
-    reboot = "not needed"
+    reboot = RebootState.NOT_NEEDED
     code = EXIT_FAILED if failed else 0
     if after.reboot_pending:
         if policy == "never":
-            reboot = "pending (policy never)"
+            reboot = RebootState.PENDING_POLICY_NEVER
         elif installed:
-            reboot = "requested"
+            reboot = RebootState.REQUESTED
             code = reboot_exit_code
         else:
-            reboot = "pending (nothing installed)"
-    report = {
-        "scan": scan_to_wire(after),
-        "outcomes": [outcome_to_wire(o) for o in outcomes],
-        "installed": installed,
-        "failed": failed,
-        "reboot": reboot,
-    }
-    return report, code
+            reboot = RebootState.PENDING_NOTHING_INSTALLED
+    return report_to_proto("install", after, outcomes, reboot, at=datetime.now(UTC)), code
 
 
 def _no_refresh(provider: PatchProvider) -> PatchProvider:
     if hasattr(provider, "refresh"):
-        provider.refresh = False  # type: ignore[attr-defined]
+        provider.refresh = False
     return provider
-
-
-def scan_to_wire(scan: ScanResult) -> dict[str, Any]:
-    """The scan as the controller reads it (``kb`` for the KB number)."""
-    document = scan.to_dict()
-    for update in document.get("updates", ()):
-        update["kb"] = update.get("kb_id") or ""
-        if update.get("installed_version") is None:
-            update["installed_version"] = ""
-    return document
-
-
-def outcome_to_wire(outcome: InstallOutcome) -> dict[str, Any]:
-    return {
-        "name": outcome.name,
-        "state": outcome.state,
-        "status": outcome.state,
-        "version": outcome.version_after or "",
-        "message": outcome.message,
-        "at": datetime.now(UTC).isoformat(),
-    }
 
 
 def main(operation: str) -> int:
     """Entry point of ``fleetops-agent patch scan|install`` (prints the report; errors on stderr)."""
-    from fleetops.agent.commands.platform import current_platform
+    from fleetops.agent.commands.detect import current_platform
 
     try:
         request = read_request()
         providers = providers_for(request)
         if operation == "scan":
-            scan = asyncio.run(scan_all(providers))
-            report, code = {"scan": scan_to_wire(scan), "outcomes": []}, 0
+            report, code = report_to_proto("scan", asyncio.run(scan_all(providers))), 0
         else:
             host_id = os.environ.get("FLEETOPS_HOST_ID", "")
             report, code = asyncio.run(install(request, providers, host_id, current_platform(None).reboot_exit_code))
+        destination = os.environ.get(REPORT_ENV, "")
+        if destination:
+            write_report(report, Path(destination))
     except FleetopsError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return exc.exit_code
-    sys.stdout.write(json.dumps(report, sort_keys=True) + "\n")
+    except OSError as exc:
+        print(f"error: the patch report cannot be written: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    sys.stdout.write(human_summary(report))
     sys.stdout.flush()
-    summary = f"{len(report['scan'].get('updates', []))} updates offered"
-    if operation == "install":
-        summary = f"{report['installed']} installed, {report['failed']} failed; reboot {report['reboot']}; " + summary
-    print(f"patch {operation}: {summary}", file=sys.stderr)
     return code
+
+
+def human_summary(report: patching_pb2.PatchReport) -> str:
+    """What an operator reads in ``opsctl run output``: each install outcome, then one summary line."""
+    lines = [
+        f"{o.status}: {o.name} {o.version}".rstrip() + (f" ({o.message})" if o.message else "") for o in report.outcomes
+    ]
+    offered = f"{len(report.scan.updates)} updates offered"
+    if report.operation == "install":
+        installed = sum(o.status == "installed" for o in report.outcomes)
+        failed = sum(o.status == "failed" for o in report.outcomes)
+        reboot = RebootState(report.reboot).describe
+        lines.append(f"patch install: {installed} installed, {failed} failed; reboot {reboot}; {offered}")
+    else:
+        lines.append(f"patch scan: {offered}")
+    return "".join(line + "\n" for line in lines)

@@ -12,7 +12,7 @@ Scan (:data:`SCAN_SCRIPT`)
         Security Updates                                           -> security
         Critical Updates, Updates, Update Rollups, Service Packs   -> bugfix
         Feature Packs, Upgrades, Tools, Definition Updates, Drivers -> enhancement
-        none of these                                              -> unknown
+        none of these                                              -> other
     Severity is the MSRC severity (Critical, Important, Moderate, Low), ``unspecified`` when
     Microsoft gives none (non-security updates). The release date is ``LastDeploymentChangeTime``.
 
@@ -42,9 +42,10 @@ from typing import Any, Final
 
 from fleetops.agent.patching.diagnostics import command_failed, last_lines, unreadable_output
 from fleetops.agent.patching.interfaces import CommandRunner
-from fleetops.agent.patching.models import Classification, InstallOutcome, Package, ScanResult, Severity, Update
+from fleetops.agent.patching.models import InstallOutcome, Package, ScanResult, Update
 from fleetops.agent.patching.outcomes import judge_by_rescan, requested_names
 from fleetops.agent.patching.process import SubprocessRunner
+from fleetops.common.patching import Classification, Severity
 
 SCAN_SCRIPT: Final = r"""
 $ErrorActionPreference = 'Stop'
@@ -136,22 +137,22 @@ POWERSHELL: Final = ("powershell.exe", "-NoProfile", "-NonInteractive", "-Execut
 TARGETS_VARIABLE: Final = "FLEETOPS_WU_TARGETS"
 
 _CLASSIFICATIONS: Final[dict[str, Classification]] = {
-    "security updates": "security",
-    "critical updates": "bugfix",
-    "updates": "bugfix",
-    "update rollups": "bugfix",
-    "service packs": "bugfix",
-    "feature packs": "enhancement",
-    "upgrades": "enhancement",
-    "tools": "enhancement",
-    "definition updates": "enhancement",
-    "drivers": "enhancement",
+    "security updates": Classification.SECURITY,
+    "critical updates": Classification.BUGFIX,
+    "updates": Classification.BUGFIX,
+    "update rollups": Classification.BUGFIX,
+    "service packs": Classification.BUGFIX,
+    "feature packs": Classification.ENHANCEMENT,
+    "upgrades": Classification.ENHANCEMENT,
+    "tools": Classification.ENHANCEMENT,
+    "definition updates": Classification.ENHANCEMENT,
+    "drivers": Classification.ENHANCEMENT,
 }
 _SEVERITIES: Final[dict[str, Severity]] = {
-    "critical": "critical",
-    "important": "important",
-    "moderate": "moderate",
-    "low": "low",
+    "critical": Severity.CRITICAL,
+    "important": Severity.IMPORTANT,
+    "moderate": Severity.MODERATE,
+    "low": Severity.LOW,
 }
 #: IUpdateInstallationResult.ResultCode (OperationResultCode)
 _RESULT_NAMES: Final = {
@@ -226,8 +227,10 @@ def _update(entry: Any, what: str) -> Update:
         candidate_version=str(revision) if isinstance(revision, int) else "",
         arch="",
         repository=", ".join(products) or "Windows Update",
-        classification=classes[0] if classes else "unknown",
-        severity=_SEVERITIES.get(severity.lower(), "unspecified") if isinstance(severity, str) else "unspecified",
+        classification=classes[0] if classes else Classification.OTHER,
+        severity=_SEVERITIES.get(severity.lower(), Severity.UNSPECIFIED)
+        if isinstance(severity, str)
+        else Severity.UNSPECIFIED,
         release_date=_time(entry.get("LastDeploymentChangeTime"), what),
         advisory_ids=tuple(kbs),
         kb_id=kbs[0] if kbs else None,
@@ -294,7 +297,8 @@ def parse_install_json(text: str) -> InstallReport:
             continue
         hresult = entry.get("HResult")
         detail = f" (HRESULT 0x{hresult & 0xFFFFFFFF:08X})" if isinstance(hresult, int) and hresult else ""
-        report.failures[target] = f"Windows Update {_RESULT_NAMES.get(code, f'result {code!r}')}{detail}"
+        name = _RESULT_NAMES.get(code) if isinstance(code, int) else None
+        report.failures[target] = f"Windows Update {name or f'result {code!r}'}{detail}"
     return report
 
 

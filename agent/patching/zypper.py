@@ -6,10 +6,10 @@ Scan
     list-patches`` for the needed patches. Each needed patch is an update of its own, named by the
     patch name (``openSUSE-Leap-16.0-112``, ``SUSE-SLE-SERVER-12-SP2-2017-99``) with its category,
     severity, issue date, CVE ids and whether it asks for a reboot. Package updates carry no
-    classification (zypper does not link them to patches in this output): ``unknown``.
+    classification (zypper does not link them to patches in this output): ``other``.
 
     Category mapping: security -> security, recommended -> bugfix, optional and feature ->
-    enhancement, anything else -> unknown.
+    enhancement, anything else -> other.
 
 Install
     ``zypper --non-interactive install name=edition ... patch:NAME ...`` for exactly the approved
@@ -31,11 +31,12 @@ from typing import Final
 
 from fleetops.agent.patching.diagnostics import command_failed, command_text, last_lines, unreadable_output
 from fleetops.agent.patching.interfaces import CommandResult, CommandRunner
-from fleetops.agent.patching.models import Classification, InstallOutcome, ScanResult, Severity, Update
+from fleetops.agent.patching.models import InstallOutcome, ScanResult, Update
 from fleetops.agent.patching.outcomes import judge_by_rescan, requested_names, run_installs
 from fleetops.agent.patching.process import C_LOCALE, SubprocessRunner
 from fleetops.agent.patching.rpm import RPM_QUERY_ARGV, normalize_evr, parse_rpm_query
 from fleetops.common.errors import Unavailable
+from fleetops.common.patching import Classification, Severity
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +57,16 @@ _LISTING_OK: Final = frozenset({0, EXIT_INF_REPOS_SKIPPED})
 _INSTALL_OK: Final = frozenset({0, EXIT_INF_REBOOT_NEEDED, EXIT_INF_RESTART_NEEDED})
 
 _CATEGORIES: Final[dict[str, Classification]] = {
-    "security": "security",
-    "recommended": "bugfix",
-    "optional": "enhancement",
-    "feature": "enhancement",
+    "security": Classification.SECURITY,
+    "recommended": Classification.BUGFIX,
+    "optional": Classification.ENHANCEMENT,
+    "feature": Classification.ENHANCEMENT,
 }
 _SEVERITIES: Final[dict[str, Severity]] = {
-    "critical": "critical",
-    "important": "important",
-    "moderate": "moderate",
-    "low": "low",
+    "critical": Severity.CRITICAL,
+    "important": Severity.IMPORTANT,
+    "moderate": Severity.MODERATE,
+    "low": Severity.LOW,
 }
 _PATCH_PREFIX: Final = "patch:"
 
@@ -175,8 +176,8 @@ def parse_list_patches(text: str) -> list[Update]:
                 candidate_version=element.get("edition", ""),
                 arch=element.get("arch", "noarch"),
                 repository=_repository(element),
-                classification=_CATEGORIES.get(element.get("category", "").lower(), "unknown"),
-                severity=_SEVERITIES.get(element.get("severity", "").lower(), "unspecified"),
+                classification=_CATEGORIES.get(element.get("category", "").lower(), Classification.OTHER),
+                severity=_SEVERITIES.get(element.get("severity", "").lower(), Severity.UNSPECIFIED),
                 release_date=_issue_date(element),
                 advisory_ids=(name, *dict.fromkeys(cves)),
                 title=(element.findtext("summary") or "").strip(),

@@ -28,8 +28,9 @@ import psutil
 from fleetops.agent.commands.posix import UserDatabase
 from fleetops.agent.sessions.interfaces import DEFAULT_HANGUP_GRACE, READ_CHUNK_SIZE
 from fleetops.agent.sessions.posix_launch import PtyLaunch, build_posix_launch
-from fleetops.agent.sessions.validation import check_window_size, exit_code_from_returncode
+from fleetops.agent.sessions.validation import exit_code_from_returncode
 from fleetops.common.errors import InternalError, NotFound, PermissionDenied, Unavailable
+from fleetops.common.terminal import check_size
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class PosixTerminalFactory:
                 or home directory may not be used.
             Unavailable: no pty or process could be created (the host is out of them).
         """
-        check_window_size(cols, rows)
+        check_size(cols, rows)
         launch = build_posix_launch(user, command, term, env, users=self._users, agent_environ=self._environ)
         master, slave = _open_pty(cols, rows)
         try:
@@ -189,7 +190,7 @@ class PosixTerminal:
         Raises:
             InvalidInput: a dimension is out of range.
         """
-        check_window_size(cols, rows)
+        check_size(cols, rows)
         if self._master >= 0:
             _set_window_size(self._master, cols, rows)
 

@@ -25,7 +25,7 @@ import grpc
 from fleetops.agent.link import CHANNEL_OPTIONS
 from fleetops.agent.state import AgentState
 from fleetops.common.errors import FleetopsError
-from fleetops.common.rpc_client import error_from_rpc
+from fleetops.common.rpc_client import error_from_rpc, read_message
 from fleetops.v1 import agent_pb2, agent_pb2_grpc
 
 #: Status codes that end a session at once instead of being resumed.
@@ -91,7 +91,11 @@ def stream_error(code: grpc.StatusCode, details: str, cause: grpc.RpcError | Non
 class GrpcSessionStream:
     """A :class:`SessionStream` over a ``grpc.aio`` call; owns the channel the call runs on."""
 
-    def __init__(self, channel: grpc.aio.Channel, call: grpc.aio.StreamStreamCall) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        call: grpc.aio.StreamStreamCall[agent_pb2.AgentSessionMessage, agent_pb2.ControllerSessionMessage],
+    ) -> None:
         self._channel = channel
         self._call = call
         self._closed = False
@@ -106,10 +110,10 @@ class GrpcSessionStream:
 
     async def receive(self) -> agent_pb2.ControllerSessionMessage | None:
         try:
-            message = await self._call.read()
+            message = await read_message(self._call)
         except grpc.aio.AioRpcError as exc:
             raise stream_error(exc.code(), exc.details() or "", exc) from exc
-        if message is grpc.aio.EOF:
+        if message is None:
             code = await self._call.code()
             if code != grpc.StatusCode.OK:
                 raise await self._ended()
@@ -127,7 +131,7 @@ class GrpcSessionStream:
             return
         self._closed = True
         self._call.cancel()
-        await self._channel.close()
+        await self._channel.close(grace=None)
 
     async def _ended(self) -> Exception:
         code = await self._call.code()
@@ -156,6 +160,6 @@ class GrpcStreamOpener:
         try:
             call = agent_pb2_grpc.AgentServiceStub(channel).SessionStream()
         except BaseException:
-            await channel.close()
+            await channel.close(grace=None)
             raise
         return GrpcSessionStream(channel, call)

@@ -7,24 +7,8 @@ from collections.abc import Collection, Mapping
 from fleetops.agent.sessions.interfaces import SIGNAL_EXIT_BASE
 from fleetops.common.errors import InvalidInput
 
-#: Largest window dimension: ConPTY keeps sizes in a signed 16-bit COORD (POSIX allows 65535).
-MAX_DIMENSION = 32767
 #: Longest ``TERM`` accepted; real terminal type names are far shorter.
 MAX_TERM_LENGTH = 64
-
-
-def check_window_size(cols: int, rows: int) -> None:
-    """Refuse a window size no terminal can have.
-
-    Raises:
-        InvalidInput: ``cols`` or ``rows`` is not an integer from 1 to :data:`MAX_DIMENSION`.
-    """
-    for name, value in (("columns", cols), ("rows", rows)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DIMENSION:
-            raise InvalidInput(
-                f"invalid terminal size: {name} = {value!r}",
-                f"columns and rows are whole numbers from 1 to {MAX_DIMENSION}",
-            )
 
 
 def check_term(term: str) -> None:

@@ -37,9 +37,9 @@ from fleetops.agent.sessions.validation import (
     check_command,
     check_environment,
     check_term,
-    check_window_size,
 )
 from fleetops.common.errors import InternalError, NotFound, PermissionDenied, Unavailable
+from fleetops.common.terminal import check_size
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class ConptyTerminalFactory:
                 f"cannot open a session as {user}: sessions as another user are not supported on Windows yet",
                 "omit the user: the session then runs as the agent's own account",
             )
-        check_window_size(cols, rows)
+        check_size(cols, rows)
         environ = os.environ if self._environ is None else self._environ
         launch = build_conpty_launch(self._shell, command, term, env, environ, self._which)
         module = self._module if self._module is not None else _import_winpty()
@@ -292,7 +292,7 @@ class ConptyTerminal:
         Raises:
             InvalidInput: a dimension is out of range.
         """
-        check_window_size(cols, rows)
+        check_size(cols, rows)
         if not self._closed.is_set():
             self._pty.set_size(cols, rows)
 

@@ -48,8 +48,9 @@ from typing import Any
 from fleetops.common.errors import Conflict, FleetopsError, NotFound, Unavailable
 from fleetops.controller.audit.export import DEFAULT_PREFIX as DEFAULT_EXPORT_PREFIX
 from fleetops.controller.audit.export import verify_export
+from fleetops.controller.audit.models import GENESIS_HASH, AuditVerification, format_time
 from fleetops.controller.audit.periodic import PeriodicPass
-from fleetops.controller.audit.service import GENESIS_HASH, AuditLog, AuditVerification, format_time
+from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.audit.signing import CheckpointSigner, CheckpointVerifier, public_key_text
 from fleetops.controller.objects.interfaces import ObjectStore
 
@@ -456,11 +457,12 @@ class AuditCheckpointer(PeriodicPass):
             now = datetime.now(UTC)
             if previous is not None and now <= previous.time:  # the clock went back: keep the key order
                 now = previous.time + timedelta(microseconds=1)
+            head_id = head.id if head else 0
             body = {
                 "format": CHECKPOINT_FORMAT,
                 "controller": self._controller,
                 "time": format_time(now),
-                "head_id": head.id if head else 0,
+                "head_id": head_id,
                 "head_hash": head.hash if head else GENESIS_HASH,
                 "head_time": format_time(head.time) if head else "",
                 "events": head.id if head else 0,
@@ -468,7 +470,7 @@ class AuditCheckpointer(PeriodicPass):
                 "previous_sha256": previous.sha256 if previous else "",
             }
             data = encode_checkpoint(self._signer, body)
-            key = checkpoint_key(body["head_id"], now)
+            key = checkpoint_key(head_id, now)
             await self._objects.put(key, data)
             return decode_checkpoint(key, data, self._signer.trusted())
 

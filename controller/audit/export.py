@@ -39,15 +39,9 @@ from datetime import datetime
 from typing import Any
 
 from fleetops.common.errors import Conflict, FleetopsError, InvalidInput, NotFound, Unavailable
+from fleetops.controller.audit.models import GENESIS_HASH, AuditEvent, AuditVerification, ChainCursor, format_time
 from fleetops.controller.audit.periodic import PeriodicPass
-from fleetops.controller.audit.service import (
-    GENESIS_HASH,
-    AuditEvent,
-    AuditLog,
-    AuditVerification,
-    ChainCursor,
-    format_time,
-)
+from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.objects.interfaces import ObjectStore
 from fleetops.controller.objects.keys import validate_prefix
 

@@ -4,8 +4,8 @@ Pure domain logic: no wire types, no I/O. The RPC layer resolves the caller's ro
 :func:`authorize` before each call (action from ``RPC_ACTIONS``), records ``Decision.to_audit()``
 as an audit event whatever the answer, and raises ``Decision.to_error()`` when refused.
 
-``models``    ``ACTIONS``, ``HOST_SCOPED_ACTIONS``, ``GLOBAL_ACTIONS``, ``LOGIN_ACTIONS``, ``Rule``,
-              ``Role``, ``BUILTIN_ROLES``, ``role_from_text``/``role_to_text``, ``ensure_mutable``
+``models``    ``ensure_mutable`` (the role document itself, ``Role``, ``Rule``, ``ACTIONS``,
+              ``BUILTIN_ROLES``, ``role_from_text``..., is ``fleetops.common.roles``)
 ``decision``  ``authorize``, ``authorize_selector``, ``Decision``, ``permitted_hosts``, ``visible_hosts``,
               ``HostLike``
 ``implication`` ``within``, ``within_any``, ``may_overlap``, ``satisfiable``: selectors as sets of hosts
@@ -36,35 +36,13 @@ from fleetops.controller.authz.decision import (
     visible_hosts,
 )
 from fleetops.controller.authz.implication import may_overlap, satisfiable, within, within_any
-from fleetops.controller.authz.models import (
-    ACTIONS,
-    ANY,
-    BUILTIN_ROLES,
-    GLOBAL_ACTIONS,
-    HOST_SCOPED_ACTIONS,
-    LOGIN_ACTIONS,
-    ROOT,
-    Role,
-    Rule,
-    ensure_mutable,
-    is_valid_login,
-    role_from_text,
-    role_to_text,
-    validate_role_name,
-)
+from fleetops.controller.authz.models import ensure_mutable
 from fleetops.controller.authz.retag import Retagged, authorize_retag, new_rights
 
 __all__ = [
-    "ACTIONS",
     "ACTION_PHRASES",
-    "ANY",
-    "BUILTIN_ROLES",
-    "GLOBAL_ACTIONS",
-    "HOST_SCOPED_ACTIONS",
-    "LOGIN_ACTIONS",
     "MAX_AUDIT_HOSTS",
     "MAX_NAMED_HOSTS",
-    "ROOT",
     "RPC_ACTIONS",
     "RPC_PHRASES",
     "RPC_SCOPE",
@@ -72,23 +50,17 @@ __all__ = [
     "Decision",
     "Retagged",
     "HostLike",
-    "Role",
-    "Rule",
     "action_for",
     "authorize",
     "authorize_retag",
     "authorize_selector",
     "ensure_mutable",
-    "is_valid_login",
     "may_overlap",
     "new_rights",
     "permitted_hosts",
     "phrase",
     "phrase_for",
-    "role_from_text",
-    "role_to_text",
     "satisfiable",
-    "validate_role_name",
     "visible_hosts",
     "within",
     "within_any",

@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from fleetops.common.errors import PermissionDenied
+from fleetops.common.roles import ACTIONS, GLOBAL_ACTIONS, LOGIN_ACTIONS, ROOT, Role
 from fleetops.common.selectors import Requirement, Selector
 from fleetops.controller.authz.implication import may_overlap, satisfiable, within, within_any
-from fleetops.controller.authz.models import ACTIONS, GLOBAL_ACTIONS, LOGIN_ACTIONS, ROOT, Role
 
 #: Hosts named in a refusal message; the rest are counted ("and 12 more").
 MAX_NAMED_HOSTS = 20
@@ -376,8 +376,8 @@ def authorize_selector(
     ]
     if denied:
         refs = [ref for ref, _ in denied]
-        scopes = "; ".join(f"{rule.hosts or 'every host'} by {ref}" for ref, rule in denied)
-        message = f"{who} may not {doing} {where}: it could match hosts that are denied ({scopes})"
+        denials = "; ".join(f"{rule.hosts or 'every host'} by {ref}" for ref, rule in denied)
+        message = f"{who} may not {doing} {where}: it could match hosts that are denied ({denials})"
         exclusions = [_exclusion(rule.selector) for _, rule in denied]
         hint = "narrow the selector so that it cannot match the denied hosts"
         if selector is not None and all(exclusions):

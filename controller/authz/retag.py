@@ -24,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from fleetops.common.roles import ANY, HOST_SCOPED_ACTIONS, LOGIN_ACTIONS, ROOT, Role
 from fleetops.controller.authz.decision import Decision, HostLike, _verdict, authorize, phrase
-from fleetops.controller.authz.models import ANY, HOST_SCOPED_ACTIONS, LOGIN_ACTIONS, ROOT, Role
 
 ACTION = "hosts.tag"
 #: Refused hosts named in a message of the after- or no-new-rights check (all are hosts the caller may tag).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common.errors import Conflict, InvalidInput, NotFound
-from fleetops.controller.authz.models import BUILTIN_ROLES, Role, ensure_mutable
+from fleetops.common.roles import BUILTIN_ROLES, Role
+from fleetops.controller.authz.models import ensure_mutable
 from fleetops.controller.store.models import RoleRow, UserRow
 
 
@@ -32,7 +34,7 @@ class RoleStore:
             raise NotFound(f"no role {name!r}", "list them with opsctl admin role list")
         return Role.from_dict(row.document)
 
-    async def resolve(self, names: Iterable[str]) -> list[Role]:
+    async def resolve(self, names: Iterable[str]) -> builtins.list[Role]:
         """The roles a user holds; names of roles since deleted are skipped (they grant nothing)."""
         wanted = list(dict.fromkeys(names))
         roles = [BUILTIN_ROLES[n] for n in wanted if n in BUILTIN_ROLES]

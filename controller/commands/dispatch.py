@@ -21,12 +21,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from fleetops.common.errors import InvalidInput
+from fleetops.common.session_flow import Timer
+from fleetops.common.states import CommandStatus, InvocationState
 from fleetops.controller.commands.interfaces import AgentChannel
-from fleetops.controller.commands.models import CommandStatus, InvocationState, RunInstruction
+from fleetops.controller.commands.models import Command, RunInstruction
 from fleetops.controller.commands.store import InvocationStore
-from fleetops.controller.store.models import CommandRow
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,27 @@ DEFAULT_ACK_TIMEOUT = 120.0
 # Sends of one invocation without an acknowledgement after which it ends failed (a host that drops
 # its link whenever it gets the invocation would otherwise get it again at every reconnect).
 MAX_SENDS = 3
+
+
+class RunClock(Protocol):
+    """What a command run needs of time: the real clock by default (:class:`SystemClock`), a manual one in tests.
+
+    Its deadlines are wall-clock times (a command's ``created_at`` is stored), so ``now`` is a UTC datetime.
+    """
+
+    def now(self) -> datetime: ...
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer: ...
+
+
+class SystemClock:
+    """The wall clock and the running event loop's timers."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
+        return asyncio.get_running_loop().call_later(delay, callback)
 
 
 @dataclass
@@ -54,9 +77,17 @@ class Slot:
 
 
 class CommandRun:
+    """The task that fans one command out to its hosts and ends each invocation (see the module's rules).
+
+    Args:
+        ack_timeout: seconds a connected host has to acknowledge a sent invocation.
+        clock: tells the time the run's deadlines are checked against and wakes its loop when the next
+            one is due; default: :class:`SystemClock`.
+    """
+
     def __init__(
         self,
-        row: CommandRow,
+        command: Command,
         slots: list[Slot],
         store: InvocationStore,
         channel: AgentChannel,
@@ -64,9 +95,10 @@ class CommandRun:
         on_change: Callable[[str], None],
         on_done: Callable[[str], Awaitable[None]],
         ack_timeout: float = DEFAULT_ACK_TIMEOUT,
+        clock: RunClock | None = None,
     ) -> None:
-        self.command_id = row.id
-        self._row = row
+        self.command_id = command.id
+        self._command = command
         self._store = store
         self._channel = channel
         self._instruction = instruction
@@ -74,13 +106,16 @@ class CommandRun:
         self._on_done = on_done
         self.slots = {s.invocation_id: s for s in slots}
         self.by_host = {s.host_id: s for s in slots}
-        self.cancel_requested = row.cancel_requested
+        self.cancel_requested = command.cancel_requested
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
-        self._delivery_deadline = row.created_at + timedelta(seconds=row.delivery_timeout_seconds)
-        self._result_deadline = timedelta(seconds=row.timeout_seconds + row.delivery_timeout_seconds) + RESULT_GRACE
+        spec = command.spec
+        self._delivery_timeout = spec.delivery_timeout_seconds
+        self._delivery_deadline = command.created_at + timedelta(seconds=spec.delivery_timeout_seconds)
+        self._result_deadline = timedelta(seconds=spec.timeout_seconds + spec.delivery_timeout_seconds) + RESULT_GRACE
         self._ack_timeout = timedelta(seconds=ack_timeout)
-        started = datetime.now(UTC)
+        self._clock: RunClock = clock or SystemClock()
+        started = self._clock.now()
         for slot in slots:
             if slot.sent and slot.state is InvocationState.PENDING and slot.last_sent is None:
                 slot.last_sent = started  # resumed: the clock starts again with this process
@@ -135,7 +170,7 @@ class CommandRun:
     @property
     def stopped_by_errors(self) -> bool:
         """More invocations failed than max-errors allows: nothing new is sent."""
-        return self._errors() > self._row.error_limit
+        return self._errors() > self._command.error_limit
 
     @property
     def delivery_deadline(self) -> datetime:
@@ -163,18 +198,18 @@ class CommandRun:
         cancel_sent: set[str] = set()
         while True:
             self.wake.clear()
-            now = datetime.now(UTC)
+            now = self._clock.now()
             if self.cancel_requested:
                 await self._end_unsent(self._unsent(), InvocationState.CANCELLED, "cancelled before it was sent")
                 for slot in self._in_flight():
                     if slot.invocation_id not in cancel_sent:
                         await self._channel.cancel(slot.host_id, slot.invocation_id)
                         cancel_sent.add(slot.invocation_id)
-            elif self._errors() > self._row.error_limit:
+            elif self._errors() > self._command.error_limit:
                 await self._end_unsent(
                     self._unsent(),
                     InvocationState.NOT_STARTED,
-                    f"not started: more than {self._row.error_limit} invocations failed (max-errors)",
+                    f"not started: more than {self._command.error_limit} invocations failed (max-errors)",
                 )
             else:
                 await self._send_more()
@@ -183,7 +218,7 @@ class CommandRun:
                     await self._end_unsent(
                         offline,
                         InvocationState.UNDELIVERABLE,
-                        f"host was offline for the whole delivery timeout ({self._row.delivery_timeout_seconds}s)",
+                        f"host was offline for the whole delivery timeout ({self._delivery_timeout}s)",
                     )
             await self._expire_unacknowledged(now)
             await self._expire_silent(now)
@@ -195,13 +230,19 @@ class CommandRun:
                 timeout = max(0.05, (self._delivery_deadline - now).total_seconds())
             if self._in_flight():
                 timeout = min(timeout or 60.0, 60.0, max(0.05, self._ack_timeout.total_seconds() / 2))
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout)
-            except TimeoutError:
-                pass
+            await self._sleep(timeout)
+
+    async def _sleep(self, timeout: float | None) -> None:
+        """Until something happens (:attr:`wake`) or ``timeout`` seconds pass on the run's clock."""
+        timer = self._clock.call_later(timeout, self.wake.set) if timeout is not None else None
+        try:
+            await self.wake.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _send_more(self) -> None:
-        room = self._row.concurrency_limit - len(self._in_flight())
+        room = self._command.concurrency_limit - len(self._in_flight())
         if room <= 0:
             return
         ready = sorted((s for s in self._unsent() if self._channel.is_connected(s.host_id)), key=lambda s: s.host_name)[
@@ -210,7 +251,7 @@ class CommandRun:
         if not ready:
             return
         await self._store.mark_sent([s.invocation_id for s in ready])  # persisted before sent
-        now = datetime.now(UTC)
+        now = self._clock.now()
         for slot in ready:
             slot.sent, slot.sent_at = True, now
         # Concurrent writes to many links, in chunks: one at a time serialises the fan-out behind
@@ -229,7 +270,7 @@ class CommandRun:
             return
         if sent and slot.state is InvocationState.PENDING:
             slot.sends += 1
-            slot.last_sent = datetime.now(UTC)
+            slot.last_sent = self._clock.now()
 
     async def _fail(self, slots: list[Slot], reason: str) -> None:
         slots = [s for s in slots if not s.state.final]

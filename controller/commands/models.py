@@ -1,74 +1,20 @@
-"""Domain objects of run command: states, rate limits, commands and invocations."""
+"""Domain objects of run command: commands and invocations (states: common/states.py, rates: common/rates.py)."""
 
 from __future__ import annotations
 
-import enum
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
-from fleetops.common import limits
+from fleetops.common import limits, rates
 from fleetops.common.errors import InvalidInput
+from fleetops.common.states import CommandStatus, InvocationState
 
 TAIL_BYTES = 64 * 1024
-DEFAULT_MAX_CONCURRENCY = "50"
-DEFAULT_MAX_ERRORS = "0"
 DEFAULT_TIMEOUT_SECONDS = 3600
 DEFAULT_DELIVERY_TIMEOUT_SECONDS = 600
 DEFAULT_KILL_GRACE_SECONDS = 5
-
-
-class InvocationState(enum.Enum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    RUNNING = "running"
-    SUCCESS = "success"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-    CANCELLED = "cancelled"
-    UNDELIVERABLE = "undeliverable"
-    NOT_STARTED = "not_started"
-
-    @property
-    def final(self) -> bool:
-        return self in FINAL_STATES
-
-    @property
-    def counts_as_error(self) -> bool:
-        """SSM: failed and timed-out invocations count against max-errors; undeliverable ones do not."""
-        return self in (InvocationState.FAILED, InvocationState.TIMED_OUT)
-
-
-FINAL_STATES = frozenset(
-    {
-        InvocationState.SUCCESS,
-        InvocationState.FAILED,
-        InvocationState.TIMED_OUT,
-        InvocationState.CANCELLED,
-        InvocationState.UNDELIVERABLE,
-        InvocationState.NOT_STARTED,
-    }
-)
-FINAL_STATE_NAMES = tuple(s.value for s in FINAL_STATES)
-
-
-class CommandStatus(enum.Enum):
-    IN_PROGRESS = "in_progress"
-    SUCCESS = "success"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-def resolve_limit(text: str, total: int, *, what: str, minimum: int) -> int:
-    """``"50"`` -> 50, ``"10%"`` -> 10 % of ``total`` rounded up (SSM), at least ``minimum``.
-
-    Raises:
-        InvalidInput: not a whole number or a percentage, or out of range (see limits.parse_rate).
-    """
-    number, percent = limits.parse_rate(text, what, minimum=minimum)
-    if percent:
-        return max(minimum, math.ceil(total * number / 100))
-    return number
 
 
 @dataclass(frozen=True)
@@ -80,8 +26,8 @@ class CommandSpec:
     cwd: str = ""
     env: dict[str, str] = field(default_factory=dict)
     run_as: str = ""
-    max_concurrency: str = DEFAULT_MAX_CONCURRENCY
-    max_errors: str = DEFAULT_MAX_ERRORS
+    max_concurrency: str = rates.DEFAULT_MAX_CONCURRENCY
+    max_errors: str = rates.DEFAULT_MAX_ERRORS
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
     delivery_timeout_seconds: int = DEFAULT_DELIVERY_TIMEOUT_SECONDS
     kill_grace_seconds: int = DEFAULT_KILL_GRACE_SECONDS
@@ -119,8 +65,8 @@ class CommandSpec:
         for what, text in (("--cwd", self.cwd), ("--as", self.run_as)):
             if "\0" in text:
                 raise InvalidInput(f"{what} contains a NUL byte", "remove it")
-        limits.parse_rate(self.max_concurrency, "max-concurrency", minimum=1)
-        limits.parse_rate(self.max_errors, "max-errors", minimum=0)
+        rates.max_concurrency(self.max_concurrency)
+        rates.max_errors(self.max_errors)
         for what, seconds, top in (
             ("timeout", self.timeout_seconds, limits.TIMEOUT_SECONDS_MAX),
             ("delivery timeout", self.delivery_timeout_seconds, limits.DELIVERY_TIMEOUT_SECONDS_MAX),
@@ -165,6 +111,9 @@ class InvocationReport:
     started_at: datetime | None
     finished_at: datetime | None
     rebooted: bool = False
+    #: An agent task's report in its stored (JSON) form, kept with the invocation; the room whose
+    #: task it is reads it (patching: ``fleetops.common.patch_report.PatchReport``).
+    task_report: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -10,21 +11,19 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from fleetops.common import limits
+from fleetops.common import limits, rates
 from fleetops.common.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from fleetops.common.states import CommandStatus, InvocationState
 from fleetops.controller.commands.dispatch import DEFAULT_ACK_TIMEOUT, CommandRun, Slot
 from fleetops.controller.commands.interfaces import AgentChannel
 from fleetops.controller.commands.live import OutputFeed, OutputPiece, WatchEvent
 from fleetops.controller.commands.models import (
     Command,
     CommandSpec,
-    CommandStatus,
     Invocation,
     InvocationReport,
-    InvocationState,
     RunInstruction,
     listed,
-    resolve_limit,
 )
 from fleetops.controller.commands.output import OutputSink, output_key
 from fleetops.controller.commands.store import InvocationStore
@@ -32,7 +31,6 @@ from fleetops.controller.commands.waiting import as_it_stands
 from fleetops.controller.fleet.models import Host, Target
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.objects.interfaces import ObjectStore
-from fleetops.controller.store.models import CommandRow
 
 log = logging.getLogger(__name__)
 
@@ -106,20 +104,20 @@ class CommandService:
         """Resume every command that was in progress (after a restart or a crash)."""
         self._channel = channel
         self._store.start()
-        for row in await self._store.in_progress():
+        for command in await self._store.in_progress():
             slots = [
                 Slot(
-                    invocation_id=r.id,
-                    host_id=r.host_id,
-                    host_name=r.host_name,
-                    state=InvocationState(r.state),
-                    sent=r.sent_at is not None or r.state != InvocationState.PENDING.value,
-                    sent_at=r.sent_at,
+                    invocation_id=i.id,
+                    host_id=i.host_id,
+                    host_name=i.host_name,
+                    state=i.state,
+                    sent=i.sent_at is not None or i.state is not InvocationState.PENDING,
+                    sent_at=i.sent_at,
                 )
-                for r in await self._store.invocation_rows(row.id)
+                for i in await self._store.invocations(command.id, tails=False)
             ]
-            self._start_run(row, slots)
-            log.info("resumed command %s", row.id)
+            self._start_run(command, slots)
+            log.info("resumed command %s", command.id)
 
     async def stop(self) -> None:
         for run in list(self._runs.values()):
@@ -130,24 +128,24 @@ class CommandService:
             await sink.abort()
         await self._store.stop()
 
-    def _start_run(self, row: CommandRow, slots: list[Slot]) -> None:
+    def _start_run(self, command: Command, slots: list[Slot]) -> None:
         assert self._channel is not None
         run = CommandRun(
-            row,
+            command,
             slots,
             self._store,
             self._channel,
-            self._instruction_for(row),
+            self._instruction_for(command),
             self._notify,
             self._done,
             ack_timeout=self._ack_timeout,
         )
-        self._runs[row.id] = run
-        self._agent_task[row.id] = row.agent_task or ""
+        self._runs[command.id] = run
+        self._agent_task[command.id] = command.spec.agent_task
         for slot in slots:
-            self._owner[slot.invocation_id] = (row.id, slot.host_id, slot.host_name)
+            self._owner[slot.invocation_id] = (command.id, slot.host_id, slot.host_name)
             if not slot.state.final:
-                self._by_host.setdefault(slot.host_id, set()).add(row.id)
+                self._by_host.setdefault(slot.host_id, set()).add(command.id)
         run.start()
 
     async def _done(self, command_id: str) -> None:
@@ -163,31 +161,33 @@ class CommandService:
                         del self._by_host[slot.host_id]
         self._notify(command_id)
 
-    def _instruction_for(self, row: CommandRow) -> Any:
+    def _instruction_for(self, command: Command) -> Any:
+        spec = command.spec
+
         def instruction(slot: Slot) -> RunInstruction:
             out = self._sinks.get((slot.invocation_id, "stdout"))
             err = self._sinks.get((slot.invocation_id, "stderr"))
             return RunInstruction(
                 invocation_id=slot.invocation_id,
-                command_id=row.id,
-                argv=tuple(row.argv or ()),
-                script=row.script,
-                cwd=row.cwd,
+                command_id=command.id,
+                argv=tuple(spec.argv),
+                script=spec.script,
+                cwd=spec.cwd,
                 # As SSM's AWS_SSM_INSTANCE_ID: scripts can tell where and as what they run.
                 env={
-                    **dict(row.env or {}),
-                    "FLEETOPS_COMMAND_ID": row.id,
+                    **dict(spec.env),
+                    "FLEETOPS_COMMAND_ID": command.id,
                     "FLEETOPS_INVOCATION_ID": slot.invocation_id,
                     "FLEETOPS_HOST_ID": slot.host_id,
                     "FLEETOPS_HOST_NAME": slot.host_name,
                 },
-                run_as=row.run_as,
-                timeout_seconds=row.timeout_seconds,
-                kill_grace_seconds=row.kill_grace_seconds,
+                run_as=spec.run_as,
+                timeout_seconds=spec.timeout_seconds,
+                kill_grace_seconds=spec.kill_grace_seconds,
                 stdout_offset=out.received if out else 0,
                 stderr_offset=err.received if err else 0,
-                agent_task=row.agent_task or "",
-                task_input=row.task_input or b"",
+                agent_task=spec.agent_task,
+                task_input=spec.task_input,
             )
 
         return instruction
@@ -219,57 +219,28 @@ class CommandService:
             authorize(hosts)
         total = len(hosts)
         now = datetime.now(UTC)
-        row = CommandRow(
+        planned = Command(
             id=new_command_id(),
             created_at=now,
             created_by=actor,
-            argv=list(spec.argv),
-            script=spec.script,
-            cwd=spec.cwd,
-            env=dict(spec.env),
-            run_as=spec.run_as,
+            spec=replace(
+                spec,
+                max_concurrency=spec.max_concurrency or rates.DEFAULT_MAX_CONCURRENCY,
+                max_errors=spec.max_errors or rates.DEFAULT_MAX_ERRORS,
+            ),
             target=target.describe(),
-            comment=spec.comment,
-            max_concurrency=spec.max_concurrency,
-            max_errors=spec.max_errors,
-            concurrency_limit=resolve_limit(spec.max_concurrency, total, what="max-concurrency", minimum=1),
-            error_limit=resolve_limit(spec.max_errors, total, what="max-errors", minimum=0),
-            timeout_seconds=spec.timeout_seconds,
-            delivery_timeout_seconds=spec.delivery_timeout_seconds,
-            kill_grace_seconds=spec.kill_grace_seconds,
-            status=CommandStatus.IN_PROGRESS.value,
-            cancel_requested=False,
+            concurrency_limit=rates.max_concurrency(spec.max_concurrency).resolve(total),
+            error_limit=rates.max_errors(spec.max_errors).resolve(total),
+            status=CommandStatus.IN_PROGRESS,
             total=total,
-            agent_task=spec.agent_task,
-            task_input=spec.task_input or None,
+            counts={},
+            finished_at=None,
+            cancel_requested=False,
         )
-        invocations = [
-            {
-                "id": new_invocation_id(),
-                "command_id": row.id,
-                "host_id": h.id,
-                "host_name": h.name,
-                "state": InvocationState.PENDING.value,
-                "sent_at": None,
-                "send_count": 0,
-                "delivered_at": None,
-                "started_at": None,
-                "finished_at": None,
-                "exit_code": None,
-                "reason": "",
-                "rebooted": False,
-                "stdout_tail": b"",
-                "stderr_tail": b"",
-                "stdout_bytes": 0,
-                "stderr_bytes": 0,
-                "updated_at": now,
-            }
-            for h in hosts
-        ]
-        await self._store.create(row, invocations)
-        slots = [Slot(i["id"], i["host_id"], i["host_name"], InvocationState.PENDING, False) for i in invocations]
-        self._start_run(row, slots)
-        command = await self._store.command(row.id)
+        slots = [Slot(new_invocation_id(), h.id, h.name, InvocationState.PENDING, False) for h in hosts]
+        await self._store.create(planned, [(s.invocation_id, s.host_id, s.host_name) for s in slots], now)
+        self._start_run(planned, slots)
+        command = await self._store.command(planned.id)
         assert command is not None
         return command, hosts
 
@@ -307,7 +278,7 @@ class CommandService:
     # -- live view and output -----------------------------------------------------------------
     async def view(
         self, command_id: str, *, tails: bool = True, only: Iterable[str] | None = None
-    ) -> tuple[Command, list[Invocation]]:
+    ) -> tuple[Command, builtins.list[Invocation]]:
         """A command and its invocations (``only``: those ids) as they stand now.
 
         The stored rows, completed by what this replica knows before the database does: states ahead of
@@ -363,7 +334,7 @@ class CommandService:
         what arrived so far and, with ``follow``, the rest as it comes (see live.OutputFeed.read)."""
         return self._feed.read(invocation, stderr=stderr, follow=follow)
 
-    def watch_output(self, command_id: str, invocations: list[Invocation]) -> AsyncIterator[WatchEvent]:
+    def watch_output(self, command_id: str, invocations: builtins.list[Invocation]) -> AsyncIterator[WatchEvent]:
         """Output of ``invocations`` as it arrives and each one's end (see live.OutputFeed.watch)."""
         return self._feed.watch(command_id, invocations)
 
@@ -376,7 +347,7 @@ class CommandService:
         slot = run.slots.get(invocation_id) if run else None
         return slot is None or slot.state.final
 
-    async def invocations_by_id(self, invocation_ids: Iterable[str]) -> list[Invocation]:
+    async def invocations_by_id(self, invocation_ids: Iterable[str]) -> builtins.list[Invocation]:
         return await self._store.invocations_by_id(invocation_ids)
 
     # -- watching ---------------------------------------------------------------------------
@@ -496,6 +467,7 @@ class CommandService:
                 "exit_code": report.exit_code,
                 "reason": reason,
                 "rebooted": report.rebooted,
+                "task_report": None if report.task_report is None else dict(report.task_report),
                 "stdout_tail": out.tail if out else b"",
                 "stderr_tail": err.tail if err else b"",
                 "stdout_bytes": report.stdout_bytes,

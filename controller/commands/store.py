@@ -14,21 +14,18 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, literal_column, or_, select, update
+from sqlalchemy import Table, bindparam, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 
-from fleetops.controller.commands.models import (
-    FINAL_STATE_NAMES,
-    Command,
-    CommandSpec,
-    CommandStatus,
-    Invocation,
-    InvocationState,
-)
+from fleetops.common.states import FINAL_STATE_NAMES, CommandStatus, InvocationState
+from fleetops.controller.commands.models import Command, CommandSpec, Invocation
 from fleetops.controller.store.models import CommandRow, InvocationRow
+
+#: The invocations table, for Core statements (bulk insert; executemany updates).
+_INVOCATIONS = cast(Table, InvocationRow.__table__)
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +69,63 @@ class InvocationStore:
                 self._wakeup.set()
 
     # -- commands ---------------------------------------------------------------------------
-    async def create(self, command: CommandRow, invocations: list[dict[str, Any]]) -> None:
+    async def create(self, command: Command, invocations: list[tuple[str, str, str]], now: datetime) -> None:
+        """Store ``command`` and its invocations, each ``(invocation id, host id, host name)``, pending."""
+        spec = command.spec
+        row = CommandRow(
+            id=command.id,
+            created_at=command.created_at,
+            created_by=command.created_by,
+            argv=list(spec.argv),
+            script=spec.script,
+            cwd=spec.cwd,
+            env=dict(spec.env),
+            run_as=spec.run_as,
+            target=command.target,
+            comment=spec.comment,
+            max_concurrency=spec.max_concurrency,
+            max_errors=spec.max_errors,
+            concurrency_limit=command.concurrency_limit,
+            error_limit=command.error_limit,
+            timeout_seconds=spec.timeout_seconds,
+            delivery_timeout_seconds=spec.delivery_timeout_seconds,
+            kill_grace_seconds=spec.kill_grace_seconds,
+            status=command.status.value,
+            cancel_requested=command.cancel_requested,
+            total=command.total,
+            agent_task=spec.agent_task,
+            task_input=spec.task_input or None,
+        )
+        rows = [
+            {
+                "id": invocation_id,
+                "command_id": command.id,
+                "host_id": host_id,
+                "host_name": host_name,
+                "state": InvocationState.PENDING.value,
+                "sent_at": None,
+                "send_count": 0,
+                "delivered_at": None,
+                "started_at": None,
+                "finished_at": None,
+                "exit_code": None,
+                "reason": "",
+                "rebooted": False,
+                "stdout_tail": b"",
+                "stderr_tail": b"",
+                "stdout_bytes": 0,
+                "stderr_bytes": 0,
+                "updated_at": now,
+            }
+            for invocation_id, host_id, host_name in invocations
+        ]
         async with self._sessions() as session, session.begin():
-            session.add(command)
+            session.add(row)
             await session.flush()
-            if invocations:
-                await session.execute(InvocationRow.__table__.insert(), invocations)
+            if rows:
+                await session.execute(_INVOCATIONS.insert(), rows)
 
-    async def command_row(self, command_id: str) -> CommandRow | None:
+    async def _command_row(self, command_id: str) -> CommandRow | None:
         async with self._sessions() as session:
             return await session.get(CommandRow, command_id)
 
@@ -100,7 +146,7 @@ class InvocationStore:
         return found
 
     async def command(self, command_id: str) -> Command | None:
-        row = await self.command_row(command_id)
+        row = await self._command_row(command_id)
         if row is None:
             return None
         return to_command(row, await self.counts(command_id))
@@ -115,10 +161,12 @@ class InvocationStore:
             counts = await self._counts(session, [r.id for r in rows])
         return [to_command(r, counts.get(r.id, {})) for r in rows]
 
-    async def in_progress(self) -> list[CommandRow]:
+    async def in_progress(self) -> list[Command]:
+        """Commands still running (to resume), with their agent task's input; without counts."""
         async with self._sessions() as session:
             stmt = select(CommandRow).where(CommandRow.status == CommandStatus.IN_PROGRESS.value)
-            return list((await session.execute(stmt)).scalars().all())
+            rows = (await session.execute(stmt)).scalars().all()
+        return [to_command(r, {}, with_input=True) for r in rows]
 
     async def counts(self, command_id: str) -> dict[str, int]:
         async with self._sessions() as session:
@@ -170,11 +218,6 @@ class InvocationStore:
             stmt = select(InvocationRow).where(InvocationRow.id.in_(wanted)).order_by(InvocationRow.host_name)
             rows = (await session.execute(stmt)).scalars().all()
         return [to_invocation(r) for r in rows]
-
-    async def invocation_rows(self, command_id: str) -> list[InvocationRow]:
-        async with self._sessions() as session:
-            stmt = select(InvocationRow).where(InvocationRow.command_id == command_id)
-            return list((await session.execute(stmt)).scalars().all())
 
     async def mark_sent(self, invocation_ids: list[str]) -> None:
         """Durably record that these are about to be sent (persist before send)."""
@@ -246,7 +289,7 @@ class InvocationStore:
                 continue
             column = "delivered_at" if state is InvocationState.DELIVERED else "started_at"
             allowed = ["pending"] if state is InvocationState.DELIVERED else ["pending", "delivered"]
-            table = InvocationRow.__table__
+            table = _INVOCATIONS
             stmt = (
                 update(table)
                 .where(table.c.id == bindparam("b_id"))
@@ -265,7 +308,7 @@ class InvocationStore:
         ]
         columns = list(next(iter(finals.values()))[0])
         # Core (not ORM) executemany: one statement, a row of parameters per invocation.
-        table = InvocationRow.__table__
+        table = _INVOCATIONS
         stmt = (
             update(table)
             .where(table.c.id == bindparam("b_id"))
@@ -280,7 +323,8 @@ def _state_in(column: Any, states: Iterable[str]) -> Any:
     return or_(*(column == literal_column(f"'{s}'") for s in states))
 
 
-def to_command(row: CommandRow, counts: dict[str, int]) -> Command:
+def to_command(row: CommandRow, counts: dict[str, int], *, with_input: bool = False) -> Command:
+    """A command row as the room sees it; an agent task's input only ``with_input`` (listings leave it out)."""
     return Command(
         id=row.id,
         created_at=row.created_at,
@@ -298,6 +342,7 @@ def to_command(row: CommandRow, counts: dict[str, int]) -> Command:
             kill_grace_seconds=row.kill_grace_seconds,
             comment=row.comment,
             agent_task=row.agent_task or "",
+            task_input=(row.task_input or b"") if with_input else b"",
         ),
         target=row.target,
         concurrency_limit=row.concurrency_limit,

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from fleetops.common.states import InvocationState
 from fleetops.controller.commands.dispatch import CommandRun, Slot
-from fleetops.controller.commands.models import Command, Invocation, InvocationState
+from fleetops.controller.commands.models import Command, Invocation
 from fleetops.controller.commands.output import OutputSink
 from fleetops.controller.fleet.models import Host, HostStatus
 

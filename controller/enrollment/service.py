@@ -8,7 +8,7 @@ Trust (docs/enrollment.md#what-a-host-decides):
 
 * The activation's tags are authoritative. A host may set a tag only under a key the activation
   allows (``allowed_host_tags``); any other key, an activation tag included, refuses the
-  registration naming the key. Host-set tags are kept apart (``HostRow.host_tags``) and never
+  registration naming the key. Host-set tags are kept apart (the host record's ``host_tags``) and never
   seen by access decisions.
 * A host's name follows one rule (``fleet.service.host_name_problem``): an explicit bad ``--name``
   is refused, a bad reported host name is replaced by the host id.
@@ -25,18 +25,18 @@ import secrets
 import string
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common import pki
-from fleetops.common.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from fleetops.common.errors import InvalidInput, PermissionDenied, Unauthenticated
 from fleetops.common.selectors import validate_tag_key, validate_tag_value
 from fleetops.controller.audit.service import AuditLog
+from fleetops.controller.enrollment.models import Activation, Registration
+from fleetops.controller.enrollment.store import ActivationStore
 from fleetops.controller.fleet.service import (
     FleetService,
     host_name_problem,
@@ -44,7 +44,6 @@ from fleetops.controller.fleet.service import (
     shown_name,
     validate_host_name,
 )
-from fleetops.controller.store.models import ActivationRow
 from fleetops.controller.throttle import EnrollmentThrottle
 
 MAX_ACTIVATION_LIFETIME = timedelta(days=30)  # as SSM: an activation lives at most 30 days
@@ -54,39 +53,6 @@ MAX_ALLOWED_HOST_TAGS = 64
 # What an activation id may look like before it is looked up (ids are UUIDs; anything else is unknown).
 _ACTIVATION_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 REFUSED_HINT = "ask an operator for a new activation: opsctl activation create"
-
-
-@dataclass(frozen=True)
-class Activation:
-    id: str
-    description: str
-    default_tags: dict[str, str]
-    registration_limit: int
-    registrations_count: int
-    created_at: datetime
-    expires_at: datetime
-    created_by: str
-    allowed_host_tags: tuple[str, ...] = ()
-    failed_codes: int = 0
-    locked_at: datetime | None = None
-
-    @property
-    def expired(self) -> bool:
-        return datetime.now(UTC) >= self.expires_at
-
-    @property
-    def locked(self) -> bool:
-        return self.locked_at is not None
-
-
-@dataclass(frozen=True)
-class Registration:
-    host_id: str
-    hostname: str
-    tags: dict[str, str]  # all of them: the activation's and the host's own
-    certificate_pem: bytes
-    ca_pem: bytes
-    host_tags: dict[str, str] | None = None  # the ones the host set (under allowed keys)
 
 
 class _WrongCode(Exception):
@@ -108,7 +74,7 @@ class EnrollmentService:
         host_certificate_lifetime: timedelta,
         throttle: EnrollmentThrottle | None = None,
     ) -> None:
-        self._sessions = sessions
+        self._store = ActivationStore(sessions)
         self._authority = authority
         self._fleet = fleet
         self._audit = audit
@@ -155,9 +121,8 @@ class EnrollmentService:
         # specially, unlike base64's leading '-'.
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(20))
         now = datetime.now(UTC)
-        row = ActivationRow(
+        activation = Activation(
             id=str(uuid.uuid4()),
-            code_sha256=_hash_code(code),
             description=description,
             default_tags=dict(default_tags),
             registration_limit=registration_limit,
@@ -165,25 +130,21 @@ class EnrollmentService:
             created_at=now,
             expires_at=now + expires_in,
             created_by=created_by,
-            allowed_host_tags=allowed,
+            allowed_host_tags=tuple(allowed),
             failed_codes=0,
         )
-        async with self._sessions() as session, session.begin():
-            session.add(row)
-        return _to_activation(row), code
+        return await self._store.create(activation, _hash_code(code)), code
 
     async def list_activations(self) -> list[Activation]:
-        async with self._sessions() as session:
-            rows = (await session.execute(select(ActivationRow).order_by(ActivationRow.created_at))).scalars().all()
-        return [_to_activation(r) for r in rows]
+        return await self._store.list()
 
     async def delete_activation(self, activation_id: str) -> None:
-        """Delete an activation; hosts already registered with it stay registered."""
-        async with self._sessions() as session, session.begin():
-            row = await session.get(ActivationRow, activation_id)
-            if row is None:
-                raise NotFound(f"no such activation: {activation_id}", "see opsctl activation list")
-            await session.delete(row)
+        """Delete an activation; hosts already registered with it stay registered.
+
+        Raises:
+            NotFound: no such activation.
+        """
+        await self._store.delete(activation_id)
 
     # -- registration -----------------------------------------------------------------------
     async def register(
@@ -252,15 +213,15 @@ class EnrollmentService:
         try:
             for attempt in range(2):
                 try:
-                    async with self._sessions() as session, session.begin():
-                        row = await session.get(ActivationRow, activation_id)
+                    async with self._store.registering(activation_id) as pending:
                         # Unknown id and wrong code get the same answer: no oracle for valid ids.
-                        if row is None:
+                        if pending is None:
                             raise Unauthenticated("activation id or code is wrong", REFUSED_HINT)
+                        row = pending.activation
                         if row.locked_at is not None:
                             raise _locked(row)
                         self._throttle.check_subject(subject, "codes for this activation")
-                        if not hmac.compare_digest(row.code_sha256, _hash_code(activation_code)):
+                        if not hmac.compare_digest(pending.code_sha256, _hash_code(activation_code)):
                             raise _WrongCode()
                         if datetime.now(UTC) >= row.expires_at:
                             raise Unauthenticated(
@@ -269,23 +230,17 @@ class EnrollmentService:
                             )
                         host_tags = _host_tags(row, tags)
                         # Claim one registration atomically: two hosts racing for the last slot cannot both win.
-                        claimed = await session.execute(
-                            update(ActivationRow)
-                            .where(ActivationRow.id == activation_id)
-                            .where(ActivationRow.registrations_count < ActivationRow.registration_limit)
-                            .values(registrations_count=ActivationRow.registrations_count + 1)
-                        )
-                        if claimed.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+                        if not await pending.claim():
                             raise Unauthenticated(
                                 f"activation {activation_id} reached its registration limit of "
                                 f"{row.registration_limit}",
                                 REFUSED_HINT,
                             )
-                        operator_tags = {k: v for k, v in (row.default_tags or {}).items() if k not in host_tags}
+                        operator_tags = {k: v for k, v in row.default_tags.items() if k not in host_tags}
                         host_id = new_host_id()
                         cert = self._authority.issue_host_certificate(csr, host_id, self._host_lifetime)
                         host = await self._fleet.add_host(
-                            session,
+                            pending.transaction,
                             host_id=host_id,
                             hostname=name or reported,
                             unique_suffix=attempt > 0,
@@ -317,16 +272,10 @@ class EnrollmentService:
         """Count a wrong code (durably, across replicas); lock the activation at the threshold."""
         self._throttle.wrong_answer(f"activation:{activation_id}")
         limit = self._throttle.lockout_after
-        locked_now = False
-        async with self._sessions() as session, session.begin():
-            row = await session.get(ActivationRow, activation_id, with_for_update=True)
-            if row is None:  # deleted meanwhile
-                return Unauthenticated("activation id or code is wrong", REFUSED_HINT)
-            row.failed_codes = (row.failed_codes or 0) + 1
-            if limit and row.failed_codes >= limit and row.locked_at is None:
-                row.locked_at = datetime.now(UTC)
-                locked_now = True
-            failed = row.failed_codes
+        counted = await self._store.count_wrong_code(activation_id, limit, datetime.now(UTC))
+        if counted is None:  # deleted meanwhile
+            return Unauthenticated("activation id or code is wrong", REFUSED_HINT)
+        failed, locked_now = counted
         if not locked_now:
             return Unauthenticated("activation id or code is wrong", REFUSED_HINT)
         await self._audit.record(
@@ -368,24 +317,24 @@ _LOCKED_HINT = (
 )
 
 
-def _locked(row: ActivationRow) -> Unauthenticated:
+def _locked(row: Activation) -> Unauthenticated:
     return Unauthenticated(
         f"activation {row.id} is locked: {row.failed_codes} wrong codes were presented for it",
         _LOCKED_HINT.format(id=row.id),
     )
 
 
-def _host_tags(row: ActivationRow, tags: dict[str, str]) -> dict[str, str]:
+def _host_tags(row: Activation, tags: dict[str, str]) -> dict[str, str]:
     """The tags the host asked for, once each key is checked against what the activation allows.
 
     Raises:
         PermissionDenied: a key the activation does not let hosts set (naming every such key).
     """
-    allowed = set(row.allowed_host_tags or ())
+    allowed = set(row.allowed_host_tags)
     refused = sorted(k for k in tags if k not in allowed)
     if not refused:
         return dict(tags)
-    defaults = row.default_tags or {}
+    defaults = row.default_tags
     overrides = [f"{k}={defaults[k]}" for k in refused if k in defaults]
     keys = ", ".join(refused)
     message = f"this host may not set the tag{'s' if len(refused) > 1 else ''} {keys}: activation {row.id} "
@@ -398,19 +347,3 @@ def _host_tags(row: ActivationRow, tags: dict[str, str]) -> dict[str, str]:
         "To let hosts choose a key, an admin creates an activation with --allow-host-tag KEY"
     )
     raise PermissionDenied(message, return_hint)
-
-
-def _to_activation(row: ActivationRow) -> Activation:
-    return Activation(
-        id=row.id,
-        description=row.description,
-        default_tags=dict(row.default_tags or {}),
-        registration_limit=row.registration_limit,
-        registrations_count=row.registrations_count,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        created_by=row.created_by,
-        allowed_host_tags=tuple(row.allowed_host_tags or ()),
-        failed_codes=row.failed_codes or 0,
-        locked_at=row.locked_at,
-    )

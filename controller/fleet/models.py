@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+#: A host's registration state in the database (``hosts.state``): deregistration is final.
+ACTIVE = "active"
+DEREGISTERED = "deregistered"
+
 
 class HostStatus(enum.Enum):
     ONLINE = "online"

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.controller.fleet.interfaces import AgentLink
-from fleetops.controller.store.models import HostRow
+from fleetops.controller.fleet.store import HostStore
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ class PresenceTracker:
         replica_id: str,
         flush_interval: float = 0.2,
     ) -> None:
-        self._sessions = sessions
+        self._store = HostStore(sessions)
         self._replica_id = replica_id
         self._flush_interval = flush_interval
         self._links: dict[str, AgentLink] = {}
@@ -143,8 +142,7 @@ class PresenceTracker:
                     values["inventory"] = p.inventory
                 rows.append(values)
             # ORM bulk UPDATE by primary key: one executemany per distinct set of columns.
-            async with self._sessions() as session, session.begin():
-                await session.execute(update(HostRow), rows)
+            await self._store.write_presence(rows)
         except BaseException:
             # put the batch back under anything newer that arrived meanwhile
             for host_id, p in batch.items():

@@ -8,23 +8,19 @@ import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common import limits
 from fleetops.common.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from fleetops.common.selectors import Selector, inventory_facts, validate_tag_key, validate_tag_value
-from fleetops.controller.fleet.models import Host, HostStatus, Target
+from fleetops.controller.fleet.models import ACTIVE, DEREGISTERED, Host, HostStatus, Target
 from fleetops.controller.fleet.presence import PresenceTracker
-from fleetops.controller.store.models import HostRow
+from fleetops.controller.fleet.store import HostStore, Retagging
 
 log = logging.getLogger(__name__)
-
-ACTIVE = "active"
-DEREGISTERED = "deregistered"
 
 
 # The one rule for host names, wherever a name comes from (--name, the host's reported host name):
@@ -136,7 +132,7 @@ class FleetService:
         heartbeat_interval: float,
         refresh_interval: float | None = None,
     ) -> None:
-        self._sessions = sessions
+        self._store = HostStore(sessions, heartbeat_interval)
         self.presence = presence
         self.heartbeat_interval = heartbeat_interval
         self._refresh_interval = refresh_interval or heartbeat_interval
@@ -154,9 +150,7 @@ class FleetService:
             await asyncio.gather(self._refresh_task, return_exceptions=True)
 
     async def refresh_states(self) -> None:
-        async with self._sessions() as session:
-            rows = (await session.execute(select(HostRow.id, HostRow.state))).all()
-        states = {r.id: r.state for r in rows}
+        states = await self._store.states()
         # Merge, do not replace: a host registered or deregistered here while the snapshot was read
         # keeps its newer state, and deregistration is final (fail closed).
         for host_id, state in self._states.items():
@@ -185,8 +179,7 @@ class FleetService:
         last refresh) is looked up in the database before it is refused.
         """
         if host_id not in self._states:
-            async with self._sessions() as session:
-                state = (await session.execute(select(HostRow.state).where(HostRow.id == host_id))).scalar()
+            state = await self._store.state(host_id)
             if state is not None:
                 self._states.setdefault(host_id, state)
         self.check_admitted(host_id)
@@ -220,58 +213,44 @@ class FleetService:
         certificate_expires_at: datetime,
         unique_suffix: bool = False,
         host_tags: dict[str, str] | None = None,
-    ) -> HostRow:
+    ) -> Host:
         """Insert a host inside the caller's transaction; the name is made unique if needed.
 
         ``hostname`` that breaks the naming rules (:func:`host_name_problem`) is replaced by the host
         id: callers that must refuse a bad name (an explicit ``--name``) check it first.
         ``tags`` are operator-set, ``host_tags`` host-set (keys in ``tags`` win).
         """
-        name = hostname if not host_name_problem(hostname) else host_id
-        taken = (await session.execute(select(HostRow.id).where(HostRow.name == name))).first()
-        if taken or unique_suffix:
-            suffix = f"-{host_id[-6:]}"
-            name = name[: MAX_HOST_NAME - len(suffix)].rstrip("._-") + suffix
-        row = HostRow(
+        host = Host(
             id=host_id,
-            name=name,
-            state=ACTIVE,
+            name=hostname if not host_name_problem(hostname) else host_id,
+            status=HostStatus.OFFLINE,
             tags=dict(tags),
             host_tags={k: v for k, v in (host_tags or {}).items() if k not in tags},
             inventory=inventory,
             activation_id=activation_id,
             registered_at=datetime.now(UTC),
-            certificate_serial=certificate_serial,
+            last_seen_at=None,
+            connected_at=None,
             certificate_expires_at=certificate_expires_at,
-            connected=False,
-            connected_replica="",
-            peer_address="",
         )
-        session.add(row)
-        return row
+        return await self._store.add(
+            session, host, certificate_serial=certificate_serial, unique_suffix=unique_suffix, max_name=MAX_HOST_NAME
+        )
 
     def host_added(self, host_id: str) -> None:
         self._states[host_id] = ACTIVE
 
     async def record_certificate(self, host_id: str, serial: str, expires_at: datetime) -> None:
-        async with self._sessions() as session, session.begin():
-            row = await session.get(HostRow, host_id)
-            if row is None:
-                raise NotFound(f"host {host_id} not found")
-            row.certificate_serial = serial
-            row.certificate_expires_at = expires_at
+        """Raises: NotFound (no such host)."""
+        await self._store.record_certificate(host_id, serial, expires_at)
 
     # -- queries ----------------------------------------------------------------------------
     async def list_hosts(self, target: Target, include_deregistered: bool = False) -> list[Host]:
         """Hosts matching ``target``; an empty target lists every host (listing changes nothing)."""
-        async with self._sessions() as session:
-            stmt = select(HostRow).order_by(HostRow.name)
-            if not include_deregistered:
-                stmt = stmt.where(HostRow.state == ACTIVE)
-            rows = (await session.execute(stmt)).scalars().all()
+        hosts = await self._store.hosts(active_only=not include_deregistered)
         if target.empty:
-            return [self._to_host(r) for r in rows]
-        return [self._to_host(r) for r in self._select(rows, target)]
+            return [self._here(h) for h in hosts]
+        return [self._here(h) for h in self._select(hosts, target)]
 
     async def resolve_target(self, target: Target) -> list[Host]:
         """Hosts an operation applies to. An empty target is refused, never "every host".
@@ -288,7 +267,7 @@ class FleetService:
             )
         return await self.list_hosts(target)
 
-    def _select(self, rows: list[HostRow] | Any, target: Target) -> list[HostRow]:
+    def _select(self, rows: list[Host], target: Target) -> list[Host]:
         given = sum(bool(x) for x in (target.selector, target.hosts, target.all))
         if given > 1:
             raise InvalidInput(
@@ -302,7 +281,7 @@ class FleetService:
             missing = [h for h in target.hosts if h not in by_key]
             if missing:
                 raise NotFound("no such host: " + ", ".join(missing), "see the registered hosts with opsctl hosts list")
-            seen: dict[str, HostRow] = {}
+            seen: dict[str, Host] = {}
             for h in target.hosts:
                 seen.setdefault(by_key[h].id, by_key[h])
             return list(seen.values())
@@ -310,25 +289,11 @@ class FleetService:
         # reports; access decisions see only operator-set tags (docs/targeting.md#inventory-facts).
         selector = Selector.parse(target.selector)
         wants_facts = bool(selector.fact_keys)  # derived only when asked for: most selectors name none
-        return [
-            r
-            for r in rows
-            if selector.matches(
-                {**(r.host_tags or {}), **(r.tags or {})}, inventory_facts(r.inventory) if wants_facts else None
-            )
-        ]
+        return [r for r in rows if selector.matches(r.all_tags, inventory_facts(r.inventory) if wants_facts else None)]
 
     async def get_host(self, key: str) -> Host:
-        async with self._sessions() as session:
-            return self._to_host(await self._find(session, key))
-
-    async def _find(self, session: AsyncSession, key: str) -> HostRow:
-        row = await session.get(HostRow, key)
-        if row is None:
-            row = (await session.execute(select(HostRow).where(HostRow.name == key))).scalars().first()
-        if row is None:
-            raise NotFound(f"no such host: {key}", "see the registered hosts with opsctl hosts list")
-        return row
+        """The host with id or name ``key``. Raises: NotFound."""
+        return self._here(await self._store.get(key))
 
     # -- changes ----------------------------------------------------------------------------
     async def tag_host(self, key: str, set_tags: dict[str, str], remove: list[str]) -> Host:
@@ -370,12 +335,11 @@ class FleetService:
         limits.TARGET_HOSTS.check(len(target.hosts))
         for name in target.hosts:
             limits.NAME_BYTES.check(limits.utf8_size(name), "a host name in --host")
-        async with self._sessions() as session, session.begin():
-            stmt = select(HostRow).order_by(HostRow.name).with_for_update()
-            if not target.hosts:  # a named host that was deregistered is an error, not a silent skip
-                stmt = stmt.where(HostRow.state == ACTIVE)
-            rows = self._select((await session.execute(stmt)).scalars().all(), target)
-            gone = [r.name for r in rows if r.state == DEREGISTERED]
+        changes: list[TagChange] = []
+
+        def decide(hosts: list[Host]) -> Retagging:
+            rows = self._select(hosts, target)
+            gone = [r.name for r in rows if r.status == HostStatus.DEREGISTERED]
             if gone:
                 raise Conflict(
                     f"host {', '.join(gone[:20])} is deregistered"
@@ -387,59 +351,32 @@ class FleetService:
                 raise NotFound(
                     f"no host matches {target.describe()}", "check the selector with opsctl hosts list --target"
                 )
-            changes = []
             for row in rows:
-                tags, host_tags = retagged(row.tags or {}, row.host_tags or {}, set_tags, remove)
-                before = self._to_host(row)
+                tags, host_tags = retagged(row.tags, row.host_tags, set_tags, remove)
+                before = self._here(row)
                 changes.append(TagChange(before, replace(before, tags=tags, host_tags=host_tags)))
             if authorize is not None:
                 authorize(changes)
-            if not dry_run:
-                for row, change in zip(rows, changes, strict=True):
-                    if change.changed:
-                        row.tags = dict(change.after.tags)
-                        row.host_tags = dict(change.after.host_tags)
+            if dry_run:
+                return {}
+            return {c.after.id: (dict(c.after.tags), dict(c.after.host_tags)) for c in changes if c.changed}
+
+        # A named host that was deregistered is an error, not a silent skip.
+        await self._store.retag(active_only=not target.hosts, decide=decide)
         return changes
 
     async def deregister_host(self, key: str) -> Host:
         """Revoke a host: its live link is closed now and every later connection is refused."""
-        async with self._sessions() as session, session.begin():
-            row = await self._find(session, key)
-            if row.state == DEREGISTERED:
-                raise Conflict(f"host {row.name} is already deregistered")
-            row.state = DEREGISTERED
-            row.deregistered_at = datetime.now(UTC)
-            row.connected = False
-        self._states[row.id] = DEREGISTERED
-        link = self.presence.link(row.id)
+        host = await self._store.deregister(key)
+        self._states[host.id] = DEREGISTERED
+        link = self.presence.link(host.id)
         if link is not None:
             await link.close("host was deregistered", revoked=True)
-        return self._to_host(row)
+        return host
 
     # -- conversion -------------------------------------------------------------------------
-    def _status(self, row: HostRow) -> HostStatus:
-        if row.state == DEREGISTERED:
-            return HostStatus.DEREGISTERED
-        if self.presence.link(row.id) is not None:
-            return HostStatus.ONLINE
-        # Connected through another replica: trust the flag only while heartbeats are fresh.
-        stale_after = timedelta(seconds=3 * self.heartbeat_interval)
-        if row.connected and row.last_seen_at and datetime.now(UTC) - row.last_seen_at < stale_after:
-            return HostStatus.ONLINE
-        return HostStatus.OFFLINE
-
-    def _to_host(self, row: HostRow) -> Host:
-        return Host(
-            id=row.id,
-            name=row.name,
-            status=self._status(row),
-            tags=dict(row.tags or {}),
-            host_tags=dict(row.host_tags or {}),
-            inventory=dict(row.inventory or {}),
-            activation_id=row.activation_id,
-            registered_at=row.registered_at,
-            last_seen_at=row.last_seen_at,
-            connected_at=row.connected_at,
-            certificate_expires_at=row.certificate_expires_at,
-            peer_address=row.peer_address,
-        )
+    def _here(self, host: Host) -> Host:
+        """``host`` as this replica sees it: online while its agent's link is here (written behind)."""
+        if host.status == HostStatus.OFFLINE and self.presence.link(host.id) is not None:
+            return replace(host, status=HostStatus.ONLINE)
+        return host

@@ -1,15 +1,24 @@
 """Patching room: patch baselines, patch groups, compliance evaluation and install snapshots.
 
-Pure domain logic after AWS Systems Manager Patch Manager (docs/patching.md); no wire types, no I/O.
+After AWS Systems Manager Patch Manager (docs/patching.md); no wire types.
 
-``models``      baselines and approval rules, the agent's scan, findings, summaries, snapshots
 ``evaluation``  ``decide``/``is_approved``, ``evaluate`` (the seven patch states), ``summarize``,
                 ``pending_approval``/``summarize_pending`` (offered updates not approved yet),
                 ``baseline_for_host`` (patch groups), ``snapshot`` (the approved set of one install)
+``groups``      the built-in baselines and patch groups (which baseline a host uses)
+``compliance``  findings, compliance summaries, pending approvals (kept in report rows)
+``snapshots``   the approved set fixed when an install starts
+``store``       rows -> domain objects, in one place
+``service``     baselines, groups, scan/install fan-outs, report intake
+
+The baseline document, the patch vocabulary and the agent's report live in ``fleetops.common``
+(``baselines``, ``patching``, ``patch_report``), shared by agent, controller and opsctl; import
+them from there.
 """
 
 from __future__ import annotations
 
+from fleetops.controller.patching.compliance import HostCompliance, PatchFinding, PendingApproval, PendingUpdate
 from fleetops.controller.patching.evaluation import (
     BaselineChoice,
     Decision,
@@ -23,55 +32,20 @@ from fleetops.controller.patching.evaluation import (
     summarize,
     summarize_pending,
 )
-from fleetops.controller.patching.models import (
-    BUILTIN_BASELINES,
-    ApprovalRule,
-    ApprovedPatch,
-    ApprovedSnapshot,
-    AvailableUpdate,
-    Baseline,
-    BaselineAssignment,
-    Classification,
-    ComplianceLevel,
-    HostCompliance,
-    InstalledPackage,
-    InstallOutcome,
-    InstallStatus,
-    PatchFinding,
-    PatchPattern,
-    PatchScan,
-    PatchState,
-    PendingApproval,
-    PendingUpdate,
-    RejectedAction,
-    Severity,
-    check_assignments,
-)
+from fleetops.controller.patching.groups import BUILTIN_BASELINES, BaselineAssignment, check_assignments
+from fleetops.controller.patching.snapshots import ApprovedPatch, ApprovedSnapshot
 
 __all__ = [
     "BUILTIN_BASELINES",
-    "ApprovalRule",
     "ApprovedPatch",
     "ApprovedSnapshot",
-    "AvailableUpdate",
-    "Baseline",
     "BaselineAssignment",
     "BaselineChoice",
-    "Classification",
-    "ComplianceLevel",
     "Decision",
     "HostCompliance",
-    "InstallOutcome",
-    "InstallStatus",
-    "InstalledPackage",
     "PatchFinding",
-    "PatchPattern",
-    "PatchScan",
-    "PatchState",
     "PendingApproval",
     "PendingUpdate",
-    "RejectedAction",
-    "Severity",
     "baseline_for_host",
     "check_assignments",
     "decide",

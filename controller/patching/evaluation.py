@@ -11,30 +11,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from fleetops.common.baselines import OS_FAMILIES, Baseline, PatchPattern
 from fleetops.common.errors import Conflict, InvalidInput, NotFound
-from fleetops.controller.patching.models import (
-    BUILTIN_BASELINES,
-    OS_FAMILIES,
-    ApprovedPatch,
-    ApprovedSnapshot,
-    AvailableUpdate,
-    Baseline,
-    BaselineAssignment,
+from fleetops.common.patch_report import AvailableUpdate, InstallOutcome, PatchScan
+from fleetops.common.patching import (
     Classification,
     ComplianceLevel,
-    HostCompliance,
-    InstallOutcome,
     InstallStatus,
-    PatchFinding,
-    PatchPattern,
-    PatchScan,
     PatchState,
-    PendingApproval,
-    PendingUpdate,
     RejectedAction,
     Severity,
     utc,
 )
+from fleetops.controller.patching.compliance import HostCompliance, PatchFinding, PendingApproval, PendingUpdate
+from fleetops.controller.patching.groups import BUILTIN_BASELINES, BaselineAssignment
+from fleetops.controller.patching.snapshots import ApprovedPatch, ApprovedSnapshot
 
 #: When the controller first saw each (package name, candidate version) in any scan. Stands in for
 #: the release date of updates whose repository publishes none (APT), so approve-after-days still
@@ -175,7 +166,7 @@ class _Host:
             arch=arch,
             state=state,
             compliance_level=level,
-            **extra,  # type: ignore[arg-type]
+            **extra,  # type: ignore[arg-type]  # extra holds only PatchFinding keyword fields
         )
 
     def package(

@@ -1,6 +1,6 @@
 """The caller's authorization for one operator call (docs/access.md).
 
-The decorators in operator_service build an :class:`Access` from the caller's roles and the
+The decorators in rpc/operator/base.py build an :class:`Access` from the caller's roles and the
 action the RPC needs (``fleetops.controller.authz.actions``). Global actions are decided before
 the handler runs; host-scoped ones by the handler, once it knows the hosts (``require``) or to
 filter what it returns (``visible``). A handler of a host-scoped RPC that decides nothing is
@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from fleetops.common.roles import Role
 from fleetops.controller.authz.decision import Decision, HostLike, authorize, permitted_hosts
-from fleetops.controller.authz.models import Role
 from fleetops.controller.authz.retag import authorize_retag
-from fleetops.controller.users.service import User
+from fleetops.controller.users.models import User
 
 H = TypeVar("H", bound=HostLike)
 
@@ -63,6 +63,7 @@ class Access:
         Then a read of something spread over many hosts (a command's results) need not load them.
         """
         wanted = action or self.action
+        assert wanted is not None
         allowed = any(r.covers_action(wanted) and not r.hosts for role in self.roles for r in role.allow)
         denied = any(r.covers_action(wanted) for role in self.roles for r in role.deny)
         return allowed and not denied

@@ -48,7 +48,7 @@ class GrpcAgentChannel:
         if link is None:
             return False
         try:
-            await link.send(message)  # type: ignore[attr-defined]
+            await link.send(message)  # type: ignore[attr-defined]  # GrpcAgentLink has send(); fleet's AgentLink need not
             return True
         except (grpc.RpcError, RuntimeError, ConnectionError) as exc:
             # The stream is going away; the host gets the message again when it reconnects.

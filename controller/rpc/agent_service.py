@@ -17,14 +17,15 @@ from fleetops.common.errors import (
     Unauthenticated,
     Unavailable,
 )
+from fleetops.common.states import InvocationState
 from fleetops.common.wire import inventory_from_proto
 from fleetops.controller.audit.service import AuditLog
-from fleetops.controller.commands.models import InvocationReport, InvocationState
+from fleetops.controller.commands.models import InvocationReport
 from fleetops.controller.commands.service import CommandService
 from fleetops.controller.enrollment.service import EnrollmentService
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.metrics import ControllerMetrics
-from fleetops.controller.rpc import convert
+from fleetops.controller.rpc import convert, patch_report
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.peer import Peer, peer_of
 from fleetops.controller.rpc.session_streams import agent_session
@@ -336,4 +337,5 @@ def _report(r: agent_pb2.InvocationResult) -> InvocationReport:
         started_at=started_at,
         finished_at=finished_at,
         rebooted=r.rebooted,
+        task_report=patch_report.task_report_from_result(r),
     )

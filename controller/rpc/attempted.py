@@ -65,10 +65,11 @@ def with_response(attempt: dict[str, Any], response: Any) -> dict[str, Any]:
     if not isinstance(response, Message):
         return attempt
     fields = response.DESCRIPTOR.fields_by_name
+    reply: Any = response  # any message type with these fields: read by name
     if "host_names" in fields:
-        resolved = [str(n) for n in response.host_names]
+        resolved = [str(n) for n in reply.host_names]
     elif "hosts" in fields and fields["hosts"].message_type is not None and fields["hosts"].is_repeated:
-        resolved = [h.host_name or h.host_id for h in response.hosts if hasattr(h, "host_name")]
+        resolved = [h.host_name or h.host_id for h in reply.hosts if hasattr(h, "host_name")]
     else:
         return attempt
     if not resolved:

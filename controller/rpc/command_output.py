@@ -1,6 +1,6 @@
 """The streaming reads of run command: WatchCommand, GetInvocationOutput and WatchOutput.
 
-OperatorServicer authorizes and audits each call (exactly like GetCommand: ``command.run`` on
+OperatorService (rpc/operator/commands.py) authorizes and audits each call (exactly like GetCommand: ``command.run`` on
 the command's hosts), then delegates here; these turn the run-command room's live view and
 output feed (``controller/commands/live.py``) into messages.
 """
@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fleetops.common.errors import NotFound
+from fleetops.common.states import CommandStatus
 from fleetops.controller.commands.live import InvocationEnded, OutputPiece, WatchEvent
-from fleetops.controller.commands.models import CommandStatus, Invocation
+from fleetops.controller.commands.models import Invocation
 from fleetops.controller.commands.service import CommandService
 from fleetops.controller.rpc import convert
 from fleetops.v1 import operator_pb2

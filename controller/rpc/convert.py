@@ -5,23 +5,25 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from fleetops.common.errors import InvalidInput
+from fleetops.common.roles import Role
+from fleetops.common.states import CommandStatus, InvocationState
 from fleetops.common.wire import inventory_to_proto
 from fleetops.controller.audit.export import ExportResult
-from fleetops.controller.audit.service import AuditEvent
-from fleetops.controller.authz.models import Role
-from fleetops.controller.commands.models import Command, CommandStatus, Invocation, InvocationState
-from fleetops.controller.enrollment.service import Activation
+from fleetops.controller.audit.models import AuditEvent
+from fleetops.controller.commands.models import Command, Invocation
+from fleetops.controller.enrollment.models import Activation
 from fleetops.controller.fleet.models import Host, HostStatus, Target
 from fleetops.controller.fleet.service import TagChange
-from fleetops.controller.patching.models import PatchFinding, PendingApproval
-from fleetops.controller.patching.service import HostReport, PatchGroup, StoredBaseline
+from fleetops.controller.patching.compliance import PatchFinding, PendingApproval
+from fleetops.controller.patching.models import PatchGroup, StoredBaseline
+from fleetops.controller.patching.store import HostReport
 from fleetops.controller.sessions.models import Session
-from fleetops.controller.users.service import User
+from fleetops.controller.users.models import User
 from fleetops.controller.windows.models import Execution, Window, WindowTask
 from fleetops.v1 import operator_pb2
 
@@ -32,7 +34,12 @@ _HOST_STATUS = {
 }
 
 
+@overload
+def timestamp(value: datetime) -> Timestamp: ...
+@overload
+def timestamp(value: datetime | None) -> Timestamp | None: ...
 def timestamp(value: datetime | None) -> Timestamp | None:
+    """``value`` as a protobuf Timestamp (UTC); None stays None (the field is left unset)."""
     if value is None:
         return None
     ts = Timestamp()
@@ -139,8 +146,9 @@ def export_result_to_proto(r: ExportResult) -> operator_pb2.ExportAuditResponse:
     )
 
 
-_INVOCATION_STATE = {
-    state: operator_pb2.InvocationState.Value(f"INVOCATION_STATE_{state.name}") for state in InvocationState
+_INVOCATION_STATE: dict[InvocationState, operator_pb2.InvocationState] = {
+    state: operator_pb2.InvocationState.Value(f"INVOCATION_STATE_{state.name}")  # type: ignore[misc]  # stub: Value() -> int
+    for state in InvocationState
 }
 
 
@@ -357,7 +365,7 @@ def window_from_proto(m: operator_pb2.MaintenanceWindow, *, unsaved: bool = Fals
         timezone=m.timezone or "UTC",
         duration_seconds=m.duration_seconds or (3600 if unsaved else 0),
         cutoff_seconds=m.cutoff_seconds,
-        cutoff_behavior=m.cutoff_behavior or "continue",  # type: ignore[arg-type]
+        cutoff_behavior=m.cutoff_behavior or "continue",  # type: ignore[arg-type]  # Window checks the word and converts it
         start_date=from_timestamp(m.start_date) if m.HasField("start_date") else None,
         end_date=from_timestamp(m.end_date) if m.HasField("end_date") else None,
         offset_days=m.offset_days,
@@ -389,7 +397,7 @@ def window_task_from_proto(m: operator_pb2.WindowTask) -> WindowTask:
     return WindowTask(
         window=m.window,
         priority=m.priority,
-        type=m.type,  # type: ignore[arg-type]
+        type=m.type,  # type: ignore[arg-type]  # WindowTask checks the word and converts it
         target=target_from_proto(m.target),
         max_concurrency=m.max_concurrency,
         max_errors=m.max_errors,

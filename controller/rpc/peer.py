@@ -40,8 +40,8 @@ def peer_of(context: grpc.aio.ServicerContext) -> Peer:
         Unauthenticated: no certificate, or one without a fleetops identity.
     """
     auth = context.auth_context()
-    pems = auth.get("x509_pem_cert") or []
-    if not pems:
+    pem = next(iter(auth.get("x509_pem_cert") or ()), None)
+    if pem is None:
         raise Unauthenticated("no client certificate presented", "use the certificate issued by this controller")
-    cert = x509.load_pem_x509_certificate(pems[0])
+    cert = x509.load_pem_x509_certificate(pem)
     return Peer(pki.identity_from_cert(cert), cert, context.peer() or "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -33,14 +34,20 @@ ENROLL_SERVER_OPTIONS: Sequence[tuple[str, int]] = (
 )
 
 
-def add_health_and_reflection(server: grpc.aio.Server, service_names: Sequence[str]) -> health.aio.HealthServicer:
-    servicer = health.aio.HealthServicer()
+class HealthStatus(Protocol):
+    """What the controller uses of grpc_health's asyncio servicer (``health.aio.HealthServicer``)."""
+
+    async def set(self, service: str, status: int) -> None: ...
+
+
+def add_health_and_reflection(server: grpc.aio.Server, service_names: Sequence[str]) -> HealthStatus:
+    servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]  # grpc_health's stubs lack health.aio
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     reflection.enable_server_reflection((*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     return servicer
 
 
-async def mark_serving(servicer: health.aio.HealthServicer, service_names: Sequence[str]) -> None:
+async def mark_serving(servicer: HealthStatus, service_names: Sequence[str]) -> None:
     for name in ("", *service_names):
         await servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -50,7 +57,7 @@ async def mark_serving(servicer: health.aio.HealthServicer, service_names: Seque
 OBJECT_STORE_SERVICE = "fleetops.ObjectStore"
 
 
-def report_object_store(servicer: health.aio.HealthServicer, store_health: StoreHealth) -> None:
+def report_object_store(servicer: HealthStatus, store_health: StoreHealth) -> None:
     """Keep :data:`OBJECT_STORE_SERVICE`'s status in step with ``store_health`` from now on."""
     pending: set[asyncio.Task[None]] = set()
 

@@ -21,7 +21,8 @@ from fleetops.common.session_flow import RESUME_SECONDS, ProtocolError
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.peer import Peer
-from fleetops.controller.sessions.broker import Attachment, LiveSession, SessionBroker
+from fleetops.controller.sessions.broker import SessionBroker
+from fleetops.controller.sessions.live import Attachment, LiveSession
 from fleetops.controller.sessions.models import AgentAttach, Resize, SessionEnd, SessionRequest
 from fleetops.v1 import agent_pb2, operator_pb2, session_pb2
 
@@ -62,8 +63,11 @@ async def _pump(tasks: list[asyncio.Task[Any]], attachment: Attachment) -> None:
             task.cancel()
         await asyncio.gather(*tasks, superseded, return_exceptions=True)
     for task in done:
-        if task is not superseded and not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+        if task is superseded or task.cancelled():
+            continue
+        error = task.exception()
+        if error is not None:
+            raise error
 
 
 async def _first(request_iterator: AsyncIterator[Any]) -> Any | None:
@@ -148,6 +152,8 @@ async def operator_session(
     except ProtocolError as exc:
         log.warning("session %s: operator stream broke the protocol: %s", live.id, exc)
         await abort(context, InvalidInput(f"session protocol error: {exc.message}"))
+    except InvalidInput as exc:  # a refused frame (a resize past common/terminal.py): as an open is refused
+        await abort(context, exc)
     except (grpc.RpcError, asyncio.InvalidStateError, RuntimeError, ConnectionError) as exc:
         log.debug("session %s: operator stream ended: %r", live.id, exc)
     finally:

@@ -6,6 +6,8 @@ Modules, from the bottom up:
 ``spool``       the local spool directory's layout and markers; ``TranscriptInfo``
 ``transcript``  ``TranscriptSink``: one session's lines -> spool file + one streamed upload
 ``uploader``    ``TranscriptUploader``: stores what the sinks had to leave in the spool
+``live``        ``LiveSession``: one running session's flow control each way and its recording
+``broker``      ``SessionBroker``: the room's service (start, resume, supervise, end; records in ``store``)
 
 A session handler builds one encoder and one sink per session and appends
 ``encoder.header()``, then ``encoder.output(...)``/``resize(...)``/``input(...)`` lines as they come;

@@ -22,7 +22,7 @@ import codecs
 import json
 from typing import Any
 
-from fleetops.common.errors import InvalidInput
+from fleetops.common.terminal import check_size
 
 ASCIICAST_VERSION = 2
 OUTPUT = "o"
@@ -44,7 +44,7 @@ class AsciicastEncoder:
             includes passwords (which terminals do not echo, so output never shows them).
 
     Raises:
-        InvalidInput: ``width`` or ``height`` is not a positive integer.
+        InvalidInput: ``width`` or ``height`` is outside common/terminal.py's bound.
     """
 
     def __init__(
@@ -58,7 +58,7 @@ class AsciicastEncoder:
         title: str | None = None,
         record_input: bool = False,
     ) -> None:
-        _check_size(width, height)
+        check_size(width, height)
         self._width = width
         self._height = height
         self._timestamp = int(timestamp)
@@ -96,9 +96,9 @@ class AsciicastEncoder:
         """A resize event to ``cols`` x ``rows``.
 
         Raises:
-            InvalidInput: a dimension is not a positive integer.
+            InvalidInput: a dimension is outside common/terminal.py's bound.
         """
-        _check_size(cols, rows)
+        check_size(cols, rows)
         return self._event(elapsed, RESIZE, f"{cols}x{rows}")
 
     def flush(self, elapsed: float) -> bytes:
@@ -119,9 +119,3 @@ class AsciicastEncoder:
         self._last_time = elapsed
         # A fixed six decimals: never an exponent (1e-06) that a strict player might refuse.
         return f"[{elapsed:.6f}, {json.dumps(code)}, {json.dumps(text, ensure_ascii=False)}]\n".encode()
-
-
-def _check_size(cols: int, rows: int) -> None:
-    for name, value in (("width", cols), ("height", rows)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise InvalidInput(f"invalid terminal {name} for a transcript: {value!r}")

@@ -6,9 +6,10 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
 from fleetops.common.errors import InvalidInput
+from fleetops.common.states import SessionState, TranscriptState
+from fleetops.common.terminal import check_size
 
 #: Default limits (docs/sessions.md).
 DEFAULT_IDLE_TIMEOUT = 20 * 60.0
@@ -31,31 +32,6 @@ def new_session_id() -> str:
 
 def transcript_key(session_id: str) -> str:
     return f"sessions/{session_id}/transcript.cast"
-
-
-class SessionState(StrEnum):
-    STARTING = "starting"
-    ACTIVE = "active"
-    ENDED = "ended"
-
-
-class EndReason(StrEnum):
-    EXITED = "exited"  # the program ended by itself
-    KILLED = "killed"  # opsctl session kill
-    IDLE_TIMEOUT = "idle_timeout"
-    MAX_DURATION = "max_duration"
-    CLIENT_LOST = "client_lost"  # the operator's stream did not come back within the resume window
-    AGENT_LOST = "agent_lost"  # the agent's stream did not come back, or it ignored a hang-up
-    REFUSED = "refused"  # the host could not start the program
-    RECORDING_FAILED = "recording_failed"  # the transcript spool could not be written
-    CONTROLLER_RESTART = "controller_restart"  # found unfinished when the controller started
-
-
-class TranscriptState(StrEnum):
-    RECORDING = "recording"
-    SPOOLED = "spooled"  # finished, waiting in the local spool for the object store
-    STORED = "stored"
-    NONE = "none"  # nothing was recorded (the session never started on the host)
 
 
 #: Exit code reported when the session was lost rather than ended by the program (as ssh's 255).
@@ -99,8 +75,7 @@ def check_request(request: SessionRequest) -> SessionRequest:
     if request.run_as and not _USER.fullmatch(request.run_as):
         raise InvalidInput(f"{request.run_as!r} is not a user name", "give a POSIX user name, e.g. --as deploy")
     cols, rows = request.cols or 80, request.rows or 24
-    if not (1 <= cols <= 1000 and 1 <= rows <= 1000):
-        raise InvalidInput(f"window size {cols}x{rows} is out of range", "columns and rows must be 1..1000")
+    check_size(cols, rows)
     term = request.term or "xterm-256color"
     if not _TERM.fullmatch(term):
         raise InvalidInput(
@@ -160,8 +135,13 @@ class Session:
 
 @dataclass(frozen=True)
 class Resize:
+    """A new window size, checked as an open's is (a refused resize ends the operator's stream)."""
+
     cols: int
     rows: int
+
+    def __post_init__(self) -> None:
+        check_size(self.cols, self.rows)
 
 
 #: One input event: keystrokes, or a new window size.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +10,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common.errors import NotFound
-from fleetops.controller.sessions.models import Session, SessionState, TranscriptState
+from fleetops.common.states import SessionState, TranscriptState
+from fleetops.controller.sessions.models import Session
 from fleetops.controller.store.models import SessionRow
 
 
@@ -70,7 +72,7 @@ class SessionStore:
             rows = (await db.scalars(query)).all()
         return [_to_session(row) for row in rows]
 
-    async def unfinished(self, broker: str) -> list[Session]:
+    async def unfinished(self, broker: str) -> builtins.list[Session]:
         """Sessions this replica brokered that never ended (it stopped without ending them)."""
         query = select(SessionRow).where(SessionRow.broker == broker, SessionRow.state != SessionState.ENDED.value)
         async with self._sessions() as db:

@@ -189,6 +189,8 @@ class InvocationRow(Base):
     stderr_tail: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     stdout_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     stderr_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # An agent task's report (patch scan/install: fleetops.common.patch_report.PatchReport.to_dict()).
+    task_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     updated_at: Mapped[datetime]
 
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fleetops.common.errors import AuthError, FleetopsError, RateLimited
+from fleetops.controller.audit.models import Outcome
 from fleetops.controller.audit.service import AuditLog
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class _Window:
     targets: list[str] = field(default_factory=list)
 
 
-def outcome_of(error: FleetopsError) -> str:
+def outcome_of(error: FleetopsError) -> Outcome:
     return "refused" if isinstance(error, AuthError | RateLimited) else "error"
 
 

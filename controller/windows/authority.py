@@ -20,19 +20,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from fleetops.common import rates
 from fleetops.common.errors import NotFound, PermissionDenied
+from fleetops.common.roles import Role
 from fleetops.common.selectors import Selector
-from fleetops.controller.audit.service import AuditLog, Outcome
-from fleetops.controller.authz import (
-    MAX_AUDIT_HOSTS,
-    Decision,
-    Role,
-    authorize,
-    authorize_selector,
-    permitted_hosts,
-)
+from fleetops.controller.audit.models import Outcome
+from fleetops.controller.audit.service import AuditLog
+from fleetops.controller.authz import MAX_AUDIT_HOSTS, Decision, authorize, authorize_selector, permitted_hosts
 from fleetops.controller.authz.store import RoleStore
-from fleetops.controller.commands.models import DEFAULT_MAX_ERRORS, resolve_limit
 from fleetops.controller.fleet.models import Host, Target
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.users.service import UserService
@@ -131,7 +126,7 @@ class TaskAuthority:
         permitted = permitted_hosts(roles, task.action, hosts, login=task.login)
         allowed = {h.id for h in permitted}
         refused = [h.name or h.id for h in hosts if h.id not in allowed]
-        limit = resolve_limit(task.max_errors or DEFAULT_MAX_ERRORS, len(hosts), what="max-errors", minimum=0)
+        limit = rates.max_errors(task.max_errors).resolve(len(hosts))
         details: dict[str, Any] = {
             "authz": [decision.to_audit()],
             "permitted": len(permitted),

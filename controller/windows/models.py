@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from fleetops.common import rates
 from fleetops.common.errors import InvalidInput
 from fleetops.controller.authz.actions import TASK_ACTIONS
 from fleetops.controller.fleet.models import Target
@@ -157,6 +158,8 @@ class WindowTask:
             raise InvalidInput(f"priority {self.priority} is out of range", "give --priority between 0 and 1000")
         if self.target.empty:
             raise InvalidInput("the task has no target", "give --target SEL, --host H or --all")
+        rates.max_concurrency(self.max_concurrency)  # the same words as opsctl and a direct run
+        rates.max_errors(self.max_errors)
         if self.type == TaskType.RUN:
             if bool(self.argv) == bool(self.script):
                 raise InvalidInput("a run task needs a command or a script", "... --type run --target SEL -- CMD ARGS")
@@ -200,6 +203,32 @@ class Execution:
     ends_at: datetime
     controller: str
     tasks: tuple[TaskExecution, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExecutionRun:
+    """What the executor needs of one claimed execution (``store.WindowStore.execution_run``)."""
+
+    id: str
+    window: str
+    cutoff_at: datetime
+    cutoff_behavior: str
+
+
+@dataclass
+class TaskRun:
+    """One task's progress in an execution, as the executor tracks it (mutable: it follows the row)."""
+
+    id: int
+    task_id: str
+    priority: int
+    status: str
+    command_id: str = ""
+    author: str = ""
+    refused_hosts: list[str] = field(default_factory=list)
+    reason: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 def _span(seconds: int) -> str:

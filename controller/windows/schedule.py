@@ -446,7 +446,9 @@ class Schedule:
                 f"schedule offset {offset_days} days is out of range 1-{MAX_OFFSET_DAYS}",
                 "the offset runs the window 1-6 days after each cron match (as AWS), e.g. --offset 2d",
             )
-        common = dict(timezone=timezone, start_date=start, end_date=end, offset_days=offset_days, anchor=anchor_utc)
+        common: dict[str, Any] = dict(
+            timezone=timezone, start_date=start, end_date=end, offset_days=offset_days, anchor=anchor_utc
+        )
         if keyword == "cron":
             spec = CronSpec.parse(inner)
             why = spec.impossible()
@@ -460,7 +462,7 @@ class Schedule:
                     "months have 29 (FEB, in leap years), 30 (APR, JUN, SEP, NOV) or 31 days; "
                     "use L for the last day of the month",
                 )
-            return cls(ScheduleKind.CRON, f"cron({spec.text})", cron=spec, **common)  # type: ignore[arg-type]
+            return cls(ScheduleKind.CRON, f"cron({spec.text})", cron=spec, **common)
         if offset_days:
             raise InvalidInput(
                 f"a schedule offset only applies to cron() schedules, not {keyword}()",
@@ -480,9 +482,9 @@ class Schedule:
             if start is None and anchor_utc is None:
                 raise ValueError("rate() schedules need start_date or anchor (the window's creation time)")
             text = f"rate({count} {unit}{'' if count == 1 else 's'})"
-            return cls(ScheduleKind.RATE, text, interval=interval, **common)  # type: ignore[arg-type]
+            return cls(ScheduleKind.RATE, text, interval=interval, **common)
         if keyword == "at":
-            return cls(ScheduleKind.AT, **_parse_at(inner, expression), **common)  # type: ignore[arg-type]
+            return cls(ScheduleKind.AT, **_parse_at(inner, expression), **common)
         raise InvalidInput(f"unknown schedule type {keyword!r} in {expression.strip()!r}", SCHEDULE_HINT)
 
     # ------------------------------------------------------------------------------- queries

@@ -304,7 +304,7 @@ async def test_cancel_stops_a_running_command(service: tuple[CommandService, Col
 
 
 @pytest.fixture(scope="module")
-def test_user() -> str:
+def other_user() -> str:
     if os.geteuid() != 0:
         pytest.skip("running commands as another user needs root: run the tests as root to cover run_as")
     try:
@@ -316,21 +316,21 @@ def test_user() -> str:
     return TEST_USER
 
 
-async def test_run_as_another_user(service: tuple[CommandService, Collector], test_user: str) -> None:
+async def test_run_as_another_user(service: tuple[CommandService, Collector], other_user: str) -> None:
     svc, out = service
-    await svc.on_run(run("as-1", "sh", "-c", 'id -un; echo "$HOME $USER"', run_as=test_user))
+    await svc.on_run(run("as-1", "sh", "-c", 'id -un; echo "$HOME $USER"', run_as=other_user))
     result = await out.result("as-1")
     assert result.outcome == agent_pb2.INVOCATION_OUTCOME_SUCCESS, result.reason
-    home = pwd.getpwnam(test_user).pw_dir
-    assert out.stdout("as-1") == f"{test_user}\n{home} {test_user}\n".encode()
+    home = pwd.getpwnam(other_user).pw_dir
+    assert out.stdout("as-1") == f"{other_user}\n{home} {other_user}\n".encode()
 
 
-async def test_a_script_runs_as_another_user(service: tuple[CommandService, Collector], test_user: str) -> None:
+async def test_a_script_runs_as_another_user(service: tuple[CommandService, Collector], other_user: str) -> None:
     svc, out = service
-    await svc.on_run(run("as-2", script=b"id -un\n", run_as=test_user))  # the user must read the script file
+    await svc.on_run(run("as-2", script=b"id -un\n", run_as=other_user))  # the user must read the script file
     result = await out.result("as-2")
     assert result.outcome == agent_pb2.INVOCATION_OUTCOME_SUCCESS, result.reason
-    assert out.stdout("as-2") == f"{test_user}\n".encode()
+    assert out.stdout("as-2") == f"{other_user}\n".encode()
 
 
 # -- exactly once ---------------------------------------------------------------------------------

@@ -130,8 +130,8 @@ def test_setup_offers_three_updates_classified_by_suite(apt_test_setup: AptTestS
         found = ours[expected.name]
         assert (found.installed_version, found.candidate_version, found.arch) == ("1.0", "2.0", "all")
         assert found.repository == expected.repository
-        assert found.classification == expected.classification
-    assert [ours[n].classification for n in (SECURITY_PACKAGE, BUGFIX_PACKAGE, REJECTED_PACKAGE)] == [
+        assert found.classification.value == expected.classification
+    assert [ours[n].classification.value for n in (SECURITY_PACKAGE, BUGFIX_PACKAGE, REJECTED_PACKAGE)] == [
         "security",
         "bugfix",
         "security",

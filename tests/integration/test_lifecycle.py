@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from fleetops.common import pki
 
 from databases import new_postgres_database
-from harness import PYTHON, Agent, Controller, Process, free_port, run
+from harness import PYTHON, Agent, Controller, Process, run
 
 pytestmark = pytest.mark.slow
 
@@ -87,20 +87,20 @@ def test_audit_verify_names_the_edited_event(controller: Controller, enrolled: C
 
 
 def test_dev_mode_starts_a_controller_and_an_enrolled_agent(tmp_path: Path) -> None:
-    port = free_port()
     env = {"FLEETOPS_CONFIG_DIR": str(tmp_path / "config")}
 
-    def start_dev(name: str, *extra: str) -> Process:
-        args = ["--state-dir", str(tmp_path / "dev"), "--port", str(port), "--metrics-port", str(free_port())]
+    def start_dev(name: str, port: int, *extra: str) -> Process:
+        args = ["--state-dir", str(tmp_path / "dev"), "--port", str(port), "--metrics-port", "0"]
         return Process(name, [PYTHON, "-m", "fleetops.controller", "dev", *args, *extra], env=env)
 
     def opsctl(*args: str) -> subprocess.CompletedProcess[str]:
         return run([PYTHON, "-m", "fleetops.opsctl", *args], env=env)
 
     # dev takes serve's timeouts and limits: a window shorter than the default 1h minimum.
-    dev = start_dev("dev", "--window-min-duration", "1m")
+    dev = start_dev("dev", 0, "--window-min-duration", "1m")  # 0: the OS picks, the banner tells
     try:
         dev.wait_for_line(r"fleetops is running", timeout=60)
+        port = int(dev.wait_for_line(r"controller +localhost:(\d+) \(mTLS\)").group(1))
         dev.wait_for_line(r"connected to .* as host", timeout=30)
         result = opsctl("hosts", "list", "-o", "json")
         assert result.returncode == 0, result.stderr
@@ -117,8 +117,8 @@ def test_dev_mode_starts_a_controller_and_an_enrolled_agent(tmp_path: Path) -> N
         assert "shorter than this controller's minimum of 1m (its --window-min-duration setting)" in short.stderr
     finally:
         assert dev.stop() == 0
-    # A second start reuses the CA, the database and the agent's identity.
-    again = start_dev("dev again")
+    # A second start reuses the CA, the database and the agent's identity (and the port the agent knows).
+    again = start_dev("dev again", port)
     try:
         again.wait_for_line(r"connected to .* as host", timeout=60)
         hosts = json.loads(run([PYTHON, "-m", "fleetops.opsctl", "hosts", "list", "-o", "json"], env=env).stdout)

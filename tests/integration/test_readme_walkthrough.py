@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import BASE_ENV, Process, free_port
+from harness import BASE_ENV, Process
 from terminal import PtyProcess
 
 pytestmark = pytest.mark.slow
@@ -50,7 +50,6 @@ def test_the_walkthrough_block_is_what_this_test_expects() -> None:
 def test_readme_walkthrough_against_scripts_dev_sh(tmp_path: Path) -> None:
     config = tmp_path / "config"
     env = {**BASE_ENV, "FLEETOPS_CONFIG_DIR": str(config)}
-    port, metrics = free_port(), free_port()
     dev = Process(
         "dev.sh",
         [
@@ -59,9 +58,9 @@ def test_readme_walkthrough_against_scripts_dev_sh(tmp_path: Path) -> None:
             "--state-dir",
             str(tmp_path / "dev"),
             "--port",
-            str(port),
+            "0",  # any free ports: the profile dev writes names the one it bound
             "--metrics-port",
-            str(metrics),
+            "0",
         ],
         env=env,
         cwd=ROOT,

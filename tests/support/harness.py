@@ -20,8 +20,13 @@ PYTHON = sys.executable
 BASE_ENV = {**os.environ, "GRPC_VERBOSITY": "ERROR", "PYTHONUNBUFFERED": "1"}
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (for processes that must come back on the same port)."""
+def candidate_port() -> int:
+    """A TCP port that was free on 127.0.0.1 a moment ago, for a server that cannot bind port 0.
+
+    Another process may take it before the server binds it: the caller must detect "address already
+    in use" and try again with a new candidate (see ``conftest.postgres_server``). Servers that can
+    bind port 0 (controller, agent, dev) do so and report the port they bound instead.
+    """
     import socket
 
     with socket.socket() as s:

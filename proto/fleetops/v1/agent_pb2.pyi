@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from fleetops.v1 import common_pb2 as _common_pb2
+from fleetops.v1 import patching_pb2 as _patching_pb2
 from fleetops.v1 import session_pb2 as _session_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -224,7 +225,7 @@ class OutputChunk(_message.Message):
     def __init__(self, invocation_id: _Optional[str] = ..., stream: _Optional[_Union[OutputStream, str]] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class InvocationResult(_message.Message):
-    __slots__ = ("invocation_id", "outcome", "exit_code", "reason", "stdout_bytes", "stderr_bytes", "started_at", "finished_at", "rebooted")
+    __slots__ = ("invocation_id", "outcome", "exit_code", "reason", "stdout_bytes", "stderr_bytes", "started_at", "finished_at", "rebooted", "patch_report", "patch_report_error")
     INVOCATION_ID_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -234,6 +235,8 @@ class InvocationResult(_message.Message):
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     REBOOTED_FIELD_NUMBER: _ClassVar[int]
+    PATCH_REPORT_FIELD_NUMBER: _ClassVar[int]
+    PATCH_REPORT_ERROR_FIELD_NUMBER: _ClassVar[int]
     invocation_id: str
     outcome: InvocationOutcome
     exit_code: int
@@ -243,7 +246,9 @@ class InvocationResult(_message.Message):
     started_at: _timestamp_pb2.Timestamp
     finished_at: _timestamp_pb2.Timestamp
     rebooted: bool
-    def __init__(self, invocation_id: _Optional[str] = ..., outcome: _Optional[_Union[InvocationOutcome, str]] = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., stdout_bytes: _Optional[int] = ..., stderr_bytes: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rebooted: _Optional[bool] = ...) -> None: ...
+    patch_report: _patching_pb2.PatchReport
+    patch_report_error: str
+    def __init__(self, invocation_id: _Optional[str] = ..., outcome: _Optional[_Union[InvocationOutcome, str]] = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., stdout_bytes: _Optional[int] = ..., stderr_bytes: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rebooted: _Optional[bool] = ..., patch_report: _Optional[_Union[_patching_pb2.PatchReport, _Mapping]] = ..., patch_report_error: _Optional[str] = ...) -> None: ...
 
 class OpenSession(_message.Message):
     __slots__ = ("session_id", "run_as", "command", "size", "term", "env")

@@ -15,6 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from fleetops.common import pki
 from fleetops.common.errors import CertificateRequestError, InvalidInput, NotFound, Unauthenticated
+from fleetops.common.files import write_public_file, write_secret_file
 
 DAY = timedelta(days=1)
 
@@ -45,7 +46,7 @@ def test_key_roundtrip_and_secret_file_mode(tmp_path: Path) -> None:
     key = pki.generate_private_key()
     assert isinstance(key.curve, ec.SECP256R1)
     target = tmp_path / "new-dir" / "agent.key"
-    pki.write_secret_file(target, pki.private_key_pem(key))
+    write_secret_file(target, pki.private_key_pem(key))
     assert _mode(target) == 0o600
     assert _mode(target.parent) == 0o700
     loaded = pki.load_private_key(target.read_bytes())
@@ -57,14 +58,14 @@ def test_secret_file_is_0600_even_when_replacing_a_public_file(tmp_path: Path) -
     target = tmp_path / "x.key"
     target.write_bytes(b"old")
     target.chmod(0o644)
-    pki.write_secret_file(target, b"new")
+    write_secret_file(target, b"new")
     assert target.read_bytes() == b"new"
     assert _mode(target) == 0o600
 
 
 def test_public_file_mode(tmp_path: Path) -> None:
     target = tmp_path / "ca.pem"
-    pki.write_public_file(target, b"cert")
+    write_public_file(target, b"cert")
     assert _mode(target) == 0o644
     assert target.read_bytes() == b"cert"
 

@@ -3,10 +3,54 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 
 from fleetops.common.session_flow import AckPacer, ProtocolError, ReceiveCursor, SendWindow, WindowClosed
+
+
+@dataclass
+class ManualTimer:
+    when: float
+    callback: Callable[[], object]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ManualClock:
+    """Time that moves only when the test says (``advance``): no test waits on the real clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.timers: list[ManualTimer] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> ManualTimer:
+        timer = ManualTimer(when, callback)
+        self.timers.append(timer)
+        return timer
+
+    def advance(self, seconds: float) -> None:
+        """Move time on, running every timer that falls due on the way, in order."""
+        target = self.now + seconds
+        while due := sorted((t for t in self.timers if not t.cancelled and t.when <= target), key=lambda t: t.when):
+            timer = due[0]
+            self.timers.remove(timer)
+            self.now = timer.when
+            timer.callback()
+        self.now = target
+
+
+async def settle() -> None:
+    """Let every task that is ready run (a few loop steps; no time passes)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
 
 
 async def test_frames_are_numbered_and_taken_in_order() -> None:
@@ -112,16 +156,19 @@ async def test_room_waits_until_a_push_would_not() -> None:
 
 
 async def test_ack_pacer_acknowledges_a_burst_once_when_it_is_over() -> None:
-    pacer = AckPacer(delay=0.05)
+    clock = ManualClock()
+    pacer = AckPacer(delay=0.05, clock=clock)
     due = asyncio.ensure_future(pacer.next())
-    loop = asyncio.get_running_loop()
-    started = loop.time()
     for seq in range(1, 4):
         pacer.consumed(seq, 1)
-        await asyncio.sleep(0.02)  # each frame within the delay of the one before: the burst goes on
+        clock.advance(0.02)  # each frame within the delay of the one before: the burst goes on
+        await settle()
         assert not due.done()
+    clock.advance(0.029)  # 0.089: not yet the delay after the last frame (at 0.04)
+    await settle()
+    assert not due.done()
+    clock.advance(0.002)
     assert await asyncio.wait_for(due, 1) == 3  # one acknowledgement, for the last frame
-    assert loop.time() - started >= 0.04 + 0.05 - 0.005  # the delay after the last frame (at 0.04)
     assert pacer.sent == 3 and not pacer.pending
 
 
@@ -147,8 +194,7 @@ async def test_ack_pacer_take_flush_and_a_new_stream() -> None:
     pacer.restart()  # a new stream has carried nothing: the last consumed is due again at once
     assert await asyncio.wait_for(pacer.next(), 1) == 2
     waiting = asyncio.ensure_future(pacer.next())
-    for _ in range(10):
-        await asyncio.sleep(0)
+    await settle()
     assert not waiting.done()  # nothing new
     waiting.cancel()
     pacer.close()

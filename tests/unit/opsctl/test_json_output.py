@@ -27,7 +27,7 @@ def every_enum() -> list[EnumDescriptor]:
 
 def printed(messages: Any) -> Any:
     out = io.StringIO()
-    output.as_json(messages, out)
+    output.print_json(messages, out)
     return json.loads(out.getvalue())
 
 

@@ -21,6 +21,7 @@ import pytest
 from cryptography import x509
 
 from fleetops.common import pki
+from fleetops.common import profile as profile_module
 from fleetops.common.errors import (
     FleetopsError,
     InternalError,
@@ -416,7 +417,7 @@ def test_a_failed_write_leaves_the_old_profile(
     def disk_full(path: Path, data: bytes) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pki, "write_public_file", disk_full)  # the key is written, the certificate is not
+    monkeypatch.setattr(profile_module, "write_public_file", disk_full)  # the key is written, the certificate is not
     with pytest.raises(FleetopsError, match="cannot write profile .*No space left"):
         login.renew(connect=FakeRenewal(ca))
     assert snapshot(directory) == before

@@ -14,7 +14,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from fleetops.common.errors import Conflict, InvalidInput, SelectorError
-from fleetops.opsctl import cli, patch
+from fleetops.opsctl import cli, output, patch, patch_render, patch_request
 from fleetops.opsctl.cli import build_parser
 from fleetops.v1 import operator_pb2 as pb
 
@@ -348,18 +348,18 @@ def test_other_groups_still_parse() -> None:
 
 def test_scan_request() -> None:
     args = parse("patch", "scan", "--target", "env=prod,role=web", "--max-concurrency", "5", "--no-refresh")
-    request = patch.operation_request(args, install=False)
+    request = patch_request.operation_request(args, install=False)
     assert request.target == pb.Target(selector="env=prod,role=web")
     assert (request.max_concurrency, request.max_errors, request.no_refresh) == ("5", "", True)
     assert (request.reboot, request.timeout_seconds) == ("", 0)  # the controller's defaults
 
 
 def test_install_request_reboots_if_needed_by_default() -> None:
-    request = patch.operation_request(parse("patch", "install", "--host", "a", "--host", "b"), install=True)
+    request = patch_request.operation_request(parse("patch", "install", "--host", "a", "--host", "b"), install=True)
     assert request.target == pb.Target(hosts=["a", "b"])
     assert request.reboot == "if-needed"
     args = parse("patch", "install", "--all", "--reboot", "never", "--timeout", "1h30m", "--comment", "CHG-1")
-    request = patch.operation_request(args, install=True)
+    request = patch_request.operation_request(args, install=True)
     assert (request.target.all, request.reboot, request.timeout_seconds, request.comment) == (
         True,
         "never",
@@ -372,7 +372,7 @@ def test_a_reboot_value_that_bypasses_argparse_is_refused() -> None:
     args = parse("patch", "install", "--all")
     args.reboot = "sometimes"
     with pytest.raises(InvalidInput, match="--reboot"):
-        patch.operation_request(args, install=True)
+        patch_request.operation_request(args, install=True)
 
 
 @pytest.mark.parametrize(
@@ -442,17 +442,20 @@ def test_json_output_of_an_operation_is_one_document(capsys: pytest.CaptureFixtu
 
 
 def test_summary_lines() -> None:
-    assert patch.summary_line(FLEET) == "4 hosts: 1 compliant, 2 non-compliant, 1 not scanned"
-    assert patch.missing_line(FLEET.missing_by_severity) == "missing: 2 critical, 1 important"
+    assert patch_render.summary_line(FLEET) == "4 hosts: 1 compliant, 2 non-compliant, 1 not scanned"
+    assert patch_render.missing_line(FLEET.missing_by_severity) == "missing: 2 critical, 1 important"
     counts = {"low": 4, "critical": 1, "unspecified": 2, "moderate": 3}
-    assert patch.missing_line(counts) == "missing: 1 critical, 3 moderate, 4 low, 2 unspecified"
-    assert patch.missing_line({}) == "missing: none"
+    assert patch_render.missing_line(counts) == "missing: 1 critical, 3 moderate, 4 low, 2 unspecified"
+    assert patch_render.missing_line({}) == "missing: none"
 
 
 def test_totals_are_counted_from_the_hosts_when_the_controller_gives_none() -> None:
     response = pb.PatchComplianceResponse(hosts=list(FLEET.hosts))
-    assert patch.fleet_counts(response) == (1, 2, 1)
-    assert patch.summary_line(pb.PatchComplianceResponse()) == "0 hosts: 0 compliant, 0 non-compliant, 0 not scanned"
+    assert patch_render.fleet_counts(response) == (1, 2, 1)
+    assert (
+        patch_render.summary_line(pb.PatchComplianceResponse())
+        == "0 hosts: 0 compliant, 0 non-compliant, 0 not scanned"
+    )
 
 
 def test_fleet_table_lists_non_compliant_hosts_first(capsys: pytest.CaptureFixture[str]) -> None:
@@ -463,7 +466,7 @@ def test_fleet_table_lists_non_compliant_hosts_first(capsys: pytest.CaptureFixtu
     assert lines[:3] == [
         "4 hosts: 1 compliant, 2 non-compliant, 1 not scanned",
         "missing: 2 critical, 1 important",
-        f"pending approval: 144 on 1 host (next approved {patch.output.when(SOON)}, in 5d; "
+        f"pending approval: 144 on 1 host (next approved {output.when(SOON)}, in 5d; "
         "132 not approved by any rule); unknown for 1 host scanned before this count existed",
     ]
     header = lines[4].split()
@@ -489,7 +492,7 @@ def test_several_hosts_are_a_fleet_summary(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_findings_sort_non_compliant_first_worst_level_first() -> None:
-    names = [f.name for f in patch.sorted_findings(ONE_HOST.findings)]
+    names = [f.name for f in patch_render.sorted_findings(ONE_HOST.findings)]
     assert names == ["openssl", "libc6", "curl", "nginx", "vim", "bash", "zlib"]
 
 
@@ -502,9 +505,7 @@ def test_one_host_shows_its_findings_and_history(capsys: pytest.CaptureFixture[s
     assert lines[0].startswith("db-1: non-compliant (critical), baseline prod-linux (patch group databases), linux/apt")
     assert "by scan c-9" in lines[0] and lines[0].endswith("reboot pending")
     assert lines[1] == "missing: 1 critical, 1 important"
-    assert lines[2] == (
-        f"pending approval: 3 (next approved {patch.output.when(SOON)}, in 5d; 1 not approved by any rule)"
-    )
+    assert lines[2] == (f"pending approval: 3 (next approved {output.when(SOON)}, in 5d; 1 not approved by any rule)")
     note = "(2 other installed packages not listed; --all-findings lists them)"
     table = lines[4 : lines.index(note)]
     assert table[0].split() == [
@@ -524,7 +525,7 @@ def test_one_host_shows_its_findings_and_history(capsys: pytest.CaptureFixture[s
         "7.90",
         "security",
         "important",
-        *patch.output.when(SOON).split(),
+        *output.when(SOON).split(),
     ]
     assert pending[3].split()[:6] == ["cowsay", "-", "3.04", "enhancement", "-", "no"]
     assert "no approval rule or approved pattern matches" in pending[3]
@@ -562,23 +563,26 @@ def test_compliance_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_pending_approval_text() -> None:
     none = Timestamp()
-    assert patch.pending_text(0, 0, none) == "none"
-    assert patch.pending_text(1, 1, none) == "1 (no rule approves it)"
-    assert patch.pending_text(132, 132, none) == "132 (no rule approves them)"
-    when = patch.output.when(SOON)
-    assert patch.pending_text(2, 0, SOON) == f"2 (next approved {when}, in 5d)"
+    assert patch_render.pending_text(0, 0, none) == "none"
+    assert patch_render.pending_text(1, 1, none) == "1 (no rule approves it)"
+    assert patch_render.pending_text(132, 132, none) == "132 (no rule approves them)"
+    when = output.when(SOON)
+    assert patch_render.pending_text(2, 0, SOON) == f"2 (next approved {when}, in 5d)"
     passed = ts(2 * 86400)
-    assert patch.pending_text(3, 1, passed) == (
-        f"3 (next approved {patch.output.when(passed)}, 2d ago (since the scan: scan again to count them as missing); "
+    assert patch_render.pending_text(3, 1, passed) == (
+        f"3 (next approved {output.when(passed)}, 2d ago (since the scan: scan again to count them as missing); "
         "1 not approved by any rule)"
     )
 
 
 def test_a_host_line_says_when_the_count_is_unknown_and_nothing_when_never_scanned() -> None:
     scanned = host("old-1", "compliant")
-    assert patch.host_pending_line(scanned) == "pending approval: unknown (the report predates this count: scan again)"
-    assert patch.host_pending_line(host("new-1", "not_scanned")) is None
-    assert patch.host_pending_line(host("ok-1", "compliant", pending_approval=0)) == "pending approval: none"
+    assert (
+        patch_render.host_pending_line(scanned)
+        == "pending approval: unknown (the report predates this count: scan again)"
+    )
+    assert patch_render.host_pending_line(host("new-1", "not_scanned")) is None
+    assert patch_render.host_pending_line(host("ok-1", "compliant", pending_approval=0)) == "pending approval: none"
 
 
 def test_a_compliant_host_shows_what_waits(capsys: pytest.CaptureFixture[str]) -> None:
@@ -596,25 +600,25 @@ def test_a_compliant_host_shows_what_waits(capsys: pytest.CaptureFixture[str]) -
     assert lines[0].startswith("web-1: compliant")
     assert lines[1:4] == [
         "missing: none",
-        f"pending approval: 2 (next approved {patch.output.when(SOON)}, in 5d)",
+        f"pending approval: 2 (next approved {output.when(SOON)}, in 5d)",
         "",
     ]
     assert "(no findings)" in lines and "pending approval (2, the soonest approved first):" in lines
 
 
 def test_one_host_lists_the_soonest_pending_updates_unless_all_findings(capsys: pytest.CaptureFixture[str]) -> None:
-    many = [pb.PendingUpdate(name=f"pkg-{i:03}", candidate_version="2") for i in range(patch.PENDING_ROWS + 5)]
+    many = [pb.PendingUpdate(name=f"pkg-{i:03}", candidate_version="2") for i in range(patch_render.PENDING_ROWS + 5)]
     response = pb.PatchComplianceResponse(
         hosts=[host("web-1", "compliant", pending_approval=len(many), pending_undated=len(many))],
         pending_updates=many,
     )
     run(FakeClient(compliance=response), "patch", "compliance", "--host", "web-1")
     out = capsys.readouterr().out
-    assert f"pkg-{patch.PENDING_ROWS - 1:03}" in out and f"pkg-{patch.PENDING_ROWS:03}" not in out
+    assert f"pkg-{patch_render.PENDING_ROWS - 1:03}" in out and f"pkg-{patch_render.PENDING_ROWS:03}" not in out
     assert "(5 more; --all-findings or -o json lists them)" in out
     run(FakeClient(compliance=response), "patch", "compliance", "--host", "web-1", "--all-findings")
     out = capsys.readouterr().out
-    assert f"pkg-{patch.PENDING_ROWS + 4:03}" in out and "more;" not in out
+    assert f"pkg-{patch_render.PENDING_ROWS + 4:03}" in out and "more;" not in out
 
 
 def test_a_scan_ends_with_the_pending_approval_count(capsys: pytest.CaptureFixture[str]) -> None:
@@ -661,7 +665,7 @@ def create_args(*extra: str) -> argparse.Namespace:
 
 def test_a_yaml_file_becomes_the_canonical_document(tmp_path: Path) -> None:
     path = write(tmp_path, "prod.yaml", YAML_BASELINE)
-    doc = patch.creation_document(create_args("prod-linux", "--file", path))
+    doc = patch_request.creation_document(create_args("prod-linux", "--file", path))
     assert doc["rules"] == [
         {
             "classifications": ["security"],
@@ -678,9 +682,9 @@ def test_a_yaml_file_becomes_the_canonical_document(tmp_path: Path) -> None:
 def test_a_json_file_gives_the_same_document(tmp_path: Path) -> None:
     import yaml
 
-    yaml_doc = patch.creation_document(create_args("prod-linux", "-f", write(tmp_path, "a.yml", YAML_BASELINE)))
+    yaml_doc = patch_request.creation_document(create_args("prod-linux", "-f", write(tmp_path, "a.yml", YAML_BASELINE)))
     json_path = write(tmp_path, "a.json", json.dumps(yaml.safe_load(YAML_BASELINE)))
-    assert patch.creation_document(create_args("prod-linux", "--file", json_path)) == yaml_doc
+    assert patch_request.creation_document(create_args("prod-linux", "--file", json_path)) == yaml_doc
 
 
 @pytest.mark.parametrize(
@@ -706,13 +710,13 @@ def test_a_json_file_gives_the_same_document(tmp_path: Path) -> None:
 def test_bad_files_are_invalid_input_naming_the_file(tmp_path: Path, filename: str, text: str, message: str) -> None:
     path = write(tmp_path, filename, text)
     with pytest.raises(InvalidInput, match=message) as caught:
-        patch.creation_document(create_args("prod", "--file", path))
+        patch_request.creation_document(create_args("prod", "--file", path))
     assert caught.value.hint
 
 
 def test_a_missing_file_is_invalid_input(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="cannot read baseline file .*nope.yaml"):
-        patch.creation_document(create_args("prod", "--file", str(tmp_path / "nope.yaml")))
+        patch_request.creation_document(create_args("prod", "--file", str(tmp_path / "nope.yaml")))
 
 
 def test_a_bad_file_is_an_error_message_not_a_traceback(
@@ -730,13 +734,13 @@ def test_a_bad_file_is_an_error_message_not_a_traceback(
 
 def test_the_file_may_leave_name_and_os_to_the_command_line(tmp_path: Path) -> None:
     path = write(tmp_path, "min.yaml", "rules: [{classifications: [security]}]\n")
-    doc = patch.creation_document(create_args("web", "--os", "windows", "--file", path))
+    doc = patch_request.creation_document(create_args("web", "--os", "windows", "--file", path))
     assert (doc["name"], doc["os_family"], doc["rules"][0]["approve_after_days"]) == ("web", "windows", 7)
 
 
 def test_standard_input(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO('{"os_family": "darwin"}'))
-    assert patch.creation_document(create_args("mac", "--file", "-"))["os_family"] == "darwin"
+    assert patch_request.creation_document(create_args("mac", "--file", "-"))["os_family"] == "darwin"
 
 
 # -- flags -> document -----------------------------------------------------------------------------
@@ -748,7 +752,7 @@ def test_flags_make_a_document_with_one_rule() -> None:
         "--approve-after-days", "3", "--compliance-level", "HIGH", "--approve", "nginx", "--approve", "nginx",
         "--reject", "telnet*", "--rejected-action", "allow-as-dependency", "--default", "--description", "Web tier",
     )  # fmt: skip
-    assert patch.creation_document(args) == {
+    assert patch_request.creation_document(args) == {
         "name": "web",
         "os_family": "linux",
         "description": "Web tier",
@@ -769,23 +773,25 @@ def test_flags_make_a_document_with_one_rule() -> None:
 
 
 def test_without_rule_flags_there_is_no_rule() -> None:
-    doc = patch.creation_document(create_args("pinned", "--os", "linux", "--approve", "KB5034441"))
+    doc = patch_request.creation_document(create_args("pinned", "--os", "linux", "--approve", "KB5034441"))
     assert (doc["rules"], doc["approved_patches"]) == ([], ["KB5034441"])
 
 
 def test_any_means_no_filter() -> None:
-    doc = patch.creation_document(create_args("all", "--os", "linux", "--classification", "any", "--severity", "ANY"))
+    doc = patch_request.creation_document(
+        create_args("all", "--os", "linux", "--classification", "any", "--severity", "ANY")
+    )
     assert doc["rules"] == [
         {"classifications": [], "severities": [], "approve_after_days": 7, "compliance_level": None}
     ]
     with pytest.raises(InvalidInput, match="--severity any stands alone"):
-        patch.creation_document(create_args("all", "--os", "linux", "--severity", "any,critical"))
+        patch_request.creation_document(create_args("all", "--os", "linux", "--severity", "any,critical"))
 
 
 def test_flags_change_what_the_file_says(tmp_path: Path) -> None:
     path = write(tmp_path, "p.yaml", "os_family: linux\napproved_patches: [nginx]\nrules: [{approve_after_days: 7}]\n")
     args = create_args("prod", "--file", path, "--approve", "curl", "--approve-after-days", "0", "--os", "darwin")
-    doc = patch.creation_document(args)
+    doc = patch_request.creation_document(args)
     assert (doc["os_family"], doc["approved_patches"], doc["rules"][0]["approve_after_days"]) == (
         "darwin", ["nginx", "curl"], 0,
     )  # fmt: skip
@@ -803,7 +809,7 @@ def test_flags_change_what_the_file_says(tmp_path: Path) -> None:
 )
 def test_bad_flags_are_invalid_input(extra: list[str], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
-        patch.creation_document(create_args("prod", *extra))
+        patch_request.creation_document(create_args("prod", *extra))
 
 
 def test_create_sends_the_document(capsys: pytest.CaptureFixture[str]) -> None:
@@ -875,7 +881,7 @@ def test_update_refusals() -> None:
 def test_show_yaml_reads_back_as_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run(FakeClient(), "patch", "baseline", "show", "prod-linux", "-o", "yaml")
     path = write(tmp_path, "shown.yaml", capsys.readouterr().out)
-    assert patch.creation_document(create_args("prod-linux", "--file", path)) == {
+    assert patch_request.creation_document(create_args("prod-linux", "--file", path)) == {
         **STORED,
         "rules": [{**STORED["rules"][0], "compliance_level": None}],
     }

@@ -331,9 +331,10 @@ async def test_output_waits_for_a_full_stdout_and_is_acknowledged_once_written(l
         await call.input(2)  # ...while the frame waits for room
         assert not any(m.WhichOneof("body") == "output_ack" for m in call.sent)  # not written: not acknowledged
         screen = b""
-        while not screen.endswith(b"held"):  # the terminal reads again
-            screen += local.screen()
-            await asyncio.sleep(0.001)
+        async with asyncio.timeout(LIMIT):
+            while not screen.endswith(b"held"):  # the terminal reads again (polled: stdout is a pipe)
+                screen += local.screen()
+                await asyncio.sleep(0.001)
         await call.output_ack(1)
         call.ended()
         assert await finish(task) == 0

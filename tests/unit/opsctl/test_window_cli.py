@@ -12,7 +12,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from fleetops.common.errors import InvalidInput, NotFound, SelectorError
-from fleetops.opsctl import cli, window
+from fleetops.opsctl import cli, window, window_request
 from fleetops.opsctl.cli import build_parser
 from fleetops.opsctl.client import OperatorClient
 from fleetops.v1 import operator_pb2 as pb
@@ -283,7 +283,7 @@ def test_a_bad_cutoff_behavior_is_refused(capsys: pytest.CaptureFixture[str]) ->
     args = parse(*CREATE)
     args.cutoff_behavior = "stop"  # past argparse (e.g. a caller building the namespace)
     with pytest.raises(InvalidInput, match="cutoff-behavior") as exc:
-        window.creation_window(args)
+        window_request.creation_window(args)
     assert "cancel" in exc.value.hint
 
 
@@ -540,9 +540,9 @@ def test_a_patch_scan_task_with_never_reboot_is_refused() -> None:
         (("--type", "patch-install", "--all", "--as", "root"), "--as goes with --type run"),
         (("--type", "patch-scan",), "no target given"),
         (("--type", "patch-scan", "--all", "--target", "env=prod"), "only one of"),
-        (("--type", "patch-scan", "--all", "--max-concurrency", "ten"), "bad --max-concurrency"),
+        (("--type", "patch-scan", "--all", "--max-concurrency", "ten"), "bad max-concurrency 'ten'"),
         (("--type", "patch-scan", "--all", "--max-concurrency", "0"), "never run"),
-        (("--type", "patch-scan", "--all", "--max-errors", "150%"), "more than 100%"),
+        (("--type", "patch-scan", "--all", "--max-errors", "150%"), "max-errors 150% is out of range"),
         (("--type", "patch-scan", "--all", "--timeout", "0s"), "--timeout must be positive"),
     ],
 )  # fmt: skip

@@ -279,10 +279,14 @@ def test_windows_stops_with_ctrl_break_then_kills_the_tree_with_taskkill() -> No
 
 
 def test_windows_terminate_ignores_a_process_without_a_console() -> None:
+    tried: list[int] = []
+
     def refuse(pid: int, signum: int) -> None:
+        tried.append(pid)
         raise OSError(87, "The parameter is incorrect")
 
     WindowsPlatform(environ={}, send_signal=refuse).terminate_group(4321)  # no exception: the kill follows
+    assert tried == [4321]
 
 
 @pytest.mark.parametrize(

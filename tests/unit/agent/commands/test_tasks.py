@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetops.agent.commands.tasks import REQUEST_ENV, UnknownTask, expand_agent_task
+from fleetops.agent.commands.tasks import REPORT_ENV, REQUEST_ENV, UnknownTask, expand_agent_task
 from fleetops.v1 import agent_pb2
 
 
@@ -15,7 +15,7 @@ def test_a_patch_scan_runs_the_agent_program_with_the_request_in_its_environment
     spec = agent_pb2.RunInvocation(
         invocation_id="inv-1", agent_task="patch.scan", task_input=b'{"refresh": true}', env={"A": "1"}
     )
-    expanded = expand_agent_task(spec, tmp_path)
+    expanded = expand_agent_task(spec, tmp_path, tmp_path / "inv-1" / "task-report.pb")
     assert list(expanded.argv) == [
         sys.executable,
         "-m",
@@ -26,14 +26,17 @@ def test_a_patch_scan_runs_the_agent_program_with_the_request_in_its_environment
         "scan",
     ]
     assert expanded.env[REQUEST_ENV] == '{"refresh": true}' and expanded.env["A"] == "1"
+    assert expanded.env[REPORT_ENV] == str(tmp_path / "inv-1" / "task-report.pb")
     assert not expanded.agent_task and not expanded.task_input and expanded.invocation_id == "inv-1"
 
 
 def test_an_ordinary_command_is_left_alone(tmp_path: Path) -> None:
     spec = agent_pb2.RunInvocation(invocation_id="inv-2", argv=["true"])
-    assert expand_agent_task(spec, tmp_path) is spec
+    assert expand_agent_task(spec, tmp_path, tmp_path / "report") is spec
 
 
 def test_an_unknown_task_is_refused_with_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(UnknownTask, match="upgrade the agent"):
-        expand_agent_task(agent_pb2.RunInvocation(invocation_id="inv-3", agent_task="coffee.make"), tmp_path)
+        expand_agent_task(
+            agent_pb2.RunInvocation(invocation_id="inv-3", agent_task="coffee.make"), tmp_path, tmp_path / "r"
+        )

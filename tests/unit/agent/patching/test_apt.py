@@ -22,8 +22,11 @@ from fleetops.agent.patching.apt import (
     read_reboot_required,
 )
 from fleetops.agent.patching.interfaces import CommandResult
-from fleetops.agent.patching.models import ScanResult, Update
+from fleetops.agent.patching.models import Update
+from fleetops.agent.patching.wire import scan_to_proto
 from fleetops.common.errors import InvalidInput, Unavailable
+from fleetops.common.patching import Classification, Severity
+from fleetops.controller.rpc.patch_report import scan_from_proto
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -68,23 +71,23 @@ def test_simulated_upgrade_recorded_on_debian_12(fixture_text) -> None:
         "amd64",
     )
     assert gcrypt.repository == "Debian:12.15/oldstable, Debian-Security:12/oldstable-security"
-    assert gcrypt.classification == "security"
-    assert by_name["liblzma-dev"].classification == "security"  # "[]" after the arch is ignored
+    assert gcrypt.classification == Classification.SECURITY
+    assert by_name["liblzma-dev"].classification == Classification.SECURITY  # "[]" after the arch is ignored
     base_files = by_name["base-files"]
-    assert base_files.classification == "unknown"  # a Debian point release mixes fixes
-    assert (base_files.severity, base_files.release_date, base_files.advisory_ids) == ("unspecified", None, ())
-    assert sum(u.classification == "security" for u in updates) == 81
+    assert base_files.classification == Classification.OTHER  # a Debian point release mixes fixes
+    assert (base_files.severity, base_files.release_date, base_files.advisory_ids) == (Severity.UNSPECIFIED, None, ())
+    assert sum(u.classification == Classification.SECURITY for u in updates) == 81
 
 
 def test_simulated_upgrade_recorded_on_ubuntu_2204(fixture_text) -> None:
     updates = parse_simulated_upgrade(fixture_text("apt", "ubuntu-2204-apt-get-simulate-upgrade.txt"))
     assert len(updates) == 58
     by_name = {u.name: u for u in updates}
-    assert by_name["libc6"].classification == "security"
-    assert by_name["apt"].classification == "bugfix"  # jammy-updates only
+    assert by_name["libc6"].classification == Classification.SECURITY
+    assert by_name["apt"].classification == Classification.BUGFIX  # jammy-updates only
     assert by_name["ncurses-base"].arch == "all"
     assert by_name["bsdutils"].installed_version == "1:2.37.2-4ubuntu3"
-    assert sum(u.classification == "security" for u in updates) == 45
+    assert sum(u.classification == Classification.SECURITY for u in updates) == 45
 
 
 def test_simulated_upgrade_with_nothing_to_do(fixture_text) -> None:
@@ -122,13 +125,13 @@ def test_simulated_upgrade_malformed_output_is_a_clear_error(text, message) -> N
 @pytest.mark.parametrize(
     ("origins", "expected"),
     [
-        (["Debian-Security:12/bookworm-security"], "security"),
-        (["Ubuntu:22.04/jammy-updates", "Ubuntu:22.04/jammy-security"], "security"),
-        (["Ubuntu:22.04/jammy-updates"], "bugfix"),
-        (["Debian:12.5/stable-updates"], "bugfix"),
-        (["Debian Backports:bookworm-backports/bookworm-backports"], "enhancement"),
-        (["Debian:12.15/oldstable"], "unknown"),
-        ([], "unknown"),
+        (["Debian-Security:12/bookworm-security"], Classification.SECURITY),
+        (["Ubuntu:22.04/jammy-updates", "Ubuntu:22.04/jammy-security"], Classification.SECURITY),
+        (["Ubuntu:22.04/jammy-updates"], Classification.BUGFIX),
+        (["Debian:12.5/stable-updates"], Classification.BUGFIX),
+        (["Debian Backports:bookworm-backports/bookworm-backports"], Classification.ENHANCEMENT),
+        (["Debian:12.15/oldstable"], Classification.OTHER),
+        ([], Classification.OTHER),
     ],
 )
 def test_classification_comes_from_the_pocket(origins, expected) -> None:
@@ -315,4 +318,4 @@ async def test_a_real_scan_of_this_machine_does_not_crash(tmp_path: Path) -> Non
     for update in scan.updates:
         assert update.candidate_version and update.installed_version
         assert installed.get((update.name, update.arch)) == update.installed_version
-    assert ScanResult.from_dict(scan.to_dict()) == scan
+    assert scan_from_proto(scan_to_proto(scan)).provider == "apt"  # the wire takes every real record

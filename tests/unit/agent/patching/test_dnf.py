@@ -17,6 +17,7 @@ from fleetops.agent.patching.dnf import (
 from fleetops.agent.patching.interfaces import CommandResult
 from fleetops.agent.patching.rpm import RPM_QUERY_ARGV, parse_rpm_query, split_nevra
 from fleetops.common.errors import InvalidInput, Unavailable
+from fleetops.common.patching import Classification, Severity
 
 # -- rpm -qa ---------------------------------------------------------------------------------------
 
@@ -105,12 +106,12 @@ def test_updateinfo_list_recorded_on_fedora_34(fixture_text) -> None:
     kernel = next(r for r in rows if r.name == "kernel-core")
     assert (kernel.advisory_id, kernel.classification, kernel.severity) == (
         "FEDORA-2021-07dc0b3eb1",
-        "security",
-        "critical",
+        Classification.SECURITY,
+        Severity.CRITICAL,
     )
     dhcp = next(r for r in rows if r.name == "dhcp-client")
-    assert dhcp.evr == "12:4.4.2-11.b1.fc34" and dhcp.severity == "important"
-    assert {r.severity for r in rows} == {"critical", "important", "moderate", "low"}
+    assert dhcp.evr == "12:4.4.2-11.b1.fc34" and dhcp.severity == Severity.IMPORTANT
+    assert {r.severity for r in rows} == {Severity.CRITICAL, Severity.IMPORTANT, Severity.MODERATE, Severity.LOW}
 
 
 def test_yum_list_sec_recorded_on_rhel_6(fixture_text) -> None:
@@ -123,13 +124,13 @@ def test_yum_list_sec_recorded_on_rhel_6(fixture_text) -> None:
 def test_updateinfo_list_dnf4_and_dnf5_layouts(fixture_text) -> None:
     dnf4 = parse_updateinfo_list(fixture_text("dnf", "updateinfo-list-dnf4-ci.txt"))
     assert [(r.advisory_id, r.classification, r.severity, r.issued) for r in dnf4] == [
-        ("FEDORA-2999:002-02", "enhancement", "unspecified", None),
-        ("FEDORA-2018-318f184000", "bugfix", "unspecified", None),
+        ("FEDORA-2999:002-02", Classification.ENHANCEMENT, Severity.UNSPECIFIED, None),
+        ("FEDORA-2018-318f184000", Classification.BUGFIX, Severity.UNSPECIFIED, None),
     ]
     dnf5 = parse_updateinfo_list(fixture_text("dnf", "updateinfo-list-dnf5-ci.txt"))
     assert [(r.name, r.classification, r.severity, r.issued) for r in dnf5] == [
-        ("glibc", "bugfix", "unspecified", datetime(2019, 1, 17, tzinfo=UTC)),
-        ("flac", "enhancement", "moderate", datetime(2019, 1, 17, tzinfo=UTC)),
+        ("glibc", Classification.BUGFIX, Severity.UNSPECIFIED, datetime(2019, 1, 17, tzinfo=UTC)),
+        ("flac", Classification.ENHANCEMENT, Severity.MODERATE, datetime(2019, 1, 17, tzinfo=UTC)),
     ]
     verbose = parse_updateinfo_list(fixture_text("dnf", "updateinfo-list-rhel9-verbose-excerpt.txt"))
     assert verbose[1].name == "vim-minimal" and verbose[1].issued == datetime(2025, 11, 11, 11, 47, 33, tzinfo=UTC)
@@ -137,7 +138,7 @@ def test_updateinfo_list_dnf4_and_dnf5_layouts(fixture_text) -> None:
 
 def test_updateinfo_list_with_the_installed_column() -> None:
     rows = parse_updateinfo_list("i FEDORA-2018-318f184113 Moderate/Sec. CQRlib-1.1.2-16.fc29.x86_64\n")
-    assert rows[0].advisory_id == "FEDORA-2018-318f184113" and rows[0].severity == "moderate"
+    assert rows[0].advisory_id == "FEDORA-2018-318f184113" and rows[0].severity == Severity.MODERATE
 
 
 @pytest.mark.parametrize(
@@ -159,7 +160,9 @@ def test_updateinfo_list_empty_output_means_no_advisories() -> None:
 def test_updateinfo_info_recorded_on_rhel_9(fixture_text) -> None:
     details = parse_updateinfo_info(fixture_text("dnf", "updateinfo-info-rhel9.txt"))
     assert details == {
-        "RHSA-2025:22660": AdvisoryDetails("security", "moderate", datetime(2025, 12, 3, 10, 38, 39, tzinfo=UTC))
+        "RHSA-2025:22660": AdvisoryDetails(
+            Classification.SECURITY, Severity.MODERATE, datetime(2025, 12, 3, 10, 38, 39, tzinfo=UTC)
+        )
     }
 
 
@@ -226,11 +229,11 @@ async def test_scan_merges_updates_with_their_advisories(runner) -> None:
     by_name = {u.name: u for u in scan.updates}
     openssl = by_name["openssl"]
     assert (openssl.installed_version, openssl.candidate_version) == ("1:3.0.7-24.el9", "1:3.5.8-1.el9_8")
-    assert (openssl.classification, openssl.severity) == ("security", "important")
+    assert (openssl.classification, openssl.severity) == (Classification.SECURITY, Severity.IMPORTANT)
     assert openssl.advisory_ids == ("RLSA-2025:0925", "RLSA-2026:1111")
     assert openssl.release_date == datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-    assert (by_name["bash"].classification, by_name["bash"].severity) == ("bugfix", "unspecified")
-    assert (by_name["tzdata"].classification, by_name["tzdata"].advisory_ids) == ("unknown", ())
+    assert (by_name["bash"].classification, by_name["bash"].severity) == (Classification.BUGFIX, Severity.UNSPECIFIED)
+    assert (by_name["tzdata"].classification, by_name["tzdata"].advisory_ids) == (Classification.OTHER, ())
     assert scan.reboot_pending and scan.reboot_reasons == ("kernel was updated since boot",)
     assert ["dnf", "-q", "updateinfo", "list", "--updates"] in runner.argvs("dnf")
     assert all(env["LC_ALL"] == "C" for _, env in runner.calls)

@@ -14,6 +14,7 @@ from fleetops.agent.patching.homebrew import (
     parse_outdated,
 )
 from fleetops.common.errors import InvalidInput, Unavailable
+from fleetops.common.patching import Classification, Severity
 
 
 def test_list_versions_recorded(fixture_text) -> None:
@@ -37,7 +38,9 @@ def test_outdated_formulae_recorded(fixture_text) -> None:
         ("pygobject3", "3.36.1", "3.38.0", "formula"),
         ("rav1e", "0.3.3", "0.3.4", "formula"),
     ]
-    assert {(u.classification, u.severity, u.release_date) for u in updates} == {("unknown", "unspecified", None)}
+    assert {(u.classification, u.severity, u.release_date) for u in updates} == {
+        (Classification.OTHER, Severity.UNSPECIFIED, None)
+    }
 
 
 def test_outdated_casks_with_string_versions_recorded(fixture_text) -> None:

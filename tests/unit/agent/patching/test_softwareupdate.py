@@ -13,6 +13,7 @@ from fleetops.agent.patching.softwareupdate import (
     parse_softwareupdate_list,
 )
 from fleetops.common.errors import InvalidInput, Unavailable
+from fleetops.common.patching import Classification, Severity
 
 
 def test_list_recorded_on_monterey(fixture_text) -> None:
@@ -27,8 +28,8 @@ def test_list_recorded_on_monterey(fixture_text) -> None:
         "12.7.5",
     )
     assert monterey.reboot_required and sonoma.title == "macOS Sonoma 14.6.1"
-    assert {u.classification for u in (safari, monterey, sonoma)} == {"unknown"}
-    assert sonoma.severity == "unspecified" and sonoma.release_date is None
+    assert {u.classification for u in (safari, monterey, sonoma)} == {Classification.OTHER}
+    assert sonoma.severity == Severity.UNSPECIFIED and sonoma.release_date is None
 
 
 def test_list_recorded_on_catalina(fixture_text) -> None:
@@ -50,7 +51,9 @@ def test_security_titles_are_classified_as_security() -> None:
         "Recommended: YES, Action: restart,\n"
     )
     (update,) = parse_softwareupdate_list(text)
-    assert update.classification == "security" and update.name == "Security Update 2022-004 Catalina-10.15.7"
+    assert (
+        update.classification == Classification.SECURITY and update.name == "Security Update 2022-004 Catalina-10.15.7"
+    )
 
 
 def test_nothing_to_install(fixture_text) -> None:

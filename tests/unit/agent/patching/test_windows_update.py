@@ -19,6 +19,7 @@ from fleetops.agent.patching.windows_update import (
     powershell_argv,
 )
 from fleetops.common.errors import InvalidInput, Unavailable
+from fleetops.common.patching import Classification, Severity
 
 
 def script_of(argv: list[str]) -> str:
@@ -29,7 +30,12 @@ def script_of(argv: list[str]) -> str:
 def test_scan_of_server_2016_values(fixture_text) -> None:
     scan = parse_scan_json(fixture_text("windows_update", "scan-server2016-semisynthetic.json"))
     ssu, cumulative = scan.updates
-    assert (ssu.name, ssu.kb_id, ssu.classification, ssu.severity) == ("KB4521858", "KB4521858", "security", "critical")
+    assert (ssu.name, ssu.kb_id, ssu.classification, ssu.severity) == (
+        "KB4521858",
+        "KB4521858",
+        Classification.SECURITY,
+        Severity.CRITICAL,
+    )
     assert ssu.title == "2019-10 Servicing Stack Update for Windows Server 2016 for x64-based Systems (KB4521858)"
     assert ssu.repository == "Windows Server 2016" and ssu.release_date is None
     assert cumulative.name == "KB4519998" and scan.reboot_pending is False
@@ -46,11 +52,21 @@ def test_scan_of_server_2012_r2_values(fixture_text) -> None:
 @pytest.mark.parametrize(
     ("categories", "severity", "classification", "expected_severity"),
     [
-        (["Critical Updates", "Windows 10"], None, "bugfix", "unspecified"),
-        (["Update Rollups"], "", "bugfix", "unspecified"),
-        (["Definition Updates", "Microsoft Defender Antivirus"], None, "enhancement", "unspecified"),
-        ("Security Updates", "Important", "security", "important"),  # ConvertTo-Json unwraps one-element arrays
-        (["Windows Server 2019"], "Low", "unknown", "low"),
+        (["Critical Updates", "Windows 10"], None, Classification.BUGFIX, Severity.UNSPECIFIED),
+        (["Update Rollups"], "", Classification.BUGFIX, Severity.UNSPECIFIED),
+        (
+            ["Definition Updates", "Microsoft Defender Antivirus"],
+            None,
+            Classification.ENHANCEMENT,
+            Severity.UNSPECIFIED,
+        ),
+        (
+            "Security Updates",
+            "Important",
+            Classification.SECURITY,
+            Severity.IMPORTANT,
+        ),  # ConvertTo-Json unwraps one-element arrays
+        (["Windows Server 2019"], "Low", Classification.OTHER, Severity.LOW),
     ],
 )
 def test_classification_and_msrc_severity(categories, severity, classification, expected_severity) -> None:

@@ -19,6 +19,7 @@ from fleetops.agent.patching.zypper import (
     parse_list_updates,
 )
 from fleetops.common.errors import InvalidInput, Unavailable
+from fleetops.common.patching import Classification, Severity
 
 EMPTY_LIST = "<?xml version='1.0'?>\n<stream>\n<update-status version=\"0.6\">\n<update-list>\n</update-list>\n</update-status>\n</stream>\n"  # noqa: E501
 
@@ -36,7 +37,7 @@ def test_list_updates_recorded_on_sles_12_sp1(fixture_text) -> None:
     assert updates[0].installed_version is None
     assert updates[0].repository == "SLE12-SP1-x86_64-Update"
     assert updates[2].title == "Utilities to query and test DNS"
-    assert all(u.classification == "unknown" for u in updates)
+    assert all(u.classification == Classification.OTHER for u in updates)
 
 
 def test_list_updates_recorded_on_leap_16_has_the_old_edition(fixture_text) -> None:
@@ -53,7 +54,7 @@ def test_list_updates_recorded_on_leap_16_has_the_old_edition(fixture_text) -> N
 def test_list_patches_recorded_on_leap_16(fixture_text) -> None:
     qemu, kernel = parse_list_patches(fixture_text("zypper", "list-patches-security-leap16-excerpt.xml"))
     assert qemu.name == "openSUSE-Leap-16.0-112" and qemu.title == "Security update for qemu"
-    assert (qemu.classification, qemu.severity) == ("security", "important")
+    assert (qemu.classification, qemu.severity) == (Classification.SECURITY, Severity.IMPORTANT)
     assert qemu.release_date == datetime(2025, 12, 18, 12, 42, 3, tzinfo=UTC)
     assert qemu.advisory_ids == ("openSUSE-Leap-16.0-112", "CVE-2025-11234", "CVE-2025-12464")
     assert qemu.reboot_required is False and kernel.reboot_required is True
@@ -71,9 +72,9 @@ def test_patch_categories_and_statuses() -> None:
     )
     patches = parse_list_patches(text)
     assert [(p.name, p.classification, p.severity) for p in patches] == [
-        ("p1", "bugfix", "moderate"),
-        ("p3", "enhancement", "low"),
-        ("p4", "unknown", "unspecified"),
+        ("p1", Classification.BUGFIX, Severity.MODERATE),
+        ("p3", Classification.ENHANCEMENT, Severity.LOW),
+        ("p4", Classification.OTHER, Severity.UNSPECIFIED),
     ]
 
 

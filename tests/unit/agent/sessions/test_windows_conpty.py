@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -61,6 +62,7 @@ class FakePTY:
         self.eof = False
         self.pid: int | None = 77
         self.spawn_result = True
+        self.reading = threading.Event()  # set once a read has started (in the terminal's reader thread)
         FakePTY.instances.append(self)
 
     def spawn(self, appname: str, cmdline: str | None = None, cwd: str | None = None, env: str | None = None) -> bool:
@@ -68,6 +70,7 @@ class FakePTY:
         return self.spawn_result
 
     def read(self, length: int = 1000, blocking: bool = False) -> str:
+        self.reading.set()
         item = self.outputs.get(timeout=WAIT) if blocking else self.outputs.get_nowait()
         if item is EOF:
             self.eof = True
@@ -125,6 +128,7 @@ async def ran(runner: Runner) -> None:
         if runner.calls:
             return
         await asyncio.sleep(0.01)
+    raise AssertionError("the kill did not run")
 
 
 def factory(module: Any, runner: Runner | None = None, **kwargs: Any) -> ConptyTerminalFactory:
@@ -326,7 +330,8 @@ async def test_terminate_kills_the_process_tree_and_reports_a_hangup(terminal: C
 
 async def test_close_ends_a_running_session_and_a_pending_read(terminal: ConptyTerminal, runner: Runner) -> None:
     read = asyncio.ensure_future(terminal.read())
-    await asyncio.sleep(0.05)
+    assert await asyncio.to_thread(pty_of(terminal).reading.wait, WAIT)  # the read waits for output
+    assert not read.done()
     terminal.close()
     assert await asyncio.wait_for(read, WAIT) == b""
     await terminal.write(b"dropped")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fleetops.controller.audit.actions import OPERATOR_ACTIONS, READ_ACTIONS, kind_of
-from fleetops.controller.rpc.operator_service import OperatorServicer
+from fleetops.controller.rpc.operator import OperatorServicer
 from fleetops.v1 import operator_pb2
 
 # Calls that record their events themselves rather than through operator_call/operator_stream.

@@ -23,7 +23,8 @@ from fleetops.controller.audit.checkpoint import (
     encode_checkpoint,
 )
 from fleetops.controller.audit.export import AuditExporter
-from fleetops.controller.audit.service import GENESIS_HASH, AuditLog, event_hash
+from fleetops.controller.audit.models import GENESIS_HASH, event_hash
+from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.audit.signing import CheckpointSigner, load_signer
 from fleetops.controller.objects.local import LocalDirectoryStore
 
@@ -267,7 +268,7 @@ async def test_periodic_at_start_and_at_stop(
         assert doc["previous_sha256"] == hashlib.sha256(await objects.get(before)).hexdigest()
     # A refused pass is logged as an error, not raised.
     await audit.record(actor="x", action="y")
-    async with audit._sessions() as session, session.begin():
+    async with audit._store._sessions() as session, session.begin():
         await session.execute(text("DELETE FROM audit_events"))
     with caplog.at_level(logging.ERROR, logger="fleetops.controller.audit.checkpoint"):
         assert await checkpoints.run_once() is None

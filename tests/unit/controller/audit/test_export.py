@@ -20,7 +20,8 @@ from fleetops.controller.audit.export import (
     event_record,
     verify_export,
 )
-from fleetops.controller.audit.service import GENESIS_HASH, AuditLog, event_hash
+from fleetops.controller.audit.models import GENESIS_HASH, event_hash
+from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.objects.interfaces import ObjectInfo
 from fleetops.controller.objects.local import LocalDirectoryStore
 from fleetops.controller.store import database

@@ -10,7 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fleetops.common.errors import NotFound
-from fleetops.controller.audit.service import AuditLog, AuditQuery
+from fleetops.controller.audit.models import AuditQuery
+from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.store import database
 from fleetops.controller.store.models import SessionRow
 

@@ -5,15 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fleetops.controller.authz import (
-    ACTIONS,
-    HOST_SCOPED_ACTIONS,
-    RPC_ACTIONS,
-    RPC_PHRASES,
-    RPC_SCOPE,
-    TASK_ACTIONS,
-    action_for,
-)
+from fleetops.common.roles import ACTIONS, HOST_SCOPED_ACTIONS
+from fleetops.controller.authz import RPC_ACTIONS, RPC_PHRASES, RPC_SCOPE, TASK_ACTIONS, action_for
 
 ROOT = Path(__file__).resolve().parents[4]
 

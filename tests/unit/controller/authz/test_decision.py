@@ -8,19 +8,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from fleetops.common.errors import PermissionDenied
-from fleetops.controller.authz import (
-    ACTION_PHRASES,
-    ACTIONS,
-    BUILTIN_ROLES,
-    GLOBAL_ACTIONS,
-    HOST_SCOPED_ACTIONS,
-    MAX_NAMED_HOSTS,
-    Role,
-    Rule,
-    authorize,
-    permitted_hosts,
-    visible_hosts,
-)
+from fleetops.common.roles import ACTIONS, BUILTIN_ROLES, GLOBAL_ACTIONS, HOST_SCOPED_ACTIONS, Role, Rule
+from fleetops.controller.authz import ACTION_PHRASES, MAX_NAMED_HOSTS, authorize, permitted_hosts, visible_hosts
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from fleetops.controller.authz import BUILTIN_ROLES, Role, authorize_retag, new_rights
+from fleetops.common.roles import BUILTIN_ROLES, Role
+from fleetops.controller.authz import authorize_retag, new_rights
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ import itertools
 
 import pytest
 
+from fleetops.common.roles import Role
 from fleetops.common.selectors import Selector
-from fleetops.controller.authz import Role, authorize_selector, may_overlap, satisfiable, within, within_any
+from fleetops.controller.authz import authorize_selector, may_overlap, satisfiable, within, within_any
 from fleetops.controller.authz.implication import MAX_CASES
 
 # Every host over keys env/role/tier with values from a few names, each key possibly absent.

@@ -12,8 +12,9 @@ import itertools
 import pytest
 
 from fleetops.common.errors import InvalidInput
+from fleetops.common.roles import Role
 from fleetops.common.selectors import Selector
-from fleetops.controller.authz import Role, authorize_selector, may_overlap, satisfiable, within, within_any
+from fleetops.controller.authz import authorize_selector, may_overlap, satisfiable, within, within_any
 
 _TAGS = {"env": ("dev", "prod"), "tier": ("pay",)}
 _FACTS = {"inv.os_family": ("linux", "windows"), "inv.arch": ("x86_64",)}

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from fleetops.common.states import InvocationState
 from fleetops.controller.commands.live import InvocationEnded, OutputFeed, OutputPiece
-from fleetops.controller.commands.models import TAIL_BYTES, Invocation, InvocationState
+from fleetops.controller.commands.models import TAIL_BYTES, Invocation
 from fleetops.controller.commands.output import OutputSink, OutputSpool, output_key
 from fleetops.controller.objects.health import MonitoredStore, StoreHealth
 from fleetops.controller.objects.local import LocalDirectoryStore
@@ -119,8 +120,9 @@ async def test_a_follower_gets_everything_from_the_first_byte_then_live_bytes_un
             pieces.append(piece)
 
     follower = asyncio.create_task(follow())
-    while len(joined(pieces)) < len(early):
-        await asyncio.sleep(0)  # let the follower catch up (no timing involved)
+    async with asyncio.timeout(5):
+        while len(joined(pieces)) < len(early):
+            await asyncio.sleep(0)  # let the follower catch up (no timing involved)
     for n in range(3):
         await sink.write(len(early) + n * 6, b"late %d" % n)
     await source.finish(feed, inv)

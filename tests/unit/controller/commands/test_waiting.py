@@ -8,14 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from fleetops.common.states import CommandStatus, InvocationState
 from fleetops.controller.commands.dispatch import Slot
-from fleetops.controller.commands.models import (
-    Command,
-    CommandSpec,
-    CommandStatus,
-    Invocation,
-    InvocationState,
-)
+from fleetops.controller.commands.models import Command, CommandSpec, Invocation
 from fleetops.controller.commands.output import OutputSink
 from fleetops.controller.commands.waiting import WaitingContext, as_it_stands, waiting_reason, when
 from fleetops.controller.fleet.models import HostStatus

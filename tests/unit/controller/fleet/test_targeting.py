@@ -1,4 +1,4 @@
-"""Resolving a selector against host rows: tags (the host's own too) and inventory facts."""
+"""Resolving a selector against hosts: tags (the host's own too) and inventory facts."""
 
 from __future__ import annotations
 
@@ -8,24 +8,26 @@ from typing import Any
 import pytest
 
 from fleetops.common.errors import SelectorError
-from fleetops.controller.fleet.models import Target
+from fleetops.controller.fleet.models import Host, HostStatus, Target
 from fleetops.controller.fleet.service import FleetService
-from fleetops.controller.store.models import HostRow
 
 LINUX = {"os_family": "linux", "os_name": "Debian GNU/Linux", "os_version": "12", "arch": "x86_64"}
 MAC = {"os_family": "darwin", "os_name": "macOS", "os_version": "14.4.1", "arch": "arm64"}
 
 
-def row(name: str, inventory: dict[str, Any], tags: dict[str, str], host_tags: dict[str, str] | None = None) -> HostRow:
-    return HostRow(
+def row(name: str, inventory: dict[str, Any], tags: dict[str, str], host_tags: dict[str, str] | None = None) -> Host:
+    return Host(
         id=f"h-{name}",
         name=name,
-        state="active",
+        status=HostStatus.OFFLINE,
         tags=tags,
         host_tags=host_tags or {},
         inventory=inventory,
         activation_id="a",
         registered_at=datetime.now(UTC),
+        last_seen_at=None,
+        connected_at=None,
+        certificate_expires_at=None,
     )
 
 

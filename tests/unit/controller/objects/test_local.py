@@ -205,8 +205,11 @@ async def test_objects_are_private(store: LocalDirectoryStore) -> None:
     assert stat.S_IMODE((store.root / "commands/c1").stat().st_mode) == 0o700
 
 
-async def test_close_is_harmless(store: LocalDirectoryStore) -> None:
+async def test_close_keeps_what_was_stored_and_may_be_repeated(store: LocalDirectoryStore) -> None:
+    await store.put("commands/c1/h/stdout", b"kept")
     await store.close()
+    await store.close()
+    assert (store.root / "commands/c1/h/stdout").read_bytes() == b"kept"
 
 
 async def test_a_writer_cancelled_while_its_file_is_created_leaves_nothing_open(

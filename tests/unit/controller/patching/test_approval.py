@@ -6,16 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from fleetops.common.baselines import ApprovalRule, Baseline
+from fleetops.common.patch_report import AvailableUpdate
+from fleetops.common.patching import Classification, ComplianceLevel, RejectedAction, Severity
 from fleetops.controller.patching.evaluation import decide, is_approved
-from fleetops.controller.patching.models import (
-    ApprovalRule,
-    AvailableUpdate,
-    Baseline,
-    Classification,
-    ComplianceLevel,
-    RejectedAction,
-    Severity,
-)
 
 NOW = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
 

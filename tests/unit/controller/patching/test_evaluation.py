@@ -6,24 +6,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from fleetops.common.baselines import ApprovalRule, Baseline
 from fleetops.common.errors import InvalidInput
-from fleetops.controller.patching.evaluation import evaluate, pending_approval, summarize
-from fleetops.controller.patching.models import (
-    ApprovalRule,
-    AvailableUpdate,
-    Baseline,
+from fleetops.common.patch_report import AvailableUpdate, InstalledPackage, InstallOutcome, PatchScan
+from fleetops.common.patching import (
     Classification,
     ComplianceLevel,
-    HostCompliance,
-    InstalledPackage,
-    InstallOutcome,
     InstallStatus,
-    PatchFinding,
-    PatchScan,
     PatchState,
     RejectedAction,
     Severity,
 )
+from fleetops.controller.patching.compliance import HostCompliance, PatchFinding
+from fleetops.controller.patching.evaluation import evaluate, pending_approval, summarize
 
 NOW = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=30)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from fleetops.common.baselines import ApprovalRule, Baseline
 from fleetops.common.errors import InvalidInput
 from fleetops.controller.patching.evaluation import baseline_for_host
-from fleetops.controller.patching.models import ApprovalRule, Baseline, BaselineAssignment
+from fleetops.controller.patching.groups import BaselineAssignment
 
 DEB12 = Baseline(name="debian-12", os_family="linux", rules=(ApprovalRule(approve_after_days=7),))
 

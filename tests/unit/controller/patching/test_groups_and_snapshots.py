@@ -8,28 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from fleetops.common.baselines import ApprovalRule, Baseline
 from fleetops.common.errors import Conflict, InvalidInput, NotFound
+from fleetops.common.patch_report import AvailableUpdate, PatchScan
+from fleetops.common.patching import Classification, ComplianceLevel, PatchState, RejectedAction, Severity
 from fleetops.controller.patching.evaluation import (
     baseline_for_host,
     default_baselines,
     evaluate,
     snapshot,
 )
-from fleetops.controller.patching.models import (
-    BUILTIN_BASELINES,
-    ApprovalRule,
-    ApprovedPatch,
-    ApprovedSnapshot,
-    AvailableUpdate,
-    Baseline,
-    BaselineAssignment,
-    Classification,
-    ComplianceLevel,
-    PatchScan,
-    PatchState,
-    RejectedAction,
-    Severity,
-)
+from fleetops.controller.patching.groups import BUILTIN_BASELINES, BaselineAssignment
+from fleetops.controller.patching.snapshots import ApprovedPatch, ApprovedSnapshot
 
 NOW = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
 

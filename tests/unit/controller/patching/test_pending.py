@@ -9,19 +9,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from fleetops.common.baselines import ApprovalRule, Baseline
+from fleetops.common.patch_report import AvailableUpdate, InstalledPackage, PatchScan
+from fleetops.common.patching import Classification, Severity
+from fleetops.controller.patching.compliance import PendingApproval, PendingUpdate
 from fleetops.controller.patching.evaluation import decide, evaluate, summarize, summarize_pending
-from fleetops.controller.patching.models import (
-    BUILTIN_BASELINES,
-    ApprovalRule,
-    AvailableUpdate,
-    Baseline,
-    Classification,
-    InstalledPackage,
-    PatchScan,
-    PendingApproval,
-    PendingUpdate,
-    Severity,
-)
+from fleetops.controller.patching.groups import BUILTIN_BASELINES
 
 NOW = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
 DEFAULT = BUILTIN_BASELINES["linux"]  # security critical/important and bug fixes, after 7 days

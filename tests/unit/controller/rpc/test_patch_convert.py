@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fleetops.controller.fleet.models import Host, HostStatus
-from fleetops.controller.patching.models import PendingApproval, PendingUpdate
-from fleetops.controller.patching.service import HostReport
+from fleetops.controller.patching.compliance import PendingApproval, PendingUpdate
+from fleetops.controller.patching.store import HostReport
 from fleetops.controller.rpc.convert import patch_compliance_to_proto
 from fleetops.controller.store.models import PatchReportRow
 

@@ -17,16 +17,18 @@ import pytest
 
 from fleetops.common.errors import NotFound
 from fleetops.common.selectors import Selector
+from fleetops.common.states import CommandStatus
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.authz.store import RoleStore
-from fleetops.controller.commands.models import CommandStatus
 from fleetops.controller.fleet.models import Host, HostStatus, Target
 from fleetops.controller.store import database
-from fleetops.controller.users.service import User
+from fleetops.controller.users.models import User
 from fleetops.controller.windows.authority import TaskAuthority
 from fleetops.controller.windows.service import WindowService
 
 T0 = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+#: Seconds a test waits for an execution to get somewhere before it fails.
+WAIT = 10.0
 
 
 def host(name: str, **tags: str) -> Host:
@@ -77,7 +79,11 @@ class FakeCommand:
 
 
 class FakeCommands:
-    """``create`` resolves the target through the fake fleet and asks ``authorize``, as the real one does."""
+    """``create`` resolves the target through the fake fleet and asks ``authorize``, as the real one does.
+
+    It knows which execution tasks wait on their commands (subscribed, and not told of a change
+    since): :meth:`settle` waits for that instead of for time to pass.
+    """
 
     def __init__(self, fleet: FakeFleet) -> None:
         self.fleet = fleet
@@ -86,6 +92,9 @@ class FakeCommands:
         self.commands: dict[str, FakeCommand] = {}
         self.cancelled: list[str] = []
         self.queues: dict[str, set[asyncio.Queue[None]]] = {}
+        self.subscribers: dict[asyncio.Queue[None], asyncio.Task[Any] | None] = {}
+        self.waiting: set[asyncio.Task[Any]] = set()  # tasks blocked on commands, not told of a change since
+        self.subscribed = asyncio.Event()
 
     async def create(
         self, actor: str, target: Target, spec: Any, *, authorize: Callable[[list[Host]], None] | None = None
@@ -111,16 +120,45 @@ class FakeCommands:
     def finish(self, command_id: str, status: CommandStatus = CommandStatus.SUCCESS) -> None:
         self.commands[command_id].status = status
         for queue in self.queues.get(command_id, ()):
+            if (task := self.subscribers.get(queue)) is not None:
+                self.waiting.discard(task)  # it wakes: busy until it waits again
             if queue.empty():
                 queue.put_nowait(None)
 
     def subscribe(self, command_id: str) -> asyncio.Queue[None]:
         queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
         self.queues.setdefault(command_id, set()).add(queue)
+        task = self.subscribers[queue] = asyncio.current_task()
+        if task is not None:
+            self.waiting.add(task)
+        self.subscribed.set()
         return queue
 
     def unsubscribe(self, command_id: str, queue: asyncio.Queue[None]) -> None:
         self.queues.get(command_id, set()).discard(queue)
+        task = self.subscribers.pop(queue, None)
+        if task is not None and task not in self.subscribers.values():
+            self.waiting.discard(task)
+
+    async def settle(self, service: WindowService) -> None:
+        """Until every execution ``service`` started waits on its commands or has ended (no time passes)."""
+        async with asyncio.timeout(WAIT):
+            while True:
+                running = [t for t in service.scheduler.running.values() if not t.done()]
+                if all(t in self.waiting for t in running):
+                    return
+                self.subscribed.clear()
+                subscribed = asyncio.ensure_future(self.subscribed.wait())
+                try:
+                    await asyncio.wait([subscribed, *running], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    subscribed.cancel()
+
+    async def ended(self, service: WindowService) -> None:
+        """Until every execution ``service`` started has ended."""
+        running = list(service.scheduler.running.values())
+        if running:
+            await asyncio.wait_for(asyncio.gather(*running), WAIT)
 
 
 class Clock:

@@ -23,7 +23,10 @@ def test_shorter_than_the_minimum_names_window_min_duration() -> None:
 
 
 def test_a_lowered_minimum_lets_a_short_window_through() -> None:
-    window(120, cutoff=60).check(min_duration=60)
+    short = window(120, cutoff=60)
+    with pytest.raises(InvalidInput, match="shorter than this controller's minimum"):
+        short.check()  # the default minimum refuses it...
+    short.check(min_duration=60)  # ...and the lowered one does not
 
 
 def test_longer_than_a_day_is_refused() -> None:

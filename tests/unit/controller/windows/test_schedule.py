@@ -205,7 +205,8 @@ def test_impossible_day_and_month_are_refused(expression: str, never: str) -> No
     ["cron(0 0 29 2 *)", "cron(0 0 31 1,2 *)", "cron(0 0 L 2 *)", "cron(0 0 31 2 MON)", "cron(0 0 30 */2 *)"],
 )
 def test_possible_or_unprovable_combinations_are_accepted(expression: str) -> None:
-    Schedule.parse(expression)
+    schedule = Schedule.parse(expression)
+    assert (schedule.kind, schedule.expression) == (ScheduleKind.CRON, expression)
 
 
 def test_a_star_day_of_week_leaves_the_day_of_month_to_decide() -> None:

@@ -6,18 +6,16 @@ the audit log are real.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from fleetops.common.errors import NotFound
-from fleetops.controller.audit.service import AuditQuery
-from fleetops.controller.authz import Role
+from fleetops.common.roles import Role
+from fleetops.controller.audit.models import AuditQuery
 from fleetops.controller.fleet.models import Host, HostStatus, Target
 from fleetops.controller.windows.authority import RUN_ACTION
 from fleetops.controller.windows.models import Window, WindowTask
-from fleetops.controller.windows.service import WindowService
 
 #: conftest.py's ``env`` fixture (its classes cannot be imported under --import-mode=importlib).
 Env = Any
@@ -28,14 +26,6 @@ BOB = "operator:bob"
 
 def host(name: str, **tags: str) -> Host:
     return Host(f"id-{name}", name, HostStatus.ONLINE, dict(tags), {}, "", None, None, None, None)  # type: ignore[arg-type]  # no registration time needed
-
-
-async def settle(service: WindowService) -> None:
-    for _ in range(50):
-        await asyncio.sleep(0)
-    running = list(service._running.values())
-    if running:
-        await asyncio.wait(running, timeout=0.2)
 
 
 def run_task(window: str, target: Target, *, run_as: str = "deploy", max_errors: str = "") -> WindowTask:
@@ -50,7 +40,7 @@ async def open_window(env: Env, name: str, *tasks: tuple[WindowTask, str]) -> No
         await env.service.add_task(task, author)
     env.clock.advance(hours=1)
     await env.service.tick()
-    await settle(env.service)
+    await env.commands.settle(env.service)
 
 
 async def run_events(env: Env) -> list[Any]:
@@ -80,7 +70,7 @@ async def test_hosts_outside_the_authors_rights_are_refused_named_and_counted(we
     actor, spec = env.commands.created[0]
     assert actor == "operator:bob via window:w" and spec.max_errors == "0"  # 2 allowed - 2 refused
     env.commands.finish("cmd-1")
-    await settle(env.service)
+    await env.commands.settle(env.service)
     ((execution,),) = [await env.service.history("w")]
     (task,) = execution.tasks
     assert task.status.value == "failed" and task.author == BOB
@@ -130,7 +120,7 @@ async def test_an_author_who_may_no_longer_act_fails_the_task(web_env: Env, chan
         env.users.add("bob")  # no roles any more
     env.clock.advance(hours=1)
     await env.service.tick()
-    await settle(env.service)
+    await env.commands.settle(env.service)
     assert env.commands.created == []
     (execution,) = await env.service.history("w")
     assert execution.status.value == "failed"

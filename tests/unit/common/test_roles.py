@@ -1,4 +1,4 @@
-"""Roles and rules: validation with hints, YAML/JSON files, built-ins, round trips."""
+"""The role document (common/roles.py): validation with hints, YAML/JSON files, built-ins, round trips."""
 
 from __future__ import annotations
 
@@ -8,16 +8,8 @@ from pathlib import Path
 import pytest
 
 from fleetops.common.errors import Conflict, InvalidInput
-from fleetops.controller.authz import (
-    ACTIONS,
-    BUILTIN_ROLES,
-    Role,
-    Rule,
-    authorize,
-    ensure_mutable,
-    role_from_text,
-    role_to_text,
-)
+from fleetops.common.roles import ACTIONS, BUILTIN_ROLES, Role, Rule, role_from_text, role_to_text
+from fleetops.controller.authz import authorize, ensure_mutable
 
 WEB_OPS_YAML = """\
 name: web-ops
@@ -298,9 +290,20 @@ def test_roles_are_immutable() -> None:
 
 
 def test_the_example_role_in_the_docs_loads() -> None:
-    docs = (Path(__file__).resolve().parents[4] / "docs/access.md").read_text()
+    docs = (Path(__file__).resolve().parents[3] / "docs/access.md").read_text()
     example = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
     r = role_from_text(example, "docs/access.md")
     assert r.name == "web-ops"
     assert not r.allow[1].allows_login("root") and r.allow[1].allows_login("deploy")
     assert r.deny[0].hosts == "pci"
+
+
+def test_opsctl_reads_a_role_file_with_the_same_document() -> None:
+    from fleetops.opsctl.admin import role_document, rule_lines
+
+    doc = role_document(WEB_OPS_YAML, "web-ops.yaml", "web-ops")
+    assert doc == role_from_text(WEB_OPS_YAML, "web-ops.yaml").to_dict()
+    assert rule_lines(doc) == Role.from_dict(doc).describe()
+    with pytest.raises(InvalidInput, match="unknown action 'comand.run'") as info:
+        role_document("name: x\nallow:\n  - actions: [comand.run]\n", "x.yaml", "x")
+    assert "did you mean command.run" in info.value.hint

@@ -1,29 +1,17 @@
-"""Baselines, patterns and scans: validation with hints, ordering, and JSON round trips."""
+"""Unit tests of the baseline document (fleetops.common.baselines)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import UTC, datetime
 
 import pytest
 
-from fleetops.common.errors import InvalidInput, SelectorError
-from fleetops.controller.patching.models import (
-    BUILTIN_BASELINES,
-    ApprovalRule,
-    AvailableUpdate,
-    Baseline,
-    BaselineAssignment,
-    Classification,
-    ComplianceLevel,
-    PatchPattern,
-    PatchScan,
-    PatchState,
-    RejectedAction,
-    Severity,
-    check_assignments,
-)
+from fleetops.common.baselines import ApprovalRule, Baseline, PatchPattern
+from fleetops.common.errors import InvalidInput
+from fleetops.common.patch_report import AvailableUpdate
+from fleetops.common.patching import Classification, ComplianceLevel, RejectedAction, Severity
+from fleetops.controller.patching.groups import BUILTIN_BASELINES
 
 
 def full_baseline() -> Baseline:
@@ -46,57 +34,6 @@ def full_baseline() -> Baseline:
         compliance_level=ComplianceLevel.MEDIUM,
         is_default=True,
     )
-
-
-# -- enums -------------------------------------------------------------------------------------------
-
-
-def test_severities_and_levels_are_ordered_lowest_first() -> None:
-    assert Severity.UNSPECIFIED < Severity.LOW < Severity.MODERATE < Severity.IMPORTANT < Severity.CRITICAL
-    assert max([Severity.LOW, Severity.CRITICAL, Severity.MODERATE]) is Severity.CRITICAL
-    assert sorted([ComplianceLevel.CRITICAL, ComplianceLevel.UNSPECIFIED, ComplianceLevel.HIGH]) == [
-        ComplianceLevel.UNSPECIFIED,
-        ComplianceLevel.HIGH,
-        ComplianceLevel.CRITICAL,
-    ]
-    assert ComplianceLevel.INFORMATIONAL < ComplianceLevel.LOW
-    assert Classification.SECURITY > Classification.BUGFIX > Classification.OTHER
-
-
-def test_enums_of_different_kinds_do_not_compare() -> None:
-    with pytest.raises(TypeError):
-        _ = Severity.LOW < ComplianceLevel.HIGH  # type: ignore[operator]
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("Critical", Severity.CRITICAL),
-        ("high", Severity.IMPORTANT),
-        ("Medium", Severity.MODERATE),
-        ("", Severity.UNSPECIFIED),
-    ],
-)
-def test_severity_parses_case_insensitively_with_aliases(text: str, expected: Severity) -> None:
-    assert Severity.parse(text) is expected
-
-
-def test_unknown_enum_words_are_refused_with_the_choices() -> None:
-    with pytest.raises(InvalidInput) as info:
-        Classification.parse("securityupdates")
-    assert "securityupdates" in info.value.message
-    assert "security, " in info.value.hint or "security" in info.value.hint.split(": ")[1]
-
-
-def test_patch_state_compliance() -> None:
-    assert {s for s in PatchState if s.compliant} == {PatchState.INSTALLED, PatchState.INSTALLED_OTHER}
-    assert {s for s in PatchState if s.non_compliant} == {
-        PatchState.INSTALLED_PENDING_REBOOT,
-        PatchState.INSTALLED_REJECTED,
-        PatchState.MISSING,
-        PatchState.FAILED,
-    }
-    assert not PatchState.NOT_APPLICABLE.compliant and not PatchState.NOT_APPLICABLE.non_compliant
 
 
 # -- patterns ------------------------------------------------------------------------------------------
@@ -275,113 +212,3 @@ def test_baselines_are_immutable() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         baseline.name = "other"  # type: ignore[misc]
     assert isinstance(baseline.approved_patches, tuple) and isinstance(baseline.rules, tuple)
-
-
-# -- patch groups -------------------------------------------------------------------------------------
-
-
-def test_assignment_parses_its_selector() -> None:
-    a = BaselineAssignment("web-prod", "env=prod,role in (web,api)", full_baseline(), priority=10)  # type: ignore[arg-type]
-    assert a.selector.matches({"env": "prod", "role": "api"})
-    assert a.os_family == "linux"
-    with pytest.raises(SelectorError):
-        BaselineAssignment("web", "env=", full_baseline())  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput):
-        BaselineAssignment("web", "env=prod", full_baseline(), priority=-1)  # type: ignore[arg-type]
-
-
-def test_check_assignments_refuses_a_group_twice_and_shared_priorities() -> None:
-    linux = full_baseline()
-    other = dataclasses.replace(linux, name="other-linux")
-    windows = Baseline(name="win", os_family="windows")
-    ok = [
-        BaselineAssignment("web", "role=web", linux, 10),  # type: ignore[arg-type]
-        BaselineAssignment("web", "role=web", windows, 10),  # type: ignore[arg-type]
-        BaselineAssignment("db", "role=db", other, 20),  # type: ignore[arg-type]
-    ]
-    check_assignments(ok)
-    with pytest.raises(InvalidInput) as info:
-        check_assignments([*ok, BaselineAssignment("web", "role=web", other, 30)])  # type: ignore[arg-type]
-    assert "registered twice for linux" in info.value.message
-    with pytest.raises(InvalidInput) as info:
-        check_assignments([*ok, BaselineAssignment("cache", "role=cache", other, 20)])  # type: ignore[arg-type]
-    assert "both have priority 20" in info.value.message and "own priority" in info.value.hint
-
-
-# -- scans ----------------------------------------------------------------------------------------------
-
-
-AGENT_SCAN = {
-    "os_family": "linux",
-    "provider": "apt",
-    "installed": [
-        {"name": "bash", "version": "5.2.15-2+b7", "arch": "amd64"},
-        {"name": "tzdata", "version": "2024a-0+deb12u1", "arch": "all"},
-    ],
-    "updates": [
-        {
-            "name": "bash",
-            "installed_version": "5.2.15-2+b7",
-            "candidate_version": "5.2.15-2+b8",
-            "arch": "amd64",
-            "repository": "bookworm-security",
-            "classification": "security",
-            "severity": "high",
-            "release_date": "2025-11-01T00:00:00Z",
-            "advisory_ids": ["DSA-5800-1", "CVE-2025-0001"],
-            "kb": "",
-            "future_field": "ignored",
-        },
-        {
-            "name": "tzdata",
-            "installed_version": "2024a-0+deb12u1",
-            "candidate_version": "2025b-0+deb12u1",
-            "classification": "timezone-data",
-            "severity": None,
-            "release_date": None,
-        },
-    ],
-    "reboot_pending": True,
-    "reboot_reasons": ["linux-image-6.1.0-18-amd64"],
-    "brand_new_key": {"anything": 1},
-}
-
-
-def test_scan_from_an_agents_dict() -> None:
-    scan = PatchScan.from_dict(AGENT_SCAN, host_id="h-1")
-    assert scan.host_id == "h-1" and scan.provider == "apt" and scan.reboot_pending
-    bash, tzdata = scan.updates
-    assert bash.classification is Classification.SECURITY and bash.severity is Severity.IMPORTANT
-    assert bash.release_date == datetime(2025, 11, 1, tzinfo=UTC)
-    assert bash.advisory_ids == ("DSA-5800-1", "CVE-2025-0001")
-    # words a newer agent may send become the neutral values instead of failing the scan
-    assert tzdata.classification is Classification.OTHER and tzdata.severity is Severity.UNSPECIFIED
-    assert tzdata.release_date is None
-    assert PatchScan.from_dict(json.loads(json.dumps(scan.to_dict()))) == scan
-
-
-@pytest.mark.parametrize(
-    ("scan", "message"),
-    [
-        ({"installed": "bash"}, "'installed' must be a list"),
-        ({"installed": [{"name": "bash", "version": 5}]}, "installed[0].version"),
-        ({"updates": [{"name": ""}]}, "updates[0].name' is empty"),
-        ({"updates": [{"name": "x", "release_date": "last tuesday"}]}, "release_date"),
-        ({"reboot_pending": "yes"}, "reboot_pending"),
-        ({"reboot_reasons": "kernel"}, "reboot_reasons"),
-    ],
-)
-def test_malformed_scans_are_refused(scan: dict[str, object], message: str) -> None:
-    with pytest.raises(InvalidInput) as info:
-        PatchScan.from_dict({"os_family": "linux", **scan})
-    assert message in info.value.message
-
-
-def test_release_dates_accept_dates_and_epoch_seconds() -> None:
-    assert AvailableUpdate(name="a", candidate_version="1", release_date="2025-11-09").release_date == datetime(  # type: ignore[arg-type]
-        2025, 11, 9, tzinfo=UTC
-    )
-    epoch = AvailableUpdate.from_dict({"name": "a", "release_date": 1762710000}).release_date
-    assert epoch == datetime.fromtimestamp(1762710000, UTC)
-    naive = AvailableUpdate(name="a", candidate_version="1", release_date=datetime(2025, 11, 9, 18))
-    assert naive.release_date == datetime(2025, 11, 9, 18, tzinfo=UTC)

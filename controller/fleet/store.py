@@ -1,0 +1,170 @@
+"""Hosts in the database: the one place their rows become :class:`Host` objects.
+
+A host's status here is what the table says (deregistered; online while ``connected`` is set and
+``last_seen_at`` is fresh; offline otherwise). The service adds what only this replica knows: a
+host with a live link here is online whatever the table says yet (presence is written behind).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fleetops.common.errors import Conflict, NotFound
+from fleetops.controller.fleet.models import ACTIVE, DEREGISTERED, Host, HostStatus
+from fleetops.controller.store.models import HostRow
+
+#: What :meth:`HostStore.retag` writes: host id -> (operator-set tags, host-set tags).
+Retagging = dict[str, tuple[dict[str, str], dict[str, str]]]
+
+
+async def _find(session: AsyncSession, key: str) -> HostRow:
+    row = await session.get(HostRow, key)
+    if row is None:
+        row = (await session.execute(select(HostRow).where(HostRow.name == key))).scalars().first()
+    if row is None:
+        raise NotFound(f"no such host: {key}", "see the registered hosts with opsctl hosts list")
+    return row
+
+
+class HostStore:
+    """Hosts over one database.
+
+    Args:
+        sessions: the database.
+        heartbeat_interval: a host connected through another replica counts as online while its
+            ``last_seen_at`` is younger than three of these.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], heartbeat_interval: float = 0.0) -> None:
+        self._sessions = sessions
+        self._stale_after = timedelta(seconds=3 * heartbeat_interval)
+
+    def _host(self, row: HostRow) -> Host:
+        if row.state == DEREGISTERED:
+            status = HostStatus.DEREGISTERED
+        elif row.connected and row.last_seen_at and datetime.now(UTC) - row.last_seen_at < self._stale_after:
+            status = HostStatus.ONLINE
+        else:
+            status = HostStatus.OFFLINE
+        return Host(
+            id=row.id,
+            name=row.name,
+            status=status,
+            tags=dict(row.tags or {}),
+            host_tags=dict(row.host_tags or {}),
+            inventory=dict(row.inventory or {}),
+            activation_id=row.activation_id,
+            registered_at=row.registered_at,
+            last_seen_at=row.last_seen_at,
+            connected_at=row.connected_at,
+            certificate_expires_at=row.certificate_expires_at,
+            peer_address=row.peer_address or "",
+        )
+
+    # -- states (the connection gate) ---------------------------------------------------------
+    async def states(self) -> dict[str, str]:
+        """Every host's state (``active`` or ``deregistered``) by id."""
+        async with self._sessions() as session:
+            rows = (await session.execute(select(HostRow.id, HostRow.state))).all()
+        return {r.id: r.state for r in rows}
+
+    async def state(self, host_id: str) -> str | None:
+        async with self._sessions() as session:
+            return (await session.execute(select(HostRow.state).where(HostRow.id == host_id))).scalar()
+
+    # -- registration -------------------------------------------------------------------------
+    async def add(
+        self,
+        session: AsyncSession,
+        host: Host,
+        *,
+        certificate_serial: str,
+        unique_suffix: bool,
+        max_name: int,
+    ) -> Host:
+        """Insert ``host`` in the caller's transaction, suffixing its name when taken (or asked to)."""
+        name = host.name
+        taken = (await session.execute(select(HostRow.id).where(HostRow.name == name))).first()
+        if taken or unique_suffix:
+            suffix = f"-{host.id[-6:]}"
+            name = name[: max_name - len(suffix)].rstrip("._-") + suffix
+        row = HostRow(
+            id=host.id,
+            name=name,
+            state=ACTIVE,
+            tags=dict(host.tags),
+            host_tags=dict(host.host_tags),
+            inventory=host.inventory,
+            activation_id=host.activation_id,
+            registered_at=host.registered_at,
+            certificate_serial=certificate_serial,
+            certificate_expires_at=host.certificate_expires_at,
+            connected=False,
+            connected_replica="",
+            peer_address="",
+        )
+        session.add(row)
+        return self._host(row)
+
+    async def record_certificate(self, host_id: str, serial: str, expires_at: datetime) -> None:
+        """Raises: NotFound (no such host)."""
+        async with self._sessions() as session, session.begin():
+            row = await session.get(HostRow, host_id)
+            if row is None:
+                raise NotFound(f"host {host_id} not found")
+            row.certificate_serial = serial
+            row.certificate_expires_at = expires_at
+
+    # -- queries ------------------------------------------------------------------------------
+    async def hosts(self, *, active_only: bool) -> list[Host]:
+        """Every host (or every active one), by name."""
+        async with self._sessions() as session:
+            stmt = select(HostRow).order_by(HostRow.name)
+            if active_only:
+                stmt = stmt.where(HostRow.state == ACTIVE)
+            rows = (await session.execute(stmt)).scalars().all()
+        return [self._host(r) for r in rows]
+
+    async def get(self, key: str) -> Host:
+        """The host with id or name ``key``. Raises: NotFound."""
+        async with self._sessions() as session:
+            return self._host(await _find(session, key))
+
+    # -- changes ------------------------------------------------------------------------------
+    async def retag(self, *, active_only: bool, decide: Callable[[list[Host]], Retagging]) -> None:
+        """Change tags in one transaction, the hosts' rows locked where the database can.
+
+        ``decide`` sees every host (or every active one), by name, and returns the tags to write;
+        it raises to write nothing.
+        """
+        async with self._sessions() as session, session.begin():
+            stmt = select(HostRow).order_by(HostRow.name).with_for_update()
+            if active_only:
+                stmt = stmt.where(HostRow.state == ACTIVE)
+            rows = (await session.execute(stmt)).scalars().all()
+            writes = decide([self._host(r) for r in rows])
+            for row in rows:
+                if row.id in writes:
+                    row.tags, row.host_tags = (dict(t) for t in writes[row.id])
+
+    async def deregister(self, key: str) -> Host:
+        """Mark the host deregistered (for good). Raises: NotFound, Conflict (already deregistered)."""
+        async with self._sessions() as session, session.begin():
+            row = await _find(session, key)
+            if row.state == DEREGISTERED:
+                raise Conflict(f"host {row.name} is already deregistered")
+            row.state = DEREGISTERED
+            row.deregistered_at = datetime.now(UTC)
+            row.connected = False
+        return self._host(row)
+
+    # -- presence (write-behind) --------------------------------------------------------------
+    async def write_presence(self, rows: list[dict[str, Any]]) -> None:
+        """Update each ``{"id": ..., column: value...}`` in one transaction (bulk UPDATE by primary key)."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(HostRow), rows)

@@ -1,0 +1,32 @@
+"""The one OperatorService servicer gRPC registers, composed of the rooms' calls.
+
+Each room module adds its calls to :class:`~fleetops.controller.rpc.operator.base.OperatorAdapter`;
+this class only lists them, before the generated base class whose methods answer UNIMPLEMENTED.
+What the wire sees is the generated service: one servicer, every method of operator.proto.
+"""
+
+from __future__ import annotations
+
+from fleetops.controller.rpc.operator.activations import ActivationCalls
+from fleetops.controller.rpc.operator.audit import AuditCalls
+from fleetops.controller.rpc.operator.commands import CommandCalls
+from fleetops.controller.rpc.operator.hosts import HostCalls
+from fleetops.controller.rpc.operator.patching import PatchCalls
+from fleetops.controller.rpc.operator.sessions import SessionCalls
+from fleetops.controller.rpc.operator.users import UserCalls
+from fleetops.controller.rpc.operator.windows import WindowCalls
+from fleetops.v1 import operator_pb2_grpc
+
+
+class OperatorServicer(
+    HostCalls,
+    ActivationCalls,
+    CommandCalls,
+    SessionCalls,
+    PatchCalls,
+    WindowCalls,
+    UserCalls,
+    AuditCalls,
+    operator_pb2_grpc.OperatorServiceServicer,
+):
+    """OperatorService: what opsctl calls. Every call is authenticated and audited (``base.py``)."""
