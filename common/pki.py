@@ -31,6 +31,8 @@ from fleetops.common.files import write_public_file, write_secret_file
 
 HOST_URI_PREFIX = "fleetops://host/"
 OPERATOR_URI_PREFIX = "fleetops://operator/"
+# A controller replica calling another over the peer service (docs/architecture.md "Replicas").
+REPLICA_URI_PREFIX = "fleetops://replica/"
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
@@ -41,7 +43,12 @@ _CSR_HINT = "generate a new key and CSR with fleetops-agent register"
 _MAX_PEM = 64 * 1024
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 _PEM_TYPE_RE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
-_URI_KINDS: dict[str, Literal["host", "operator"]] = {HOST_URI_PREFIX: "host", OPERATOR_URI_PREFIX: "operator"}
+IdentityKind = Literal["host", "operator", "replica"]
+_URI_KINDS: dict[str, IdentityKind] = {
+    HOST_URI_PREFIX: "host",
+    OPERATOR_URI_PREFIX: "operator",
+    REPLICA_URI_PREFIX: "replica",
+}
 
 
 def _utc(now: datetime | None) -> datetime:
@@ -85,7 +92,7 @@ def load_private_key(pem: bytes) -> PrivateKey:
 # --- CSRs -------------------------------------------------------------------------------------
 
 
-def _check_name(value: str, what: str) -> str:
+def check_name(value: str, what: str) -> str:
     if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
         raise InvalidInput(
             f"invalid {what} {value!r}",
@@ -210,12 +217,12 @@ def normalize_fingerprint(text: str) -> str:
 class PeerIdentity:
     """Who is at the other end of a mutual-TLS connection."""
 
-    kind: Literal["host", "operator"]
-    name: str  # host id or operator name
+    kind: IdentityKind
+    name: str  # host id, operator name or replica id
 
     def uri(self) -> str:
         """The URI SAN carrying this identity, e.g. ``fleetops://host/h-0123``."""
-        prefix = HOST_URI_PREFIX if self.kind == "host" else OPERATOR_URI_PREFIX
+        prefix = next(p for p, kind in _URI_KINDS.items() if kind == self.kind)
         return prefix + self.name
 
 
@@ -237,7 +244,7 @@ def identity_from_cert(cert: x509.Certificate) -> PeerIdentity:
         name = uris[0].removeprefix(prefix)
         if uris[0].startswith(prefix) and _NAME_RE.fullmatch(name):
             return PeerIdentity(kind, name)
-    raise Unauthenticated(f"certificate identity {uris[0]!r} is not a fleetops host or operator", hint)
+    raise Unauthenticated(f"certificate identity {uris[0]!r} is not a fleetops host, operator or replica", hint)
 
 
 # --- certificate authority --------------------------------------------------------------------
@@ -340,7 +347,7 @@ class CertificateAuthority:
             InvalidInput: ``host_id`` is not a valid name.
             CertificateRequestError: the CSR's key is unusable.
         """
-        _check_name(host_id, "host id")
+        check_name(host_id, "host id")
         san = x509.UniformResourceIdentifier(HOST_URI_PREFIX + host_id)
         return self._issue(_csr_key(csr), host_id, [san], ExtendedKeyUsageOID.CLIENT_AUTH, lifetime)
 
@@ -353,9 +360,24 @@ class CertificateAuthority:
             InvalidInput: ``operator`` is not a valid name.
             CertificateRequestError: the CSR's key is unusable.
         """
-        _check_name(operator, "operator name")
+        check_name(operator, "operator name")
         san = x509.UniformResourceIdentifier(OPERATOR_URI_PREFIX + operator)
         return self._issue(_csr_key(csr), operator, [san], ExtendedKeyUsageOID.CLIENT_AUTH, lifetime)
+
+    def issue_replica_certificate(
+        self, public_key: PublicKey, replica_id: str, lifetime: timedelta
+    ) -> x509.Certificate:
+        """Sign the client certificate a controller replica presents to the other replicas.
+
+        Only a holder of the CA key (a replica) can make one; host and operator certificates never
+        pass for it (the peer service checks the kind).
+
+        Raises:
+            InvalidInput: ``replica_id`` is not a valid name.
+        """
+        check_name(replica_id, "replica id")
+        san = x509.UniformResourceIdentifier(REPLICA_URI_PREFIX + replica_id)
+        return self._issue(public_key, replica_id, [san], ExtendedKeyUsageOID.CLIENT_AUTH, lifetime)
 
     def verify_issued(self, cert: x509.Certificate, now: datetime | None = None) -> None:
         """Check that this CA signed ``cert`` and that it is valid at ``now`` (default: now).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from cryptography import x509
@@ -29,21 +29,27 @@ from fleetops.controller.objects.factory import store_from_url
 from fleetops.controller.objects.health import MonitoredStore, StoreHealth, check_store
 from fleetops.controller.objects.interfaces import StoreUnavailable
 from fleetops.controller.patching.service import PatchService
+from fleetops.controller.replicas.service import ReplicaRegistry
+from fleetops.controller.replicas.store import ReplicaStore
 from fleetops.controller.rpc import server as rpc_server
 from fleetops.controller.rpc.agent_channel import GrpcAgentChannel
 from fleetops.controller.rpc.agent_service import AgentServicer
 from fleetops.controller.rpc.enrollment_service import EnrollmentServicer
+from fleetops.controller.rpc.invocation_reports import InvocationReports
 from fleetops.controller.rpc.operator import OperatorServicer
+from fleetops.controller.rpc.peer_client import PeerClients
+from fleetops.controller.rpc.peer_service import PeerServicer
 from fleetops.controller.sessions.broker import SessionBroker
 from fleetops.controller.sessions.models import SessionLimits
 from fleetops.controller.sessions.store import SessionStore
 from fleetops.controller.settings import ControllerSettings
-from fleetops.controller.store import database
+from fleetops.controller.store import database, notify
+from fleetops.controller.store.notify import ChangeListener
 from fleetops.controller.throttle import EnrollmentThrottle, RefusalLog
 from fleetops.controller.users.service import UserService
 from fleetops.controller.windows.authority import TaskAuthority
 from fleetops.controller.windows.service import WindowService
-from fleetops.v1 import agent_pb2_grpc, enrollment_pb2_grpc, operator_pb2_grpc
+from fleetops.v1 import agent_pb2_grpc, enrollment_pb2_grpc, operator_pb2_grpc, peer_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +130,16 @@ async def take_audit_checkpoint(settings: ControllerSettings, requested_by: str)
         await engine.dispose()
 
 
+def advertise_address(settings: ControllerSettings, listen_host: str, listen_port: int) -> str:
+    """Where the other replicas reach this one: --advertise-address, else the listen host (the
+    machine's name when it listens on all addresses) with the bound port."""
+    if settings.advertise_address:
+        split_address(settings.advertise_address)  # InvalidInput when it is no HOST:PORT
+        return settings.advertise_address
+    host = socket.getfqdn() if listen_host in ("0.0.0.0", "::", "") else listen_host
+    return f"[{host}]:{listen_port}" if ":" in host else f"{host}:{listen_port}"
+
+
 @dataclass
 class BoundPorts:
     listen: int
@@ -189,18 +205,42 @@ class Controller:
         )
         # Command output goes through the spool: the store's trouble never reaches an agent.
         self.commands = CommandService(
-            InvocationStore(self.sessions), self.fleet, self.output, ack_timeout=s.command_ack_timeout
+            InvocationStore(self.sessions),
+            self.fleet,
+            self.output,
+            ack_timeout=s.command_ack_timeout,
+            replica_id=self.replica_id,
         )
+        # Replicas sharing the database: the registry and routing table, wake-ups over LISTEN/NOTIFY,
+        # and the peer clients that reach hosts held elsewhere (docs/architecture.md "Replicas").
+        self.changes = ChangeListener(self.engine)
+        self.registry = ReplicaRegistry(
+            ReplicaStore(self.sessions),
+            self.changes,
+            self.replica_id,
+            "",
+            heartbeat_interval=s.replica_dead_after / 3,
+            dead_after=s.replica_dead_after,
+        )
+        ca_pem = pki.cert_pem(self.authority.cert)
+        replica_key = pki.generate_private_key()
+        replica_cert = self.authority.issue_replica_certificate(
+            replica_key.public_key(), self.replica_id, SERVER_CERT_LIFETIME
+        )
+        self.peers = PeerClients(
+            self.registry, pki.private_key_pem(replica_key), pki.cert_pem(replica_cert) + ca_pem, ca_pem
+        )
+        self.commands.announce_changes = self.changes.enabled
         await self.fleet.start()
         self.presence.start()
-        channel = GrpcAgentChannel(self.presence)
+        channel = GrpcAgentChannel(self.presence, self.peers)
+        reports = InvocationReports(self.commands, self.peers)
         self.patching = PatchService(self.sessions, self.fleet, self.commands)
         await self.patching.start()  # listens for results before commands resume
         await self.output.start()
         await self.commands.start(channel)
 
         key_pem, chain_pem = ensure_server_certificate(s, self.authority)
-        ca_pem = pki.cert_pem(self.authority.cert)
         interceptors = [MetricsInterceptor(self.metrics)]
 
         # Bind the port first: the session broker is named after it (a restart ends only its own sessions).
@@ -209,6 +249,13 @@ class Controller:
         listen_port = self.server.add_secure_port(
             f"{host}:{port}", rpc_server.mtls_credentials(key_pem, chain_pem, ca_pem)
         )
+        self.registry.address = advertise_address(s, host, listen_port)
+        await self.registry.start()  # Conflict: a live replica elsewhere has this id
+        self.registry.on_host_moved(self.commands.host_moved)
+        self.registry.on_replicas_dead(self._adopt)
+        self.registry.on_rejoined(self.commands.release_lost)
+        self.changes.subscribe(notify.COMMANDS, self.commands.on_command_notice)
+        self.changes.start()
         self.broker = SessionBroker(
             SessionStore(self.sessions),
             self.fleet,
@@ -238,6 +285,7 @@ class Controller:
                 self.metrics,
                 self.commands,
                 self.broker,
+                reports,
                 heartbeat_interval=s.heartbeat_interval,
                 inventory_interval=s.inventory_interval,
             ),
@@ -259,6 +307,7 @@ class Controller:
         operator_servicer.audit_exporter = self.audit_exporter
         operator_servicer.audit_checkpoints = self.audit_checkpoints
         operator_pb2_grpc.add_OperatorServiceServicer_to_server(operator_servicer, self.server)
+        peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(self.presence, reports, self.audit), self.server)
         health_main = rpc_server.add_health_and_reflection(self.server, rpc_server.MTLS_SERVICES)
 
         self.enroll_server = grpc.aio.server(interceptors=interceptors, options=rpc_server.ENROLL_SERVER_OPTIONS)
@@ -292,6 +341,10 @@ class Controller:
         self.audit_exporter.start()
         self.audit_checkpoints.start()
         return self.ports
+
+    async def _adopt(self, gone: list[str]) -> None:
+        before = datetime.now(UTC) - timedelta(seconds=self.settings.replica_dead_after)
+        await self.commands.adopt(gone, before)
 
     async def _open_object_store(self) -> None:
         """Build the object store and check it (docs/operations.md "Object store").
@@ -336,6 +389,9 @@ class Controller:
         await self.broker.stop()
         await self.server.stop(grace)
         await self.commands.stop()
+        await self.changes.stop()
+        await self.registry.stop()  # the others adopt what this replica left unfinished
+        await self.peers.close()
         await self.output.stop()
         await self.fleet.stop()
         await self.presence.stop()

@@ -103,6 +103,28 @@ def _server_options(p: argparse.ArgumentParser) -> None:
         help="how often a degraded object store is checked again and spooled output uploaded (default 30s)",
     )
     p.add_argument("--ready-file", type=Path, help="write the bound ports here as JSON once serving")
+    p.add_argument(
+        "--replica-id",
+        default="",
+        metavar="ID",
+        help="this replica's name among controllers sharing one database (default: the host name); unique "
+        "per replica, also when several run on one machine",
+    )
+    p.add_argument(
+        "--advertise-address",
+        default="",
+        metavar="HOST:PORT",
+        help="where the other replicas reach this one's --listen port (default: the --listen host, or the "
+        "host name when it listens on all addresses, with the bound port); HOST must be one of the --san names",
+    )
+    p.add_argument(
+        "--replica-dead-after",
+        type=_duration,
+        default=timedelta(seconds=15),
+        metavar="DURATION",
+        help="a replica silent this long is dead: the others clear its routes and adopt its commands; each "
+        "replica heartbeats every third of it (default 15s; 3s to 10m)",
+    )
     _controller_settings(p)
     _sans(p)
 
@@ -251,6 +273,26 @@ def controller_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _replica_id(text: str) -> str:
+    """``--replica-id``: "" (the host name) or a name that fits a certificate.
+
+    Raises:
+        InvalidInput: not 1-64 letters, digits and . _ @ + -.
+    """
+    return pki.check_name(text, "--replica-id") if text else ""
+
+
+def _replica_dead_after(value: timedelta) -> float:
+    """``--replica-dead-after`` in seconds.
+
+    Raises:
+        InvalidInput: outside 3s..10m.
+    """
+    if not timedelta(seconds=3) <= value <= timedelta(minutes=10):
+        raise InvalidInput("--replica-dead-after must be from 3s to 10m", "the default is 15s")
+    return value.total_seconds()
+
+
 def settings_from(args: argparse.Namespace) -> ControllerSettings:
     dns, ips = _split_sans(args.san)
     tuning = controller_settings(args)
@@ -269,6 +311,9 @@ def settings_from(args: argparse.Namespace) -> ControllerSettings:
         object_store_retry_interval=max(args.object_store_retry_interval.total_seconds(), 1.0),
         server_dns_names=dns,
         server_ip_addresses=ips,
+        replica_id=_replica_id(args.replica_id),
+        advertise_address=args.advertise_address,
+        replica_dead_after=_replica_dead_after(args.replica_dead_after),
         **tuning,
     )
 

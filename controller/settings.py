@@ -42,7 +42,13 @@ class ControllerSettings:
     operator_certificate_lifetime: timedelta = timedelta(hours=12)
     server_dns_names: tuple[str, ...] = ("localhost",)
     server_ip_addresses: tuple[str, ...] = ("127.0.0.1",)
+    # This replica's name among controllers sharing one database ("" = the host name) and where the
+    # other replicas reach its --listen port ("" = derived from --listen; see docs/operations.md).
     replica_id: str = ""
+    advertise_address: str = ""
+    # Seconds after which a silent replica is dead (its routes cleared, its commands adopted); each
+    # replica heartbeats every third of it.
+    replica_dead_after: float = 15.0
     # The unauthenticated enrollment port (Register, OperatorLogin): rate per source address, lockout of
     # activations and login tokens after wrong answers, bounded refusal audit (docs/enrollment.md).
     enroll_throttle: ThrottleSettings = field(default_factory=ThrottleSettings)

@@ -92,6 +92,7 @@ def print_hosts(hosts: Sequence[operator_pb2.Host]) -> None:
             text(h.name),
             h.id,
             status_word(h.status),
+            h.replica or "-",
             text(f"{h.inventory.os_name} {h.inventory.os_version}".strip()) or "-",
             text(h.inventory.ip_addresses[0]) if h.inventory.ip_addresses else "-",
             output.ago(h.last_seen_at),
@@ -99,7 +100,7 @@ def print_hosts(hosts: Sequence[operator_pb2.Host]) -> None:
         ]
         for h in hosts
     ]
-    output.table(["NAME", "ID", "STATUS", "OS", "ADDRESS", "LAST SEEN", "TAGS"], rows)
+    output.table(["NAME", "ID", "STATUS", "REPLICA", "OS", "ADDRESS", "LAST SEEN", "TAGS"], rows)
     if not hosts:
         print("(no hosts match)")
 
@@ -122,6 +123,7 @@ def print_host(h: operator_pb2.Host) -> None:
         ("registered", output.when(h.registered_at)),
         ("last seen", f"{output.when(h.last_seen_at)} ({output.ago(h.last_seen_at)})"),
         ("connected from", h.peer_address or "-"),
+        ("replica", h.replica or "-"),
         ("certificate expires", output.when(h.certificate_expires_at)),
         ("hostname", text(inv.hostname)),
         ("os", text(f"{inv.os_name} {inv.os_version} ({inv.os_family})")),

@@ -26,7 +26,7 @@ from fleetops.controller.commands.models import (
     listed,
 )
 from fleetops.controller.commands.output import OutputSink, output_key
-from fleetops.controller.commands.store import InvocationStore
+from fleetops.controller.commands.store import CANCEL, CHANGED, InvocationStore
 from fleetops.controller.commands.waiting import as_it_stands
 from fleetops.controller.fleet.models import Host, Target
 from fleetops.controller.fleet.service import FleetService
@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 
 # Output totals a result may claim (the database's BIGINT; a forged 2**64 must not poison a batch).
 _MAX_STREAM_BYTES = 2**62
+
+# Invocations whose command another replica runs, remembered so output chunks need no lookup.
+_ELSEWHERE_CACHE = 10_000
+# Seconds changes are gathered before other replicas' watchers are woken (one NOTIFY for many).
+_ANNOUNCE_COALESCE = 0.1
 
 ResultListener = Callable[[str, str, InvocationReport], Awaitable[None]]
 
@@ -68,12 +73,16 @@ class CommandService:
         objects: ObjectStore,
         *,
         ack_timeout: float = DEFAULT_ACK_TIMEOUT,
+        replica_id: str = "",
     ) -> None:
         """
         Args:
             ack_timeout: seconds a connected host has to acknowledge a sent invocation before it
                 ends failed (see dispatch.py).
+            replica_id: this replica; the commands it creates or adopts are stored as its own, and
+                reports about other replicas' commands are passed on (docs/architecture.md "Replicas").
         """
+        self.replica_id = replica_id
         self._ack_timeout = ack_timeout
         self._store = store
         self._fleet = fleet
@@ -87,6 +96,12 @@ class CommandService:
         self._result_listeners: list[tuple[ResultListener, frozenset[str] | None]] = []
         self._agent_task: dict[str, str] = {}  # command id -> its agent task ("" for a command line)
         self._feed = OutputFeed(self, objects)
+        # invocation id -> the replica running its command, for reports of hosts held here
+        self._elsewhere: dict[str, str] = {}
+        self._changed_elsewhere: set[str] = set()  # commands whose watchers on other replicas to wake
+        self._announce = asyncio.Event()
+        self._announcer: asyncio.Task[None] | None = None
+        self.announce_changes = False  # set when other replicas may watch (PostgreSQL)
 
     def on_result(self, listener: ResultListener, *, agent_tasks: Iterable[str] | None = None) -> None:
         """Call ``listener(command_id, host_id, report)`` after each final result is committed.
@@ -104,22 +119,121 @@ class CommandService:
         """Resume every command that was in progress (after a restart or a crash)."""
         self._channel = channel
         self._store.start()
-        for command in await self._store.in_progress():
-            slots = [
-                Slot(
-                    invocation_id=i.id,
-                    host_id=i.host_id,
-                    host_name=i.host_name,
-                    state=i.state,
-                    sent=i.sent_at is not None or i.state is not InvocationState.PENDING,
-                    sent_at=i.sent_at,
-                )
-                for i in await self._store.invocations(command.id, tails=False)
-            ]
-            self._start_run(command, slots)
+        for command in await self._store.in_progress(self.replica_id):
+            await self._resume(command)
             log.info("resumed command %s", command.id)
+        if self.announce_changes:
+            self._announcer = asyncio.create_task(self._announce_changes(), name="command-changes")
+
+    async def _resume(self, command: Command) -> CommandRun:
+        slots = [
+            Slot(
+                invocation_id=i.id,
+                host_id=i.host_id,
+                host_name=i.host_name,
+                state=i.state,
+                sent=i.sent_at is not None or i.state is not InvocationState.PENDING,
+                sent_at=i.sent_at,
+            )
+            for i in await self._store.invocations(command.id, tails=False)
+        ]
+        return self._start_run(command, slots)
+
+    # -- replicas -----------------------------------------------------------------------------
+    async def adopt(self, gone: builtins.list[str], gone_before: datetime) -> builtins.list[str]:
+        """Run the unfinished commands of replicas that are gone; the ids adopted.
+
+        Each adopted run re-sends what was in flight to hosts that are connected anywhere (the
+        agents answer from their journals, never running an invocation twice), then goes on
+        under the command's own limits.
+        """
+        assert self._channel is not None
+        adopted = []
+        for command in await self._store.adopt(self.replica_id, gone, gone_before):
+            if command.id in self._runs:
+                continue
+            run = await self._resume(command)
+            adopted.append(command.id)
+            log.warning("adopted command %s from replica(s) %s", command.id, ", ".join(gone))
+            for slot in run.slots.values():
+                if slot.sent and not slot.state.final and self._channel.is_connected(slot.host_id):
+                    await run.resend(slot)
+        return adopted
+
+    async def release_lost(self) -> builtins.list[str]:
+        """Stop running commands another replica adopted (this one was cut off from the others)."""
+        lost = await self._store.owned_elsewhere(self.replica_id, builtins.list(self._runs))
+        for command_id in lost:
+            run = self._runs.get(command_id)
+            if run is not None and run.task is not None:
+                run.task.cancel()
+                await asyncio.gather(run.task, return_exceptions=True)
+            log.warning("command %s is run by another replica now; stopped running it here", command_id)
+            await self._forget_run(command_id)
+        return lost
+
+    def on_command_notice(self, payload: str) -> None:
+        """A notification on notify.COMMANDS from another replica (or this one)."""
+        kind, _, rest = payload.partition(" ")
+        if kind == CANCEL:
+            run = self._runs.get(rest)
+            if run is not None:
+                run.request_cancel()
+        elif kind == CHANGED:
+            for command_id in rest.split(" "):
+                if command_id not in self._runs:
+                    self._wake_watchers(command_id)
+
+    async def host_moved(self, host_id: str) -> None:
+        """A host connected to another replica: what it has in flight here goes out through that one."""
+        await self.host_connected(host_id)
+
+    async def owner_elsewhere(self, host_id: str, invocation_id: str) -> str:
+        """The replica running ``invocation_id``'s command when that is not this one, else "".
+
+        Raises:
+            PermissionDenied: the invocation belongs to another host.
+        """
+        if invocation_id in self._owner:
+            return ""
+        owner = self._elsewhere.get(invocation_id)
+        if owner is not None:
+            return owner
+        route = await self._store.invocation_route(invocation_id)
+        if route is None:
+            return ""
+        _, owning_host, final, owner = route
+        if owning_host != host_id:
+            raise PermissionDenied(
+                f"host {host_id} reported on invocation {invocation_id[:64]} of host {owning_host}",
+                "each host reports only its own invocations",
+            )
+        if final or owner in ("", self.replica_id):
+            return ""
+        if len(self._elsewhere) >= _ELSEWHERE_CACHE:
+            self._elsewhere.pop(next(iter(self._elsewhere)))
+        self._elsewhere[invocation_id] = owner
+        return owner
+
+    def forget_owner(self, invocation_id: str) -> None:
+        """The replica cached as running this invocation's command did not take the report."""
+        self._elsewhere.pop(invocation_id, None)
+
+    async def _announce_changes(self) -> None:
+        while True:
+            await self._announce.wait()
+            await asyncio.sleep(_ANNOUNCE_COALESCE)
+            self._announce.clear()
+            changed, self._changed_elsewhere = self._changed_elsewhere, set()
+            try:
+                await self._store.announce_changes(sorted(changed))
+            except Exception as exc:  # watchers elsewhere then see it at their next change
+                log.warning("could not tell other replicas about command changes: %s", exc)
 
     async def stop(self) -> None:
+        if self._announcer is not None:
+            self._announcer.cancel()
+            await asyncio.gather(self._announcer, return_exceptions=True)
         for run in list(self._runs.values()):
             if run.task:
                 run.task.cancel()
@@ -128,7 +242,7 @@ class CommandService:
             await sink.abort()
         await self._store.stop()
 
-    def _start_run(self, command: Command, slots: list[Slot]) -> None:
+    def _start_run(self, command: Command, slots: list[Slot]) -> CommandRun:
         assert self._channel is not None
         run = CommandRun(
             command,
@@ -147,8 +261,13 @@ class CommandService:
             if not slot.state.final:
                 self._by_host.setdefault(slot.host_id, set()).add(command.id)
         run.start()
+        return run
 
     async def _done(self, command_id: str) -> None:
+        await self._forget_run(command_id)
+        self._notify(command_id)
+
+    async def _forget_run(self, command_id: str) -> None:
         self._agent_task.pop(command_id, None)
         run = self._runs.pop(command_id, None)
         if run is not None:
@@ -159,7 +278,6 @@ class CommandService:
                     commands.discard(command_id)
                     if not commands:
                         del self._by_host[slot.host_id]
-        self._notify(command_id)
 
     def _instruction_for(self, command: Command) -> Any:
         spec = command.spec
@@ -238,7 +356,9 @@ class CommandService:
             cancel_requested=False,
         )
         slots = [Slot(new_invocation_id(), h.id, h.name, InvocationState.PENDING, False) for h in hosts]
-        await self._store.create(planned, [(s.invocation_id, s.host_id, s.host_name) for s in slots], now)
+        await self._store.create(
+            planned, [(s.invocation_id, s.host_id, s.host_name) for s in slots], now, owner=self.replica_id
+        )
         self._start_run(planned, slots)
         command = await self._store.command(planned.id)
         assert command is not None
@@ -364,6 +484,12 @@ class CommandService:
                 del self._watchers[command_id]
 
     def _notify(self, command_id: str) -> None:
+        self._wake_watchers(command_id)
+        if self.announce_changes:
+            self._changed_elsewhere.add(command_id)
+            self._announce.set()
+
+    def _wake_watchers(self, command_id: str) -> None:
         for queue in self._watchers.get(command_id, ()):
             if queue.empty():
                 queue.put_nowait(None)  # coalesced: a watcher re-reads everything that changed
@@ -436,7 +562,10 @@ class CommandService:
             )
         owner = self._owned(host_id, report.invocation_id)
         if owner is None:
-            return True  # already final and forgotten: acknowledge again so the agent can let go
+            # Already final and forgotten: acknowledge again so the agent can let go. Not final
+            # (a command being adopted, or run elsewhere): not acknowledged; the agent sends it again.
+            route = await self._store.invocation_route(report.invocation_id)
+            return route is None or route[2]
         command_id = owner[0]
         run = self._runs.get(command_id)
         slot = run.slots.get(report.invocation_id) if run else None

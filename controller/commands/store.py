@@ -22,7 +22,11 @@ from sqlalchemy.orm import defer
 
 from fleetops.common.states import FINAL_STATE_NAMES, CommandStatus, InvocationState
 from fleetops.controller.commands.models import Command, CommandSpec, Invocation
-from fleetops.controller.store.models import CommandRow, InvocationRow
+from fleetops.controller.store import notify
+from fleetops.controller.store.models import CommandRow, InvocationRow, ReplicaRow
+
+#: Kinds of notification on notify.COMMANDS: "cancel <command id>", "changed <command id>...".
+CANCEL, CHANGED = "cancel", "changed"
 
 #: The invocations table, for Core statements (bulk insert; executemany updates).
 _INVOCATIONS = cast(Table, InvocationRow.__table__)
@@ -69,8 +73,11 @@ class InvocationStore:
                 self._wakeup.set()
 
     # -- commands ---------------------------------------------------------------------------
-    async def create(self, command: Command, invocations: list[tuple[str, str, str]], now: datetime) -> None:
-        """Store ``command`` and its invocations, each ``(invocation id, host id, host name)``, pending."""
+    async def create(
+        self, command: Command, invocations: list[tuple[str, str, str]], now: datetime, owner: str = ""
+    ) -> None:
+        """Store ``command`` (its fan-out run by replica ``owner``) and its invocations, each
+        ``(invocation id, host id, host name)``, pending."""
         spec = command.spec
         row = CommandRow(
             id=command.id,
@@ -95,6 +102,7 @@ class InvocationStore:
             total=command.total,
             agent_task=spec.agent_task,
             task_input=spec.task_input or None,
+            owner_replica=owner,
         )
         rows = [
             {
@@ -161,12 +169,69 @@ class InvocationStore:
             counts = await self._counts(session, [r.id for r in rows])
         return [to_command(r, counts.get(r.id, {})) for r in rows]
 
-    async def in_progress(self) -> list[Command]:
-        """Commands still running (to resume), with their agent task's input; without counts."""
-        async with self._sessions() as session:
-            stmt = select(CommandRow).where(CommandRow.status == CommandStatus.IN_PROGRESS.value)
+    async def in_progress(self, owner: str) -> list[Command]:
+        """Commands still running that replica ``owner`` runs (to resume), with their agent task's
+        input; without counts. Commands without an owner (created before replicas had ids) become
+        ``owner``'s first."""
+        running = CommandRow.status == CommandStatus.IN_PROGRESS.value
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(CommandRow).where(running, CommandRow.owner_replica == "").values(owner_replica=owner)
+            )
+            stmt = select(CommandRow).where(running, CommandRow.owner_replica == owner)
             rows = (await session.execute(stmt)).scalars().all()
         return [to_command(r, {}, with_input=True) for r in rows]
+
+    async def adopt(self, owner: str, gone: Iterable[str], gone_before: datetime) -> list[Command]:
+        """Make ``owner`` run the unfinished commands of replicas that are gone; the adopted commands.
+
+        A replica counts as gone only if its row still says so when the update runs (stopped, or
+        no heartbeat since ``gone_before``): one that came back meanwhile keeps its commands, and
+        of two survivors adopting at once, one wins each command.
+        """
+        gone_ids = list(gone)
+        if not gone_ids:
+            return []
+        still_gone = select(ReplicaRow.id).where(
+            ReplicaRow.id.in_(gone_ids),
+            or_(ReplicaRow.stopped_at.is_not(None), ReplicaRow.heartbeat_at < gone_before),
+        )
+        running = CommandRow.status == CommandStatus.IN_PROGRESS.value
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(CommandRow)
+                .where(running, CommandRow.owner_replica.in_(still_gone))
+                .values(owner_replica=owner)
+                .returning(CommandRow.id)
+            )
+            ids = [row[0] for row in result.all()]
+            if not ids:
+                return []
+            rows = (await session.execute(select(CommandRow).where(CommandRow.id.in_(ids)))).scalars().all()
+        return [to_command(r, {}, with_input=True) for r in rows]
+
+    async def owned_elsewhere(self, owner: str, command_ids: Iterable[str]) -> list[str]:
+        """Which of these commands another replica runs now (it adopted them while this one was cut off)."""
+        wanted = list(command_ids)
+        if not wanted:
+            return []
+        stmt = select(CommandRow.id).where(CommandRow.id.in_(wanted), CommandRow.owner_replica != owner)
+        async with self._sessions() as session:
+            return list((await session.execute(stmt)).scalars().all())
+
+    async def invocation_route(self, invocation_id: str) -> tuple[str, str, bool, str] | None:
+        """``(command id, host id, final, owner replica)`` of an invocation, None when unknown."""
+        stmt = (
+            select(InvocationRow.command_id, InvocationRow.host_id, InvocationRow.state, CommandRow.owner_replica)
+            .join(CommandRow, CommandRow.id == InvocationRow.command_id)
+            .where(InvocationRow.id == invocation_id)
+        )
+        async with self._sessions() as session:
+            row = (await session.execute(stmt)).first()
+        if row is None:
+            return None
+        command_id, host_id, state, owner = row
+        return command_id, host_id, state in FINAL_STATE_NAMES, owner
 
     async def counts(self, command_id: str) -> dict[str, int]:
         async with self._sessions() as session:
@@ -186,8 +251,17 @@ class InvocationStore:
         return result
 
     async def set_cancel_requested(self, command_id: str) -> None:
+        """Record the cancel and wake the replica running the command (NOTIFY, at commit)."""
         async with self._sessions() as session, session.begin():
             await session.execute(update(CommandRow).where(CommandRow.id == command_id).values(cancel_requested=True))
+            await notify.notify(session, notify.COMMANDS, f"{CANCEL} {command_id}")
+
+    async def announce_changes(self, command_ids: Iterable[str]) -> None:
+        """Wake watchers of these commands on other replicas (one NOTIFY per payload's worth)."""
+        ids = list(command_ids)
+        async with self._sessions() as session, session.begin():
+            for start in range(0, len(ids), 200):
+                await notify.notify(session, notify.COMMANDS, " ".join([CHANGED, *ids[start : start + 200]]))
 
     async def finish_command(self, command_id: str, status: CommandStatus) -> None:
         await self.flush()

@@ -41,6 +41,7 @@ class Host:
     connected_at: datetime | None
     certificate_expires_at: datetime | None
     peer_address: str = ""
+    replica: str = ""  # the controller replica holding its control stream while online
     host_tags: dict[str, str] = field(default_factory=dict)
 
     @property

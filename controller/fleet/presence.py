@@ -142,7 +142,7 @@ class PresenceTracker:
                     values["inventory"] = p.inventory
                 rows.append(values)
             # ORM bulk UPDATE by primary key: one executemany per distinct set of columns.
-            await self._store.write_presence(rows)
+            await self._store.write_presence(rows, self._replica_id)
         except BaseException:
             # put the batch back under anything newer that arrived meanwhile
             for host_id, p in batch.items():

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common.errors import Conflict, NotFound
 from fleetops.controller.fleet.models import ACTIVE, DEREGISTERED, Host, HostStatus
+from fleetops.controller.replicas.models import CONNECTED, DISCONNECTED, route_payloads
+from fleetops.controller.store import notify
 from fleetops.controller.store.models import HostRow
 
 #: What :meth:`HostStore.retag` writes: host id -> (operator-set tags, host-set tags).
@@ -64,6 +66,7 @@ class HostStore:
             connected_at=row.connected_at,
             certificate_expires_at=row.certificate_expires_at,
             peer_address=row.peer_address or "",
+            replica=(row.connected_replica or "") if status is HostStatus.ONLINE else "",
         )
 
     # -- states (the connection gate) ---------------------------------------------------------
@@ -164,7 +167,30 @@ class HostStore:
         return self._host(row)
 
     # -- presence (write-behind) --------------------------------------------------------------
-    async def write_presence(self, rows: list[dict[str, Any]]) -> None:
-        """Update each ``{"id": ..., column: value...}`` in one transaction (bulk UPDATE by primary key)."""
+    async def write_presence(self, rows: list[dict[str, Any]], replica_id: str) -> None:
+        """Update each ``{"id": ..., column: value...}`` in one transaction (bulk UPDATE by primary key).
+
+        A row that disconnects a host (``connected`` False) is written only while the host's route
+        still names ``replica_id``: a host that already connected to another replica stays routed
+        there. The route changes are announced to the other replicas (NOTIFY, sent at commit).
+        """
+        connects = [r["id"] for r in rows if r.get("connected") is True]
+        disconnects = [r for r in rows if r.get("connected") is False]
+        others = [r for r in rows if r.get("connected") is not False]
         async with self._sessions() as session, session.begin():
-            await session.execute(update(HostRow), rows)
+            if others:
+                await session.execute(update(HostRow), others)
+            groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+            for row in disconnects:
+                groups.setdefault(frozenset(k for k in row if k != "id"), []).append(row)
+            table = cast(Table, HostRow.__table__)
+            for columns, group in groups.items():
+                guarded = (
+                    update(table)
+                    .where(table.c.id == bindparam("b_id"), table.c.connected_replica.in_((replica_id, "")))
+                    .values({c: bindparam(f"b_{c}") for c in columns})
+                )
+                await session.execute(guarded, [{f"b_{k}": v for k, v in r.items()} for r in group])
+            for kind, host_ids in ((CONNECTED, connects), (DISCONNECTED, [r["id"] for r in disconnects])):
+                for payload in route_payloads(kind, replica_id, host_ids, notify.MAX_PAYLOAD_BYTES):
+                    await notify.notify(session, notify.ROUTES, payload)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 import grpc
 
@@ -36,17 +37,33 @@ def run_message(i: RunInstruction) -> agent_pb2.ControllerMessage:
     )
 
 
+class Router(Protocol):
+    """Where a host held by another replica is reached (the replica registry plus peer clients)."""
+
+    def route(self, host_id: str) -> str | None: ...
+
+    async def deliver(self, replica_id: str, host_id: str, message: agent_pb2.ControllerMessage) -> bool: ...
+
+
 class GrpcAgentChannel:
-    def __init__(self, presence: PresenceTracker) -> None:
+    """The control streams of hosts connected here and, through ``router``, of hosts held by other replicas."""
+
+    def __init__(self, presence: PresenceTracker, router: Router | None = None) -> None:
         self._presence = presence
+        self._router = router
 
     def is_connected(self, host_id: str) -> bool:
-        return self._presence.link(host_id) is not None
+        if self._presence.link(host_id) is not None:
+            return True
+        return self._router is not None and self._router.route(host_id) is not None
 
     async def _send(self, host_id: str, message: agent_pb2.ControllerMessage) -> bool:
         link = self._presence.link(host_id)
         if link is None:
-            return False
+            replica_id = self._router.route(host_id) if self._router is not None else None
+            if replica_id is None or self._router is None:
+                return False
+            return await self._router.deliver(replica_id, host_id, message)
         try:
             await link.send(message)  # type: ignore[attr-defined]  # GrpcAgentLink has send(); fleet's AgentLink need not
             return True

@@ -12,21 +12,18 @@ import grpc
 from fleetops.common.errors import (
     FleetopsError,
     InternalError,
-    InvalidInput,
     PermissionDenied,
     Unauthenticated,
     Unavailable,
 )
-from fleetops.common.states import InvocationState
 from fleetops.common.wire import inventory_from_proto
 from fleetops.controller.audit.service import AuditLog
-from fleetops.controller.commands.models import InvocationReport
 from fleetops.controller.commands.service import CommandService
 from fleetops.controller.enrollment.service import EnrollmentService
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.metrics import ControllerMetrics
-from fleetops.controller.rpc import convert, patch_report
 from fleetops.controller.rpc.errors import abort
+from fleetops.controller.rpc.invocation_reports import INVOCATION_MESSAGES, InvocationReports
 from fleetops.controller.rpc.peer import Peer, peer_of
 from fleetops.controller.rpc.session_streams import agent_session
 from fleetops.controller.sessions.broker import SessionBroker
@@ -76,6 +73,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         metrics: ControllerMetrics,
         commands: CommandService,
         sessions: SessionBroker,
+        reports: InvocationReports,
         *,
         heartbeat_interval: float,
         inventory_interval: float,
@@ -86,6 +84,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self._metrics = metrics
         self._commands = commands
         self._sessions = sessions
+        self._reports = reports
         self._heartbeat_interval = heartbeat_interval
         self._inventory_interval = inventory_interval
 
@@ -250,40 +249,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                         "each host reports only its own inventory",
                     )
                 self._fleet.presence.seen(host_id, inventory_from_proto(message.inventory.inventory))
-            elif kind == "invocation_update":
-                u = message.invocation_update
-                state = _PHASES.get(u.phase)
-                if state is not None:
-                    try:
-                        at = convert.from_timestamp(u.at) if u.HasField("at") else datetime.now(UTC)
-                    except (ValueError, OverflowError):
-                        at = datetime.now(UTC)  # a time no clock shows: ours is as good
-                    await self._commands.invocation_progress(host_id, u.invocation_id, state, at)
-            elif kind == "output":
-                o = message.output
-                stream = "stderr" if o.stream == agent_pb2.OUTPUT_STREAM_STDERR else "stdout"
-                try:
-                    await self._commands.invocation_output(host_id, o.invocation_id, stream, o.offset, o.data)
-                except (Unavailable, InternalError) as exc:
-                    # The controller could not keep the chunk (its own disk): the result's byte
-                    # counts then show the loss; the agent is not to blame, the stream goes on.
-                    log.error("output of %s from host %s not kept: %s", o.invocation_id, host_id, exc.message)
-            elif kind == "result":
-                report = _report(message.result)  # InvalidInput ends the link, refused and audited
-                try:
-                    stored = await self._commands.invocation_result(host_id, report)
-                except (Unavailable, InternalError) as exc:
-                    # The controller's own trouble, never a refusal: not acknowledged, so the agent
-                    # keeps the result and sends it again on its next connect.
-                    log.error("storing the result of %s failed: %s", message.result.invocation_id, exc.message)
-                    stored = False
-                except FleetopsError:
-                    raise
-                except Exception:
-                    # Not acknowledged: the agent keeps the result and sends it again on reconnect.
-                    log.exception("storing the result of %s failed", message.result.invocation_id)
-                    stored = False
-                if stored:
+            elif kind in INVOCATION_MESSAGES:
+                if await self._reports.take(host_id, message) and kind == "result":
                     await link.send(
                         agent_pb2.ControllerMessage(
                             result_ack=agent_pb2.ResultAck(invocation_id=message.result.invocation_id)
@@ -302,40 +269,3 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             await self._refuse(context, "host.certificate.renew", peer.actor, exc, reason="renewal")
             raise
         return agent_pb2.RenewCertificateResponse(certificate_pem=cert_pem, ca_pem=ca_pem)
-
-
-_PHASES = {
-    agent_pb2.INVOCATION_PHASE_DELIVERED: InvocationState.DELIVERED,
-    agent_pb2.INVOCATION_PHASE_RUNNING: InvocationState.RUNNING,
-}
-_OUTCOMES = {
-    agent_pb2.INVOCATION_OUTCOME_SUCCESS: InvocationState.SUCCESS,
-    agent_pb2.INVOCATION_OUTCOME_FAILED: InvocationState.FAILED,
-    agent_pb2.INVOCATION_OUTCOME_TIMED_OUT: InvocationState.TIMED_OUT,
-    agent_pb2.INVOCATION_OUTCOME_CANCELLED: InvocationState.CANCELLED,
-}
-
-
-def _report(r: agent_pb2.InvocationResult) -> InvocationReport:
-    """The domain's report of a result; its reason is cut by the domain, not here.
-
-    Raises:
-        InvalidInput: a timestamp no clock can show (a forged result).
-    """
-    try:
-        started_at = convert.from_timestamp(r.started_at) if r.HasField("started_at") else None
-        finished_at = convert.from_timestamp(r.finished_at) if r.HasField("finished_at") else None
-    except (ValueError, OverflowError) as exc:
-        raise InvalidInput(f"the result of invocation {r.invocation_id[:64]} has an impossible time: {exc}") from exc
-    return InvocationReport(
-        invocation_id=r.invocation_id,
-        state=_OUTCOMES.get(r.outcome, InvocationState.FAILED),
-        exit_code=r.exit_code,
-        reason=r.reason if r.outcome in _OUTCOMES else (r.reason or "the agent reported no outcome"),
-        stdout_bytes=r.stdout_bytes,
-        stderr_bytes=r.stderr_bytes,
-        started_at=started_at,
-        finished_at=finished_at,
-        rebooted=r.rebooted,
-        task_report=patch_report.task_report_from_result(r),
-    )

@@ -69,6 +69,7 @@ def host_to_proto(host: Host) -> operator_pb2.Host:
         certificate_expires_at=timestamp(host.certificate_expires_at),
         activation_id=host.activation_id,
         peer_address=host.peer_address,
+        replica=host.replica,
     )
 
 

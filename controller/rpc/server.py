@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection
 
 from fleetops.common import limits
 from fleetops.controller.objects.health import StoreHealth, StoreStatus
-from fleetops.v1 import agent_pb2, enrollment_pb2, operator_pb2
+from fleetops.v1 import agent_pb2, enrollment_pb2, operator_pb2, peer_pb2
 
 # See docs/operations.md: a connect storm of thousands of agents queues calls in grpc core before
 # the Python server picks them up; past the default ~1000 it rejects them.
@@ -78,6 +78,7 @@ def report_object_store(servicer: HealthStatus, store_health: StoreHealth) -> No
 MTLS_SERVICES = (
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
     operator_pb2.DESCRIPTOR.services_by_name["OperatorService"].full_name,
+    peer_pb2.DESCRIPTOR.services_by_name["PeerService"].full_name,
 )
 ENROLL_SERVICES = (enrollment_pb2.DESCRIPTOR.services_by_name["EnrollmentService"].full_name,)
 

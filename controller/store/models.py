@@ -77,6 +77,22 @@ class HostRow(Base):
     peer_address: Mapped[str] = mapped_column(String(128), default="")
 
 
+class ReplicaRow(Base):
+    """A controller replica sharing this database: where its peers reach it, and whether it is alive."""
+
+    __tablename__ = "replicas"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # host:port of its mutual-TLS listener, dialled by the other replicas' peer clients.
+    address: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime]
+    # Written every heartbeat; a replica silent for longer than the dead-after period is swept:
+    # its hosts' routes are cleared and its commands adopted.
+    heartbeat_at: Mapped[datetime]
+    # Set when it stopped cleanly (its routes were already cleared).
+    stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class ActivationRow(Base):
     __tablename__ = "activations"
 
@@ -160,6 +176,9 @@ class CommandRow(Base):
     # An agent task instead of argv/script ("patch.scan", "patch.install") and its JSON request.
     agent_task: Mapped[str] = mapped_column(String(32), default="")
     task_input: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # The replica running the command's fan-out (its CommandRun); another replica adopts the command
+    # when this one stops heartbeating (docs/architecture.md "Replicas"). "" before migration 0010.
+    owner_replica: Mapped[str] = mapped_column(String(128), default="")
 
 
 class InvocationRow(Base):

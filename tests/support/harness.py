@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -220,6 +220,11 @@ class Controller:
     def address(self) -> str:
         return f"127.0.0.1:{self.ports['listen']}"
 
+    @property
+    def ca_cert(self) -> Path:
+        """The fleet CA certificate (PEM) agents pin when they register."""
+        return self.state_dir / "ca" / "ca.pem"
+
     def issue_profile(self, operator: str, directory: Path, address: str = "", roles: tuple[str, ...] = ()) -> Path:
         result = run(
             [
@@ -280,6 +285,20 @@ class Controller:
             self.process.stop()
 
 
+class Enrollable(Protocol):
+    """Where an agent registers and then connects: a :class:`Controller`, or ``replicas.ReplicaSet``
+    (several controllers behind load balancers)."""
+
+    @property
+    def address(self) -> str: ...  # the mTLS HOST:PORT the agent keeps dialing
+
+    @property
+    def ports(self) -> dict[str, int]: ...  # ports["enroll"]: the enrollment port on the same host
+
+    @property
+    def ca_cert(self) -> Path: ...
+
+
 class Agent:
     """``fleetops-agent`` with its own state directory."""
 
@@ -291,7 +310,7 @@ class Agent:
 
     def register(
         self,
-        controller: Controller,
+        controller: Enrollable,
         activation_id: str,
         code: str,
         tags: dict[str, str] | None = None,
@@ -318,7 +337,7 @@ class Agent:
             self.name,
         ]
         if pin == "cert":
-            args += ["--ca-cert", str(controller.state_dir / "ca" / "ca.pem")]
+            args += ["--ca-cert", str(controller.ca_cert)]
         else:
             args += ["--ca-fingerprint", pin]
         for k, v in (tags or {}).items():

@@ -43,6 +43,7 @@ ROOMS = [
     "controller/authz",
     "controller/users",
     "controller/throttle",
+    "controller/replicas",
 ]
 WIRE = ("grpc", "fleetops.v1", "google.protobuf")
 # The client side of the wire, shared by agent and opsctl: gRPC errors back into the exception tree

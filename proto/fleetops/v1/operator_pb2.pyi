@@ -70,7 +70,7 @@ class Target(_message.Message):
     def __init__(self, selector: _Optional[str] = ..., hosts: _Optional[_Iterable[str]] = ..., all: _Optional[bool] = ...) -> None: ...
 
 class Host(_message.Message):
-    __slots__ = ("id", "name", "status", "tags", "inventory", "registered_at", "last_seen_at", "connected_at", "certificate_expires_at", "activation_id", "peer_address", "host_tags")
+    __slots__ = ("id", "name", "status", "tags", "inventory", "registered_at", "last_seen_at", "connected_at", "certificate_expires_at", "activation_id", "peer_address", "host_tags", "replica")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +97,7 @@ class Host(_message.Message):
     ACTIVATION_ID_FIELD_NUMBER: _ClassVar[int]
     PEER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HOST_TAGS_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     status: HostStatus
@@ -109,7 +110,8 @@ class Host(_message.Message):
     activation_id: str
     peer_address: str
     host_tags: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[HostStatus, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., inventory: _Optional[_Union[_common_pb2.Inventory, _Mapping]] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., certificate_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., activation_id: _Optional[str] = ..., peer_address: _Optional[str] = ..., host_tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    replica: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[HostStatus, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., inventory: _Optional[_Union[_common_pb2.Inventory, _Mapping]] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., certificate_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., activation_id: _Optional[str] = ..., peer_address: _Optional[str] = ..., host_tags: _Optional[_Mapping[str, str]] = ..., replica: _Optional[str] = ...) -> None: ...
 
 class ListHostsRequest(_message.Message):
     __slots__ = ("target", "include_deregistered")

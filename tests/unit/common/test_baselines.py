@@ -6,13 +6,14 @@ import dataclasses
 import json
 
 import pytest
-from sample_baselines import full_baseline
 
 from fleetops.common.baselines import ApprovalRule, Baseline, PatchPattern
 from fleetops.common.errors import InvalidInput
 from fleetops.common.patch_report import AvailableUpdate
 from fleetops.common.patching import Classification, ComplianceLevel, RejectedAction, Severity
 from fleetops.controller.patching.groups import BUILTIN_BASELINES
+
+from sample_baselines import full_baseline
 
 # -- patterns ------------------------------------------------------------------------------------------
 

@@ -261,7 +261,7 @@ def _self_signed_with_uris(*uris: str) -> x509.Certificate:
 def test_identity_from_cert_rejects_several_or_unknown_kind() -> None:
     with pytest.raises(Unauthenticated, match="2"):
         pki.identity_from_cert(_self_signed_with_uris("fleetops://host/a", "fleetops://operator/b"))
-    with pytest.raises(Unauthenticated, match="not a fleetops host or operator"):
+    with pytest.raises(Unauthenticated, match="not a fleetops host, operator or replica"):
         pki.identity_from_cert(_self_signed_with_uris("fleetops://robot/r2"))
     with pytest.raises(Unauthenticated):
         pki.identity_from_cert(_self_signed_with_uris("fleetops://host/"))
@@ -330,3 +330,13 @@ def test_cert_pem_roundtrip_and_chain(ca: pki.CertificateAuthority, host_csr) ->
         pki.load_cert(b"garbage")
     with pytest.raises(InvalidInput):
         pki.load_cert_chain(b"")
+
+
+def test_replica_certificate_carries_the_replica_identity(ca: pki.CertificateAuthority) -> None:
+    key = pki.generate_private_key()
+    cert = ca.issue_replica_certificate(key.public_key(), "r2", DAY)
+    assert pki.identity_from_cert(cert) == pki.PeerIdentity("replica", "r2")
+    assert pki.PeerIdentity("replica", "r2").uri() == "fleetops://replica/r2"
+    ca.verify_issued(cert)
+    with pytest.raises(InvalidInput, match="replica id"):
+        ca.issue_replica_certificate(key.public_key(), "bad id/..", DAY)

@@ -172,9 +172,9 @@ async def test_presence_is_flushed_in_one_batch_and_seen_by_another_replica(env:
     writes: list[list[dict[str, Any]]] = []
     write = env.presence._store.write_presence
 
-    async def counted(rows: list[dict[str, Any]]) -> None:
+    async def counted(rows: list[dict[str, Any]], replica_id: str) -> None:
         writes.append(rows)
-        await write(rows)
+        await write(rows, replica_id)
 
     env.presence._store.write_presence = counted  # type: ignore[method-assign]  # counts the batches
     for host_id in ids:
@@ -195,7 +195,7 @@ async def test_a_failed_flush_keeps_the_updates_for_the_next(env: Env) -> None:
     host_id = await add(env, "web-1")
     write = env.presence._store.write_presence
 
-    async def down(rows: list[dict[str, Any]]) -> None:
+    async def down(rows: list[dict[str, Any]], replica_id: str) -> None:
         raise ConnectionError("the database is away")
 
     env.presence._store.write_presence = down  # type: ignore[method-assign]  # the database is down

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from sample_baselines import full_baseline
 
 from fleetops.common.baselines import Baseline
 from fleetops.common.errors import InvalidInput, SelectorError
 from fleetops.controller.patching.groups import BaselineAssignment, check_assignments
+
+from sample_baselines import full_baseline
 
 # -- patch groups -------------------------------------------------------------------------------------
 

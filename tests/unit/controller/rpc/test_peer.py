@@ -60,8 +60,8 @@ def test_no_certificate_is_refused(context) -> None:
         ((), "carries 0 fleetops:// URI SANs"),
         (("https://example.com/alice",), "carries 0 fleetops:// URI SANs"),
         (("fleetops://operator/alice", "fleetops://operator/bob"), "carries 2 fleetops:// URI SANs"),
-        (("fleetops://robot/alice",), "is not a fleetops host or operator"),
-        (("fleetops://operator/../../etc",), "is not a fleetops host or operator"),
+        (("fleetops://robot/alice",), "is not a fleetops host, operator or replica"),
+        (("fleetops://operator/../../etc",), "is not a fleetops host, operator or replica"),
     ],
 )
 def test_a_certificate_without_exactly_one_fleetops_identity_is_refused(

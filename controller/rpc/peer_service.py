@@ -1,0 +1,84 @@
+"""PeerService: what another controller replica asks of this one (docs/architecture.md "Replicas").
+
+Only a certificate of the replica kind signed by the fleet CA gets in: a host or operator
+certificate is refused, audited and aborted, like any identity calling a service not meant for it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+
+from fleetops.common import limits
+from fleetops.common.errors import FleetopsError, InvalidInput, PermissionDenied
+from fleetops.controller.audit.service import AuditLog
+from fleetops.controller.fleet.presence import PresenceTracker
+from fleetops.controller.rpc.errors import abort
+from fleetops.controller.rpc.invocation_reports import INVOCATION_MESSAGES, InvocationReports
+from fleetops.controller.rpc.peer import Peer, peer_of
+from fleetops.v1 import peer_pb2, peer_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+#: What one replica may put on a host's control stream held by another.
+DELIVERABLE = frozenset({"run", "cancel", "result_ack", "open_session"})
+
+
+class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
+    def __init__(self, presence: PresenceTracker, reports: InvocationReports, audit: AuditLog) -> None:
+        self._presence = presence
+        self._reports = reports
+        self._audit = audit
+
+    async def _replica(self, context: grpc.aio.ServicerContext, action: str) -> Peer:
+        """The calling replica; any other identity is refused, audited and aborted."""
+        actor = ""
+        try:
+            peer = peer_of(context)
+            actor = peer.actor
+            if peer.identity.kind != "replica":
+                raise PermissionDenied(
+                    f"{peer.actor} is not a controller replica",
+                    "only controller replicas call the peer service",
+                )
+            return peer
+        except FleetopsError as exc:
+            await self._audit.record(
+                actor=actor or f"peer:{context.peer()}",
+                action=action,
+                outcome="refused",
+                details={"reason": exc.message, "peer": context.peer() or ""},
+            )
+            log.warning("refused %s from %s: %s", action, actor or context.peer(), exc.message)
+            await abort(context, exc)
+            raise  # unreachable: abort raises
+
+    async def Deliver(
+        self, request: peer_pb2.DeliverRequest, context: grpc.aio.ServicerContext
+    ) -> peer_pb2.DeliverReply:
+        await self._replica(context, "peer.deliver")
+        kind = request.message.WhichOneof("body")
+        if kind not in DELIVERABLE:
+            await abort(context, InvalidInput(f"a peer may not deliver a {kind or 'empty'} message to a host"))
+        if request.message.ByteSize() > limits.AGENT_RECEIVE_BYTES:
+            await abort(context, InvalidInput("the message is larger than an agent receives"))
+        link = self._presence.link(request.host_id)
+        if link is None:
+            return peer_pb2.DeliverReply(delivered=False)
+        try:
+            await link.send(request.message)  # type: ignore[attr-defined]  # GrpcAgentLink has send(); fleet's AgentLink need not
+        except (grpc.RpcError, RuntimeError, ConnectionError) as exc:
+            log.info("could not send to host %s for a peer: %s", request.host_id, exc)
+            return peer_pb2.DeliverReply(delivered=False)
+        return peer_pb2.DeliverReply(delivered=True)
+
+    async def Report(self, request: peer_pb2.ReportRequest, context: grpc.aio.ServicerContext) -> peer_pb2.ReportReply:
+        await self._replica(context, "peer.report")
+        if request.message.WhichOneof("body") not in INVOCATION_MESSAGES:
+            await abort(context, InvalidInput("a peer passes on reports about invocations only"))
+        try:
+            stored = await self._reports.take_here(request.host_id, request.message)
+        except FleetopsError as exc:
+            await abort(context, exc)
+        return peer_pb2.ReportReply(stored=stored)

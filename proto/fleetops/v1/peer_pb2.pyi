@@ -1,0 +1,35 @@
+from fleetops.v1 import agent_pb2 as _agent_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DeliverRequest(_message.Message):
+    __slots__ = ("host_id", "message")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    message: _agent_pb2.ControllerMessage
+    def __init__(self, host_id: _Optional[str] = ..., message: _Optional[_Union[_agent_pb2.ControllerMessage, _Mapping]] = ...) -> None: ...
+
+class DeliverReply(_message.Message):
+    __slots__ = ("delivered",)
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    delivered: bool
+    def __init__(self, delivered: _Optional[bool] = ...) -> None: ...
+
+class ReportRequest(_message.Message):
+    __slots__ = ("host_id", "message")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    message: _agent_pb2.AgentMessage
+    def __init__(self, host_id: _Optional[str] = ..., message: _Optional[_Union[_agent_pb2.AgentMessage, _Mapping]] = ...) -> None: ...
+
+class ReportReply(_message.Message):
+    __slots__ = ("stored",)
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    stored: bool
+    def __init__(self, stored: _Optional[bool] = ...) -> None: ...

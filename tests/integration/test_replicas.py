@@ -1,0 +1,164 @@
+"""Several controllers, one fleet (issue 14): 3 replicas on one PostgreSQL behind a TCP load balancer,
+21 real agents spread over them. A command created on one replica reaches every host wherever it is
+connected; watch and cancel work from any replica; killing a replica (one holding part of the fleet,
+or the one running the fan-out) in the middle of a fan-out leaves every invocation final and every
+host's ledger with exactly one run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from fleetops.v1 import agent_pb2, peer_pb2, peer_pb2_grpc
+
+from databases import new_postgres_database
+from harness import Agent, wait_until
+from replicas import ReplicaSet
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+NAMES = [f"node-{n:02d}" for n in range(21)]
+# Seconds of silence after which a replica is dead in these tests (the default is 15s).
+DEAD_AFTER = "3s"
+
+
+@pytest.fixture(scope="module")
+def replicas(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaSet]:
+    replica_set = ReplicaSet(
+        tmp_path_factory.mktemp("replicas"),
+        new_postgres_database(postgres_server),
+        count=3,
+        extra_args=["--replica-dead-after", DEAD_AFTER],
+    )
+    try:
+        yield replica_set.start()
+    finally:
+        replica_set.stop()
+
+
+@pytest.fixture(scope="module")
+def fleet(replicas: ReplicaSet) -> dict[str, Agent]:
+    agents = replicas.start_agents({name: {"group": "abc"[n % 3]} for n, name in enumerate(NAMES)})
+    wait_until(lambda: all(replicas.links_to(i) >= 1 for i in range(3)), 20, "agents on every replica")
+    return agents
+
+
+def run(replicas: ReplicaSet, replica: int, *args: str) -> subprocess.CompletedProcess[str]:
+    return replicas.opsctl("run", *args, replica=replica, check=False)
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def counts(replicas: ReplicaSet, replica: int, command_id: str) -> dict[str, int]:
+    shown = replicas.opsctl_json("command", "show", command_id, replica=replica)
+    return dict(shown["command"]["counts"])
+
+
+def detach(replicas: ReplicaSet, replica: int, *command: str) -> str:
+    started = run(replicas, replica, "--all", "--detach", "--", *command)
+    assert started.returncode == 0, started.stderr
+    return started.stdout.strip().splitlines()[-1]
+
+
+def ledger_script(ledger: Path, seconds: float) -> str:
+    """Appends one line per run to the host's own ledger file, then takes ``seconds``."""
+    return f'echo run >> {ledger}/"$FLEETOPS_HOST_NAME"; sleep {seconds}; echo done'
+
+
+def test_a_fan_out_created_on_one_replica_reaches_every_host(replicas: ReplicaSet, fleet: dict[str, Agent]) -> None:
+    spread = [replicas.links_to(i) for i in range(3)]
+    assert all(n >= 1 for n in spread), f"the hosts must be spread over all replicas: {spread}"
+
+    holders = {h["name"]: h["replica"] for h in replicas.hosts(replica=1)}
+    assert sorted(holders) == NAMES and set(holders.values()) == {"r1", "r2", "r3"}  # hosts list names the replica
+
+    result = run(replicas, 0, "--all", "-o", "json", "--", "sh", "-c", 'echo "on $FLEETOPS_HOST_NAME"')
+    assert result.returncode == 0, result.stdout + result.stderr
+    docs = {d["host"]: d for d in json_lines(result.stdout)}
+    assert sorted(docs) == NAMES
+    assert all(d["state"] == "success" and d["stdout"] == f"on {name}\n" for name, d in docs.items())
+
+
+def test_watch_and_cancel_from_other_replicas(replicas: ReplicaSet, fleet: dict[str, Agent]) -> None:
+    command_id = detach(replicas, 0, "sleep", "300")
+    wait_until(lambda: counts(replicas, 1, command_id).get("running") == len(NAMES), 30, "all running, seen from r2")
+
+    replicas.opsctl("run", "cancel", command_id, replica=2)
+    watched = replicas.opsctl("run", "watch", command_id, "-o", "json", replica=1, check=False)
+    docs = json_lines(watched.stdout)
+    assert watched.returncode == 1, watched.stderr
+    assert sorted(d["host"] for d in docs) == NAMES
+    assert {d["state"] for d in docs} == {"cancelled"}
+
+
+def test_an_operator_or_host_certificate_cannot_call_the_peer_service(
+    replicas: ReplicaSet, fleet: dict[str, Agent]
+) -> None:
+    profile = replicas.profile_for(0)
+    agent = fleet[NAMES[0]]
+    identities = {
+        "operator:admin": ((profile / "operator.key").read_bytes(), (profile / "operator.pem").read_bytes()),
+        f"host:{agent.host_id}": (
+            (agent.state_dir / "host.key").read_bytes(),
+            (agent.state_dir / "host.pem").read_bytes(),
+        ),
+    }
+    for actor, (key, cert) in identities.items():
+        credentials = grpc.ssl_channel_credentials((profile / "ca.pem").read_bytes(), key, cert)
+        with grpc.secure_channel(replicas.replicas[0].address, credentials) as channel:
+            stub = peer_pb2_grpc.PeerServiceStub(channel)
+            message = agent_pb2.ControllerMessage(cancel=agent_pb2.CancelInvocation(invocation_id="inv-x"))
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Deliver(peer_pb2.DeliverRequest(host_id=agent.host_id, message=message), timeout=10)
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, actor
+            assert "is not a controller replica" in (refused.value.details() or "")
+        events = replicas.opsctl_json(
+            "audit", "list", "--action", "peer.deliver", "--actor", actor, "--outcome", "refused"
+        )
+        assert any(e["outcome"] == "refused" for e in events), events
+
+
+def _each_ran_once(ledger: Path) -> dict[str, int]:
+    return {name: len((ledger / name).read_text().splitlines()) for name in NAMES if (ledger / name).exists()}
+
+
+@pytest.mark.parametrize(
+    ("owner", "victim"),
+    [(0, 1), (2, 2)],
+    ids=["kill-a-replica-holding-hosts", "kill-the-replica-running-the-fan-out"],
+)
+def test_killing_a_replica_mid_fan_out_runs_each_host_exactly_once(
+    replicas: ReplicaSet, fleet: dict[str, Agent], tmp_path: Path, owner: int, victim: int
+) -> None:
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    survivor = next(i for i in range(3) if i != victim)
+    command_id = detach(replicas, owner, "sh", "-c", ledger_script(ledger, 4))
+    wait_until(lambda: len(_each_ran_once(ledger)) == len(NAMES), 30, "every host started its run")
+    held = replicas.links_to(victim)
+    assert held >= 1
+
+    replicas.kill(victim)
+    try:
+        watched = replicas.opsctl("run", "watch", command_id, "-o", "json", replica=survivor, check=False)
+        docs = {d["host"]: d for d in json_lines(watched.stdout)}
+        assert sorted(docs) == NAMES, watched.stdout + watched.stderr
+        assert {name: d["state"] for name, d in docs.items() if d["state"] != "success"} == {}
+        assert all(d["stdout"].endswith("done\n") for d in docs.values())
+        assert _each_ran_once(ledger) == dict.fromkeys(NAMES, 1)
+    finally:
+        replicas.restart(victim)
+    wait_until(lambda: replicas.links_to(victim) >= 0 and _online(replicas) == NAMES, 30, "the fleet online again")
+
+
+def _online(replicas: ReplicaSet) -> list[str]:
+    return sorted(h["name"] for h in replicas.hosts() if h["status"] == "online")

@@ -1,0 +1,187 @@
+"""The replica registry, the routing table and command adoption, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from fleetops.common.errors import Conflict
+from fleetops.common.states import CommandStatus
+from fleetops.controller.commands.models import Command, CommandSpec
+from fleetops.controller.commands.store import InvocationStore
+from fleetops.controller.fleet.presence import PresenceTracker
+from fleetops.controller.fleet.service import FleetService, new_host_id
+from fleetops.controller.replicas.models import CONNECTED, DISCONNECTED, parse_route_payload, route_payloads
+from fleetops.controller.replicas.service import ReplicaRegistry
+from fleetops.controller.replicas.store import ReplicaStore
+from fleetops.controller.store import database
+from fleetops.controller.store.models import ReplicaRow
+from fleetops.controller.store.notify import ChangeListener
+
+DEAD_AFTER = timedelta(seconds=10)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Any]:
+    engine = database.create_engine(database_url)
+    await database.ensure_schema(engine, migrate=True)
+    yield database.session_factory(engine)
+    await engine.dispose()
+
+
+class FakeLink:
+    peer_address = "192.0.2.7:5000"
+
+    async def close(self, reason: str, *, revoked: bool) -> None:
+        pass
+
+
+async def add_host(db: Any, name: str) -> str:
+    fleet = FleetService(db, PresenceTracker(db, "setup"), heartbeat_interval=5.0)
+    host_id = new_host_id()
+    async with db() as session, session.begin():
+        await fleet.add_host(
+            session,
+            host_id=host_id,
+            hostname=name,
+            tags={},
+            inventory={"os_family": "linux"},
+            activation_id="act-1",
+            certificate_serial="1f",
+            certificate_expires_at=datetime.now(UTC) + timedelta(days=1),
+        )
+    return host_id
+
+
+def registry(db: Any, replica_id: str) -> ReplicaRegistry:
+    engine = db.kw["bind"]
+    return ReplicaRegistry(
+        ReplicaStore(db),
+        ChangeListener(engine),
+        replica_id,
+        f"127.0.0.1:{7000 + int(replica_id[1:])}",
+        heartbeat_interval=3600,  # beats only when a test says so
+        dead_after=DEAD_AFTER.total_seconds(),
+    )
+
+
+async def age(db: Any, replica_id: str, by: timedelta) -> None:
+    async with db() as session, session.begin():
+        await session.execute(
+            update(ReplicaRow).where(ReplicaRow.id == replica_id).values(heartbeat_at=datetime.now(UTC) - by)
+        )
+
+
+# -- notifications ------------------------------------------------------------------------------------
+
+
+def test_route_payloads_fit_a_notify_and_read_back() -> None:
+    hosts = [f"h-{n:020d}" for n in range(1000)]
+    payloads = route_payloads(CONNECTED, "r2", hosts, 7000)
+    assert len(payloads) > 1 and all(len(p) <= 7000 for p in payloads)
+    read = [parse_route_payload(p) for p in payloads]
+    assert {kind for kind, _, _ in read} == {CONNECTED} and {r for _, r, _ in read} == {"r2"}
+    assert [h for _, _, ids in read for h in ids] == hosts
+    assert route_payloads(DISCONNECTED, "r2", [], 7000) == []
+    assert parse_route_payload("garbage") == ("", "", [])
+
+
+# -- registry -----------------------------------------------------------------------------------------
+
+
+async def test_a_replica_id_in_use_by_a_live_replica_elsewhere_is_refused(db: Any) -> None:
+    store = ReplicaStore(db)
+    now = datetime.now(UTC)
+    await store.register("r1", "10.0.0.1:7443", now, DEAD_AFTER)
+    with pytest.raises(Conflict, match="in use by a live replica at 10.0.0.1:7443") as refused:
+        await store.register("r1", "10.0.0.2:7443", now, DEAD_AFTER)
+    assert "--replica-id" in (refused.value.hint or "")
+    await store.register("r1", "10.0.0.1:7443", now, DEAD_AFTER)  # the same replica restarting
+    await store.stopped("r1", now)
+    await store.register("r1", "10.0.0.2:7443", now, DEAD_AFTER)  # stopped: the id is free again
+    assert [(r.id, r.address, r.stopped_at) for r in await store.replicas()] == [("r1", "10.0.0.2:7443", None)]
+
+
+async def test_a_late_disconnect_never_erases_a_newer_route(db: Any) -> None:
+    host_id = await add_host(db, "web-1")
+    on_r1, on_r2 = PresenceTracker(db, "r1"), PresenceTracker(db, "r2")
+    link_r1 = FakeLink()
+    on_r1.connected(host_id, link_r1, None)  # type: ignore[arg-type]  # a fake link
+    await on_r1.flush()
+    on_r2.connected(host_id, FakeLink(), None)  # type: ignore[arg-type]  # the host reconnected to r2
+    await on_r2.flush()
+    on_r1.disconnected(host_id, link_r1)  # r1 notices its old link died only now
+    await on_r1.flush()
+    routes = await ReplicaStore(db).routes()
+    assert routes[host_id].replica_id == "r2"
+
+
+async def test_routes_point_at_other_live_replicas_and_a_silent_one_is_swept(db: Any) -> None:
+    host_id = await add_host(db, "web-1")
+    r1, r2 = registry(db, "r1"), registry(db, "r2")
+    gone: list[list[str]] = []
+
+    async def record(replicas: list[str]) -> None:
+        gone.append(replicas)
+
+    r2.on_replicas_dead(record)
+    await r1.start()
+    await r2.start()
+    presence = PresenceTracker(db, "r1")
+    presence.connected(host_id, FakeLink(), None)  # type: ignore[arg-type]  # a fake link
+    await presence.flush()
+    await r1._refresh()
+    await r2._refresh()
+    assert r2.route(host_id) == "r1" and r2.address_of("r1") == "127.0.0.1:7001"
+    assert r1.route(host_id) is None  # held here: no peer needed
+
+    await age(db, "r1", DEAD_AFTER + timedelta(seconds=1))
+    await r2._refresh()
+    assert gone == [["r1"]]
+    assert r2.route(host_id) is None
+    assert host_id not in await ReplicaStore(db).routes()  # offline until it reconnects elsewhere
+    await r2.stop()
+    await r1.stop()
+
+
+# -- adoption -----------------------------------------------------------------------------------------
+
+
+def command(command_id: str) -> Command:
+    return Command(
+        id=command_id,
+        created_at=datetime.now(UTC),
+        created_by="operator:admin",
+        spec=CommandSpec(argv=("true",)),
+        target="--all",
+        concurrency_limit=50,
+        error_limit=0,
+        status=CommandStatus.IN_PROGRESS,
+        total=0,
+        counts={},
+        finished_at=None,
+        cancel_requested=False,
+    )
+
+
+async def test_one_survivor_adopts_the_commands_of_a_replica_that_is_gone(db: Any) -> None:
+    replicas, commands = ReplicaStore(db), InvocationStore(db)
+    now = datetime.now(UTC)
+    for replica_id in ("r1", "r2", "r3"):
+        await replicas.register(replica_id, f"{replica_id}:7443", now, DEAD_AFTER)
+    await commands.create(command("cmd-1"), [], now, owner="r1")
+    before = now - DEAD_AFTER
+
+    assert await commands.adopt("r2", ["r1"], before) == []  # r1 is alive: nothing to take
+
+    await age(db, "r1", DEAD_AFTER * 2)
+    adopted = await commands.adopt("r2", ["r1"], datetime.now(UTC) - DEAD_AFTER)
+    assert [c.id for c in adopted] == ["cmd-1"]
+    assert await commands.adopt("r3", ["r1"], datetime.now(UTC) - DEAD_AFTER) == []  # r2 won it
+    assert [c.id for c in await commands.in_progress("r2")] == ["cmd-1"]
+    assert await commands.in_progress("r1") == []
+    assert await commands.owned_elsewhere("r1", ["cmd-1"]) == ["cmd-1"]  # r1, back, must let it go
