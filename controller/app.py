@@ -29,6 +29,7 @@ from fleetops.controller.objects.factory import store_from_url
 from fleetops.controller.objects.health import MonitoredStore, StoreHealth, check_store
 from fleetops.controller.objects.interfaces import StoreUnavailable
 from fleetops.controller.patching.service import PatchService
+from fleetops.controller.replicas.models import Route
 from fleetops.controller.replicas.service import ReplicaRegistry
 from fleetops.controller.replicas.store import ReplicaStore
 from fleetops.controller.rpc import server as rpc_server
@@ -39,6 +40,7 @@ from fleetops.controller.rpc.invocation_reports import InvocationReports
 from fleetops.controller.rpc.operator import OperatorServicer
 from fleetops.controller.rpc.peer_client import PeerClients
 from fleetops.controller.rpc.peer_service import PeerServicer
+from fleetops.controller.rpc.session_relay import PeerSessionRelay
 from fleetops.controller.sessions.broker import SessionBroker
 from fleetops.controller.sessions.models import SessionLimits
 from fleetops.controller.sessions.store import SessionStore
@@ -254,6 +256,7 @@ class Controller:
         self.registry.on_host_moved(self.commands.host_moved)
         self.registry.on_replicas_dead(self._adopt)
         self.registry.on_rejoined(self.commands.release_lost)
+        self.registry.on_routes_read(self._reassert_routes)
         self.changes.subscribe(notify.COMMANDS, self.commands.on_command_notice)
         self.changes.start()
         self.broker = SessionBroker(
@@ -286,6 +289,7 @@ class Controller:
                 self.commands,
                 self.broker,
                 reports,
+                PeerSessionRelay(self.broker, self.registry, self.peers),
                 heartbeat_interval=s.heartbeat_interval,
                 inventory_interval=s.inventory_interval,
             ),
@@ -307,7 +311,9 @@ class Controller:
         operator_servicer.audit_exporter = self.audit_exporter
         operator_servicer.audit_checkpoints = self.audit_checkpoints
         operator_pb2_grpc.add_OperatorServiceServicer_to_server(operator_servicer, self.server)
-        peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(self.presence, reports, self.audit), self.server)
+        peer_pb2_grpc.add_PeerServiceServicer_to_server(
+            PeerServicer(self.presence, reports, self.broker, self.audit), self.server
+        )
         health_main = rpc_server.add_health_and_reflection(self.server, rpc_server.MTLS_SERVICES)
 
         self.enroll_server = grpc.aio.server(interceptors=interceptors, options=rpc_server.ENROLL_SERVER_OPTIONS)
@@ -341,6 +347,13 @@ class Controller:
         self.audit_exporter.start()
         self.audit_checkpoints.start()
         return self.ports
+
+    def _reassert_routes(self, routes: dict[str, Route]) -> None:
+        """Hosts connected here whose route another replica cleared (it took this one for dead)."""
+        cleared = [host_id for host_id in self.presence.linked_hosts() if host_id not in routes]
+        if cleared:
+            log.warning("%d hosts connected here had no route; writing it again", len(cleared))
+            self.presence.reassert(cleared)
 
     async def _adopt(self, gone: list[str]) -> None:
         before = datetime.now(UTC) - timedelta(seconds=self.settings.replica_dead_after)

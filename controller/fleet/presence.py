@@ -54,6 +54,10 @@ class PresenceTracker:
     def link(self, host_id: str) -> AgentLink | None:
         return self._links.get(host_id)
 
+    def linked_hosts(self) -> list[str]:
+        """The ids of the hosts with a live link here."""
+        return list(self._links)
+
     def live_links(self) -> list[AgentLink]:
         return list(self._links.values())
 
@@ -78,6 +82,14 @@ class PresenceTracker:
         p.last_seen_at = datetime.now(UTC)
         if inventory is not None:
             p.inventory = inventory
+        self._wakeup.set()
+
+    def reassert(self, host_ids: list[str]) -> None:
+        """Write again that these hosts are connected here (a replica that wrongly thought this one
+        dead cleared their routes); hosts whose link here is gone are left alone."""
+        for host_id in host_ids:
+            if host_id in self._links:
+                self._pending.setdefault(host_id, _Pending()).connected = True
         self._wakeup.set()
 
     def disconnected(self, host_id: str, link: AgentLink) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common.errors import Conflict, NotFound
@@ -187,7 +187,10 @@ class HostStore:
             for columns, group in groups.items():
                 guarded = (
                     update(table)
-                    .where(table.c.id == bindparam("b_id"), table.c.connected_replica.in_((replica_id, "")))
+                    .where(
+                        table.c.id == bindparam("b_id"),
+                        or_(table.c.connected_replica == replica_id, table.c.connected_replica == ""),
+                    )
                     .values({c: bindparam(f"b_{c}") for c in columns})
                 )
                 await session.execute(guarded, [{f"b_{k}": v for k, v in r.items()} for r in group])

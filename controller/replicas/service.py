@@ -60,6 +60,7 @@ class ReplicaRegistry:
         self._host_moved: list[HostMoved] = []
         self._replicas_dead: list[ReplicasDead] = []
         self._rejoined: list[Rejoined] = []
+        self._routes_read: list[Callable[[dict[str, Route]], None]] = []
         self._last_beat = datetime.now(UTC)
         self._moved: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -71,6 +72,10 @@ class ReplicaRegistry:
 
     def on_replicas_dead(self, callback: ReplicasDead) -> None:
         self._replicas_dead.append(callback)
+
+    def on_routes_read(self, callback: Callable[[dict[str, Route]], None]) -> None:
+        """Called with the whole routing table each time it is read from the database."""
+        self._routes_read.append(callback)
 
     def on_rejoined(self, callback: Rejoined) -> None:
         """Called after a heartbeat that follows a silence longer than ``dead_after``: the others
@@ -156,6 +161,8 @@ class ReplicaRegistry:
             await self._store.clear_routes(silent, f"{RELOAD}{self.replica_id}")
         routes = await self._store.routes()
         previous, self._routes = self._routes, routes
+        for read in self._routes_read:
+            read(routes)
         for host_id, route in routes.items():
             old = previous.get(host_id)
             if route.replica_id != self.replica_id and (

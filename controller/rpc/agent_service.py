@@ -25,7 +25,7 @@ from fleetops.controller.metrics import ControllerMetrics
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.invocation_reports import INVOCATION_MESSAGES, InvocationReports
 from fleetops.controller.rpc.peer import Peer, peer_of
-from fleetops.controller.rpc.session_streams import agent_session
+from fleetops.controller.rpc.session_streams import SessionRelay, agent_session
 from fleetops.controller.sessions.broker import SessionBroker
 from fleetops.v1 import agent_pb2, agent_pb2_grpc
 
@@ -74,6 +74,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         commands: CommandService,
         sessions: SessionBroker,
         reports: InvocationReports,
+        session_relay: SessionRelay | None = None,
         *,
         heartbeat_interval: float,
         inventory_interval: float,
@@ -85,6 +86,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self._commands = commands
         self._sessions = sessions
         self._reports = reports
+        self._session_relay = session_relay
         self._heartbeat_interval = heartbeat_interval
         self._inventory_interval = inventory_interval
 
@@ -135,7 +137,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self, request_iterator: AsyncIterator[agent_pb2.AgentSessionMessage], context: grpc.aio.ServicerContext
     ) -> None:
         peer = await self._host_peer(context, "agent.session")
-        await agent_session(self._sessions, peer, request_iterator, context)
+        await agent_session(self._sessions, peer.identity.name, request_iterator, context, self._session_relay)
 
     async def Connect(
         self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: grpc.aio.ServicerContext

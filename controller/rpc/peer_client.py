@@ -38,7 +38,7 @@ class PeerClients:
         """The other replica holding ``host_id``, if any (agent_channel.Router)."""
         return self._registry.route(host_id)
 
-    def _stub(self, replica_id: str) -> peer_pb2_grpc.PeerServiceStub | None:
+    def stub(self, replica_id: str) -> peer_pb2_grpc.PeerServiceStub | None:
         address = self._registry.address_of(replica_id)
         if address is None:
             return None
@@ -54,7 +54,7 @@ class PeerClients:
 
     async def deliver(self, replica_id: str, host_id: str, message: agent_pb2.ControllerMessage) -> bool:
         """Have ``replica_id`` send ``message`` on ``host_id``'s control stream; False when it could not."""
-        stub = self._stub(replica_id)
+        stub = self.stub(replica_id)
         if stub is None:
             return False
         try:
@@ -68,7 +68,7 @@ class PeerClients:
 
     async def report(self, replica_id: str, host_id: str, message: agent_pb2.AgentMessage) -> bool:
         """Pass a host's report to the replica running its command; True once it took it."""
-        stub = self._stub(replica_id)
+        stub = self.stub(replica_id)
         if stub is None:
             return False
         try:

@@ -7,6 +7,7 @@ certificate is refused, audited and aborted, like any identity calling a service
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 import grpc
 
@@ -17,7 +18,10 @@ from fleetops.controller.fleet.presence import PresenceTracker
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.invocation_reports import INVOCATION_MESSAGES, InvocationReports
 from fleetops.controller.rpc.peer import Peer, peer_of
-from fleetops.v1 import peer_pb2, peer_pb2_grpc
+from fleetops.controller.rpc.session_relay import RELAYED_HOST
+from fleetops.controller.rpc.session_streams import agent_session
+from fleetops.controller.sessions.broker import SessionBroker
+from fleetops.v1 import agent_pb2, peer_pb2, peer_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +30,12 @@ DELIVERABLE = frozenset({"run", "cancel", "result_ack", "open_session"})
 
 
 class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
-    def __init__(self, presence: PresenceTracker, reports: InvocationReports, audit: AuditLog) -> None:
+    def __init__(
+        self, presence: PresenceTracker, reports: InvocationReports, broker: SessionBroker, audit: AuditLog
+    ) -> None:
         self._presence = presence
         self._reports = reports
+        self._broker = broker
         self._audit = audit
 
     async def _replica(self, context: grpc.aio.ServicerContext, action: str) -> Peer:
@@ -82,3 +89,13 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         except FleetopsError as exc:
             await abort(context, exc)
         return peer_pb2.ReportReply(stored=stored)
+
+    async def RelaySession(
+        self, request_iterator: AsyncIterator[agent_pb2.AgentSessionMessage], context: grpc.aio.ServicerContext
+    ) -> None:
+        await self._replica(context, "peer.session")
+        host_id = dict(context.invocation_metadata() or ()).get(RELAYED_HOST, "")
+        if not isinstance(host_id, str) or not host_id:
+            await abort(context, InvalidInput(f"a relayed session stream names its host in {RELAYED_HOST}"))
+        # As if the host had dialled this replica (the relaying replica checked its certificate).
+        await agent_session(self._broker, host_id, request_iterator, context)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -218,13 +218,31 @@ def _output_from_proto(frame: session_pb2.SessionOutput) -> bytes | SessionEnd:
     raise ProtocolError(f"output frame {frame.seq} carries nothing")
 
 
+class SessionRelay(Protocol):
+    """Passes an agent's session stream to the replica brokering the session (rpc/session_relay.py)."""
+
+    async def broker_of(self, session_id: str) -> str | None:
+        """The other live replica brokering ``session_id``, if any."""
+        ...
+
+    async def relay(
+        self,
+        replica_id: str,
+        host_id: str,
+        first: agent_pb2.AgentSessionMessage,
+        request_iterator: AsyncIterator[agent_pb2.AgentSessionMessage],
+        context: grpc.aio.ServicerContext,
+    ) -> None: ...
+
+
 async def agent_session(
     broker: SessionBroker,
-    peer: Peer,
+    host_id: str,
     request_iterator: AsyncIterator[agent_pb2.AgentSessionMessage],
     context: grpc.aio.ServicerContext,
+    relay: SessionRelay | None = None,
 ) -> None:
-    host_id = peer.identity.name
+    """The agent's leg of a session; one brokered by another replica is relayed there whole."""
     first = await _first(request_iterator)
     if first is None:
         return
@@ -232,6 +250,11 @@ async def agent_session(
         if first.WhichOneof("body") != "attach":
             raise InvalidInput("a session stream must begin with attach")
         attach = first.attach
+        if relay is not None:
+            replica_id = await relay.broker_of(attach.session_id)
+            if replica_id is not None:
+                await relay.relay(replica_id, host_id, first, request_iterator, context)
+                return
         refused = error_from_detail(attach.refused) if attach.HasField("refused") else None
         live = await broker.agent_attach(
             host_id, AgentAttach(attach.session_id, attach.received_seq, shell=attach.shell, refused=refused)

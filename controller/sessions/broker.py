@@ -300,6 +300,19 @@ class SessionBroker:
     async def get(self, session_id: str) -> Session:
         return await self._store.get(session_id)
 
+    async def brokered_elsewhere(self, session_id: str) -> str | None:
+        """The broker name of a running session another replica brokers; None when it runs here,
+        is over, or is unknown (the agent's stream is then refused here as before)."""
+        if session_id in self._live:
+            return None
+        try:
+            session = await self._store.get(session_id)
+        except NotFound:
+            return None
+        if session.state is SessionState.ENDED or session.broker == self.name:
+            return None
+        return session.broker
+
     async def list(self, *, active_only: bool = False, host: str = "", limit: int = 50) -> list[Session]:
         host_id = (await self._fleet.get_host(host)).id if host else ""
         return await self._store.list(active_only=active_only, host_id=host_id, limit=limit)

@@ -8,6 +8,8 @@ host's ledger with exactly one run.
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +21,9 @@ import pytest
 from fleetops.v1 import agent_pb2, peer_pb2, peer_pb2_grpc
 
 from databases import new_postgres_database
-from harness import Agent, wait_until
+from harness import BASE_ENV, PYTHON, Agent, wait_until
 from replicas import ReplicaSet
+from terminal import PtyProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -125,6 +128,58 @@ def test_an_operator_or_host_certificate_cannot_call_the_peer_service(
             "audit", "list", "--action", "peer.deliver", "--actor", actor, "--outcome", "refused"
         )
         assert any(e["outcome"] == "refused" for e in events), events
+
+
+def session(replicas: ReplicaSet, replica: int, host: str) -> PtyProcess:
+    env = {**os.environ, **BASE_ENV, "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    profile = replicas.profile_for(replica)
+    return PtyProcess([PYTHON, "-m", "fleetops.opsctl", "--profile", str(profile), "session", host], env)
+
+
+def test_a_session_relayed_through_other_replicas_resumes_without_losing_a_byte(
+    replicas: ReplicaSet, fleet: dict[str, Agent]
+) -> None:
+    """The operator reaches one replica, the host's session stream another (relayed over the peer
+    service); both the relayed stream and the host's control link drop mid-output; it carries on."""
+    host = NAMES[0]
+    holder = int(next(h["replica"] for h in replicas.hosts() if h["name"] == host)[1:]) - 1
+    broker = (holder + 1) % 3  # the operator's replica, which does not hold the host
+    everyone = [replicas.listen_target(i) for i in range(3)]
+    others = [target for i, target in enumerate(everyone) if i != broker]
+    replicas.listen_balancer.set_targets(others)  # the host's session stream cannot reach the broker
+    term = session(replicas, broker, host)
+    try:
+        term.send("PS1='R''DY> '\r")
+        term.expect(r"RDY> ")
+        count = 100_000
+        term.send(f"seq 1 {count}; echo end$((6*7))\r")
+        term.expect(r"\r\n20000\r\n")
+        assert sum(replicas.listen_balancer.drop(target) for target in others) >= 1
+        term.expect(r"end42", timeout=90)
+        term.send("exit 3\r")
+        assert term.wait() == 3
+    finally:
+        replicas.listen_balancer.set_targets(everyone)
+        term.close()
+    text = term.output.decode()
+    start = re.search(r"[\r\n]1\r\n2\r\n", text)
+    assert start, text[:3000]
+    numbers = text[start.start() + 1 : text.index("end42", start.start())].split()
+    assert numbers == [str(n) for n in range(1, count + 1)], "output lost or doubled across the relay"
+    relayed = [i for i in range(3) if "relaying host" in replicas.replicas[i].process.output()]  # type: ignore[union-attr]
+    assert relayed and broker not in relayed
+
+    record = replicas.opsctl_json("session", "list", replica=holder)[0]
+    done = wait_until(
+        lambda: (
+            (doc := replicas.opsctl_json("session", "show", record["id"], replica=holder))["transcript_state"]
+            == "stored"
+            and doc
+        ),
+        30,
+        "the transcript stored",
+    )
+    assert done["end_reason"] == "exited" and done["exit_code"] == 3 and done["host_name"] == host
 
 
 def _each_ran_once(ledger: Path) -> dict[str, int]:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from fleetops.v1 import agent_pb2 as fleetops_dot_v1_dot_agent__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66leetops/v1/peer.proto\x12\x0b\x66leetops.v1\x1a\x17\x66leetops/v1/agent.proto\"R\n\x0e\x44\x65liverRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12/\n\x07message\x18\x02 \x01(\x0b\x32\x1e.fleetops.v1.ControllerMessage\"!\n\x0c\x44\x65liverReply\x12\x11\n\tdelivered\x18\x01 \x01(\x08\"L\n\rReportRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12*\n\x07message\x18\x02 \x01(\x0b\x32\x19.fleetops.v1.AgentMessage\"\x1d\n\x0bReportReply\x12\x0e\n\x06stored\x18\x01 \x01(\x08\x32\x90\x01\n\x0bPeerService\x12\x41\n\x07\x44\x65liver\x12\x1b.fleetops.v1.DeliverRequest\x1a\x19.fleetops.v1.DeliverReply\x12>\n\x06Report\x12\x1a.fleetops.v1.ReportRequest\x1a\x18.fleetops.v1.ReportReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66leetops/v1/peer.proto\x12\x0b\x66leetops.v1\x1a\x17\x66leetops/v1/agent.proto\"R\n\x0e\x44\x65liverRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12/\n\x07message\x18\x02 \x01(\x0b\x32\x1e.fleetops.v1.ControllerMessage\"!\n\x0c\x44\x65liverReply\x12\x11\n\tdelivered\x18\x01 \x01(\x08\"L\n\rReportRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12*\n\x07message\x18\x02 \x01(\x0b\x32\x19.fleetops.v1.AgentMessage\"\x1d\n\x0bReportReply\x12\x0e\n\x06stored\x18\x01 \x01(\x08\x32\xed\x01\n\x0bPeerService\x12\x41\n\x07\x44\x65liver\x12\x1b.fleetops.v1.DeliverRequest\x1a\x19.fleetops.v1.DeliverReply\x12>\n\x06Report\x12\x1a.fleetops.v1.ReportRequest\x1a\x18.fleetops.v1.ReportReply\x12[\n\x0cRelaySession\x12 .fleetops.v1.AgentSessionMessage\x1a%.fleetops.v1.ControllerSessionMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,5 +41,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REPORTREPLY']._serialized_start=261
   _globals['_REPORTREPLY']._serialized_end=290
   _globals['_PEERSERVICE']._serialized_start=293
-  _globals['_PEERSERVICE']._serialized_end=437
+  _globals['_PEERSERVICE']._serialized_end=530
 # @@protoc_insertion_point(module_scope)

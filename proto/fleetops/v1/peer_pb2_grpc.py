@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from fleetops.v1 import agent_pb2 as fleetops_dot_v1_dot_agent__pb2
 from fleetops.v1 import peer_pb2 as fleetops_dot_v1_dot_peer__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -44,6 +45,11 @@ class PeerServiceStub:
                 request_serializer=fleetops_dot_v1_dot_peer__pb2.ReportRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_peer__pb2.ReportReply.FromString,
                 _registered_method=True)
+        self.RelaySession = channel.stream_stream(
+                '/fleetops.v1.PeerService/RelaySession',
+                request_serializer=fleetops_dot_v1_dot_agent__pb2.AgentSessionMessage.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_agent__pb2.ControllerSessionMessage.FromString,
+                _registered_method=True)
 
 
 class PeerServiceServicer:
@@ -66,6 +72,16 @@ class PeerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RelaySession(self, request_iterator, context):
+        """An agent's session stream that reached the calling replica, for a session the called replica
+        brokers: the messages pass through unchanged both ways (the same seq/ack/window and resume
+        rules), the host named in the "fleetops-relayed-host" metadata. The transcript is recorded by
+        the called replica only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PeerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +94,11 @@ def add_PeerServiceServicer_to_server(servicer, server):
                     servicer.Report,
                     request_deserializer=fleetops_dot_v1_dot_peer__pb2.ReportRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_peer__pb2.ReportReply.SerializeToString,
+            ),
+            'RelaySession': grpc.stream_stream_rpc_method_handler(
+                    servicer.RelaySession,
+                    request_deserializer=fleetops_dot_v1_dot_agent__pb2.AgentSessionMessage.FromString,
+                    response_serializer=fleetops_dot_v1_dot_agent__pb2.ControllerSessionMessage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +155,33 @@ class PeerService:
             '/fleetops.v1.PeerService/Report',
             fleetops_dot_v1_dot_peer__pb2.ReportRequest.SerializeToString,
             fleetops_dot_v1_dot_peer__pb2.ReportReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RelaySession(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/fleetops.v1.PeerService/RelaySession',
+            fleetops_dot_v1_dot_agent__pb2.AgentSessionMessage.SerializeToString,
+            fleetops_dot_v1_dot_agent__pb2.ControllerSessionMessage.FromString,
             options,
             channel_credentials,
             insecure,

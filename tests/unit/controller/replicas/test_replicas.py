@@ -107,17 +107,20 @@ async def test_a_replica_id_in_use_by_a_live_replica_elsewhere_is_refused(db: An
 
 
 async def test_a_late_disconnect_never_erases_a_newer_route(db: Any) -> None:
-    host_id = await add_host(db, "web-1")
+    moved, stayed = await add_host(db, "web-1"), await add_host(db, "web-2")
     on_r1, on_r2 = PresenceTracker(db, "r1"), PresenceTracker(db, "r2")
-    link_r1 = FakeLink()
-    on_r1.connected(host_id, link_r1, None)  # type: ignore[arg-type]  # a fake link
+    links = {moved: FakeLink(), stayed: FakeLink()}
+    for host_id, link in links.items():
+        on_r1.connected(host_id, link, None)  # type: ignore[arg-type]  # a fake link
     await on_r1.flush()
-    on_r2.connected(host_id, FakeLink(), None)  # type: ignore[arg-type]  # the host reconnected to r2
+    on_r2.connected(moved, FakeLink(), None)  # type: ignore[arg-type]  # web-1 reconnected to r2
     await on_r2.flush()
-    on_r1.disconnected(host_id, link_r1)  # r1 notices its old link died only now
+    for host_id, link in links.items():  # r1 notices both old links died only now (one batch)
+        on_r1.disconnected(host_id, link)
     await on_r1.flush()
     routes = await ReplicaStore(db).routes()
-    assert routes[host_id].replica_id == "r2"
+    assert routes[moved].replica_id == "r2"
+    assert stayed not in routes  # its disconnect was written
 
 
 async def test_routes_point_at_other_live_replicas_and_a_silent_one_is_swept(db: Any) -> None:
@@ -185,3 +188,20 @@ async def test_one_survivor_adopts_the_commands_of_a_replica_that_is_gone(db: An
     assert [c.id for c in await commands.in_progress("r2")] == ["cmd-1"]
     assert await commands.in_progress("r1") == []
     assert await commands.owned_elsewhere("r1", ["cmd-1"]) == ["cmd-1"]  # r1, back, must let it go
+
+
+async def test_a_replica_wrongly_swept_writes_its_routes_again(db: Any) -> None:
+    held, gone = await add_host(db, "web-1"), await add_host(db, "web-2")
+    presence = PresenceTracker(db, "r1")
+    link = FakeLink()
+    presence.connected(held, link, None)  # type: ignore[arg-type]  # a fake link
+    presence.connected(gone, FakeLink(), None)  # type: ignore[arg-type]  # a fake link
+    await presence.flush()
+    presence.disconnected(gone, presence.link(gone))  # type: ignore[arg-type]  # its link is gone meanwhile
+    await ReplicaStore(db).clear_routes(["r1"], "*r2")  # r2 took r1 for dead: both routes cleared
+    assert await ReplicaStore(db).routes() == {}
+
+    presence.reassert([held, gone])
+    await presence.flush()
+    routes = await ReplicaStore(db).routes()
+    assert {h: r.replica_id for h, r in routes.items()} == {held: "r1"}  # only the host still linked here
