@@ -230,8 +230,13 @@ class Controller:
             replica_key.public_key(), self.replica_id, SERVER_CERT_LIFETIME
         )
         self.peers = PeerClients(
-            self.registry, pki.private_key_pem(replica_key), pki.cert_pem(replica_cert) + ca_pem, ca_pem
+            self.registry,
+            pki.private_key_pem(replica_key),
+            pki.cert_pem(replica_cert) + ca_pem,
+            ca_pem,
+            self.metrics,
         )
+        self.metrics.watch_replicas(self.registry.alive_count, self.registry.routed_elsewhere)
         self.commands.announce_changes = self.changes.enabled
         await self.fleet.start()
         self.presence.start()

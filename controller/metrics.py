@@ -59,6 +59,28 @@ class ControllerMetrics:
             registry=self.registry,
         )
 
+        self.replicas_alive = Gauge(
+            "fleetops_replicas_alive",
+            "Controller replicas this one counts as alive (itself included), from the shared registry",
+            registry=self.registry,
+        )
+        self.routed_hosts = Gauge(
+            "fleetops_routed_hosts",
+            "Hosts this replica reaches through another replica (the routing table's other rows)",
+            registry=self.registry,
+        )
+        self.peer_calls = Counter(
+            "fleetops_peer_calls",
+            "Calls to other replicas over the peer service, by call and outcome",
+            ["call", "outcome"],
+            registry=self.registry,
+        )
+
+    def watch_replicas(self, alive: Callable[[], int], routed: Callable[[], int]) -> None:
+        """Follow the replica registry: replicas alive, hosts reached through the others."""
+        self.replicas_alive.set_function(alive)
+        self.routed_hosts.set_function(routed)
+
     def watch_object_store(self, health: StoreHealth, spool: OutputSpool) -> None:
         """Follow the object store's health and the output spool's fill."""
         health.on_change(lambda status: self.object_store_up.set(1 if status.up else 0))

@@ -97,6 +97,16 @@ class ReplicaRegistry:
     def replicas(self) -> list[Replica]:
         return sorted(self._replicas.values(), key=lambda r: r.id)
 
+    def alive_count(self) -> int:
+        """Replicas alive, this one included."""
+        return 1 + sum(1 for r in self._replicas if r != self.replica_id and r not in self._dead)
+
+    def routed_elsewhere(self) -> int:
+        """Hosts held by another live replica."""
+        return sum(
+            1 for r in self._routes.values() if r.replica_id != self.replica_id and r.replica_id not in self._dead
+        )
+
     def alive(self, replica_id: str) -> bool:
         replica = self._replicas.get(replica_id)
         return replica is not None and replica_id not in self._dead and replica.stopped_at is None

@@ -7,6 +7,7 @@ import logging
 import grpc
 
 from fleetops.common import limits
+from fleetops.controller.metrics import ControllerMetrics
 from fleetops.controller.replicas.service import ReplicaRegistry
 from fleetops.v1 import agent_pb2, peer_pb2, peer_pb2_grpc
 
@@ -26,8 +27,16 @@ _OPTIONS = (
 class PeerClients:
     """One channel per other replica, opened on first use and replaced when its address changes."""
 
-    def __init__(self, registry: ReplicaRegistry, key_pem: bytes, chain_pem: bytes, ca_pem: bytes) -> None:
+    def __init__(
+        self,
+        registry: ReplicaRegistry,
+        key_pem: bytes,
+        chain_pem: bytes,
+        ca_pem: bytes,
+        metrics: ControllerMetrics | None = None,
+    ) -> None:
         self._registry = registry
+        self._metrics = metrics
         self._credentials = grpc.ssl_channel_credentials(
             root_certificates=ca_pem, private_key=key_pem, certificate_chain=chain_pem
         )
@@ -63,7 +72,9 @@ class PeerClients:
             )
         except grpc.aio.AioRpcError as exc:
             log.warning("replica %s did not take a message for host %s: %s", replica_id, host_id, exc.details())
+            self.count("deliver", "failed")
             return False
+        self.count("deliver", "delivered" if reply.delivered else "not_connected")
         return bool(reply.delivered)
 
     async def report(self, replica_id: str, host_id: str, message: agent_pb2.AgentMessage) -> bool:
@@ -77,8 +88,14 @@ class PeerClients:
             )
         except grpc.aio.AioRpcError as exc:
             log.warning("replica %s did not take a report of host %s: %s", replica_id, host_id, exc.details())
+            self.count("report", "failed")
             return False
+        self.count("report", "taken" if reply.stored else "not_taken")
         return bool(reply.stored)
+
+    def count(self, call: str, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.peer_calls.labels(call, outcome).inc()
 
     async def close(self) -> None:
         for channel in [*(c for _, c, _ in self._channels.values()), *self._stale]:

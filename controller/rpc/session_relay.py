@@ -58,6 +58,7 @@ class PeerSessionRelay:
             return
         call = stub.RelaySession(metadata=((RELAYED_HOST, host_id),))
         log.info("relaying host %s's session stream to replica %s", host_id, replica_id)
+        self._peers.count("relay_session", "started")
 
         async def upstream() -> None:
             await call.write(first)

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,13 @@ def test_a_fan_out_created_on_one_replica_reaches_every_host(replicas: ReplicaSe
     docs = {d["host"]: d for d in json_lines(result.stdout)}
     assert sorted(docs) == NAMES
     assert all(d["state"] == "success" and d["stdout"] == f"on {name}\n" for name, d in docs.items())
+
+    metrics = (
+        urllib.request.urlopen(f"http://127.0.0.1:{replicas.replicas[0].ports['metrics']}/metrics").read().decode()
+    )
+    assert "fleetops_replicas_alive 3.0" in metrics
+    delivered = re.search(r'fleetops_peer_calls_total\{call="deliver",outcome="delivered"\} (\d+)', metrics)
+    assert delivered and int(delivered.group(1)) >= len(NAMES) - replicas.links_to(0)
 
 
 def test_watch_and_cancel_from_other_replicas(replicas: ReplicaSet, fleet: dict[str, Agent]) -> None:
