@@ -285,6 +285,7 @@ class Controller:
             authority=TaskAuthority(self.fleet, self.users, RoleStore(self.sessions), self.audit),
             min_duration=int(s.window_min_duration),
         )
+        session_relay = PeerSessionRelay(self.broker, self.registry, self.peers)
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
             AgentServicer(
                 self.fleet,
@@ -294,7 +295,7 @@ class Controller:
                 self.commands,
                 self.broker,
                 reports,
-                PeerSessionRelay(self.broker, self.registry, self.peers),
+                session_relay,
                 heartbeat_interval=s.heartbeat_interval,
                 inventory_interval=s.inventory_interval,
             ),
@@ -315,9 +316,13 @@ class Controller:
         operator_servicer.public_address = f"{names[0] if names else 'localhost'}:{listen_port}"
         operator_servicer.audit_exporter = self.audit_exporter
         operator_servicer.audit_checkpoints = self.audit_checkpoints
+        operator_servicer.session_relay = session_relay
         operator_pb2_grpc.add_OperatorServiceServicer_to_server(operator_servicer, self.server)
         peer_pb2_grpc.add_PeerServiceServicer_to_server(
-            PeerServicer(self.presence, reports, self.broker, self.audit), self.server
+            PeerServicer(
+                self.presence, reports, self.broker, self.audit, self.authority, operator_servicer.operator_leg
+            ),
+            self.server,
         )
         health_main = rpc_server.add_health_and_reflection(self.server, rpc_server.MTLS_SERVICES)
 

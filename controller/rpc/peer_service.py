@@ -7,23 +7,29 @@ certificate is refused, audited and aborted, like any identity calling a service
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
+from cryptography import x509
 
-from fleetops.common import limits
-from fleetops.common.errors import FleetopsError, InvalidInput, PermissionDenied
+from fleetops.common import limits, pki
+from fleetops.common.errors import FleetopsError, InvalidInput, PermissionDenied, Unauthenticated
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.fleet.presence import PresenceTracker
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.invocation_reports import INVOCATION_MESSAGES, InvocationReports
 from fleetops.controller.rpc.peer import Peer, peer_of
-from fleetops.controller.rpc.session_relay import RELAYED_HOST
+from fleetops.controller.rpc.session_relay import RELAYED_HOST, RELAYED_OPERATOR
 from fleetops.controller.rpc.session_streams import agent_session
 from fleetops.controller.sessions.broker import SessionBroker
-from fleetops.v1 import agent_pb2, peer_pb2, peer_pb2_grpc
+from fleetops.v1 import agent_pb2, operator_pb2, peer_pb2, peer_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+#: The operator's leg of a session for a verified operator (OperatorServicer.operator_leg).
+OperatorLeg = Callable[
+    [Peer, AsyncIterator[operator_pb2.SessionClientMessage], grpc.aio.ServicerContext, None], Awaitable[None]
+]
 
 #: What one replica may put on a host's control stream held by another.
 DELIVERABLE = frozenset({"run", "cancel", "result_ack", "open_session"})
@@ -31,12 +37,20 @@ DELIVERABLE = frozenset({"run", "cancel", "result_ack", "open_session"})
 
 class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
     def __init__(
-        self, presence: PresenceTracker, reports: InvocationReports, broker: SessionBroker, audit: AuditLog
+        self,
+        presence: PresenceTracker,
+        reports: InvocationReports,
+        broker: SessionBroker,
+        audit: AuditLog,
+        authority: pki.CertificateAuthority,
+        operator_leg: OperatorLeg,
     ) -> None:
         self._presence = presence
         self._reports = reports
         self._broker = broker
         self._audit = audit
+        self._authority = authority
+        self._operator_leg = operator_leg
 
     async def _replica(self, context: grpc.aio.ServicerContext, action: str) -> Peer:
         """The calling replica; any other identity is refused, audited and aborted."""
@@ -99,3 +113,52 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
             await abort(context, InvalidInput(f"a relayed session stream names its host in {RELAYED_HOST}"))
         # As if the host had dialled this replica (the relaying replica checked its certificate).
         await agent_session(self._broker, host_id, request_iterator, context)
+
+    async def KillSession(
+        self, request: peer_pb2.KillSessionRequest, context: grpc.aio.ServicerContext
+    ) -> peer_pb2.KillSessionReply:
+        await self._replica(context, "peer.session")
+        if not request.actor.startswith("operator:"):
+            await abort(context, InvalidInput("a relayed kill names the operator as operator:NAME"))
+        try:
+            await self._broker.kill(request.actor, request.session_id)
+        except FleetopsError as exc:
+            await abort(context, exc)
+        return peer_pb2.KillSessionReply()
+
+    async def RelayOperatorSession(
+        self, request_iterator: AsyncIterator[operator_pb2.SessionClientMessage], context: grpc.aio.ServicerContext
+    ) -> None:
+        replica = await self._replica(context, "peer.session")
+        try:
+            operator = self._relayed_operator(context)
+        except FleetopsError as exc:
+            await self._audit.record(
+                actor=replica.actor,
+                action="peer.session",
+                outcome="refused",
+                details={"reason": exc.message, "peer": context.peer() or ""},
+            )
+            await abort(context, exc)
+        # Authorized here as on a stream of its own (revocation, roles, the session's host).
+        await self._operator_leg(operator, request_iterator, context, None)
+
+    def _relayed_operator(self, context: grpc.aio.ServicerContext) -> Peer:
+        """The operator whose stream a replica relays, from the certificate it passed on.
+
+        Raises:
+            Unauthenticated: no certificate, one this CA did not issue, or an expired one.
+            PermissionDenied: not an operator's certificate.
+        """
+        der = dict(context.invocation_metadata() or ()).get(RELAYED_OPERATOR)
+        if not isinstance(der, bytes) or not der:
+            raise Unauthenticated(f"a relayed operator stream carries the operator's certificate in {RELAYED_OPERATOR}")
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError as exc:
+            raise Unauthenticated(f"the relayed operator certificate does not parse: {exc}") from exc
+        self._authority.verify_issued(cert)
+        identity = pki.identity_from_cert(cert)
+        if identity.kind != "operator":
+            raise PermissionDenied(f"{identity.kind}:{identity.name} is not an operator identity")
+        return Peer(identity, cert, f"relayed by {context.peer() or 'a replica'}")

@@ -108,11 +108,18 @@ async def operator_session(
     request_iterator: AsyncIterator[operator_pb2.SessionClientMessage],
     context: grpc.aio.ServicerContext,
     authorize: Callable[[Any, str], None] | None = None,
+    relay: SessionRelay | None = None,
 ) -> None:
+    """opsctl's leg of a session; a resume of one another replica brokers is relayed there whole."""
     first = await _first(request_iterator)
     if first is None:
         return
     kind = first.WhichOneof("body")
+    if kind == "attach" and relay is not None:
+        replica_id = await relay.broker_of(first.attach.session_id)
+        if replica_id is not None:
+            await relay.relay_operator(replica_id, peer, first, request_iterator, context)
+            return
     try:
         if kind == "start":
             live = await broker.open(peer.actor, _request_from_proto(first.start), authorize=authorize)
@@ -231,6 +238,17 @@ class SessionRelay(Protocol):
         host_id: str,
         first: agent_pb2.AgentSessionMessage,
         request_iterator: AsyncIterator[agent_pb2.AgentSessionMessage],
+        context: grpc.aio.ServicerContext,
+    ) -> None: ...
+
+    async def kill(self, replica_id: str, actor: str, session_id: str, timeout: float) -> None: ...
+
+    async def relay_operator(
+        self,
+        replica_id: str,
+        operator: Peer,
+        first: operator_pb2.SessionClientMessage,
+        request_iterator: AsyncIterator[operator_pb2.SessionClientMessage],
         context: grpc.aio.ServicerContext,
     ) -> None: ...
 

@@ -23,6 +23,7 @@ from fleetops.v1 import agent_pb2, peer_pb2, peer_pb2_grpc
 
 from databases import new_postgres_database
 from harness import BASE_ENV, PYTHON, Agent, wait_until
+from load_balancer import LoadBalancer
 from replicas import ReplicaSet
 from terminal import PtyProcess
 
@@ -188,6 +189,63 @@ def test_a_session_relayed_through_other_replicas_resumes_without_losing_a_byte(
         "the transcript stored",
     )
     assert done["end_reason"] == "exited" and done["exit_code"] == 3 and done["host_name"] == host
+
+
+def test_opsctl_resumes_its_session_through_another_replica(
+    replicas: ReplicaSet, fleet: dict[str, Agent], tmp_path: Path
+) -> None:
+    """opsctl dials a name (here a balancer) that sends it to another replica when it resumes: that
+    replica relays its stream to the broker, which authorizes the operator again."""
+    host = NAMES[1]
+    front = LoadBalancer([replicas.listen_target(0)]).start()  # first the broker, r1
+    try:
+        profile = replicas.replicas[0].issue_profile("admin", tmp_path / "fronted", address=front.address)
+        env = {**os.environ, **BASE_ENV, "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+        errors = tmp_path / "opsctl.stderr"
+        term = PtyProcess(
+            [PYTHON, "-m", "fleetops.opsctl", "--profile", str(profile), "session", host], env, stderr=errors
+        )
+        try:
+            term.send("PS1='R''DY> '\r")
+            term.expect(r"RDY> ")
+            count = 50_000
+            term.send(f"seq 1 {count}; echo end$((6*7))\r")
+            term.expect(r"\r\n10000\r\n")
+            front.set_targets([replicas.listen_target(2)])  # r3 from now on
+            assert front.drop() >= 1
+            term.expect(r"end42", timeout=90)
+            term.send("exit\r")
+            assert term.wait() == 0
+        finally:
+            term.close()
+    finally:
+        front.stop()
+    text = term.output.decode()
+    start = re.search(r"[\r\n]1\r\n2\r\n", text)
+    assert start, text[:3000]
+    numbers = text[start.start() + 1 : text.index("end42", start.start())].split()
+    assert numbers == [str(n) for n in range(1, count + 1)], "output lost or doubled across the resume"
+    assert "reconnect" in errors.read_text()
+    assert "relaying operator:admin's session stream to replica r1" in replicas.replicas[2].process.output()  # type: ignore[union-attr]
+
+
+def test_a_session_is_killed_from_another_replica(replicas: ReplicaSet, fleet: dict[str, Agent]) -> None:
+    term = session(replicas, 0, NAMES[2])
+    try:
+        term.send("PS1='R''DY> '\r")
+        term.expect(r"RDY> ")
+        active = wait_until(
+            lambda: replicas.opsctl_json("session", "list", "--active", replica=1), 30, "an active session"
+        )
+        assert len(active) == 1, active
+        replicas.opsctl("session", "kill", active[0]["id"], replica=1)
+        killed = replicas.opsctl_json("session", "show", active[0]["id"], replica=2)
+        assert killed["state"] == "ended" and killed["end_reason"] == "killed"
+        assert term.wait() == 129, term.output  # the shell was hung up
+        assert re.search(rb"killed by operator:admin", term.output), term.output
+    finally:
+        term.close()
+    assert not replicas.opsctl_json("session", "list", "--active", replica=2)
 
 
 def _each_ran_once(ledger: Path) -> dict[str, int]:

@@ -37,6 +37,7 @@ from fleetops.controller.rpc import attempted
 from fleetops.controller.rpc.access import Access
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.peer import Peer, peer_of
+from fleetops.controller.rpc.session_streams import SessionRelay
 from fleetops.controller.sessions.broker import SessionBroker
 from fleetops.controller.users.service import UserService
 from fleetops.controller.windows.service import WindowService
@@ -221,6 +222,8 @@ class OperatorAdapter:
         self.audit_exporter: AuditExporter | None = None
         #: Signed checkpoints of the chain head (VerifyAudit compares with the newest); set likewise.
         self.audit_checkpoints: AuditCheckpointer | None = None
+        #: Passes a resumed session stream to the replica brokering it; set likewise (with replicas).
+        self.session_relay: SessionRelay | None = None
 
     async def _authorize(self, peer: Peer, method: str) -> Peer:
         """The caller's Access for ``method``; global actions are decided here (fail closed).

@@ -14,7 +14,7 @@ from fleetops.controller.rpc.access import Access
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.operator.base import OperatorAdapter, operator_call, operator_stream
 from fleetops.controller.rpc.peer import Peer, peer_of
-from fleetops.controller.rpc.session_streams import operator_session
+from fleetops.controller.rpc.session_streams import SessionRelay, operator_session
 from fleetops.v1 import operator_pb2
 
 
@@ -25,10 +25,25 @@ class SessionCalls(OperatorAdapter):
         self, request_iterator: AsyncIterator[operator_pb2.SessionClientMessage], context: grpc.aio.ServicerContext
     ) -> None:
         """The operator's leg of a session (the broker audits start, resume and end)."""
-        actor = f"peer:{context.peer()}"
         try:
             peer = peer_of(context)
-            actor = peer.actor
+        except FleetopsError as exc:
+            await self._audit.record(
+                actor=f"peer:{context.peer()}", action="session.start", outcome="denied", details={"error": exc.message}
+            )
+            await abort(context, exc)
+        await self.operator_leg(peer, request_iterator, context, self.session_relay)
+
+    async def operator_leg(
+        self,
+        peer: Peer,
+        request_iterator: AsyncIterator[operator_pb2.SessionClientMessage],
+        context: grpc.aio.ServicerContext,
+        relay: SessionRelay | None = None,
+    ) -> None:
+        """The operator's leg for ``peer``, on its own stream or relayed by another replica."""
+        actor = peer.actor
+        try:
             peer = await self._authorize(peer, "Session")
         except FleetopsError as exc:
             await self._audit.record(
@@ -41,7 +56,7 @@ class SessionCalls(OperatorAdapter):
             access.require([host], login)
 
         try:
-            await operator_session(self._sessions, self._audit, peer, request_iterator, context, authorize)
+            await operator_session(self._sessions, self._audit, peer, request_iterator, context, authorize, relay)
         finally:
             refused = [d for d in access.decisions if not d.allowed]
             if refused:
@@ -71,7 +86,13 @@ class SessionCalls(OperatorAdapter):
     @operator_call("session.kill")
     async def KillSession(self, request: operator_pb2.GetSessionRequest, peer: Peer) -> tuple[Any, str]:
         peer.access.require(await self._hosts([(await self._sessions.get(request.id)).host_id]))
-        session = await self._sessions.kill(peer.actor, request.id)
+        replica = await self.session_relay.broker_of(request.id) if self.session_relay is not None else None
+        if replica is not None and self.session_relay is not None:  # brokered by another replica: killed there
+            timeout = self._sessions.limits.terminate_timeout + 30
+            await self.session_relay.kill(replica, peer.actor, request.id, timeout)
+            session = await self._sessions.get(request.id)
+        else:
+            session = await self._sessions.kill(peer.actor, request.id)
         return convert.session_to_proto(session), session.id
 
     @operator_stream("session.transcript")

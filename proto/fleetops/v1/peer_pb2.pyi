@@ -1,10 +1,23 @@
 from fleetops.v1 import agent_pb2 as _agent_pb2
+from fleetops.v1 import operator_pb2 as _operator_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class KillSessionRequest(_message.Message):
+    __slots__ = ("session_id", "actor")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    actor: str
+    def __init__(self, session_id: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class KillSessionReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class DeliverRequest(_message.Message):
     __slots__ = ("host_id", "message")

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from fleetops.v1 import agent_pb2 as fleetops_dot_v1_dot_agent__pb2
+from fleetops.v1 import operator_pb2 as fleetops_dot_v1_dot_operator__pb2
 from fleetops.v1 import peer_pb2 as fleetops_dot_v1_dot_peer__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -50,6 +51,16 @@ class PeerServiceStub:
                 request_serializer=fleetops_dot_v1_dot_agent__pb2.AgentSessionMessage.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_agent__pb2.ControllerSessionMessage.FromString,
                 _registered_method=True)
+        self.RelayOperatorSession = channel.stream_stream(
+                '/fleetops.v1.PeerService/RelayOperatorSession',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.SessionClientMessage.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.SessionServerMessage.FromString,
+                _registered_method=True)
+        self.KillSession = channel.unary_unary(
+                '/fleetops.v1.PeerService/KillSession',
+                request_serializer=fleetops_dot_v1_dot_peer__pb2.KillSessionRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_peer__pb2.KillSessionReply.FromString,
+                _registered_method=True)
 
 
 class PeerServiceServicer:
@@ -82,6 +93,23 @@ class PeerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RelayOperatorSession(self, request_iterator, context):
+        """opsctl's session stream resuming (attach) through the calling replica, for a session the
+        called replica brokers: passed through unchanged both ways. The operator's certificate (DER)
+        travels in the "fleetops-relayed-operator-bin" metadata; the called replica verifies it
+        against the CA and authorizes the operator itself, as for a stream of its own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def KillSession(self, request, context):
+        """Hang up a session the called replica brokers, for an operator the calling replica authorized.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PeerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +127,16 @@ def add_PeerServiceServicer_to_server(servicer, server):
                     servicer.RelaySession,
                     request_deserializer=fleetops_dot_v1_dot_agent__pb2.AgentSessionMessage.FromString,
                     response_serializer=fleetops_dot_v1_dot_agent__pb2.ControllerSessionMessage.SerializeToString,
+            ),
+            'RelayOperatorSession': grpc.stream_stream_rpc_method_handler(
+                    servicer.RelayOperatorSession,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.SessionClientMessage.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.SessionServerMessage.SerializeToString,
+            ),
+            'KillSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.KillSession,
+                    request_deserializer=fleetops_dot_v1_dot_peer__pb2.KillSessionRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_peer__pb2.KillSessionReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -182,6 +220,60 @@ class PeerService:
             '/fleetops.v1.PeerService/RelaySession',
             fleetops_dot_v1_dot_agent__pb2.AgentSessionMessage.SerializeToString,
             fleetops_dot_v1_dot_agent__pb2.ControllerSessionMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RelayOperatorSession(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/fleetops.v1.PeerService/RelayOperatorSession',
+            fleetops_dot_v1_dot_operator__pb2.SessionClientMessage.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.SessionServerMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def KillSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.PeerService/KillSession',
+            fleetops_dot_v1_dot_peer__pb2.KillSessionRequest.SerializeToString,
+            fleetops_dot_v1_dot_peer__pb2.KillSessionReply.FromString,
             options,
             channel_credentials,
             insecure,
