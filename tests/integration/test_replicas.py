@@ -145,17 +145,22 @@ def session(replicas: ReplicaSet, replica: int, host: str) -> PtyProcess:
     return PtyProcess([PYTHON, "-m", "fleetops.opsctl", "--profile", str(profile), "session", host], env)
 
 
+@pytest.mark.parametrize("cut", ["drop-the-links", "kill-the-relaying-replica"])
 def test_a_session_relayed_through_other_replicas_resumes_without_losing_a_byte(
-    replicas: ReplicaSet, fleet: dict[str, Agent]
+    replicas: ReplicaSet, fleet: dict[str, Agent], cut: str
 ) -> None:
     """The operator reaches one replica, the host's session stream another (relayed over the peer
-    service); both the relayed stream and the host's control link drop mid-output; it carries on."""
+    service); mid-output the relayed stream and the host's control link drop, or the relaying
+    replica is killed (-9); the session carries on through the replica left."""
     host = NAMES[0]
+    host_id = fleet[host].host_id
     holder = int(next(h["replica"] for h in replicas.hosts() if h["name"] == host)[1:]) - 1
     broker = (holder + 1) % 3  # the operator's replica, which does not hold the host
     everyone = [replicas.listen_target(i) for i in range(3)]
     others = [target for i, target in enumerate(everyone) if i != broker]
     replicas.listen_balancer.set_targets(others)  # the host's session stream cannot reach the broker
+    killed: int | None = None
+    marks = [r.process.line_count() for r in replicas.replicas]  # type: ignore[union-attr]
     term = session(replicas, broker, host)
     try:
         term.send("PS1='R''DY> '\r")
@@ -163,22 +168,36 @@ def test_a_session_relayed_through_other_replicas_resumes_without_losing_a_byte(
         count = 100_000
         term.send(f"seq 1 {count}; echo end$((6*7))\r")
         term.expect(r"\r\n20000\r\n")
-        assert sum(replicas.listen_balancer.drop(target) for target in others) >= 1
+        if cut == "drop-the-links":
+            assert sum(replicas.listen_balancer.drop(target) for target in others) >= 1
+        else:
+            killed = next(
+                i
+                for i in range(3)
+                if i != broker and f"relaying host {host_id}" in replicas.replicas[i].process.output()  # type: ignore[union-attr]
+            )
+            replicas.kill(killed)
         term.expect(r"end42", timeout=90)
         term.send("exit 3\r")
         assert term.wait() == 3
     finally:
         replicas.listen_balancer.set_targets(everyone)
         term.close()
+        if killed is not None:
+            replicas.restart(killed)
     text = term.output.decode()
     start = re.search(r"[\r\n]1\r\n2\r\n", text)
     assert start, text[:3000]
     numbers = text[start.start() + 1 : text.index("end42", start.start())].split()
     assert numbers == [str(n) for n in range(1, count + 1)], "output lost or doubled across the relay"
-    relayed = [i for i in range(3) if "relaying host" in replicas.replicas[i].process.output()]  # type: ignore[union-attr]
+    relayed = [
+        i
+        for i, r in enumerate(replicas.replicas)
+        if any(f"relaying host {host_id}" in line for line in r.process.lines[marks[i] :])  # type: ignore[union-attr]
+    ]
     assert relayed and broker not in relayed
 
-    record = replicas.opsctl_json("session", "list", replica=holder)[0]
+    record = replicas.opsctl_json("session", "list", replica=broker)[0]
     done = wait_until(
         lambda: (
             (doc := replicas.opsctl_json("session", "show", record["id"], replica=holder))["transcript_state"]
@@ -189,6 +208,7 @@ def test_a_session_relayed_through_other_replicas_resumes_without_losing_a_byte(
         "the transcript stored",
     )
     assert done["end_reason"] == "exited" and done["exit_code"] == 3 and done["host_name"] == host
+    wait_until(lambda: _online(replicas) == NAMES, 30, "the fleet online again")
 
 
 def test_opsctl_resumes_its_session_through_another_replica(
@@ -253,15 +273,16 @@ def _each_ran_once(ledger: Path) -> dict[str, int]:
 
 
 @pytest.mark.parametrize(
-    ("owner", "victim"),
-    [(0, 1), (2, 2)],
-    ids=["kill-a-replica-holding-hosts", "kill-the-replica-running-the-fan-out"],
+    "victim_runs_the_fan_out", [False, True], ids=["kill-a-replica-holding-hosts", "kill-the-owner"]
 )
 def test_killing_a_replica_mid_fan_out_runs_each_host_exactly_once(
-    replicas: ReplicaSet, fleet: dict[str, Agent], tmp_path: Path, owner: int, victim: int
+    replicas: ReplicaSet, fleet: dict[str, Agent], tmp_path: Path, victim_runs_the_fan_out: bool
 ) -> None:
     ledger = tmp_path / "ledger"
     ledger.mkdir()
+    # The victim holds part of the fleet (after earlier kills, a restarted replica may hold none).
+    victim = max(range(3), key=replicas.links_to)
+    owner = victim if victim_runs_the_fan_out else (victim + 1) % 3
     survivor = next(i for i in range(3) if i != victim)
     command_id = detach(replicas, owner, "sh", "-c", ledger_script(ledger, 4))
     wait_until(lambda: len(_each_ran_once(ledger)) == len(NAMES), 30, "every host started its run")
