@@ -58,10 +58,19 @@ class InvocationReports:
         invocation_id = invocation_id_of(message)
         owner = await self._commands.owner_elsewhere(host_id, invocation_id)
         if owner and self._relay is not None:
-            taken = await self._relay.report(owner, host_id, message)
-            if not taken:
+            if await self._relay.report(owner, host_id, message):
+                return True
+            # The replica remembered as the owner did not take it: it may be gone and the command
+            # adopted since. Look again once; if the owner is still unreachable, a result is not
+            # acknowledged and the agent sends it again (at the adopter's re-send, or reconnect).
+            self._commands.forget_owner(invocation_id)
+            fresh = await self._commands.owner_elsewhere(host_id, invocation_id)
+            if not fresh:
+                return await self.take_here(host_id, message)
+            if fresh == owner:
                 self._commands.forget_owner(invocation_id)
-            return taken
+                return False
+            return await self._relay.report(fresh, host_id, message)
         return await self.take_here(host_id, message)
 
     async def take_here(self, host_id: str, message: agent_pb2.AgentMessage) -> bool:
