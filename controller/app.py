@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -113,7 +114,7 @@ async def take_audit_checkpoint(settings: ControllerSettings, requested_by: str)
     try:
         await database.ensure_schema(engine, migrate=False)
         audit = AuditLog(database.session_factory(engine))
-        replica = settings.replica_id or socket.gethostname()
+        replica = settings.replica_id or default_replica_id()
         checkpointer = AuditCheckpointer(audit, objects, signer, controller=replica)
         actor, details = f"controller:{replica}", {"requested_by": requested_by}
         try:
@@ -130,6 +131,13 @@ async def take_audit_checkpoint(settings: ControllerSettings, requested_by: str)
     finally:
         await objects.close()
         await engine.dispose()
+
+
+def default_replica_id() -> str:
+    """The host name as a replica id: what a certificate name allows of it (letters, digits, . _ - ...),
+    at most 64 characters."""
+    name = re.sub(r"[^A-Za-z0-9._@+-]", "-", socket.gethostname()).lstrip("._@+-")[:64]
+    return name or "controller"
 
 
 def advertise_address(settings: ControllerSettings, listen_host: str, listen_port: int) -> str:
@@ -155,7 +163,7 @@ class Controller:
     def __init__(self, settings: ControllerSettings) -> None:
         self.settings = settings
         self.metrics = ControllerMetrics()
-        self.replica_id = settings.replica_id or f"{socket.gethostname()}"
+        self.replica_id = settings.replica_id or default_replica_id()
 
     async def start(self) -> BoundPorts:
         s = self.settings

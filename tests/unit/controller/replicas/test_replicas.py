@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
-from fleetops.common.errors import Conflict
+from fleetops.common.errors import Conflict, InvalidInput
 from fleetops.common.states import CommandStatus
+from fleetops.controller import app
 from fleetops.controller.commands.models import Command, CommandSpec
 from fleetops.controller.commands.store import InvocationStore
 from fleetops.controller.fleet.presence import PresenceTracker
@@ -18,6 +21,7 @@ from fleetops.controller.fleet.service import FleetService, new_host_id
 from fleetops.controller.replicas.models import CONNECTED, DISCONNECTED, parse_route_payload, route_payloads
 from fleetops.controller.replicas.service import ReplicaRegistry
 from fleetops.controller.replicas.store import ReplicaStore
+from fleetops.controller.settings import ControllerSettings
 from fleetops.controller.store import database
 from fleetops.controller.store.models import ReplicaRow
 from fleetops.controller.store.notify import ChangeListener
@@ -205,3 +209,32 @@ async def test_a_replica_wrongly_swept_writes_its_routes_again(db: Any) -> None:
     await presence.flush()
     routes = await ReplicaStore(db).routes()
     assert {h: r.replica_id for h, r in routes.items()} == {held: "r1"}  # only the host still linked here
+
+
+# -- the replica's id and address -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("hostname", "expected"),
+    [
+        ("ctl-a", "ctl-a"),
+        ("web_1.example.com", "web_1.example.com"),
+        ("bad name/x", "bad-name-x"),
+        ("x" * 80, "x" * 64),
+    ],
+)
+def test_the_default_replica_id_is_the_host_name_as_a_certificate_allows_it(
+    monkeypatch: pytest.MonkeyPatch, hostname: str, expected: str
+) -> None:
+    monkeypatch.setattr(socket, "gethostname", lambda: hostname)
+    assert app.default_replica_id() == expected
+
+
+def test_the_advertised_address_defaults_to_the_listen_address() -> None:
+    settings = ControllerSettings(state_dir=Path("/nonexistent"))
+    assert app.advertise_address(settings, "127.0.0.1", 7443) == "127.0.0.1:7443"
+    assert app.advertise_address(settings, "::1", 7443) == "[::1]:7443"
+    given = ControllerSettings(state_dir=Path("/nonexistent"), advertise_address="ctl-a.example.com:7443")
+    assert app.advertise_address(given, "0.0.0.0", 9999) == "ctl-a.example.com:7443"
+    with pytest.raises(InvalidInput, match="bad address"):
+        app.advertise_address(ControllerSettings(state_dir=Path("/x"), advertise_address="nowhere"), "0.0.0.0", 1)
