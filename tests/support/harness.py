@@ -209,6 +209,8 @@ class Controller:
         ]
         if self.database_url:
             args += ["--database-url", self.database_url]
+            if "--replica-id" not in args:  # controllers sharing a database are replicas: each needs its own id
+                args += ["--replica-id", re.sub(r"[^A-Za-z0-9._-]", "-", self.name)]
         if self.process is not None:
             self.process.stop()
         self.process = Process(self.name, args, env=self.env)

@@ -15,7 +15,6 @@ so there is one CA. Each replica issues its own server certificate from it, for 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -33,12 +32,6 @@ R = TypeVar("R")
 # Every agent of a test registers from 127.0.0.1: the per-address enrollment burst (default 10)
 # must not turn a fleet's registrations into throttle refusals.
 ENROLL_BURST = "1000"
-
-
-def _serve_has_replica_id() -> bool:
-    """Whether ``serve`` takes ``--replica-id`` (issue 14 adds it; older controllers use the host name)."""
-    spec = importlib.util.find_spec("fleetops.controller.cli")
-    return spec is not None and spec.origin is not None and "--replica-id" in Path(spec.origin).read_text()
 
 
 def _each(function: Callable[[T], R], items: Iterable[T], workers: int = 4) -> list[R]:
@@ -61,6 +54,8 @@ class ReplicaSet:
             S3 bucket would be shared in production).
         heartbeat: the agents' heartbeat interval (``serve --heartbeat-interval``).
         extra_args: more ``serve`` arguments for every replica.
+        database_urls: per-replica overrides of ``database_url`` by index (the same database reached
+            another way, e.g. through a ``TcpProxy`` a test cuts); not for replica 0, which inits it.
     """
 
     def __init__(
@@ -72,21 +67,25 @@ class ReplicaSet:
         object_store: str = "",
         heartbeat: str = "1s",
         extra_args: list[str] | None = None,
+        database_urls: dict[int, str] | None = None,
     ) -> None:
         if count < 1:
             raise ValueError(f"a replica set needs at least one replica, not {count}")
+        overrides = database_urls or {}
+        if 0 in overrides:
+            raise ValueError("replica 0 inits the database: give it database_url, not an override")
         self.root = root
         self.database_url = database_url
         self.heartbeat = heartbeat
         self.object_store = object_store or (root / "objects").as_uri()
-        named = _serve_has_replica_id()
         self.replicas = [
             Controller(
                 root / self.replica_id(i),
-                database_url=database_url,
+                database_url=overrides.get(i, database_url),
                 name=f"controller {self.replica_id(i)}",
                 extra_args=[
-                    *(["--replica-id", self.replica_id(i)] if named else []),
+                    "--replica-id",
+                    self.replica_id(i),
                     "--object-store",
                     self.object_store,
                     "--enroll-burst",
