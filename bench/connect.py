@@ -3,6 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python bench/connect.py [--agents 1000] [--procs 4] [--idle-seconds 60]
+    .venv/bin/python bench/connect.py --replicas 3 --agents 5000 --idle-seconds 0   # as root (PostgreSQL)
 
 What it measures, all on 127.0.0.1 and in one run so the numbers share one machine state:
 
@@ -17,6 +18,11 @@ What it measures, all on 127.0.0.1 and in one run so the numbers share one machi
    ``fleetops_connected_agents`` gauge and ``opsctl hosts list`` must both show N online, and
    the controller's RSS growth divided by N is its memory cost per connected (idle) agent
    (printed next to the floor server's growth per stream).
+   With ``--replicas R`` (issue 14) the controller is R replicas sharing one PostgreSQL database
+   (a throwaway cluster, or the server of ``--database-url``) and one CA; the clients dial the
+   replicas' own ports round-robin. "All online" is then also timed until the gauges summed over
+   the replicas and ``opsctl hosts list`` (on r1) show N, and the RSS growth is given per replica
+   (per agent it holds).
 3. idle agent: one real ``fleetops-agent`` (registered through the CLI, then ``run``) and, as its
    floor, bench/bare_agent.py (one grpc.aio Connect stream plus heartbeats, nothing else), side by
    side against the same controller; RSS and CPU time of both over --idle-seconds (0 skips it).
@@ -38,13 +44,23 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import connect_support as support
 import psutil
-from connect_support import Children, connected_gauge, readline, rss_by_mapping, run, stop_gently, wait_for_line
-from controller_support import poll, start_controller, start_py_spy, stop_py_spy
+from connect_support import Children, readline, rss_by_mapping, run, stop_gently, wait_for_line
+from controller_support import (
+    Controller,
+    gauge_sum,
+    poll,
+    start_controller,
+    start_py_spy,
+    start_replicas,
+    stop_py_spy,
+)
+from postgres_support import Postgres
 
 PY = sys.executable
 HERE = Path(__file__).resolve().parent
@@ -58,15 +74,25 @@ MiB = 1024 * 1024
 
 @dataclass
 class Storm:
+    t_go: float = 0.0  # CLOCK_MONOTONIC at "go"
     seconds: float = float("nan")
     welcomed: int = 0
     p50: float = 0.0
     p99: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
-    server_cpu_s: float = 0.0
+    server_cpu_s: float = 0.0  # summed over the servers (replicas)
     server_connections: int = 0
-    rss_before: int = 0
-    rss_after: int = 0
+    rss: list[tuple[int, int]] = field(default_factory=list)  # (before, after) of each server
+    gauge: float = -1  # fleetops: the connected-agents gauge (summed over replicas) ...
+    gauge_s: float = float("nan")  # ... and when, from "go", it first showed every welcomed agent
+
+    @property
+    def rss_before(self) -> int:
+        return sum(before for before, _ in self.rss)
+
+    @property
+    def rss_after(self) -> int:
+        return sum(after for _, after in self.rss)
 
 
 async def start_clients(children: Children, kind: str, target: str, creds: Path, args: argparse.Namespace) -> list:
@@ -83,16 +109,27 @@ async def start_clients(children: Children, kind: str, target: str, creds: Path,
     return clients
 
 
-async def storm(clients: list, server_pid: int, timeout: float) -> Storm:
-    server = psutil.Process(server_pid)
-    result = Storm(rss_before=server.memory_info().rss)
-    cpu0 = sum(server.cpu_times()[:2])
-    t_go = time.monotonic()  # CLOCK_MONOTONIC: the clients' reply times are on the same clock
+async def storm(
+    clients: list, server_pids: list[int], timeout: float, gauge: Callable[[], Awaitable[float]] | None = None
+) -> Storm:
+    """Time the clients' streams from "go" to the last reply; the servers' CPU, RSS and connections.
+
+    ``gauge`` (fleetops): the connected-agents gauge, polled after the last reply until it shows every
+    welcomed agent (``gauge_s``: from "go" until then)."""
+    servers = [psutil.Process(pid) for pid in server_pids]
+    rss_before = [server.memory_info().rss for server in servers]
+
+    def cpu() -> float:
+        return sum(sum(server.cpu_times()[:2]) for server in servers)
+
+    cpu0 = cpu()
+    result = Storm(t_go=time.monotonic())  # CLOCK_MONOTONIC: the clients' reply times are on the same clock
+    t_go = result.t_go
     for c in clients:
         c.stdin.write(b"go\n")
     await asyncio.gather(*(c.stdin.drain() for c in clients))
     done = [json.loads((await readline(c, timeout + 30)).removeprefix("done ")) for c in clients]
-    result.server_cpu_s = sum(server.cpu_times()[:2]) - cpu0
+    result.server_cpu_s = cpu() - cpu0
     times = sorted(t - t_go for d in done for t in d["welcomed"])
     if times:
         result.welcomed, result.seconds = len(times), times[-1]
@@ -100,9 +137,14 @@ async def storm(clients: list, server_pid: int, timeout: float) -> Storm:
     for d in done:
         for k, v in d["errors"].items():
             result.errors[k] = result.errors.get(k, 0) + v
+    if gauge is not None:
+        result.gauge = await poll(gauge, result.welcomed, 30, interval=0.05)
+        result.gauge_s = time.monotonic() - t_go
     await asyncio.sleep(1.0)  # let write-behind presence flushes and lazy allocations settle
-    result.server_connections = sum(1 for c in server.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED)
-    result.rss_after = server.memory_info().rss
+    result.server_connections = sum(
+        1 for server in servers for c in server.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED
+    )
+    result.rss = [(before, server.memory_info().rss) for before, server in zip(rss_before, servers, strict=True)]
     return result
 
 
@@ -113,7 +155,7 @@ async def floor_storm(children: Children, args: argparse.Namespace, tmp: Path) -
     port = int((await readline(server, 60)).split()[-1])
     clients = await start_clients(children, "floor", f"127.0.0.1:{port}", creds, args)
     try:
-        return await storm(clients, server.pid, args.timeout)
+        return await storm(clients, [server.pid], args.timeout)
     finally:
         await stop_gently(children, clients)
         await stop_gently(children, [server])
@@ -135,37 +177,50 @@ class Idle:
 @dataclass
 class Fleet:
     storm: Storm
-    gauge: float = -1
+    gauges: list[float] = field(default_factory=list)  # fleetops_connected_agents of each replica, settled
     online: int = -1
+    online_s: float = float("nan")  # from "go" until opsctl hosts list showed N online
     agent: Idle = field(default_factory=Idle)
     bare: Idle = field(default_factory=Idle)
     idle_s: float = 0.0
     agent_error: str = ""
 
 
-async def fleetops_storm(children: Children, args: argparse.Namespace, tmp: Path) -> Fleet:
-    creds = tmp / "fleetops-creds.json"
-    ctl = await start_controller(children, tmp / "ctl", hosts=args.agents, creds=creds)
-    controller, state, ports, address, opsctl = ctl.proc, ctl.state, ctl.ports, ctl.address, ctl.opsctl
+async def start_fleet(
+    children: Children, args: argparse.Namespace, tmp: Path, creds: Path, postgres: Postgres | None
+) -> list[Controller]:
+    """One controller on SQLite, or (``postgres``) --replicas replicas on a fresh PostgreSQL database."""
+    if postgres is None:
+        return [await start_controller(children, tmp / "ctl", hosts=args.agents, creds=creds)]
+    database = await postgres.new_database(f"connect{args.agents}")
+    return await start_replicas(children, tmp / "ctl", args.replicas, database, hosts=args.agents, creds=creds)
 
-    clients = await start_clients(children, "fleetops", address, creds, args)
+
+async def fleetops_storm(children: Children, args: argparse.Namespace, tmp: Path, postgres: Postgres | None) -> Fleet:
+    creds = tmp / "fleetops-creds.json"
+    replicas = await start_fleet(children, args, tmp, creds, postgres)
+    ctl = replicas[0]  # opsctl and the idle agents use the first
+    controller, state, ports, opsctl = ctl.proc, ctl.state, ctl.ports, ctl.opsctl
+
+    clients = await start_clients(children, "fleetops", ",".join(r.address for r in replicas), creds, args)
     spy = await start_py_spy(children, controller.pid, args.py_spy) if args.py_spy else None
     try:
-        result = Fleet(await storm(clients, controller.pid, args.timeout))
+
+        async def gauge() -> float:
+            return await asyncio.to_thread(gauge_sum, replicas)
+
+        result = Fleet(await storm(clients, [r.proc.pid for r in replicas], args.timeout, gauge))
         if spy is not None:
             await stop_py_spy(spy)
 
-        async def gauge() -> float:
-            return await asyncio.to_thread(connected_gauge, ports["metrics"])
-
         async def online() -> int:
             hosts = json.loads(await run(*opsctl, "hosts", "list", "-o", "json"))
-            return sum(
-                1 for h in hosts if h.get("status") == "HOST_STATUS_ONLINE" and h["name"].startswith("bench-sim-")
-            )
+            return sum(1 for h in hosts if h.get("status") == "online" and h["name"].startswith("bench-sim-"))
 
-        result.gauge = await poll(gauge, args.agents, 5)
+        await poll(gauge, args.agents, 5)
+        result.gauges = [await asyncio.to_thread(r.gauge) for r in replicas]
         result.online = await poll(online, args.agents, 15)
+        result.online_s = time.monotonic() - result.storm.t_go
     finally:
         await stop_gently(children, clients)
     if args.idle_seconds > 0:
@@ -173,7 +228,7 @@ async def fleetops_storm(children: Children, args: argparse.Namespace, tmp: Path
             await idle_agents(children, args, tmp, state, ports, opsctl, creds, result)
         except (TimeoutError, RuntimeError, psutil.Error) as exc:
             result.agent_error = str(exc).strip().splitlines()[-1][:300]
-    await children.stop(controller)
+    await asyncio.gather(*(children.stop(r.proc) for r in replicas))
     return result
 
 
@@ -232,7 +287,8 @@ def report(args: argparse.Namespace, floor: Storm, fleet: Fleet) -> None:
     kib = (s.rss_after - s.rss_before) / 1024 / max(1, s.welcomed)
     floor_kib = (floor.rss_after - floor.rss_before) / 1024 / max(1, floor.welcomed)
     all_online = s.welcomed == n and not s.errors
-    print(f"\nconnect storm, N={n} agents over P={args.procs} client processes ({os.cpu_count()} cores)")
+    replicas = f", {args.replicas} controller replicas on one PostgreSQL" if args.replicas > 1 else ""
+    print(f"\nconnect storm, N={n} agents over P={args.procs} client processes ({os.cpu_count()} cores){replicas}")
     for name, st in (("floor (bare grpc.aio mTLS streams):", floor), ("fleetops (Hello -> Welcome):", s)):
         print(
             f"  {name:37s} {st.seconds:5.2f} s   welcomed {st.welcomed}/{n}, p50 {st.p50:.2f} s, p99 {st.p99:.2f} s, "
@@ -244,15 +300,24 @@ def report(args: argparse.Namespace, floor: Storm, fleet: Fleet) -> None:
         f"  fleetops all online: {s.seconds:.2f} s   ratio {s.seconds / floor.seconds:.2f}x floor   "
         f"goal < {GOAL_ONLINE_S:.0f} s: {verdict(all_online and s.seconds < GOAL_ONLINE_S)}"
     )
+    gauge = sum(fleet.gauges)
+    gauges = " + ".join(f"r{i + 1} {g:.0f}" for i, g in enumerate(fleet.gauges)) if args.replicas > 1 else ""
     print(
-        f"  controller view: gauge fleetops_connected_agents={fleet.gauge:.0f}, opsctl hosts online={fleet.online} "
-        f"(want {n}: {verdict(fleet.gauge == n and fleet.online == n)})"
+        f"  controller view: gauge fleetops_connected_agents={gauge:.0f}{f' ({gauges})' if gauges else ''} "
+        f"{s.gauge_s:.2f} s after go, opsctl hosts online={fleet.online} {fleet.online_s:.2f} s after go "
+        f"(want {n}: {verdict(gauge == n and fleet.online == n)})"
     )
     print(
         f"  controller RSS per connected agent: {kib:.0f} KiB ({s.rss_before / MiB:.1f} -> {s.rss_after / MiB:.1f} MiB)"
         f"   goal <= {GOAL_KIB_PER_AGENT:.0f} KiB: {verdict(s.welcomed == n and kib <= GOAL_KIB_PER_AGENT)}"
         f"   [floor server: {floor_kib:.0f} KiB/stream, ratio {kib / floor_kib:.2f}x]"
     )
+    if args.replicas > 1:
+        for i, ((before, after), held) in enumerate(zip(s.rss, fleet.gauges, strict=True)):
+            print(
+                f"      r{i + 1}: {held:.0f} agents, {(after - before) / 1024 / max(1, held):.0f} KiB per agent "
+                f"({before / MiB:.1f} -> {after / MiB:.1f} MiB)"
+            )
     a, b = fleet.agent, fleet.bare
     if a.rss:
         rss, peak, bare_rss = a.rss[-1] / MiB, max(a.rss) / MiB, b.rss[-1] / MiB
@@ -278,6 +343,7 @@ def report(args: argparse.Namespace, floor: Storm, fleet: Fleet) -> None:
 async def main(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="fleetops-bench-", dir="/tmp"))
     children = Children(tmp)
+    postgres: Postgres | None = None
     try:
         print(f"floor: {args.agents} bare grpc.aio mTLS streams...", flush=True)
         floor = await floor_storm(children, args, tmp)
@@ -286,10 +352,14 @@ async def main(args: argparse.Namespace) -> int:
             f"for {args.idle_seconds:.0f} s...",
             flush=True,
         )
-        fleet = await fleetops_storm(children, args, tmp)
+        if args.replicas > 1:
+            postgres = Postgres.external(args.database_url) if args.database_url else await Postgres.start()
+        fleet = await fleetops_storm(children, args, tmp, postgres)
         report(args, floor, fleet)
     finally:
         await children.cleanup()
+        if postgres is not None:
+            await postgres.stop()
         if args.keep_tmp:
             print(f"kept {tmp}")
         else:
@@ -301,6 +371,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--agents", type=int, default=1000, help="simulated agents (N)")
     p.add_argument("--procs", type=int, default=4, help="client processes (P)")
+    p.add_argument(
+        "--replicas", type=int, default=1, help="controller replicas (R > 1: on PostgreSQL, agents spread round-robin)"
+    )
+    p.add_argument(
+        "--database-url",
+        default="",
+        help="a PostgreSQL server for --replicas, postgresql+asyncpg://USER@HOST:PORT (no database: the bench "
+        "creates and drops its own); default: a throwaway cluster (needs root)",
+    )
     p.add_argument("--idle-seconds", type=float, default=60.0, help="idle agent sampling window (0: skip)")
     p.add_argument("--timeout", type=float, default=120.0, help="per-stream limit for a storm")
     p.add_argument(

@@ -11,6 +11,9 @@ controller adds on top of grpc.aio itself:
 Every simulated agent has its own client certificate and its own channel with a local subchannel
 pool, i.e. its own TCP connection and mTLS handshake, as a real agent would.
 
+With several controller replicas the client's target is their addresses, comma-separated, and
+agent ``i`` (counted over all clients) dials address ``i mod R`` (``spread``).
+
 Client protocol (stdin/stdout lines): the client prints ``ready`` once its credentials are
 built, starts on ``go``, prints ``done {json}`` with the CLOCK_MONOTONIC time of every reply
 (comparable across processes on Linux), then holds its streams open until ``stop`` or EOF.
@@ -156,7 +159,7 @@ async def client_main(kind: str, target: str, creds_path: Path, start: int, coun
     calls: list[Any] = []
 
     async def one(i: int) -> float:
-        channel = grpc.aio.secure_channel(target, creds[i], options=CLIENT_OPTIONS)
+        channel = grpc.aio.secure_channel(spread(target, start + i), creds[i], options=CLIENT_OPTIONS)
         channels.append(channel)
         if kind == "fleetops":
             call = agent_pb2_grpc.AgentServiceStub(channel).Connect()
@@ -185,6 +188,13 @@ async def client_main(kind: str, target: str, creds_path: Path, start: int, coun
     for call in calls:
         call.cancel()
     await asyncio.gather(*(c.close() for c in channels), return_exceptions=True)
+
+
+def spread(targets: str, index: int) -> str:
+    """The address simulated agent ``index`` dials: round-robin over comma-separated ``targets``
+    (one controller replica's listen port each; no load balancer in between)."""
+    addresses = targets.split(",")
+    return addresses[index % len(addresses)]
 
 
 def _describe(exc: BaseException) -> str:
@@ -288,15 +298,16 @@ async def readline(proc: asyncio.subprocess.Process, timeout: float) -> str:
 # --- fleetops state and process inspection ------------------------------------------------------
 
 
-async def register_hosts(state_dir: Path, n: int, creds: Path) -> None:
-    """N hosts in the controller's own database, with certificates from its CA (no enrollment RPCs)."""
+async def register_hosts(state_dir: Path, n: int, creds: Path, database_url: str = "") -> None:
+    """N hosts in the controller's database (its SQLite file, or ``database_url``), with certificates
+    from its CA (no enrollment RPCs)."""
     from fleetops.common import pki
     from fleetops.controller.fleet.presence import PresenceTracker
     from fleetops.controller.fleet.service import FleetService, new_host_id
     from fleetops.controller.settings import ControllerSettings
     from fleetops.controller.store import database
 
-    settings = ControllerSettings(state_dir=state_dir)
+    settings = ControllerSettings(state_dir=state_dir, database_url=database_url)
     authority = pki.CertificateAuthority.load(settings.ca_dir)
     engine = database.create_engine(settings.effective_database_url)
     sessions = database.session_factory(engine)
@@ -324,9 +335,10 @@ async def register_hosts(state_dir: Path, n: int, creds: Path) -> None:
     creds.write_text(json.dumps({"ca": pki.cert_pem(authority.cert).decode(), "agents": agents}))
 
 
-def connected_gauge(metrics_port: int) -> float:
+def connected_gauge(metrics_port: int, name: str = "fleetops_connected_agents") -> float:
+    """A controller's gauge ``name`` (unlabelled) from its /metrics; -1 when absent."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-    m = re.search(r"^fleetops_connected_agents ([0-9.e+]+)$", text, re.M)
+    m = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
     return float(m.group(1)) if m else -1.0
 
 

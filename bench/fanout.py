@@ -3,6 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python bench/fanout.py [--agents 1000] [--real-agents 100] [--procs 4]
+    .venv/bin/python bench/fanout.py --replicas 3 --agents 3000 --real-agents 0   # as root (PostgreSQL)
 
 What it measures, all on 127.0.0.1 and in one run so the numbers share one machine state:
 
@@ -20,6 +21,12 @@ What it measures, all on 127.0.0.1 and in one run so the numbers share one machi
 3. fleetops, real agents (--real-agents, 0 skips): that many real ``fleetops-agent`` processes,
    registered through the CLI with one activation, on their own controller; ``true`` on all of
    them with max-concurrency 100% (fanout_runs.real_fanout).
+
+With ``--replicas R`` (issue 14), step 2 runs twice, both on one PostgreSQL database each (a
+throwaway cluster, or the server of ``--database-url``): N/R agents on one replica, then N agents
+spread round-robin over R replicas (each client dials a replica's own port; they share the CA, see
+controller_support.start_replicas), the command created and watched on r1 and delivered by the
+replica holding each host; both are reported next to the floor for N.
 
 Goals (PASS/FAIL; the exit code is 0 either way, this is a measurement): the 100% fan-out to the
 simulated agents within 3x the floor and under 2 s wall.
@@ -47,8 +54,17 @@ from pathlib import Path
 import connect_support as support
 import fanout_support
 from connect_support import PY, Children, readline, stop_gently
-from controller_support import Controller, poll, start_controller, start_py_spy, stop_py_spy
+from controller_support import (
+    Controller,
+    gauge_sum,
+    poll,
+    start_controller,
+    start_py_spy,
+    start_replicas,
+    stop_py_spy,
+)
 from fanout_runs import RealFleet, RunResult, measure_run, real_fanout
+from postgres_support import Postgres
 
 SCRIPT = str(Path(__file__).resolve())
 GOAL_RATIO, GOAL_WALL_S = 3.0, 2.0
@@ -58,10 +74,12 @@ GOAL_RATIO, GOAL_WALL_S = 3.0, 2.0
 
 
 async def start_clients(
-    children: Children, kind: str, target: str, creds: Path, args: argparse.Namespace
+    children: Children, kind: str, target: str, creds: Path, n: int, args: argparse.Namespace
 ) -> list[asyncio.subprocess.Process]:
-    """P client processes with N/P agents each; returns once every stream is open."""
-    clients, n, p = [], args.agents, args.procs
+    """P client processes with n/P agents each; returns once every stream is open.
+
+    ``target``: one address, or several comma-separated (replicas: the agents are spread round-robin)."""
+    clients, p = [], args.procs
     for i in range(p):
         start, stop = n * i // p, n * (i + 1) // p
         role = ["_client", kind, target, str(creds), str(start), str(stop - start), str(args.timeout)]
@@ -136,7 +154,7 @@ async def floor_fanout(children: Children, args: argparse.Namespace, tmp: Path) 
     support.make_floor_creds(args.agents, creds)
     server = await children.spawn(PY, SCRIPT, "_floor-server", str(creds), log="floor-server.log", pipes=True)
     port = int((await readline(server, 60)).split()[-1])
-    clients = await start_clients(children, "floor", f"127.0.0.1:{port}", creds, args)
+    clients = await start_clients(children, "floor", f"127.0.0.1:{port}", creds, args.agents, args)
     floor = Floor()
     try:
         await asyncio.sleep(1.0)  # let the machine settle
@@ -161,8 +179,26 @@ async def floor_fanout(children: Children, args: argparse.Namespace, tmp: Path) 
 
 @dataclass
 class Sim:
-    gauge: float = -1
+    agents: int
+    replicas: int = 0  # 0: one controller on SQLite (no --replicas); else that many on PostgreSQL
+    gauges: list[float] = field(default_factory=list)  # fleetops_connected_agents of each replica
     runs: list[RunResult] = field(default_factory=list)
+
+    @property
+    def gauge(self) -> float:
+        return sum(self.gauges)
+
+    @property
+    def title(self) -> str:
+        if not self.replicas:
+            return f"fleetops: {self.agents} simulated agents"
+        return f"fleetops, {self.replicas} replica{'s' if self.replicas > 1 else ''} x {self.agents} simulated agents"
+
+    def describe(self) -> str:
+        if not self.replicas:
+            return f"fleetops, simulated agents (gauge fleetops_connected_agents={self.gauge:.0f})"
+        gauges = " + ".join(f"r{i + 1} {g:.0f}" for i, g in enumerate(self.gauges))
+        return f"{self.title} on PostgreSQL (fleetops_connected_agents {gauges}), command created and watched on r1"
 
 
 def absorb(result: RunResult, seen: dict) -> None:
@@ -173,25 +209,42 @@ def absorb(result: RunResult, seen: dict) -> None:
         result.first_run_s, result.last_run_s = received[0] - result.t0, received[-1] - result.t0
     if acked:
         result.last_ack_s = acked[-1] - result.t0
-    result.problems = dict(seen["problems"])
+    result.problems.update(seen["problems"])
     if len(received) != result.agents:
         result.problems[f"{len(received)} RunInvocations arrived, want {result.agents}"] = 1
 
 
-async def sim_fanout(children: Children, args: argparse.Namespace, tmp: Path) -> Sim:
-    creds = tmp / "sim-creds.json"
-    controller: Controller = await start_controller(children, tmp / "ctl", hosts=args.agents, creds=creds)
-    sim = Sim()
+async def start_fleet(
+    children: Children, tmp: Path, sim: Sim, creds: Path, postgres: Postgres | None
+) -> list[Controller]:
+    """The controllers of one simulated run: ``sim.replicas`` replicas on a fresh PostgreSQL database,
+    or (replicas 0) one controller on SQLite; ``sim.agents`` hosts registered in the database."""
+    if not sim.replicas:
+        return [await start_controller(children, tmp / "ctl", hosts=sim.agents, creds=creds)]
+    assert postgres is not None
+    label = f"{sim.replicas}x{sim.agents}"
+    database = await postgres.new_database(label)
+    return await start_replicas(children, tmp / f"ctl-{label}", sim.replicas, database, hosts=sim.agents, creds=creds)
+
+
+async def sim_fanout(
+    children: Children, args: argparse.Namespace, tmp: Path, sim: Sim, postgres: Postgres | None
+) -> Sim:
+    creds = tmp / f"sim-creds-{sim.replicas}x{sim.agents}.json"
+    replicas = await start_fleet(children, tmp, sim, creds, postgres)
+    controller, peers = replicas[0], replicas[1:]
     clients: list[asyncio.subprocess.Process] = []
     try:
-        clients = await start_clients(children, "fleetops", controller.address, creds, args)
+        addresses = ",".join(c.address for c in replicas)
+        clients = await start_clients(children, "fleetops", addresses, creds, sim.agents, args)
 
         async def gauge() -> float:
-            return await asyncio.to_thread(controller.gauge)
+            return await asyncio.to_thread(gauge_sum, replicas)
 
-        sim.gauge = await poll(gauge, args.agents, 30)
-        if sim.gauge != args.agents:
-            raise RuntimeError(f"gauge says {sim.gauge} online, want {args.agents}")
+        total = await poll(gauge, sim.agents, 60)
+        sim.gauges = [await asyncio.to_thread(c.gauge) for c in replicas]
+        if total != sim.agents:
+            raise RuntimeError(f"gauges say {sim.gauges} online, want {sim.agents} in all")
         await asyncio.sleep(1.0)  # presence write-behind flushed, machine settled
         plan = ["100%"] * args.rounds + ["50"] * (1 if args.with_50 else 0)
         for i, concurrency in enumerate(plan):
@@ -199,14 +252,14 @@ async def sim_fanout(children: Children, args: argparse.Namespace, tmp: Path) ->
             if args.py_spy and concurrency == "100%":
                 spy = await start_py_spy(children, controller.proc.pid, f"{args.py_spy}.{i}")
                 stop_spy = functools.partial(stop_py_spy, spy)  # stopped when the watch says done
-            result = await measure_run(controller, concurrency, args.agents, stop_spy)
+            result = await measure_run(controller, concurrency, sim.agents, stop_spy, peers)
             absorb(result, await collect(clients))
             sim.runs.append(result)
             print(f"  run {i + 1}/{len(plan)} max-concurrency {concurrency}: {result.seconds:.2f} s", flush=True)
             await asyncio.sleep(1.0)
     finally:
         await stop_gently(children, clients)
-        await children.stop(controller.proc)
+        await asyncio.gather(*(children.stop(c.proc) for c in replicas))
     return sim
 
 
@@ -219,10 +272,13 @@ def verdict(ok: bool) -> str:
 
 def describe_run(r: RunResult, floor_s: float | None) -> str:
     ratio = f"  ({r.seconds / floor_s:.1f}x floor)" if floor_s else ""
+    per_replica = ""
+    if len(r.replica_cpu_s) > 1:
+        per_replica = " (" + " + ".join(f"r{i + 1} {cpu:.2f}" for i, cpu in enumerate(r.replica_cpu_s)) + ")"
     line = (
         f"{r.seconds:5.2f} s{ratio}   RunCommand returned {r.created_s:.2f} s, first watch message "
-        f"{r.first_watch_s:.2f} s, {r.watch_messages} watch messages, controller CPU {r.controller_cpu_s:.2f} s, "
-        f"status {r.status!r}, counts {r.counts}"
+        f"{r.first_watch_s:.2f} s, {r.watch_messages} watch messages, "
+        f"controller CPU {r.controller_cpu_s:.2f} s{per_replica}, status {r.status!r}, counts {r.counts}"
     )
     if r.runs_received:
         line += (
@@ -234,24 +290,50 @@ def describe_run(r: RunResult, floor_s: float | None) -> str:
     return line
 
 
-def report(args: argparse.Namespace, floor: Floor, sim: Sim, real: RealFleet | None) -> None:
+def summarize(sim: Sim, floor: Floor) -> str:
+    """The worst and best 100% fan-out of ``sim``, its ratio to the floor and the goals' verdicts."""
+    full = [r for r in sim.runs if r.max_concurrency == "100%"]
+    done = [r for r in full if r.seconds == r.seconds]  # a run not done in time has nan seconds
+    if not done:
+        return f"none of {len(full)} done in time: FAIL  <<<"
+    best = min(done, key=lambda r: r.seconds)
+    worst = max(done, key=lambda r: r.seconds)
+    ok = len(done) == len(full) and all(r.ok for r in full)
+    unfinished = f" ({len(full) - len(done)} more not done in time)" if len(done) < len(full) else ""
+    return (
+        f"{worst.seconds:.2f} s worst, {best.seconds:.2f} s best of {len(done)}{unfinished}   "
+        f"ratio {worst.seconds / floor.seconds:.1f}x floor (goal <= {GOAL_RATIO:.0f}x: "
+        f"{verdict(ok and worst.seconds <= GOAL_RATIO * floor.seconds)})   "
+        f"wall goal < {GOAL_WALL_S:.0f} s: {verdict(ok and worst.seconds < GOAL_WALL_S)}"
+    )
+
+
+def worst_full(sim: Sim) -> float:
+    """The slowest 100% run that finished (nan: none did)."""
+    done = [r.seconds for r in sim.runs if r.max_concurrency == "100%" and r.seconds == r.seconds]
+    return max(done, default=float("nan"))
+
+
+def report(args: argparse.Namespace, floor: Floor, sims: list[Sim], real: RealFleet | None) -> None:
     n = args.agents
-    print(f"\nfan-out, N={n} agents over P={args.procs} client processes ({os.cpu_count()} cores)")
+    replicas = f", {args.replicas} controller replicas on one PostgreSQL" if args.replicas > 1 else ""
+    print(f"\nfan-out, N={n} agents over P={args.procs} client processes ({os.cpu_count()} cores){replicas}")
     print(f"  floor (bare grpc.aio mTLS, 1 message down every stream, await every reply): {floor.plain.describe()}")
     print(f"  protocol floor (same, fleetops' pattern: 1 down, 1 up, ResultAck down): {floor.protocol.describe()}")
-    print(f"  fleetops, simulated agents (gauge fleetops_connected_agents={sim.gauge:.0f}):")
-    for r in sim.runs:
-        print(f"    max-concurrency {r.max_concurrency:>4}: {describe_run(r, floor.seconds)}")
-    full = [r for r in sim.runs if r.max_concurrency == "100%"]
-    if full:
-        best = min(full, key=lambda r: r.seconds)
-        worst = max(full, key=lambda r: r.seconds)
-        ok = all(r.ok for r in full)
+    for sim in sims:
+        print(f"  {sim.describe()}:")
+        for r in sim.runs:
+            print(f"    max-concurrency {r.max_concurrency:>4}: {describe_run(r, floor.seconds)}")
+    if len(sims) == 1:
+        print(f"  fleetops 100% fan-out: {summarize(sims[0], floor)}")
+    else:
+        print(f"  fleetops 100% fan-out (floor: {n} streams, {floor.seconds:.3f} s):")
+        for sim in sims:
+            print(f"    {sim.replicas} x {sim.agents:>5}: {summarize(sim, floor)}")
+        one, many = sims[0], sims[-1]
         print(
-            f"  fleetops 100% fan-out: {worst.seconds:.2f} s worst, {best.seconds:.2f} s best of {len(full)}   "
-            f"ratio {worst.seconds / floor.seconds:.1f}x floor (goal <= {GOAL_RATIO:.0f}x: "
-            f"{verdict(ok and worst.seconds <= GOAL_RATIO * floor.seconds)})   "
-            f"wall goal < {GOAL_WALL_S:.0f} s: {verdict(ok and worst.seconds < GOAL_WALL_S)}"
+            f"    {many.replicas} replicas x {many.agents} / 1 replica x {one.agents}: "
+            f"{worst_full(many) / worst_full(one):.2f}x the time for {many.agents / one.agents:.1f}x the hosts"
         )
     if real is None:
         print("  real agents: skipped (--real-agents 0)")
@@ -273,20 +355,28 @@ def report(args: argparse.Namespace, floor: Floor, sim: Sim, real: RealFleet | N
 async def main(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="fleetops-fanout-", dir="/tmp"))
     children = Children(tmp)
+    postgres: Postgres | None = None
     t = time.monotonic()
     try:
         print(f"floor: {args.agents} bare grpc.aio mTLS streams...", flush=True)
         floor = await floor_fanout(children, args, tmp)
-        print(f"floor: {floor.seconds:.3f} s; fleetops: {args.agents} simulated agents...", flush=True)
-        sim = await sim_fanout(children, args, tmp)
+        sims = [Sim(args.agents)]
+        if args.replicas > 1:  # the same share per replica on one, then N replicas, both on PostgreSQL
+            sims = [Sim(args.agents // args.replicas, 1), Sim(args.agents, args.replicas)]
+            postgres = Postgres.external(args.database_url) if args.database_url else await Postgres.start()
+        for sim in sims:
+            print(f"floor: {floor.seconds:.3f} s; {sim.title}...", flush=True)
+            await sim_fanout(children, args, tmp, sim, postgres)
         real = None
         if args.real_agents > 0:
             print(f"fleetops: {args.real_agents} real agents...", flush=True)
             real = await real_fanout(children, tmp, args.real_agents, args.real_rounds, args.register_parallel)
-        report(args, floor, sim, real)
+        report(args, floor, sims, real)
         print(f"\n(bench took {time.monotonic() - t:.0f} s)")
     finally:
         await children.cleanup()
+        if postgres is not None:
+            await postgres.stop()
         if args.keep_tmp:
             print(f"kept {tmp}")
         else:
@@ -298,6 +388,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--agents", type=int, default=1000, help="simulated agents (N)")
     p.add_argument("--procs", type=int, default=4, help="client processes (P)")
+    p.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="controller replicas (R > 1: the agents spread over R replicas on PostgreSQL, next to N/R on one)",
+    )
+    p.add_argument(
+        "--database-url",
+        default="",
+        help="a PostgreSQL server for --replicas, postgresql+asyncpg://USER@HOST:PORT (no database: the bench "
+        "creates and drops its own); default: a throwaway cluster (needs root)",
+    )
     p.add_argument("--floor-rounds", type=int, default=3, help="broadcasts on the floor (the median counts)")
     p.add_argument("--rounds", type=int, default=2, help="100%% fan-outs to the simulated agents")
     p.add_argument("--no-50", dest="with_50", action="store_false", help="skip the max-concurrency 50 run")

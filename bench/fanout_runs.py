@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +44,8 @@ class RunResult:
     watch_messages: int = 0
     status: str = ""
     counts: dict[str, int] = field(default_factory=dict)
-    controller_cpu_s: float = 0.0
+    controller_cpu_s: float = 0.0  # summed over the replicas
+    replica_cpu_s: list[float] = field(default_factory=list)  # each replica's share (r1 first)
     # From the simulated agents' reports (nan for real agents):
     first_run_s: float = float("nan")  # first RunInvocation arrived at an agent
     last_run_s: float = float("nan")  # last RunInvocation arrived
@@ -64,34 +65,54 @@ def operator_channel(controller: Controller) -> grpc.aio.Channel:
 
 
 async def measure_run(
-    controller: Controller, max_concurrency: str, agents: int, on_done: Callable[[], Awaitable[None]] | None = None
+    controller: Controller,
+    max_concurrency: str,
+    agents: int,
+    on_done: Callable[[], Awaitable[None]] | None = None,
+    peers: Sequence[Controller] = (),
 ) -> RunResult:
-    """One timed fan-out; ``on_done`` runs as soon as the watch said done (before the GetCommand check)."""
+    """One timed fan-out; ``on_done`` runs as soon as the watch said done (before the GetCommand check).
+
+    The command is created and watched on ``controller``; ``controller_cpu_s`` also counts ``peers``
+    (the other replicas, which deliver it to the hosts they hold)."""
     result = RunResult(max_concurrency, agents)
-    server = psutil.Process(controller.proc.pid)
+    servers = [psutil.Process(c.proc.pid) for c in (controller, *peers)]
+
+    def cpu() -> list[float]:
+        return [sum(server.cpu_times()[:2]) for server in servers]
+
     request = operator_pb2.RunCommandRequest(
         target=operator_pb2.Target(all=True), argv=["true"], max_concurrency=max_concurrency
     )
     async with operator_channel(controller) as channel:
         stub = operator_pb2_grpc.OperatorServiceStub(channel)
         await stub.WhoAmI(operator_pb2.WhoAmIRequest(), timeout=30)  # TLS handshake before the clock
-        cpu0 = sum(server.cpu_times()[:2])
+        cpu0 = cpu()
         result.t0 = time.monotonic()
         created = await stub.RunCommand(request, timeout=RUN_TIMEOUT)
         result.created_s = time.monotonic() - result.t0
-        watch = stub.WatchCommand(operator_pb2.GetCommandRequest(id=created.command.id), timeout=RUN_TIMEOUT)
-        async for detail in watch:
-            result.watch_messages += 1
-            if result.watch_messages == 1:
-                result.first_watch_s = time.monotonic() - result.t0
-            if detail.done:
-                result.seconds = time.monotonic() - result.t0
-                break
+        command = operator_pb2.GetCommandRequest(id=created.command.id)
+        watch = stub.WatchCommand(command, timeout=RUN_TIMEOUT)
+        try:
+            async for detail in watch:
+                result.watch_messages += 1
+                if result.watch_messages == 1:
+                    result.first_watch_s = time.monotonic() - result.t0
+                if detail.done:
+                    result.seconds = time.monotonic() - result.t0
+                    break
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise
+            # Not done in RUN_TIMEOUT: say so, and cancel it so that the next run starts on an idle fleet.
+            result.problems[f"not done after {RUN_TIMEOUT:.0f} s (then cancelled)"] = 1
+            await stub.CancelCommand(command, timeout=60)
         watch.cancel()
-        result.controller_cpu_s = sum(server.cpu_times()[:2]) - cpu0
+        result.replica_cpu_s = [after - before for before, after in zip(cpu0, cpu(), strict=True)]
+        result.controller_cpu_s = sum(result.replica_cpu_s)
         if on_done is not None:
             await on_done()
-        final = await stub.GetCommand(operator_pb2.GetCommandRequest(id=created.command.id), timeout=60)
+        final = await stub.GetCommand(command, timeout=60)
     result.status, result.counts = final.command.status, dict(final.command.counts)
     return result
 

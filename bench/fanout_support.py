@@ -14,6 +14,9 @@ a Hello and its reply first), so fleetops/floor isolates what the controller add
   It also sends a Heartbeat every Welcome.heartbeat_interval_seconds (else the controller drops
   the stream after three intervals), nothing else.
 
+With several controller replicas the target is their addresses, comma-separated: the agents are
+spread over them round-robin (connect_support.spread).
+
 Client protocol (stdin/stdout lines): ``ready`` once credentials are built; on ``connect`` it
 opens every stream and prints ``connected {json}``; on ``report`` it prints ``report {json}`` with
 the CLOCK_MONOTONIC times of what arrived since the last report; ``stop`` or EOF closes it.
@@ -37,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from connect_support import CLIENT_OPTIONS, FLOOR_METHOD, FLOOR_SERVER_OPTIONS, FLOOR_SERVICE, hello
+from connect_support import CLIENT_OPTIONS, FLOOR_METHOD, FLOOR_SERVER_OPTIONS, FLOOR_SERVICE, hello, spread
 
 from fleetops.v1 import agent_pb2, agent_pb2_grpc
 
@@ -253,8 +256,8 @@ async def client_main(kind: str, target: str, creds_path: Path, start: int, coun
     doc = json.loads(creds_path.read_text())
     ca = doc["ca"].encode()
     sims = [
-        SimAgent(kind, target, grpc.ssl_channel_credentials(ca, a["key"].encode(), a["cert"].encode()), a)
-        for a in doc["agents"][start : start + count]
+        SimAgent(kind, spread(target, i), grpc.ssl_channel_credentials(ca, a["key"].encode(), a["cert"].encode()), a)
+        for i, a in enumerate(doc["agents"][start : start + count], start)
     ]
     print("ready", flush=True)
     if await _readline() != "connect":
