@@ -249,7 +249,7 @@ class Controller:
         await self.fleet.start()
         self.presence.start()
         channel = GrpcAgentChannel(self.presence, self.peers)
-        reports = InvocationReports(self.commands, self.peers)
+        reports = InvocationReports(self.commands, self.peers, self.registry.fenced)
         self.patching = PatchService(self.sessions, self.fleet, self.commands)
         await self.patching.start()  # listens for results before commands resume
         await self.output.start()
@@ -268,7 +268,7 @@ class Controller:
         await self.registry.start()  # Conflict: a live replica elsewhere has this id
         self.registry.on_host_moved(self.commands.host_moved)
         self.registry.on_replicas_dead(self._adopt)
-        self.registry.on_rejoined(self.commands.release_lost)
+        self.registry.on_rejoined(self.commands.after_silence)
         self.registry.on_routes_read(self._reassert_routes)
         self.changes.subscribe(notify.COMMANDS, self.commands.on_command_notice)
         self.changes.start()
@@ -366,9 +366,11 @@ class Controller:
         self.audit_checkpoints.start()
         return self.ports
 
-    def _reassert_routes(self, routes: dict[str, Route]) -> None:
-        """Hosts connected here whose route another replica cleared (it took this one for dead)."""
-        cleared = [host_id for host_id in self.presence.linked_hosts() if host_id not in routes]
+    def _reassert_routes(self, routes: dict[str, Route], read_at: float) -> None:
+        """Hosts connected here whose route another replica cleared (it took this one for dead).
+        Only hosts whose connect was written before the read began count (not a connect storm's
+        hosts still on their way to the database)."""
+        cleared = [host_id for host_id in self.presence.linked_and_written_before(read_at) if host_id not in routes]
         if cleared:
             log.warning("%d hosts connected here had no route; writing it again", len(cleared))
             self.presence.reassert(cleared)

@@ -40,6 +40,10 @@ _MAX_STREAM_BYTES = 2**62
 
 # Invocations whose command another replica runs, remembered so output chunks need no lookup.
 _ELSEWHERE_CACHE = 10_000
+#: Times a result that arrives before all of its output is answered by asking the host for the
+#: rest (a re-send from the offsets held; the agent streams from its spool, then the result again).
+#: Output goes missing when the replica running a command changes while the host streams.
+_CATCH_UPS = 2
 # Seconds changes are gathered before other replicas' watchers are woken (one NOTIFY for many).
 _ANNOUNCE_COALESCE = 0.1
 
@@ -99,6 +103,7 @@ class CommandService:
         # invocation id -> the replica running its command, for reports of hosts held here
         self._elsewhere: dict[str, str] = {}
         self._changed_elsewhere: set[str] = set()  # commands whose watchers on other replicas to wake
+        self._catch_ups: dict[str, int] = {}  # invocation id -> times the rest of its output was asked for
         self._announce = asyncio.Event()
         self._announcer: asyncio.Task[None] | None = None
         self.announce_changes = False  # set when other replicas may watch (PostgreSQL)
@@ -170,6 +175,19 @@ class CommandService:
                 await asyncio.gather(run.task, return_exceptions=True)
             log.warning("command %s is run by another replica now; stopped running it here", command_id)
             await self._forget_run(command_id)
+        return lost
+
+    async def after_silence(self) -> builtins.list[str]:
+        """This replica was cut off from the database long enough to be fenced (docs/partitions.md):
+        stop the commands another replica adopted meanwhile (their ids are returned), and send
+        what the others have in flight again, since reports refused meanwhile come again from
+        an agent only when it is asked (it answers from its journal, never running twice)."""
+        assert self._channel is not None
+        lost = await self.release_lost()
+        for run in builtins.list(self._runs.values()):
+            for slot in builtins.list(run.slots.values()):
+                if slot.sent and not slot.state.final and self._channel.is_connected(slot.host_id):
+                    await run.resend(slot)
         return lost
 
     def on_command_notice(self, payload: str) -> None:
@@ -552,6 +570,32 @@ class CommandService:
         await sink.write(offset, data)
         self._feed.output_arrived(owner[0], invocation_id)
 
+    async def _catch_up(self, run: CommandRun, slot: Slot, report: InvocationReport) -> bool:
+        """Whether output is missing from what this replica holds for ``report`` and the host was
+        asked for the rest (at most _CATCH_UPS times an invocation; then the result is stored with
+        the loss in its reason)."""
+        out = self._sinks.get((report.invocation_id, "stdout"))
+        err = self._sinks.get((report.invocation_id, "stderr"))
+        have_out, have_err = (out.received if out else 0), (err.received if err else 0)
+        if have_out >= report.stdout_bytes and have_err >= report.stderr_bytes:
+            return False
+        asked = self._catch_ups.get(report.invocation_id, 0)
+        if asked >= _CATCH_UPS:
+            return False
+        self._catch_ups[report.invocation_id] = asked + 1
+        log.warning(
+            "invocation %s: the result came before all of its output (%d/%d stdout, %d/%d stderr bytes here); "
+            "asking host %s for the rest",
+            report.invocation_id,
+            have_out,
+            report.stdout_bytes,
+            have_err,
+            report.stderr_bytes,
+            slot.host_name,
+        )
+        await run.resend(slot)
+        return True
+
     async def invocation_result(self, host_id: str, report: InvocationReport) -> bool:
         """Store a final result; returns True once it is durable (the caller then acks the agent)."""
         assert self._channel is not None
@@ -571,6 +615,9 @@ class CommandService:
         slot = run.slots.get(report.invocation_id) if run else None
         if slot is not None and slot.state.final:
             return True
+        if run is not None and slot is not None and await self._catch_up(run, slot, report):
+            return False  # not acknowledged: the result comes again after the rest of the output
+        self._catch_ups.pop(report.invocation_id, None)
         out = self._sinks.pop((report.invocation_id, "stdout"), None)
         err = self._sinks.pop((report.invocation_id, "stderr"), None)
         stored_out = await out.close() if out else 0

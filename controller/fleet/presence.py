@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,7 @@ class PresenceTracker:
         self._flush_interval = flush_interval
         self._links: dict[str, AgentLink] = {}
         self._pending: dict[str, _Pending] = {}
+        self._linked_written: dict[str, float] = {}  # host id -> when (monotonic) "connected here" was committed
         self._wakeup = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -57,6 +59,10 @@ class PresenceTracker:
     def linked_hosts(self) -> list[str]:
         """The ids of the hosts with a live link here."""
         return list(self._links)
+
+    def linked_and_written_before(self, at: float) -> list[str]:
+        """The hosts with a live link here whose connect was committed before ``at`` (time.monotonic())."""
+        return [h for h in self._links if self._linked_written.get(h, at) < at]
 
     def live_links(self) -> list[AgentLink]:
         return list(self._links.values())
@@ -97,6 +103,7 @@ class PresenceTracker:
         if self._links.get(host_id) is not link:
             return
         del self._links[host_id]
+        self._linked_written.pop(host_id, None)
         p = self._pending.setdefault(host_id, _Pending())
         p.connected = False
         p.last_seen_at = datetime.now(UTC)
@@ -116,6 +123,7 @@ class PresenceTracker:
             p = self._pending.setdefault(host_id, _Pending())
             p.connected, p.last_seen_at = False, now
         self._links.clear()
+        self._linked_written.clear()
         await self.flush()
 
     async def _run(self) -> None:
@@ -155,6 +163,10 @@ class PresenceTracker:
                 rows.append(values)
             # ORM bulk UPDATE by primary key: one executemany per distinct set of columns.
             await self._store.write_presence(rows, self._replica_id)
+            written = time.monotonic()
+            for host_id, p in batch.items():
+                if p.connected and host_id in self._links:
+                    self._linked_written[host_id] = written
         except BaseException:
             # put the batch back under anything newer that arrived meanwhile
             for host_id, p in batch.items():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -60,7 +61,7 @@ class ReplicaRegistry:
         self._host_moved: list[HostMoved] = []
         self._replicas_dead: list[ReplicasDead] = []
         self._rejoined: list[Rejoined] = []
-        self._routes_read: list[Callable[[dict[str, Route]], None]] = []
+        self._routes_read: list[Callable[[dict[str, Route], float], None]] = []
         self._last_beat = datetime.now(UTC)
         self._moved: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -73,20 +74,26 @@ class ReplicaRegistry:
     def on_replicas_dead(self, callback: ReplicasDead) -> None:
         self._replicas_dead.append(callback)
 
-    def on_routes_read(self, callback: Callable[[dict[str, Route]], None]) -> None:
-        """Called with the whole routing table each time it is read from the database."""
+    def on_routes_read(self, callback: Callable[[dict[str, Route], float], None]) -> None:
+        """Called with the whole routing table each time it is read from the database, and when
+        (time.monotonic()) the read began: what was committed before then is in it."""
         self._routes_read.append(callback)
 
     def on_rejoined(self, callback: Rejoined) -> None:
-        """Called after a heartbeat that follows a silence longer than ``dead_after``: the others
-        may have taken this replica's work meanwhile."""
+        """Called after a heartbeat that follows a silence long enough to fence this replica
+        (:meth:`fenced`): the others may have taken its work meanwhile, and reports were refused."""
         self._rejoined.append(callback)
 
     # -- what the others ask ----------------------------------------------------------------
     def route(self, host_id: str) -> str | None:
         """The live replica other than this one holding ``host_id``'s control stream, if any."""
         route = self._routes.get(host_id)
-        if route is None or route.replica_id == self.replica_id or route.replica_id in self._dead:
+        if (
+            route is None
+            or route.replica_id == self.replica_id
+            or route.replica_id in self._dead
+            or route.replica_id not in self._replicas  # started after the last read: its address is not known yet
+        ):
             return None
         return route.replica_id
 
@@ -107,6 +114,12 @@ class ReplicaRegistry:
             1 for r in self._routes.values() if r.replica_id != self.replica_id and r.replica_id not in self._dead
         )
 
+    def fenced(self) -> bool:
+        """Whether this replica has not reached the database for more than half of ``dead_after``:
+        the others may soon count it dead and adopt its commands, so it takes no reports for them
+        (the reporting replica looks for the owner again) until it has heard what they took."""
+        return datetime.now(UTC) - self._last_beat > self._dead_after / 2
+
     def alive(self, replica_id: str) -> bool:
         replica = self._replicas.get(replica_id)
         return replica is not None and replica_id not in self._dead and replica.stopped_at is None
@@ -115,6 +128,7 @@ class ReplicaRegistry:
     async def start(self) -> None:
         """Register (Conflict when a live replica elsewhere has this id), read the table, start beating."""
         await self._store.register(self.replica_id, self.address, datetime.now(UTC), self._dead_after)
+        self._last_beat = datetime.now(UTC)
         self._listener.subscribe(notify.ROUTES, self._on_route_notice)
         self._listener.on_reconnect(self._reload_now.set)
         await self._refresh()
@@ -144,13 +158,14 @@ class ReplicaRegistry:
             try:
                 now = datetime.now(UTC)
                 await self._store.heartbeat(self.replica_id, self.address, now)
-                silent, self._last_beat = now - self._last_beat, now
-                if silent > self._dead_after:
+                silent = now - self._last_beat
+                if silent > self._dead_after / 2:
                     log.warning(
                         "this replica was silent for %.0fs; checking what the others took over", silent.total_seconds()
                     )
                     for callback in self._rejoined:
                         await callback()
+                self._last_beat = now  # fenced until what the others took over is let go (above)
                 await self._refresh()
             except asyncio.CancelledError:
                 raise
@@ -160,6 +175,7 @@ class ReplicaRegistry:
     async def _refresh(self) -> None:
         now = datetime.now(UTC)
         replicas = {r.id: r for r in await self._store.replicas()}
+        known_before, dead_before = set(self._replicas), self._dead
         self._replicas = replicas
         # Gone: stopped cleanly, or silent for longer than dead_after (killed, or cut off).
         gone = {r.id for r in replicas.values() if r.id != self.replica_id and not r.alive(now, self._dead_after)}
@@ -169,14 +185,23 @@ class ReplicaRegistry:
         if silent:
             log.warning("replicas %s stopped heartbeating; taking over their work", ", ".join(silent))
             await self._store.clear_routes(silent, f"{RELOAD}{self.replica_id}")
+        # Replicas reachable now that were not at the last read (new, or back from the dead): hosts
+        # they hold were unreachable until now, whatever notice came meanwhile.
+        reachable_again = (
+            {r for r in replicas if r not in gone and (r not in known_before or r in dead_before)}
+            if known_before
+            else set()
+        )
+        read_at = time.monotonic()
         routes = await self._store.routes()
         previous, self._routes = self._routes, routes
         for read in self._routes_read:
-            read(routes)
+            read(routes, read_at)
         for host_id, route in routes.items():
             old = previous.get(host_id)
             if route.replica_id != self.replica_id and (
-                old is None
+                route.replica_id in reachable_again
+                or old is None
                 or old.replica_id != route.replica_id
                 or old.connected_at not in (None, route.connected_at)  # a newer link, missed while not listening
             ):
@@ -191,6 +216,8 @@ class ReplicaRegistry:
     def _on_route_notice(self, payload: str) -> None:
         kind, replica_id, host_ids = parse_route_payload(payload)
         if kind == CONNECTED:
+            if replica_id not in self._replicas:
+                self._reload_now.set()  # a replica started since the last read: learn its address now
             for host_id in host_ids:
                 self._routes[host_id] = Route(host_id, replica_id, None)
                 if replica_id != self.replica_id:

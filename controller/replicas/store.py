@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common.errors import Conflict
-from fleetops.controller.replicas.models import Replica, Route
+from fleetops.controller.replicas.models import RELOAD, Replica, Route
 from fleetops.controller.store import notify
 from fleetops.controller.store.models import HostRow, ReplicaRow
 
@@ -38,13 +38,16 @@ class ReplicaStore:
             row = await session.get(ReplicaRow, replica_id, with_for_update=True)
             if row is None:
                 session.add(ReplicaRow(id=replica_id, address=address, started_at=now, heartbeat_at=now))
-                return
-            if row.address != address and _replica(row).alive(now, dead_after):
+            elif row.address != address and _replica(row).alive(now, dead_after):
                 raise Conflict(
                     f"replica id {replica_id!r} is in use by a live replica at {row.address}",
                     "give each replica its own --replica-id (serve --replica-id NAME)",
                 )
-            row.address, row.started_at, row.heartbeat_at, row.stopped_at = address, now, now, None
+            else:
+                row.address, row.started_at, row.heartbeat_at, row.stopped_at = address, now, now, None
+            # The others re-read the registry now, so they know this replica's address before any
+            # host connecting here is routed to it.
+            await notify.notify(session, notify.ROUTES, f"{RELOAD}{replica_id}")
 
     async def heartbeat(self, replica_id: str, address: str, now: datetime) -> None:
         async with self._sessions() as session, session.begin():

@@ -10,6 +10,7 @@ it is durable, so a report lost with a replica is sent again by the agent (docs/
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -44,9 +45,14 @@ def invocation_id_of(message: agent_pb2.AgentMessage) -> str:
 
 
 class InvocationReports:
-    def __init__(self, commands: CommandService, relay: ReportRelay | None = None) -> None:
+    def __init__(
+        self, commands: CommandService, relay: ReportRelay | None = None, fenced: Callable[[], bool] = lambda: False
+    ) -> None:
+        """``fenced``: whether this replica has lost the database long enough that the others may
+        adopt its commands (replicas/service.py); it then takes no reports passed on by them."""
         self._commands = commands
         self._relay = relay
+        self._fenced = fenced
 
     async def take(self, host_id: str, message: agent_pb2.AgentMessage) -> bool:
         """Handle one report of ``host_id``; for a result, True once it is durable (then acknowledge it).
@@ -71,6 +77,14 @@ class InvocationReports:
                 self._commands.forget_owner(invocation_id)
                 return False
             return await self._relay.report(fresh, host_id, message)
+        return await self.take_here(host_id, message)
+
+    async def take_for_peer(self, host_id: str, message: agent_pb2.AgentMessage) -> bool:
+        """A report another replica passes on as this one's; not taken while fenced (the other
+        replica looks for the owner again, and a result not taken is sent again by the agent)."""
+        if self._fenced():
+            log.info("fenced (no database): not taking a report of host %s from another replica", host_id)
+            return False
         return await self.take_here(host_id, message)
 
     async def take_here(self, host_id: str, message: agent_pb2.AgentMessage) -> bool:

@@ -99,7 +99,7 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         if request.message.WhichOneof("body") not in INVOCATION_MESSAGES:
             await abort(context, InvalidInput("a peer passes on reports about invocations only"))
         try:
-            stored = await self._reports.take_here(request.host_id, request.message)
+            stored = await self._reports.take_for_peer(request.host_id, request.message)
         except FleetopsError as exc:
             await abort(context, exc)
         return peer_pb2.ReportReply(stored=stored)

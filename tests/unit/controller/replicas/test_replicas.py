@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -155,6 +157,78 @@ async def test_routes_point_at_other_live_replicas_and_a_silent_one_is_swept(db:
     await r1.stop()
 
 
+async def test_a_host_on_a_replica_started_since_the_last_read_waits_for_its_address_then_moves(db: Any) -> None:
+    host_id = await add_host(db, "web-1")
+    r1 = registry(db, "r1")
+    moved: list[str] = []
+
+    async def record(host: str) -> None:
+        moved.append(host)
+
+    r1.on_host_moved(record)
+    await r1.start()
+    r2 = registry(db, "r2")
+    await r2.start()  # after r1's last read: r1 knows no address for it yet
+    r1._on_route_notice(f"{CONNECTED}r2 {host_id}")
+    assert r1.route(host_id) is None  # not "held by r2" with nowhere to send it
+    assert r1._reload_now.is_set()  # a notice from an unknown replica re-reads the registry at once
+    presence = PresenceTracker(db, "r2")
+    presence.connected(host_id, FakeLink(), None)  # type: ignore[arg-type]  # a fake link
+    await presence.flush()
+    await r1._refresh()
+    assert r1.route(host_id) == "r2" and r1.address_of("r2") == "127.0.0.1:7002"
+    while r1._moved.qsize():
+        await asyncio.sleep(0)  # the mover task runs the listeners
+    assert host_id in moved
+    await r2.stop()
+    await r1.stop()
+
+
+async def test_hosts_of_a_replica_back_from_the_dead_are_moved_again(db: Any) -> None:
+    host_id = await add_host(db, "web-1")
+    r1, r2 = registry(db, "r1"), registry(db, "r2")
+    await r1.start()
+    await r2.start()
+    await r1._refresh()
+    await age(db, "r2", DEAD_AFTER + timedelta(seconds=1))  # r2 cut off from the database
+    await r1._refresh()
+    # r2 comes back and writes its routes again; r1 hears the notice while r2 still counts as dead
+    presence = PresenceTracker(db, "r2")
+    presence.connected(host_id, FakeLink(), None)  # type: ignore[arg-type]  # a fake link
+    await presence.flush()
+    r1._on_route_notice(f"{CONNECTED}r2 {host_id}")
+    assert r1.route(host_id) is None
+    while r1._moved.qsize():
+        r1._moved.get_nowait()  # acted on while r2 was unreachable: nothing was delivered
+    await ReplicaStore(db).heartbeat("r2", "127.0.0.1:7002", datetime.now(UTC))
+    await r1._refresh()
+    assert r1.route(host_id) == "r2"
+    assert r1._moved.get_nowait() == host_id  # moved again now that r2 is reachable
+    await r2.stop()
+    await r1.stop()
+
+
+async def test_a_replica_that_cannot_beat_is_fenced_until_it_has_heard_what_the_others_took(db: Any) -> None:
+    r1 = registry(db, "r1")
+    rejoined: list[bool] = []
+
+    async def after_silence() -> None:
+        rejoined.append(r1.fenced())  # still fenced while letting go of what others adopted
+
+    r1.on_rejoined(after_silence)
+    await r1.start()
+    assert not r1.fenced()
+    r1._last_beat -= DEAD_AFTER / 2 + timedelta(seconds=1)  # no heartbeat reached the database for that long
+    assert r1.fenced()
+    r1._reload_now.set()  # beat now
+    beat = asyncio.create_task(r1._beat())
+    while not rejoined:
+        await asyncio.sleep(0.01)
+    beat.cancel()
+    assert rejoined == [True] and not r1.fenced()
+    await r1.stop()
+
+
 # -- adoption -----------------------------------------------------------------------------------------
 
 
@@ -209,6 +283,20 @@ async def test_a_replica_wrongly_swept_writes_its_routes_again(db: Any) -> None:
     await presence.flush()
     routes = await ReplicaStore(db).routes()
     assert {h: r.replica_id for h, r in routes.items()} == {held: "r1"}  # only the host still linked here
+
+
+async def test_only_hosts_whose_connect_was_written_before_a_routes_read_can_miss_from_it(db: Any) -> None:
+    written, on_its_way = await add_host(db, "web-1"), await add_host(db, "web-2")
+    presence = PresenceTracker(db, "r1")
+    presence.connected(written, FakeLink(), None)  # type: ignore[arg-type]  # a fake link
+    await presence.flush()
+    read_at = time.monotonic()
+    presence.connected(on_its_way, FakeLink(), None)  # type: ignore[arg-type]  # not flushed when the read began
+    assert presence.linked_and_written_before(read_at) == [written]
+    await presence.flush()
+    assert sorted(presence.linked_and_written_before(time.monotonic())) == sorted([written, on_its_way])
+    presence.disconnected(written, presence.link(written))  # type: ignore[arg-type]  # its link
+    assert presence.linked_and_written_before(time.monotonic()) == [on_its_way]
 
 
 # -- the replica's id and address -----------------------------------------------------------------------

@@ -59,3 +59,14 @@ async def test_a_result_for_a_command_now_run_here_is_stored_here() -> None:
     commands, relay = Commands("r1", ""), Relay()  # r1 died and this replica adopted the command
     assert await InvocationReports(commands, relay).take("h-1", result())  # type: ignore[arg-type]  # fakes
     assert commands.results == ["inv-1"]
+
+
+async def test_a_fenced_replica_takes_no_report_passed_on_by_another() -> None:
+    commands = Commands()
+    fenced = True
+    reports = InvocationReports(commands, Relay(), lambda: fenced)  # type: ignore[arg-type]  # fakes
+    assert not await reports.take_for_peer("h-1", result())  # the passer looks for the owner again
+    assert commands.results == []
+    fenced = False
+    assert await reports.take_for_peer("h-1", result())
+    assert commands.results == ["inv-1"]
