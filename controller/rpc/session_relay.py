@@ -128,10 +128,15 @@ async def _pipe(
         if up.done() and not down.done() and up.exception() is None:
             await down  # the caller finished writing: the broker's answer still comes back
     finally:
+        # The broker ended the stream with OK (the session's "ended" went down): an error of a write
+        # still on its way up (on a call that is over) is no failure to pass on to the caller.
+        ended_cleanly = down.done() and not down.cancelled() and down.exception() is None
         for task in (up, down):
             task.cancel()
         results = await asyncio.gather(up, down, return_exceptions=True)
         call.cancel()
+    if ended_cleanly:
+        return
     failure = next((r for r in results if isinstance(r, grpc.aio.AioRpcError)), None)
     if failure is not None and failure.code() != grpc.StatusCode.CANCELLED:
         with contextlib.suppress(asyncio.InvalidStateError):
