@@ -304,3 +304,29 @@ def test_killing_a_replica_mid_fan_out_runs_each_host_exactly_once(
 
 def _online(replicas: ReplicaSet) -> list[str]:
     return sorted(h["name"] for h in replicas.hosts() if h["status"] == "online")
+
+
+def test_a_replica_added_later_takes_new_hosts_and_every_replica_reaches_them(
+    replicas: ReplicaSet, fleet: dict[str, Agent]
+) -> None:
+    """Adding a replica: no restart of the others; hosts that connect to it are reached from any
+    replica at once (not only after the others' next heartbeat read), and it reaches every host."""
+    added = replicas.add()
+    late = [f"late-{n}" for n in range(3)]
+    everyone = sorted(NAMES + late)
+    balanced = replicas.listen_balancer.targets
+    replicas.listen_balancer.set_targets([replicas.listen_target(added)])  # new connections land on it
+    try:
+        replicas.start_agents(dict.fromkeys(late, {"group": "late"}))
+    finally:
+        replicas.listen_balancer.set_targets(balanced)
+    assert replicas.links_to(added) >= len(late)
+
+    for origin in (0, added):  # an old replica reaching hosts on the new one, and the new one reaching all
+        result = run(replicas, origin, "--all", "-o", "json", "--", "sh", "-c", 'echo "on $FLEETOPS_HOST_NAME"')
+        assert result.returncode == 0, result.stdout + result.stderr
+        docs = {d["host"]: d for d in json_lines(result.stdout)}
+        assert sorted(docs) == everyone
+        assert all(d["state"] == "success" and d["stdout"] == f"on {name}\n" for name, d in docs.items())
+    holders = {h["name"]: h["replica"] for h in replicas.hosts(replica=1)}
+    assert {holders[name] for name in late} == {replicas.replica_id(added)}

@@ -78,27 +78,40 @@ class ReplicaSet:
         self.database_url = database_url
         self.heartbeat = heartbeat
         self.object_store = object_store or (root / "objects").as_uri()
-        self.replicas = [
-            Controller(
-                root / self.replica_id(i),
-                database_url=overrides.get(i, database_url),
-                name=f"controller {self.replica_id(i)}",
-                extra_args=[
-                    "--replica-id",
-                    self.replica_id(i),
-                    "--object-store",
-                    self.object_store,
-                    "--enroll-burst",
-                    ENROLL_BURST,
-                    *(extra_args or []),
-                ],
-            )
-            for i in range(count)
-        ]
+        self.extra_args = extra_args or []
+        self.replicas = [self._controller(i, overrides.get(i, database_url)) for i in range(count)]
         self.listen_balancer = LoadBalancer([], name="replicas-listen")
         self.enroll_balancer = LoadBalancer([], name="replicas-enroll")
         self.profile = root / "profile-admin"  # admin, through the listen balancer
         self.agents: list[Agent] = []  # started by start_agents, stopped by stop
+
+    def _controller(self, i: int, database_url: str) -> Controller:
+        return Controller(
+            self.root / self.replica_id(i),
+            database_url=database_url,
+            name=f"controller {self.replica_id(i)}",
+            extra_args=[
+                "--replica-id",
+                self.replica_id(i),
+                "--object-store",
+                self.object_store,
+                "--enroll-burst",
+                ENROLL_BURST,
+                *self.extra_args,
+            ],
+        )
+
+    def add(self) -> int:
+        """Start one more replica (with a copy of the CA) while the others run, and add it to the
+        balancers, as an operator adds a replica; returns its index."""
+        i = len(self.replicas)
+        replica = self._controller(i, self.database_url)
+        shutil.copytree(self.replicas[0].state_dir / "ca", replica.state_dir / "ca", dirs_exist_ok=True)
+        replica.start(heartbeat=self.heartbeat)
+        self.replicas.append(replica)
+        self.listen_balancer.set_targets([self.listen_target(n) for n in range(len(self.replicas))])
+        self.enroll_balancer.set_targets([("127.0.0.1", r.ports["enroll"]) for r in self.replicas])
+        return i
 
     @staticmethod
     def replica_id(i: int) -> str:
