@@ -6,6 +6,7 @@ certificate is refused, audited and aborted, like any identity calling a service
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -103,6 +104,49 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         except FleetopsError as exc:
             await abort(context, exc)
         return peer_pb2.ReportReply(stored=stored)
+
+    async def ReportBatch(
+        self, request: peer_pb2.ReportBatchRequest, context: grpc.aio.ServicerContext
+    ) -> peer_pb2.ReportBatchReply:
+        """Many Reports in one call: each host's in order, different hosts side by side.
+
+        Side by side because a result awaits a commit the command service batches across callers:
+        taking the batch's reports one after another would wait for one commit per result.
+        A report refused (not about an invocation, or a FleetopsError such as a host reporting
+        another's invocation) is answered False and logged, naming the host; the others are still
+        taken (Report would abort the call, which here would refuse the whole batch).
+        """
+        replica = await self._replica(context, "peer.report")
+        stored = [False] * len(request.reports)
+        by_host: dict[str, list[int]] = {}
+        refused: list[str] = []
+        for i, item in enumerate(request.reports):
+            kind = item.message.WhichOneof("body")
+            if kind not in INVOCATION_MESSAGES:
+                refused.append(f"host {item.host_id[:64]}: a {kind or 'empty'} message is no invocation report")
+            else:
+                by_host.setdefault(item.host_id, []).append(i)
+
+        async def take_in_order(host_id: str, indices: list[int]) -> None:
+            for i in indices:
+                try:
+                    stored[i] = await self._reports.take_for_peer(host_id, request.reports[i].message)
+                except FleetopsError as exc:
+                    refused.append(f"host {host_id[:64]}: {exc.message}")
+                except Exception:  # one host's trouble is not the batch's: not taken, sent again
+                    log.exception("taking a report of host %s from %s failed", host_id, replica.actor)
+
+        await asyncio.gather(*(take_in_order(host_id, indices) for host_id, indices in by_host.items()))
+        if refused:
+            log.warning(
+                "refused %d of %d reports passed on by %s: %s%s",
+                len(refused),
+                len(request.reports),
+                replica.actor,
+                "; ".join(refused[:5]),
+                "; ..." if len(refused) > 5 else "",
+            )
+        return peer_pb2.ReportBatchReply(stored=stored)
 
     async def RelaySession(
         self, request_iterator: AsyncIterator[agent_pb2.AgentSessionMessage], context: grpc.aio.ServicerContext

@@ -1,8 +1,9 @@
 from fleetops.v1 import agent_pb2 as _agent_pb2
 from fleetops.v1 import operator_pb2 as _operator_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -46,3 +47,15 @@ class ReportReply(_message.Message):
     STORED_FIELD_NUMBER: _ClassVar[int]
     stored: bool
     def __init__(self, stored: _Optional[bool] = ...) -> None: ...
+
+class ReportBatchRequest(_message.Message):
+    __slots__ = ("reports",)
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    reports: _containers.RepeatedCompositeFieldContainer[ReportRequest]
+    def __init__(self, reports: _Optional[_Iterable[_Union[ReportRequest, _Mapping]]] = ...) -> None: ...
+
+class ReportBatchReply(_message.Message):
+    __slots__ = ("stored",)
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    stored: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, stored: _Optional[_Iterable[bool]] = ...) -> None: ...

@@ -46,6 +46,11 @@ class PeerServiceStub:
                 request_serializer=fleetops_dot_v1_dot_peer__pb2.ReportRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_peer__pb2.ReportReply.FromString,
                 _registered_method=True)
+        self.ReportBatch = channel.unary_unary(
+                '/fleetops.v1.PeerService/ReportBatch',
+                request_serializer=fleetops_dot_v1_dot_peer__pb2.ReportBatchRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_peer__pb2.ReportBatchReply.FromString,
+                _registered_method=True)
         self.RelaySession = channel.stream_stream(
                 '/fleetops.v1.PeerService/RelaySession',
                 request_serializer=fleetops_dot_v1_dot_agent__pb2.AgentSessionMessage.SerializeToString,
@@ -78,6 +83,16 @@ class PeerServiceServicer:
         """What a host told the calling replica about an invocation of a command the called replica
         runs (progress, output, a result). stored is true once a result is durable: only then does
         the calling replica acknowledge it to the host.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportBatch(self, request, context):
+        """Reports as Report, many at once: a calling replica keeps at most one batch in flight to each
+        other replica, so a host's reports arrive in the order it sent them. The called replica takes
+        each host's reports in order, different hosts' side by side; stored[i] answers reports[i] as
+        ReportReply.stored would (false, too, for a report it refuses: the others are still taken).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -122,6 +137,11 @@ def add_PeerServiceServicer_to_server(servicer, server):
                     servicer.Report,
                     request_deserializer=fleetops_dot_v1_dot_peer__pb2.ReportRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_peer__pb2.ReportReply.SerializeToString,
+            ),
+            'ReportBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportBatch,
+                    request_deserializer=fleetops_dot_v1_dot_peer__pb2.ReportBatchRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_peer__pb2.ReportBatchReply.SerializeToString,
             ),
             'RelaySession': grpc.stream_stream_rpc_method_handler(
                     servicer.RelaySession,
@@ -193,6 +213,33 @@ class PeerService:
             '/fleetops.v1.PeerService/Report',
             fleetops_dot_v1_dot_peer__pb2.ReportRequest.SerializeToString,
             fleetops_dot_v1_dot_peer__pb2.ReportReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.PeerService/ReportBatch',
+            fleetops_dot_v1_dot_peer__pb2.ReportBatchRequest.SerializeToString,
+            fleetops_dot_v1_dot_peer__pb2.ReportBatchReply.FromString,
             options,
             channel_credentials,
             insecure,
