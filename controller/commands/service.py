@@ -443,6 +443,7 @@ class CommandService:
             hosts = {h.id: h for h in found}
         now = datetime.now(UTC)
         in_flight = run.in_flight if run else sum(1 for i in unfinished if i.sent_at is not None)
+        stopped_by_errors = run.stopped_by_errors if run else False  # once: it counts every slot
         budget = limits.DETAIL_OUTPUT_BYTES
         invocations = []
         for i in stored:
@@ -458,6 +459,7 @@ class CommandService:
                     err=self._sinks.get((i.id, "stderr")),
                     now=now,
                     tails=tails,
+                    stopped_by_errors=stopped_by_errors,
                 )
             size = len(i.stdout_tail) + len(i.stderr_tail)
             if size > budget:

@@ -103,10 +103,13 @@ def as_it_stands(
     err: OutputSink | None,
     now: datetime,
     tails: bool,
+    stopped_by_errors: bool | None = None,
 ) -> Invocation:
     """Unfinished invocation ``i`` as stored, updated with what its running command knows in memory:
     a state ahead of the write-behind, the output received so far (``out``/``err``; tails only
-    with ``tails``), and why it waits (with ``host_offline_since`` from the host's presence)."""
+    with ``tails``), and why it waits (with ``host_offline_since`` from the host's presence).
+    ``stopped_by_errors``: ``run.stopped_by_errors``, when the caller has it for many invocations
+    (it counts every slot of the run)."""
     state = i.state
     if slot is not None and not slot.state.final and _PROGRESS.index(slot.state) > _PROGRESS.index(state):
         state = slot.state  # the database gets it with the next write-behind batch
@@ -119,7 +122,7 @@ def as_it_stands(
         in_flight=in_flight,
         concurrency_limit=command.concurrency_limit,
         cancelling=command.cancel_requested,
-        stopped_by_errors=run.stopped_by_errors if run else False,
+        stopped_by_errors=(run.stopped_by_errors if run else False) if stopped_by_errors is None else stopped_by_errors,
         undeliverable_at=run.delivery_deadline if run else None,
         now=now,
     )
