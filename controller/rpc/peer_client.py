@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -20,16 +22,52 @@ log = logging.getLogger(__name__)
 # holding the host (the run waits for the host to show up elsewhere; a report is not acknowledged).
 PEER_CALL_TIMEOUT = 10.0
 
-#: At most this many reports in one ReportBatch call, and at most this many bytes of them (a single
-#: larger report still goes, alone: a report fits the peer's receive limit on its own, see limits).
-REPORT_BATCH_ITEMS = 500
-REPORT_BATCH_BYTES = limits.CONTROLLER_RECEIVE_BYTES // 4
+#: At most this many items in one batch call (ReportBatch, DeliverBatch), and at most this many bytes
+#: of them (a single larger item still goes, alone: one fits the peer's receive limit, see limits).
+BATCH_ITEMS = 500
+BATCH_BYTES = limits.CONTROLLER_RECEIVE_BYTES // 4
 
 _OPTIONS = (
     *limits.channel_options(receive=limits.CONTROLLER_RECEIVE_BYTES, send=limits.CONTROLLER_RECEIVE_BYTES),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
 )
+
+Request = peer_pb2.ReportRequest | peer_pb2.DeliverRequest
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of batched peer call: its metric label and words, the batch call and the unary one."""
+
+    call: str  # fleetops_peer_calls_total's "call" label
+    items: str  # what the items are called in logs ("report(s)", "message(s)")
+    yes: str  # outcome labels of an item the other replica took / did not take
+    no: str
+    batch: Callable[[peer_pb2_grpc.PeerServiceStub, list[Any]], Awaitable[list[bool]]]
+    unary: Callable[[peer_pb2_grpc.PeerServiceStub, Any], Awaitable[bool]]
+
+
+async def _report_batch(stub: peer_pb2_grpc.PeerServiceStub, requests: list[Any]) -> list[bool]:
+    reply = await stub.ReportBatch(peer_pb2.ReportBatchRequest(reports=requests), timeout=PEER_CALL_TIMEOUT)
+    return list(reply.stored)
+
+
+async def _report(stub: peer_pb2_grpc.PeerServiceStub, request: Any) -> bool:
+    return bool((await stub.Report(request, timeout=PEER_CALL_TIMEOUT)).stored)
+
+
+async def _deliver_batch(stub: peer_pb2_grpc.PeerServiceStub, requests: list[Any]) -> list[bool]:
+    reply = await stub.DeliverBatch(peer_pb2.DeliverBatchRequest(deliveries=requests), timeout=PEER_CALL_TIMEOUT)
+    return list(reply.delivered)
+
+
+async def _deliver(stub: peer_pb2_grpc.PeerServiceStub, request: Any) -> bool:
+    return bool((await stub.Deliver(request, timeout=PEER_CALL_TIMEOUT)).delivered)
+
+
+REPORTS = _Kind("report", "report(s)", "taken", "not_taken", _report_batch, _report)
+DELIVERIES = _Kind("deliver", "message(s)", "delivered", "not_connected", _deliver_batch, _deliver)
 
 
 class PeerClients:
@@ -50,7 +88,7 @@ class PeerClients:
         )
         self._channels: dict[str, tuple[str, grpc.aio.Channel, peer_pb2_grpc.PeerServiceStub]] = {}
         self._stale: list[grpc.aio.Channel] = []
-        self._batchers: dict[str, _ReportBatcher] = {}
+        self._batchers: dict[tuple[str, str], _Batcher] = {}
 
     def route(self, host_id: str) -> str | None:
         """The other replica holding ``host_id``, if any (agent_channel.Router)."""
@@ -71,20 +109,13 @@ class PeerClients:
         return stub
 
     async def deliver(self, replica_id: str, host_id: str, message: agent_pb2.ControllerMessage) -> bool:
-        """Have ``replica_id`` send ``message`` on ``host_id``'s control stream; False when it could not."""
-        stub = self.stub(replica_id)
-        if stub is None:
-            return False
-        try:
-            reply = await stub.Deliver(
-                peer_pb2.DeliverRequest(host_id=host_id, message=message), timeout=PEER_CALL_TIMEOUT
-            )
-        except grpc.aio.AioRpcError as exc:
-            log.warning("replica %s did not take a message for host %s: %s", replica_id, host_id, exc.details())
-            self.count("deliver", "failed")
-            return False
-        self.count("deliver", "delivered" if reply.delivered else "not_connected")
-        return bool(reply.delivered)
+        """Have ``replica_id`` send ``message`` on ``host_id``'s control stream; False when it could not.
+
+        Messages to one replica travel in batches (DeliverBatch) like reports (:meth:`report`).
+        """
+        return await self._batcher(DELIVERIES, replica_id).submit(
+            peer_pb2.DeliverRequest(host_id=host_id, message=message)
+        )
 
     async def report(self, replica_id: str, host_id: str, message: agent_pb2.AgentMessage) -> bool:
         """Pass a host's report to the replica running its command; True once it took it.
@@ -92,10 +123,13 @@ class PeerClients:
         Reports to one replica travel in batches (ReportBatch), one batch in flight at a time: what
         comes in meanwhile goes in the next one, so a host's reports arrive in the order sent.
         """
-        batcher = self._batchers.get(replica_id)
+        return await self._batcher(REPORTS, replica_id).submit(peer_pb2.ReportRequest(host_id=host_id, message=message))
+
+    def _batcher(self, kind: _Kind, replica_id: str) -> _Batcher:
+        batcher = self._batchers.get((kind.call, replica_id))
         if batcher is None:
-            batcher = self._batchers[replica_id] = _ReportBatcher(self, replica_id)
-        return await batcher.submit(peer_pb2.ReportRequest(host_id=host_id, message=message))
+            batcher = self._batchers[(kind.call, replica_id)] = _Batcher(self, kind, replica_id)
+        return batcher
 
     def count(self, call: str, outcome: str) -> None:
         if self._metrics is not None:
@@ -113,33 +147,34 @@ class PeerClients:
 
 @dataclass
 class _Pending:
-    request: peer_pb2.ReportRequest
+    request: Request
     size: int
     taken: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-class _ReportBatcher:
-    """The reports on their way to one other replica: at most one ReportBatch call in flight.
+class _Batcher:
+    """The items of one kind on their way to one other replica: at most one batch call in flight.
 
-    No timer: a report that finds no call in flight goes at once (alone); the reports arriving
-    while a call is in flight go together in the next one (capped by REPORT_BATCH_ITEMS and
-    REPORT_BATCH_BYTES), so the batches grow with the load and with the other replica's latency.
+    No timer: an item that finds no call in flight goes at once (alone); the items arriving while
+    a call is in flight go together in the next one (capped by BATCH_ITEMS and BATCH_BYTES), so the
+    batches grow with the load and with the other replica's latency. A host's items keep their order.
     """
 
-    def __init__(self, clients: PeerClients, replica_id: str) -> None:
+    def __init__(self, clients: PeerClients, kind: _Kind, replica_id: str) -> None:
         self._clients = clients
+        self._kind = kind
         self._replica_id = replica_id
         self._queue: deque[_Pending] = deque()
         self._sender: asyncio.Task[None] | None = None
-        # A replica of the previous release has no ReportBatch: reports then go one by one
-        # (Report), until its channel changes (it restarted, maybe upgraded).
+        # A replica of the previous release has no batch call: items then go one by one (the
+        # unary call), until its channel changes (it restarted, maybe upgraded).
         self._unary_for: peer_pb2_grpc.PeerServiceStub | None = None
 
-    async def submit(self, request: peer_pb2.ReportRequest) -> bool:
+    async def submit(self, request: Request) -> bool:
         pending = _Pending(request, request.ByteSize())
         self._queue.append(pending)
         if self._sender is None:
-            self._sender = asyncio.create_task(self._send_all(), name=f"peer-reports-{self._replica_id}")
+            self._sender = asyncio.create_task(self._send_all(), name=f"peer-{self._kind.call}-{self._replica_id}")
         return await pending.taken
 
     async def _send_all(self) -> None:
@@ -155,91 +190,91 @@ class _ReportBatcher:
     def _next_batch(self) -> list[_Pending]:
         batch = [self._queue.popleft()]
         size = batch[0].size
-        while self._queue and len(batch) < REPORT_BATCH_ITEMS and size + self._queue[0].size <= REPORT_BATCH_BYTES:
+        while self._queue and len(batch) < BATCH_ITEMS and size + self._queue[0].size <= BATCH_BYTES:
             size += self._queue[0].size
             batch.append(self._queue.popleft())
         return batch
 
     async def _send(self, batch: list[_Pending]) -> None:
         try:
-            stored = await self._call(batch)
+            answers = await self._call(batch)
         except asyncio.CancelledError:
             for pending in batch:
                 _resolve(pending, False)
             raise
         except Exception:  # never leave a caller waiting
-            log.exception("passing %d reports to replica %s failed", len(batch), self._replica_id)
-            stored = None
-        if stored is None:
+            log.exception("passing %d %s to replica %s failed", len(batch), self._kind.items, self._replica_id)
+            answers = None
+        if answers is None:
             for pending in batch:
                 _resolve(pending, False)
             return
-        for pending, taken in zip(batch, stored, strict=True):
-            self._clients.count("report", "taken" if taken else "not_taken")
+        for pending, taken in zip(batch, answers, strict=True):
+            self._clients.count(self._kind.call, self._kind.yes if taken else self._kind.no)
             _resolve(pending, taken)
 
     async def _call(self, batch: list[_Pending]) -> list[bool] | None:
-        """What the other replica said of each report; None when the call failed (counted, logged once)."""
+        """What the other replica said of each item; None when the call failed (counted, logged once)."""
         stub = self._clients.stub(self._replica_id)
-        if stub is None:  # not registered (any more): as if it did not hold the command
+        if stub is None:  # not registered (any more): as if it held neither the host nor the command
             return [False] * len(batch)
         if stub is self._unary_for:
             return await self._call_one_by_one(stub, batch)
         try:
-            reply = await stub.ReportBatch(
-                peer_pb2.ReportBatchRequest(reports=[p.request for p in batch]), timeout=PEER_CALL_TIMEOUT
-            )
+            answers = await self._kind.batch(stub, [p.request for p in batch])
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
-                log.info("replica %s has no ReportBatch (an older release): reports go one by one", self._replica_id)
+                log.info(
+                    "replica %s has no %s batches (an older release): one by one", self._replica_id, self._kind.call
+                )
                 self._unary_for = stub
                 return await self._call_one_by_one(stub, batch)
             self._failed(batch, exc)
             return None
-        if len(reply.stored) != len(batch):
+        if len(answers) != len(batch):
             log.warning(
-                "replica %s answered %d of %d reports: none counts as taken",
+                "replica %s answered %d of %d %s: none counts as taken",
                 self._replica_id,
-                len(reply.stored),
+                len(answers),
                 len(batch),
+                self._kind.items,
             )
             for _ in batch:
-                self._clients.count("report", "failed")
+                self._clients.count(self._kind.call, "failed")
             return None
-        return list(reply.stored)
+        return answers
 
     async def _call_one_by_one(self, stub: peer_pb2_grpc.PeerServiceStub, batch: list[_Pending]) -> list[bool]:
-        """The unary Report for each (a host's reports in order, the hosts side by side)."""
+        """The unary call for each (a host's items in order, the hosts side by side)."""
         by_host: dict[str, list[int]] = {}
         for i, pending in enumerate(batch):
             by_host.setdefault(pending.request.host_id, []).append(i)
-        stored = [False] * len(batch)
+        answers = [False] * len(batch)
 
         async def one_host(indices: list[int]) -> None:
             for i in indices:
                 try:
-                    reply = await stub.Report(batch[i].request, timeout=PEER_CALL_TIMEOUT)
+                    answers[i] = await self._kind.unary(stub, batch[i].request)
                 except grpc.aio.AioRpcError as exc:
                     self._failed([batch[i]], exc)
-                    continue
-                stored[i] = reply.stored
 
         await asyncio.gather(*(one_host(indices) for indices in by_host.values()))
-        return stored
+        return answers
 
     def _failed(self, batch: list[_Pending], exc: grpc.aio.AioRpcError) -> None:
         hosts = sorted({p.request.host_id for p in batch})
         log.warning(
-            "replica %s did not take %d report(s) of %d host(s) (%s%s): %s",
+            "replica %s did not take %d %s of %d host(s) (%s%s): %s",
             self._replica_id,
             len(batch),
+            self._kind.items,
             len(hosts),
             ", ".join(hosts[:5]),
             ", ..." if len(hosts) > 5 else "",
             exc.details(),
         )
         for _ in batch:
-            self._clients.count("report", "failed")
+            self._clients.count(self._kind.call, "failed")
 
     async def close(self) -> None:
         sender = self._sender

@@ -80,20 +80,53 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         self, request: peer_pb2.DeliverRequest, context: grpc.aio.ServicerContext
     ) -> peer_pb2.DeliverReply:
         await self._replica(context, "peer.deliver")
+        try:
+            delivered = await self._deliver(request)
+        except InvalidInput as exc:
+            await abort(context, exc)
+        return peer_pb2.DeliverReply(delivered=delivered)
+
+    async def DeliverBatch(
+        self, request: peer_pb2.DeliverBatchRequest, context: grpc.aio.ServicerContext
+    ) -> peer_pb2.DeliverBatchReply:
+        """Many Delivers in one call: each host's messages in order, different hosts side by side.
+        A message refused (a kind a peer may not deliver, too large) is answered False and logged;
+        the others are still sent."""
+        replica = await self._replica(context, "peer.deliver")
+        items = request.deliveries
+        refused: list[str] = []
+
+        async def deliver(i: int) -> bool:
+            try:
+                return await self._deliver(items[i])
+            except InvalidInput as exc:
+                refused.append(f"host {items[i].host_id[:64]}: {exc.message}")
+                return False
+
+        delivered = await _each_host_in_order([d.host_id for d in items], deliver)
+        _log_refused(refused, len(items), "messages to deliver", replica)
+        return peer_pb2.DeliverBatchReply(delivered=delivered)
+
+    async def _deliver(self, request: peer_pb2.DeliverRequest) -> bool:
+        """Send ``request``'s message on its host's control stream here; False when the host is not linked here.
+
+        Raises:
+            InvalidInput: a message a peer may not deliver, or larger than an agent receives.
+        """
         kind = request.message.WhichOneof("body")
         if kind not in DELIVERABLE:
-            await abort(context, InvalidInput(f"a peer may not deliver a {kind or 'empty'} message to a host"))
+            raise InvalidInput(f"a peer may not deliver a {kind or 'empty'} message to a host")
         if request.message.ByteSize() > limits.AGENT_RECEIVE_BYTES:
-            await abort(context, InvalidInput("the message is larger than an agent receives"))
+            raise InvalidInput("the message is larger than an agent receives")
         link = self._presence.link(request.host_id)
         if link is None:
-            return peer_pb2.DeliverReply(delivered=False)
+            return False
         try:
             await link.send(request.message)  # type: ignore[attr-defined]  # GrpcAgentLink has send(); fleet's AgentLink need not
         except (grpc.RpcError, RuntimeError, ConnectionError) as exc:
             log.info("could not send to host %s for a peer: %s", request.host_id, exc)
-            return peer_pb2.DeliverReply(delivered=False)
-        return peer_pb2.DeliverReply(delivered=True)
+            return False
+        return True
 
     async def Report(self, request: peer_pb2.ReportRequest, context: grpc.aio.ServicerContext) -> peer_pb2.ReportReply:
         await self._replica(context, "peer.report")
@@ -117,35 +150,25 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         taken (Report would abort the call, which here would refuse the whole batch).
         """
         replica = await self._replica(context, "peer.report")
-        stored = [False] * len(request.reports)
-        by_host: dict[str, list[int]] = {}
+        items = request.reports
         refused: list[str] = []
-        for i, item in enumerate(request.reports):
+
+        async def take(i: int) -> bool:
+            item = items[i]
             kind = item.message.WhichOneof("body")
             if kind not in INVOCATION_MESSAGES:
                 refused.append(f"host {item.host_id[:64]}: a {kind or 'empty'} message is no invocation report")
-            else:
-                by_host.setdefault(item.host_id, []).append(i)
+                return False
+            try:
+                return await self._reports.take_for_peer(item.host_id, item.message)
+            except FleetopsError as exc:
+                refused.append(f"host {item.host_id[:64]}: {exc.message}")
+            except Exception:  # one host's trouble is not the batch's: not taken, sent again
+                log.exception("taking a report of host %s from %s failed", item.host_id, replica.actor)
+            return False
 
-        async def take_in_order(host_id: str, indices: list[int]) -> None:
-            for i in indices:
-                try:
-                    stored[i] = await self._reports.take_for_peer(host_id, request.reports[i].message)
-                except FleetopsError as exc:
-                    refused.append(f"host {host_id[:64]}: {exc.message}")
-                except Exception:  # one host's trouble is not the batch's: not taken, sent again
-                    log.exception("taking a report of host %s from %s failed", host_id, replica.actor)
-
-        await asyncio.gather(*(take_in_order(host_id, indices) for host_id, indices in by_host.items()))
-        if refused:
-            log.warning(
-                "refused %d of %d reports passed on by %s: %s%s",
-                len(refused),
-                len(request.reports),
-                replica.actor,
-                "; ".join(refused[:5]),
-                "; ..." if len(refused) > 5 else "",
-            )
+        stored = await _each_host_in_order([r.host_id for r in items], take)
+        _log_refused(refused, len(items), "reports passed on", replica)
         return peer_pb2.ReportBatchReply(stored=stored)
 
     async def RelaySession(
@@ -206,3 +229,32 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         if identity.kind != "operator":
             raise PermissionDenied(f"{identity.kind}:{identity.name} is not an operator identity")
         return Peer(identity, cert, f"relayed by {context.peer() or 'a replica'}")
+
+
+async def _each_host_in_order(host_ids: list[str], handle: Callable[[int], Awaitable[bool]]) -> list[bool]:
+    """``handle(i)`` for every item of a batch, ``host_ids[i]`` naming its host: each host's items
+    one after another in batch order, different hosts side by side; the answers in batch order."""
+    answers = [False] * len(host_ids)
+    by_host: dict[str, list[int]] = {}
+    for i, host_id in enumerate(host_ids):
+        by_host.setdefault(host_id, []).append(i)
+
+    async def in_order(indices: list[int]) -> None:
+        for i in indices:
+            answers[i] = await handle(i)
+
+    await asyncio.gather(*(in_order(indices) for indices in by_host.values()))
+    return answers
+
+
+def _log_refused(refused: list[str], total: int, what: str, replica: Peer) -> None:
+    if refused:
+        log.warning(
+            "refused %d of %d %s by %s: %s%s",
+            len(refused),
+            total,
+            what,
+            replica.actor,
+            "; ".join(refused[:5]),
+            "; ..." if len(refused) > 5 else "",
+        )

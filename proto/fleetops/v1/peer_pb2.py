@@ -26,7 +26,7 @@ from fleetops.v1 import agent_pb2 as fleetops_dot_v1_dot_agent__pb2
 from fleetops.v1 import operator_pb2 as fleetops_dot_v1_dot_operator__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66leetops/v1/peer.proto\x12\x0b\x66leetops.v1\x1a\x17\x66leetops/v1/agent.proto\x1a\x1a\x66leetops/v1/operator.proto\"7\n\x12KillSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\"\x12\n\x10KillSessionReply\"R\n\x0e\x44\x65liverRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12/\n\x07message\x18\x02 \x01(\x0b\x32\x1e.fleetops.v1.ControllerMessage\"!\n\x0c\x44\x65liverReply\x12\x11\n\tdelivered\x18\x01 \x01(\x08\"L\n\rReportRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12*\n\x07message\x18\x02 \x01(\x0b\x32\x19.fleetops.v1.AgentMessage\"\x1d\n\x0bReportReply\x12\x0e\n\x06stored\x18\x01 \x01(\x08\"A\n\x12ReportBatchRequest\x12+\n\x07reports\x18\x01 \x03(\x0b\x32\x1a.fleetops.v1.ReportRequest\"\"\n\x10ReportBatchReply\x12\x0e\n\x06stored\x18\x01 \x03(\x08\x32\xed\x03\n\x0bPeerService\x12\x41\n\x07\x44\x65liver\x12\x1b.fleetops.v1.DeliverRequest\x1a\x19.fleetops.v1.DeliverReply\x12>\n\x06Report\x12\x1a.fleetops.v1.ReportRequest\x1a\x18.fleetops.v1.ReportReply\x12M\n\x0bReportBatch\x12\x1f.fleetops.v1.ReportBatchRequest\x1a\x1d.fleetops.v1.ReportBatchReply\x12[\n\x0cRelaySession\x12 .fleetops.v1.AgentSessionMessage\x1a%.fleetops.v1.ControllerSessionMessage(\x01\x30\x01\x12`\n\x14RelayOperatorSession\x12!.fleetops.v1.SessionClientMessage\x1a!.fleetops.v1.SessionServerMessage(\x01\x30\x01\x12M\n\x0bKillSession\x12\x1f.fleetops.v1.KillSessionRequest\x1a\x1d.fleetops.v1.KillSessionReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x66leetops/v1/peer.proto\x12\x0b\x66leetops.v1\x1a\x17\x66leetops/v1/agent.proto\x1a\x1a\x66leetops/v1/operator.proto\"7\n\x12KillSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\"\x12\n\x10KillSessionReply\"R\n\x0e\x44\x65liverRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12/\n\x07message\x18\x02 \x01(\x0b\x32\x1e.fleetops.v1.ControllerMessage\"!\n\x0c\x44\x65liverReply\x12\x11\n\tdelivered\x18\x01 \x01(\x08\"F\n\x13\x44\x65liverBatchRequest\x12/\n\ndeliveries\x18\x01 \x03(\x0b\x32\x1b.fleetops.v1.DeliverRequest\"&\n\x11\x44\x65liverBatchReply\x12\x11\n\tdelivered\x18\x01 \x03(\x08\"L\n\rReportRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12*\n\x07message\x18\x02 \x01(\x0b\x32\x19.fleetops.v1.AgentMessage\"\x1d\n\x0bReportReply\x12\x0e\n\x06stored\x18\x01 \x01(\x08\"A\n\x12ReportBatchRequest\x12+\n\x07reports\x18\x01 \x03(\x0b\x32\x1a.fleetops.v1.ReportRequest\"\"\n\x10ReportBatchReply\x12\x0e\n\x06stored\x18\x01 \x03(\x08\x32\xbf\x04\n\x0bPeerService\x12\x41\n\x07\x44\x65liver\x12\x1b.fleetops.v1.DeliverRequest\x1a\x19.fleetops.v1.DeliverReply\x12P\n\x0c\x44\x65liverBatch\x12 .fleetops.v1.DeliverBatchRequest\x1a\x1e.fleetops.v1.DeliverBatchReply\x12>\n\x06Report\x12\x1a.fleetops.v1.ReportRequest\x1a\x18.fleetops.v1.ReportReply\x12M\n\x0bReportBatch\x12\x1f.fleetops.v1.ReportBatchRequest\x1a\x1d.fleetops.v1.ReportBatchReply\x12[\n\x0cRelaySession\x12 .fleetops.v1.AgentSessionMessage\x1a%.fleetops.v1.ControllerSessionMessage(\x01\x30\x01\x12`\n\x14RelayOperatorSession\x12!.fleetops.v1.SessionClientMessage\x1a!.fleetops.v1.SessionServerMessage(\x01\x30\x01\x12M\n\x0bKillSession\x12\x1f.fleetops.v1.KillSessionRequest\x1a\x1d.fleetops.v1.KillSessionReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,14 +41,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELIVERREQUEST']._serialized_end=251
   _globals['_DELIVERREPLY']._serialized_start=253
   _globals['_DELIVERREPLY']._serialized_end=286
-  _globals['_REPORTREQUEST']._serialized_start=288
-  _globals['_REPORTREQUEST']._serialized_end=364
-  _globals['_REPORTREPLY']._serialized_start=366
-  _globals['_REPORTREPLY']._serialized_end=395
-  _globals['_REPORTBATCHREQUEST']._serialized_start=397
-  _globals['_REPORTBATCHREQUEST']._serialized_end=462
-  _globals['_REPORTBATCHREPLY']._serialized_start=464
-  _globals['_REPORTBATCHREPLY']._serialized_end=498
-  _globals['_PEERSERVICE']._serialized_start=501
-  _globals['_PEERSERVICE']._serialized_end=994
+  _globals['_DELIVERBATCHREQUEST']._serialized_start=288
+  _globals['_DELIVERBATCHREQUEST']._serialized_end=358
+  _globals['_DELIVERBATCHREPLY']._serialized_start=360
+  _globals['_DELIVERBATCHREPLY']._serialized_end=398
+  _globals['_REPORTREQUEST']._serialized_start=400
+  _globals['_REPORTREQUEST']._serialized_end=476
+  _globals['_REPORTREPLY']._serialized_start=478
+  _globals['_REPORTREPLY']._serialized_end=507
+  _globals['_REPORTBATCHREQUEST']._serialized_start=509
+  _globals['_REPORTBATCHREQUEST']._serialized_end=574
+  _globals['_REPORTBATCHREPLY']._serialized_start=576
+  _globals['_REPORTBATCHREPLY']._serialized_end=610
+  _globals['_PEERSERVICE']._serialized_start=613
+  _globals['_PEERSERVICE']._serialized_end=1188
 # @@protoc_insertion_point(module_scope)

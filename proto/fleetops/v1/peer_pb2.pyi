@@ -34,6 +34,18 @@ class DeliverReply(_message.Message):
     delivered: bool
     def __init__(self, delivered: _Optional[bool] = ...) -> None: ...
 
+class DeliverBatchRequest(_message.Message):
+    __slots__ = ("deliveries",)
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[DeliverRequest]
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[DeliverRequest, _Mapping]]] = ...) -> None: ...
+
+class DeliverBatchReply(_message.Message):
+    __slots__ = ("delivered",)
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    delivered: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, delivered: _Optional[_Iterable[bool]] = ...) -> None: ...
+
 class ReportRequest(_message.Message):
     __slots__ = ("host_id", "message")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]

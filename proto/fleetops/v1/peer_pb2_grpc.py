@@ -41,6 +41,11 @@ class PeerServiceStub:
                 request_serializer=fleetops_dot_v1_dot_peer__pb2.DeliverRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_peer__pb2.DeliverReply.FromString,
                 _registered_method=True)
+        self.DeliverBatch = channel.unary_unary(
+                '/fleetops.v1.PeerService/DeliverBatch',
+                request_serializer=fleetops_dot_v1_dot_peer__pb2.DeliverBatchRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_peer__pb2.DeliverBatchReply.FromString,
+                _registered_method=True)
         self.Report = channel.unary_unary(
                 '/fleetops.v1.PeerService/Report',
                 request_serializer=fleetops_dot_v1_dot_peer__pb2.ReportRequest.SerializeToString,
@@ -74,6 +79,16 @@ class PeerServiceServicer:
     def Deliver(self, request, context):
         """Send a message on the control stream of a host the called replica holds (a run, a cancel,
         an OpenSession). delivered is false when the host is not connected there (any more).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeliverBatch(self, request, context):
+        """Messages as Deliver, many at once: a calling replica keeps at most one batch in flight to
+        each other replica, so a host's messages arrive in the order sent. The called replica sends
+        each host's messages in order, different hosts' side by side; delivered[i] answers
+        deliveries[i] as DeliverReply.delivered would (false, too, for a message it refuses).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,6 +148,11 @@ def add_PeerServiceServicer_to_server(servicer, server):
                     request_deserializer=fleetops_dot_v1_dot_peer__pb2.DeliverRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_peer__pb2.DeliverReply.SerializeToString,
             ),
+            'DeliverBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeliverBatch,
+                    request_deserializer=fleetops_dot_v1_dot_peer__pb2.DeliverBatchRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_peer__pb2.DeliverBatchReply.SerializeToString,
+            ),
             'Report': grpc.unary_unary_rpc_method_handler(
                     servicer.Report,
                     request_deserializer=fleetops_dot_v1_dot_peer__pb2.ReportRequest.FromString,
@@ -186,6 +206,33 @@ class PeerService:
             '/fleetops.v1.PeerService/Deliver',
             fleetops_dot_v1_dot_peer__pb2.DeliverRequest.SerializeToString,
             fleetops_dot_v1_dot_peer__pb2.DeliverReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeliverBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.PeerService/DeliverBatch',
+            fleetops_dot_v1_dot_peer__pb2.DeliverBatchRequest.SerializeToString,
+            fleetops_dot_v1_dot_peer__pb2.DeliverBatchReply.FromString,
             options,
             channel_credentials,
             insecure,

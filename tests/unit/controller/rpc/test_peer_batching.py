@@ -106,7 +106,7 @@ async def test_reports_arriving_while_a_batch_is_in_flight_go_together_in_the_ne
 
 
 async def test_a_hosts_reports_reach_the_owner_in_the_order_sent_across_batches(metrics, monkeypatch) -> None:
-    monkeypatch.setattr(peer_client, "REPORT_BATCH_ITEMS", 3)
+    monkeypatch.setattr(peer_client, "BATCH_ITEMS", 3)
     stub = FakeStub()
     stub.hold = asyncio.Event()
     clients = clients_with(stub, metrics)
@@ -126,7 +126,7 @@ async def test_a_hosts_reports_reach_the_owner_in_the_order_sent_across_batches(
 
 
 async def test_the_byte_budget_caps_a_batch_but_a_larger_report_still_goes_alone(metrics, monkeypatch) -> None:
-    monkeypatch.setattr(peer_client, "REPORT_BATCH_BYTES", 100)
+    monkeypatch.setattr(peer_client, "BATCH_BYTES", 100)
     stub = FakeStub()
     stub.hold = asyncio.Event()
     clients = clients_with(stub, metrics)
@@ -303,3 +303,89 @@ async def test_a_host_certificate_may_not_pass_on_reports(context, authority, ho
     assert ctx.code == grpc.StatusCode.PERMISSION_DENIED
     assert reports.taken == {}
     assert [(r["actor"], r["action"], r["outcome"]) for r in audit.records] == [("host:h-1", "peer.report", "refused")]
+
+
+# --- messages to hosts held by another replica: DeliverBatch -------------------------------------
+
+
+class DeliverStub:
+    """The other replica's PeerService for deliveries: ``hold`` keeps the first call in flight."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[str, str]]] = []
+        self.called = asyncio.Event()
+        self.hold = asyncio.Event()
+
+    async def DeliverBatch(self, request: peer_pb2.DeliverBatchRequest, timeout: float) -> peer_pb2.DeliverBatchReply:
+        self.batches.append([(d.host_id, d.message.run.invocation_id) for d in request.deliveries])
+        self.called.set()
+        await self.hold.wait()
+        return peer_pb2.DeliverBatchReply(delivered=[d.host_id != "h-gone" for d in request.deliveries])
+
+
+def run_message(invocation_id: str) -> agent_pb2.ControllerMessage:
+    return agent_pb2.ControllerMessage(run=agent_pb2.RunInvocation(invocation_id=invocation_id))
+
+
+async def test_messages_to_another_replicas_hosts_go_in_batches_in_the_order_sent(metrics) -> None:
+    stub = DeliverStub()
+    clients = clients_with(stub, metrics)  # type: ignore[arg-type]  # a deliveries-only stub
+    first = asyncio.create_task(clients.deliver("r1", "h-0", run_message("inv-0")))
+    await stub.called.wait()
+    rest = [asyncio.create_task(clients.deliver("r1", h, run_message(f"inv-{n}"))) for n, h in enumerate(
+        ["h-1", "h-1", "h-gone", "h-2"], start=1
+    )]  # fmt: skip
+    await asyncio.sleep(0)
+    stub.hold.set()
+    assert await asyncio.gather(first, *rest) == [True, True, True, False, True]
+    assert stub.batches == [
+        [("h-0", "inv-0")],
+        [("h-1", "inv-1"), ("h-1", "inv-2"), ("h-gone", "inv-3"), ("h-2", "inv-4")],
+    ]
+    sample = metrics.registry.get_sample_value
+    assert sample("fleetops_peer_calls_total", {"call": "deliver", "outcome": "delivered"}) == 4
+    assert sample("fleetops_peer_calls_total", {"call": "deliver", "outcome": "not_connected"}) == 1
+    await clients.close()
+
+
+class FakeLink:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, message: agent_pb2.ControllerMessage) -> None:
+        self.sent.append(message.WhichOneof("body"))
+
+
+class FakePresence:
+    def __init__(self, links: dict[str, FakeLink]) -> None:
+        self.links = links
+
+    def link(self, host_id: str) -> FakeLink | None:
+        return self.links.get(host_id)
+
+
+async def test_the_server_delivers_each_message_it_may_and_refuses_the_others(
+    context, authority, replica_cert, caplog
+) -> None:
+    links = {"h-1": FakeLink(), "h-2": FakeLink()}
+    server = servicer(FakeReports(), FakeAudit(), authority)
+    server._presence = FakePresence(links)  # type: ignore[assignment]  # links held here
+    request = peer_pb2.DeliverBatchRequest(
+        deliveries=[
+            peer_pb2.DeliverRequest(host_id="h-1", message=run_message("inv-1")),
+            peer_pb2.DeliverRequest(host_id="h-2", message=agent_pb2.ControllerMessage(welcome=agent_pb2.Welcome())),
+            peer_pb2.DeliverRequest(host_id="h-3", message=run_message("inv-3")),  # not held here
+            peer_pb2.DeliverRequest(
+                host_id="h-1",
+                message=agent_pb2.ControllerMessage(cancel=agent_pb2.CancelInvocation(invocation_id="inv-1")),
+            ),
+        ]
+    )
+    ctx = context(replica_cert)
+    with caplog.at_level(logging.WARNING):
+        reply = await server.DeliverBatch(request, ctx)
+    assert list(reply.delivered) == [True, False, False, True]
+    assert ctx.code is None
+    assert (links["h-1"].sent, links["h-2"].sent) == (["run", "cancel"], [])
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "host h-2: a peer may not deliver a welcome message to a host" in warnings[0]
