@@ -28,7 +28,7 @@ from fleetops.controller.commands.models import (
 from fleetops.controller.commands.output import OutputSink, output_key
 from fleetops.controller.commands.store import CANCEL, CHANGED, InvocationStore
 from fleetops.controller.commands.waiting import as_it_stands
-from fleetops.controller.fleet.models import Host, Target
+from fleetops.controller.fleet.models import Host, HostPresence, Target
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.objects.interfaces import ObjectStore
 
@@ -435,12 +435,9 @@ class CommandService:
             stored = await self._store.invocations(command_id, tails=tails)
         run = self._runs.get(command_id)
         unfinished = [i for i in stored if not i.state.final]
-        hosts: dict[str, Host] = {}
+        hosts: dict[str, HostPresence] = {}
         if unfinished:
-            found = await self._fleet.list_hosts(
-                Target(hosts=tuple(dict.fromkeys(i.host_id for i in unfinished))), include_deregistered=True
-            )
-            hosts = {h.id: h for h in found}
+            hosts = await self._fleet.presence_of(builtins.list(dict.fromkeys(i.host_id for i in unfinished)))
         now = datetime.now(UTC)
         in_flight = run.in_flight if run else sum(1 for i in unfinished if i.sent_at is not None)
         stopped_by_errors = run.stopped_by_errors if run else False  # once: it counts every slot

@@ -14,7 +14,7 @@ from fleetops.common.states import InvocationState
 from fleetops.controller.commands.dispatch import CommandRun, Slot
 from fleetops.controller.commands.models import Command, Invocation
 from fleetops.controller.commands.output import OutputSink
-from fleetops.controller.fleet.models import Host, HostStatus
+from fleetops.controller.fleet.models import HostPresence, HostStatus
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def as_it_stands(
     *,
     slot: Slot | None,
     run: CommandRun | None,
-    host: Host | None,
+    host: HostPresence | None,
     command: Command,
     in_flight: int,
     out: OutputSink | None,

@@ -19,6 +19,14 @@ class HostStatus(enum.Enum):
 
 
 @dataclass(frozen=True)
+class HostPresence:
+    """What a host's status is and when it was last heard of: all a waiting reason needs."""
+
+    status: HostStatus
+    last_seen_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Host:
     """A registered host.
 

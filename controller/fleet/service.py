@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fleetops.common import limits
 from fleetops.common.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from fleetops.common.selectors import Selector, inventory_facts, validate_tag_key, validate_tag_value
-from fleetops.controller.fleet.models import ACTIVE, DEREGISTERED, Host, HostStatus, Target
+from fleetops.controller.fleet.models import ACTIVE, DEREGISTERED, Host, HostPresence, HostStatus, Target
 from fleetops.controller.fleet.presence import PresenceTracker
 from fleetops.controller.fleet.store import HostStore, Retagging
 
@@ -251,6 +251,16 @@ class FleetService:
         if target.empty:
             return [self._here(h) for h in hosts]
         return [self._here(h) for h in self._select(hosts, target)]
+
+    async def presence_of(self, host_ids: list[str]) -> dict[str, HostPresence]:
+        """Status and last-seen time of these hosts, as this replica sees them (see :meth:`_here`)."""
+        found = await self._store.presence(host_ids)
+        return {
+            host_id: HostPresence(HostStatus.ONLINE, p.last_seen_at)
+            if p.status == HostStatus.OFFLINE and self.presence.link(host_id) is not None
+            else p
+            for host_id, p in found.items()
+        }
 
     async def resolve_target(self, target: Target) -> list[Host]:
         """Hosts an operation applies to. An empty target is refused, never "every host".

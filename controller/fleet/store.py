@@ -15,10 +15,13 @@ from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common.errors import Conflict, NotFound
-from fleetops.controller.fleet.models import ACTIVE, DEREGISTERED, Host, HostStatus
+from fleetops.controller.fleet.models import ACTIVE, DEREGISTERED, Host, HostPresence, HostStatus
 from fleetops.controller.replicas.models import CONNECTED, DISCONNECTED, route_payloads
 from fleetops.controller.store import notify
 from fleetops.controller.store.models import HostRow
+
+#: Host ids in one ``IN (...)`` (SQLite allows 32,766 parameters a statement).
+_IDS_PER_QUERY = 1000
 
 #: What :meth:`HostStore.retag` writes: host id -> (operator-set tags, host-set tags).
 Retagging = dict[str, tuple[dict[str, str], dict[str, str]]]
@@ -46,13 +49,27 @@ class HostStore:
         self._sessions = sessions
         self._stale_after = timedelta(seconds=3 * heartbeat_interval)
 
+    def _status(self, state: str, connected: bool, last_seen_at: datetime | None) -> HostStatus:
+        if state == DEREGISTERED:
+            return HostStatus.DEREGISTERED
+        if connected and last_seen_at and datetime.now(UTC) - last_seen_at < self._stale_after:
+            return HostStatus.ONLINE
+        return HostStatus.OFFLINE
+
+    async def presence(self, host_ids: list[str]) -> dict[str, HostPresence]:
+        """The status and last-seen time of each of ``host_ids`` that exists (a few columns, not whole rows)."""
+        found: dict[str, HostPresence] = {}
+        async with self._sessions() as session:
+            for start in range(0, len(host_ids), _IDS_PER_QUERY):
+                stmt = select(HostRow.id, HostRow.state, HostRow.connected, HostRow.last_seen_at).where(
+                    HostRow.id.in_(host_ids[start : start + _IDS_PER_QUERY])
+                )
+                for host_id, state, connected, last_seen_at in (await session.execute(stmt)).all():
+                    found[host_id] = HostPresence(self._status(state, connected, last_seen_at), last_seen_at)
+        return found
+
     def _host(self, row: HostRow) -> Host:
-        if row.state == DEREGISTERED:
-            status = HostStatus.DEREGISTERED
-        elif row.connected and row.last_seen_at and datetime.now(UTC) - row.last_seen_at < self._stale_after:
-            status = HostStatus.ONLINE
-        else:
-            status = HostStatus.OFFLINE
+        status = self._status(row.state, row.connected, row.last_seen_at)
         return Host(
             id=row.id,
             name=row.name,

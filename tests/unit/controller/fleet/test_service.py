@@ -219,3 +219,23 @@ async def test_a_host_linked_here_is_online_before_its_presence_is_written(env: 
     env.presence.connected(host_id, FakeLink(), None)
     assert (await env.fleet.get_host(host_id)).status == HostStatus.ONLINE
     assert (await env.replica().get_host(host_id)).status == HostStatus.OFFLINE
+
+
+async def test_presence_of_hosts_agrees_with_the_host_list_for_this_replica_and_another(env: Env) -> None:
+    here, elsewhere, never = await add(env, "web-1"), await add(env, "web-2"), await add(env, "web-3")
+    env.presence.connected(here, FakeLink(), None)  # type: ignore[arg-type]  # a fake link; not flushed yet
+    other = env.replica()
+    other.presence.connected(elsewhere, FakeLink(), None)  # type: ignore[arg-type]  # a fake link
+    await other.presence.flush()
+    ids = [here, elsewhere, never, "h-00000000000000000000"]  # the last one does not exist
+    seen = await env.fleet.presence_of(ids)
+    listed = {h.id: h for h in await env.fleet.list_hosts(Target(), include_deregistered=True)}
+    assert set(seen) == {here, elsewhere, never}
+    assert {h: (p.status, p.last_seen_at) for h, p in seen.items()} == {
+        h: (listed[h].status, listed[h].last_seen_at) for h in seen
+    }
+    assert [seen[h].status for h in (here, elsewhere, never)] == [
+        HostStatus.ONLINE,
+        HostStatus.ONLINE,
+        HostStatus.OFFLINE,
+    ]
