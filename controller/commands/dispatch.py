@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 # How many RunInvocations are written concurrently (see _send_more).
 SEND_CHUNK = 128
+SEND_CHUNKS_IN_FLIGHT = 4
 # An invocation in flight with no word from its host for this long past its own timeouts ends failed.
 RESULT_GRACE = timedelta(minutes=5)
 # How long a connected host has to acknowledge a sent invocation (settings: command_ack_timeout).
@@ -256,9 +257,16 @@ class CommandRun:
             slot.sent, slot.sent_at = True, now
         # Concurrent writes to many links, in chunks: one at a time serialises the fan-out behind
         # every reply the event loop handles in between; all at once delays everything else.
+        # A few chunks at a time: a chunk's sends to hosts held by other replicas wait for a peer's
+        # round trip (peer_client batches them), which must not hold back the next chunk's.
+        in_flight: set[asyncio.Future[list[None]]] = set()
         for start in range(0, len(ready), SEND_CHUNK):
+            if len(in_flight) >= SEND_CHUNKS_IN_FLIGHT:
+                _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
             chunk = ready[start : start + SEND_CHUNK]
-            await asyncio.gather(*(self._send(s) for s in chunk))
+            in_flight.add(asyncio.gather(*(self._send(s) for s in chunk)))
+        if in_flight:
+            await asyncio.gather(*in_flight)
 
     async def _send(self, slot: Slot) -> None:
         """Send one invocation; one the channel refuses (too large for an agent) ends failed at once."""
