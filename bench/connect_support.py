@@ -208,6 +208,10 @@ def _describe(exc: BaseException) -> str:
 # --- child processes ---------------------------------------------------------------------------
 
 
+#: Where each child's stderr goes (pid -> log file): quoted when a child exits without a word.
+CHILD_LOGS: dict[int, Path] = {}
+
+
 class Children:
     """Every process this run started, each in its own session; cleanup kills each group by id."""
 
@@ -227,6 +231,7 @@ class Children:
         )
         out.close()
         self.procs.append(proc)
+        CHILD_LOGS[proc.pid] = self.tmp / log
         return proc
 
     async def stop(self, proc: asyncio.subprocess.Process, grace: float = 10.0) -> None:
@@ -290,8 +295,15 @@ async def wait_for_line(path: Path, pattern: str, proc: asyncio.subprocess.Proce
 async def readline(proc: asyncio.subprocess.Process, timeout: float) -> str:
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode().strip()
+    if line.startswith("error: "):
+        raise RuntimeError(f"child {proc.pid}: {line.removeprefix('error: ')}")
     if not line:
-        raise RuntimeError(f"child {proc.pid} exited ({await proc.wait()}) without output; see its log in the temp dir")
+        log = CHILD_LOGS.get(proc.pid)
+        tail = log.read_text(errors="replace")[-2000:] if log is not None and log.exists() else ""
+        raise RuntimeError(
+            f"child {proc.pid} exited ({await proc.wait()}) without output"
+            + (f"; the end of {log}:\n{tail}" if tail else "; see its log in the temp dir")
+        )
     return line
 
 

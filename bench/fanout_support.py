@@ -78,6 +78,13 @@ def _describe(exc: BaseException) -> str:
 # --- the floor server --------------------------------------------------------------------------
 
 
+BROADCAST_TIMEOUT = 60.0
+
+
+class BroadcastTimeout(Exception):
+    """Not every stream answered a broadcast in time."""
+
+
 class Broadcaster:
     """Every stream the floor server holds, and the replies to the current broadcast."""
 
@@ -98,7 +105,12 @@ class Broadcaster:
         self.streams.append(context)
         seen_round, got = 0, 0
         try:
-            async for _ in request_iterator:  # every later message answers a broadcast
+            async for raw in request_iterator:
+                # Only a result answers a broadcast: the clients also send a Heartbeat every
+                # Welcome.heartbeat_interval_seconds, which once counted as a reply (a round then
+                # ended early, before every stream had answered).
+                if agent_pb2.AgentMessage.FromString(raw).WhichOneof("body") != "result":
+                    continue
                 if seen_round != self.round:
                     seen_round, got = self.round, 0
                 got += 1
@@ -123,7 +135,13 @@ class Broadcaster:
         for context in streams:
             await context.write(PROTOCOL_BROADCAST if protocol else BROADCAST)
         written = time.monotonic() - t0
-        await asyncio.wait_for(self.all_replied.wait(), 60)
+        try:
+            await asyncio.wait_for(self.all_replied.wait(), BROADCAST_TIMEOUT)
+        except TimeoutError:
+            raise BroadcastTimeout(
+                f"{self.waiting} of {len(streams)} streams did not answer broadcast {self.round} within "
+                f"{BROADCAST_TIMEOUT:.0f} s ({len(self.streams)} streams connected now)"
+            ) from None
         seconds, cpu = self.last_reply - t0, sum(os.times()[:2]) - cpu0
         return {"streams": len(streams), "seconds": seconds, "write_seconds": written, "cpu_seconds": cpu}
 
@@ -143,7 +161,11 @@ async def floor_server_main(creds_path: Path) -> None:
     await server.start()
     print(f"floor-server ready {port}", flush=True)
     while (line := await _readline()).startswith("go"):
-        print("broadcast " + json.dumps(await broadcaster.broadcast(line == "go protocol")), flush=True)
+        try:
+            print("broadcast " + json.dumps(await broadcaster.broadcast(line == "go protocol")), flush=True)
+        except BroadcastTimeout as exc:
+            print(f"error: {exc}", flush=True)  # the parent fails with this reason
+            break
     await server.stop(1)
 
 
