@@ -161,9 +161,11 @@ async def test_a_host_on_a_replica_started_since_the_last_read_waits_for_its_add
     host_id = await add_host(db, "web-1")
     r1 = registry(db, "r1")
     moved: list[str] = []
+    arrived = asyncio.Event()
 
     async def record(host: str) -> None:
         moved.append(host)
+        arrived.set()
 
     r1.on_host_moved(record)
     await r1.start()
@@ -172,14 +174,16 @@ async def test_a_host_on_a_replica_started_since_the_last_read_waits_for_its_add
     r1._on_route_notice(f"{CONNECTED}r2 {host_id}")
     assert r1.route(host_id) is None  # not "held by r2" with nowhere to send it
     assert r1._reload_now.is_set()  # a notice from an unknown replica re-reads the registry at once
+    await asyncio.wait_for(arrived.wait(), 10)  # acted on while r2's address was unknown: nothing delivered
+    moved.clear()
+    arrived.clear()
     presence = PresenceTracker(db, "r2")
     presence.connected(host_id, FakeLink(), None)  # type: ignore[arg-type]  # a fake link
     await presence.flush()
     await r1._refresh()
     assert r1.route(host_id) == "r2" and r1.address_of("r2") == "127.0.0.1:7002"
-    while r1._moved.qsize():
-        await asyncio.sleep(0)  # the mover task runs the listeners
-    assert host_id in moved
+    await asyncio.wait_for(arrived.wait(), 10)  # moved again once r2's address is known
+    assert moved == [host_id]
     await r2.stop()
     await r1.stop()
 
@@ -211,22 +215,21 @@ async def test_hosts_of_a_replica_back_from_the_dead_are_moved_again(db: Any) ->
 async def test_a_replica_that_cannot_beat_is_fenced_until_it_has_heard_what_the_others_took(db: Any) -> None:
     r1 = registry(db, "r1")
     rejoined: list[bool] = []
+    heard = asyncio.Event()
 
     async def after_silence() -> None:
         rejoined.append(r1.fenced())  # still fenced while letting go of what others adopted
+        heard.set()
 
     r1.on_rejoined(after_silence)
     await r1.start()
     assert not r1.fenced()
     r1._last_beat -= DEAD_AFTER / 2 + timedelta(seconds=1)  # no heartbeat reached the database for that long
     assert r1.fenced()
-    r1._reload_now.set()  # beat now
-    beat = asyncio.create_task(r1._beat())
-    while not rejoined:
-        await asyncio.sleep(0.01)
-    beat.cancel()
-    assert rejoined == [True] and not r1.fenced()
+    r1._reload_now.set()  # its heartbeat loop beats now
+    await asyncio.wait_for(heard.wait(), 10)
     await r1.stop()
+    assert rejoined == [True] and not r1.fenced()
 
 
 # -- adoption -----------------------------------------------------------------------------------------
