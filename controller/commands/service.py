@@ -160,10 +160,16 @@ class CommandService:
             run = await self._resume(command)
             adopted.append(command.id)
             log.warning("adopted command %s from replica(s) %s", command.id, ", ".join(gone))
-            for slot in run.slots.values():
-                if slot.sent and not slot.state.final and self._channel.is_connected(slot.host_id):
-                    await run.resend(slot)
+            await self._resend_in_flight(run)
         return adopted
+
+    async def _resend_in_flight(self, run: CommandRun) -> None:
+        """Send ``run``'s invocations in flight again to hosts connected anywhere (the agents answer
+        from their journals, never running one twice)."""
+        assert self._channel is not None
+        for slot in builtins.list(run.slots.values()):
+            if slot.sent and not slot.state.final and self._channel.is_connected(slot.host_id):
+                await run.resend(slot)
 
     async def release_lost(self) -> builtins.list[str]:
         """Stop running commands another replica adopted (this one was cut off from the others)."""
@@ -182,12 +188,9 @@ class CommandService:
         stop the commands another replica adopted meanwhile (their ids are returned), and send
         what the others have in flight again, since reports refused meanwhile come again from
         an agent only when it is asked (it answers from its journal, never running twice)."""
-        assert self._channel is not None
         lost = await self.release_lost()
         for run in builtins.list(self._runs.values()):
-            for slot in builtins.list(run.slots.values()):
-                if slot.sent and not slot.state.final and self._channel.is_connected(slot.host_id):
-                    await run.resend(slot)
+            await self._resend_in_flight(run)
         return lost
 
     def on_command_notice(self, payload: str) -> None:
@@ -440,7 +443,8 @@ class CommandService:
             hosts = await self._fleet.presence_of(builtins.list(dict.fromkeys(i.host_id for i in unfinished)))
         now = datetime.now(UTC)
         in_flight = run.in_flight if run else sum(1 for i in unfinished if i.sent_at is not None)
-        stopped_by_errors = run.stopped_by_errors if run else False  # once: it counts every slot
+        stopped_by_errors = run.stopped_by_errors if run else False  # once a view: it counts every slot
+        undeliverable_at = run.delivery_deadline if run else None
         budget = limits.DETAIL_OUTPUT_BYTES
         invocations = []
         for i in stored:
@@ -448,7 +452,6 @@ class CommandService:
                 i = as_it_stands(
                     i,
                     slot=run.slots.get(i.id) if run else None,
-                    run=run,
                     host=hosts.get(i.host_id),
                     command=command,
                     in_flight=in_flight,
@@ -457,6 +460,7 @@ class CommandService:
                     now=now,
                     tails=tails,
                     stopped_by_errors=stopped_by_errors,
+                    undeliverable_at=undeliverable_at,
                 )
             size = len(i.stdout_tail) + len(i.stderr_tail)
             if size > budget:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from fleetops.common.states import InvocationState
-from fleetops.controller.commands.dispatch import CommandRun, Slot
+from fleetops.controller.commands.dispatch import Slot
 from fleetops.controller.commands.models import Command, Invocation
 from fleetops.controller.commands.output import OutputSink
 from fleetops.controller.fleet.models import HostPresence, HostStatus
@@ -95,7 +95,6 @@ def as_it_stands(
     i: Invocation,
     *,
     slot: Slot | None,
-    run: CommandRun | None,
     host: HostPresence | None,
     command: Command,
     in_flight: int,
@@ -103,13 +102,14 @@ def as_it_stands(
     err: OutputSink | None,
     now: datetime,
     tails: bool,
-    stopped_by_errors: bool | None = None,
+    stopped_by_errors: bool,
+    undeliverable_at: datetime | None,
 ) -> Invocation:
     """Unfinished invocation ``i`` as stored, updated with what its running command knows in memory:
     a state ahead of the write-behind, the output received so far (``out``/``err``; tails only
     with ``tails``), and why it waits (with ``host_offline_since`` from the host's presence).
-    ``stopped_by_errors``: ``run.stopped_by_errors``, when the caller has it for many invocations
-    (it counts every slot of the run)."""
+    ``stopped_by_errors`` and ``undeliverable_at`` are the running command's (see WaitingContext;
+    False and None when no run holds it here)."""
     state = i.state
     if slot is not None and not slot.state.final and _PROGRESS.index(slot.state) > _PROGRESS.index(state):
         state = slot.state  # the database gets it with the next write-behind batch
@@ -122,8 +122,8 @@ def as_it_stands(
         in_flight=in_flight,
         concurrency_limit=command.concurrency_limit,
         cancelling=command.cancel_requested,
-        stopped_by_errors=(run.stopped_by_errors if run else False) if stopped_by_errors is None else stopped_by_errors,
-        undeliverable_at=run.delivery_deadline if run else None,
+        stopped_by_errors=stopped_by_errors,
+        undeliverable_at=undeliverable_at,
         now=now,
     )
     return replace(

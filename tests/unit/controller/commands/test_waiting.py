@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -13,7 +12,7 @@ from fleetops.controller.commands.dispatch import Slot
 from fleetops.controller.commands.models import Command, CommandSpec, Invocation
 from fleetops.controller.commands.output import OutputSink
 from fleetops.controller.commands.waiting import WaitingContext, as_it_stands, waiting_reason, when
-from fleetops.controller.fleet.models import HostStatus
+from fleetops.controller.fleet.models import HostPresence, HostStatus
 from fleetops.controller.objects.local import LocalDirectoryStore
 
 NOW = datetime(2026, 12, 5, 12, 30, tzinfo=UTC)
@@ -91,19 +90,20 @@ def test_an_invocation_as_it_stands_shows_memory_ahead_of_the_database(tmp_path:
         concurrency_limit=2, error_limit=0, status=CommandStatus.IN_PROGRESS, total=1, counts={},
         finished_at=None, cancel_requested=False,
     )  # fmt: skip
-    host = SimpleNamespace(status=HostStatus.OFFLINE, last_seen_at=SINCE)
+    host = HostPresence(HostStatus.OFFLINE, SINCE)
     out = OutputSink(LocalDirectoryStore(tmp_path), "commands/cmd-1/web-1/stdout")
     out.received, out._tail = 7, bytearray(b"line 1\n")  # what write() leaves, without a store
     slot = Slot("inv-1", "h-1", "web-1", InvocationState.RUNNING, sent=True)
     live = as_it_stands(
-        stored, slot=slot, run=None, host=host, command=command, in_flight=1,  # type: ignore[arg-type]  # a stand-in host
-        out=out, err=None, now=NOW, tails=True,
+        stored, slot=slot, host=host, command=command, in_flight=1,
+        out=out, err=None, now=NOW, tails=True, stopped_by_errors=False, undeliverable_at=None,
     )  # fmt: skip
     assert live.state is InvocationState.RUNNING  # the write-behind has not stored it yet
     assert (live.stdout_bytes, live.stdout_tail, live.stderr_bytes) == (7, b"line 1\n", 0)
     assert live.waiting_reason == "host offline since 12:01:07Z; running, the result comes when it reconnects"
     assert live.host_offline_since == SINCE
     without_tails = as_it_stands(
-        stored, slot=slot, run=None, host=None, command=command, in_flight=1, out=out, err=None, now=NOW, tails=False
-    )
+        stored, slot=slot, host=None, command=command, in_flight=1, out=out, err=None, now=NOW, tails=False,
+        stopped_by_errors=False, undeliverable_at=None,
+    )  # fmt: skip
     assert without_tails.stdout_bytes == 7 and without_tails.stdout_tail == b""
