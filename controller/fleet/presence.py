@@ -56,10 +56,6 @@ class PresenceTracker:
     def link(self, host_id: str) -> AgentLink | None:
         return self._links.get(host_id)
 
-    def linked_hosts(self) -> list[str]:
-        """The ids of the hosts with a live link here."""
-        return list(self._links)
-
     def linked_and_written_before(self, at: float) -> list[str]:
         """The hosts with a live link here whose connect was committed before ``at`` (time.monotonic())."""
         return [h for h in self._links if self._linked_written.get(h, at) < at]
