@@ -130,10 +130,8 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
 
     async def Report(self, request: peer_pb2.ReportRequest, context: grpc.aio.ServicerContext) -> peer_pb2.ReportReply:
         await self._replica(context, "peer.report")
-        if request.message.WhichOneof("body") not in INVOCATION_MESSAGES:
-            await abort(context, InvalidInput("a peer passes on reports about invocations only"))
         try:
-            stored = await self._reports.take_for_peer(request.host_id, request.message)
+            stored = await self._take_report(request)
         except FleetopsError as exc:
             await abort(context, exc)
         return peer_pb2.ReportReply(stored=stored)
@@ -155,12 +153,8 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
 
         async def take(i: int) -> bool:
             item = items[i]
-            kind = item.message.WhichOneof("body")
-            if kind not in INVOCATION_MESSAGES:
-                refused.append(f"host {item.host_id[:64]}: a {kind or 'empty'} message is no invocation report")
-                return False
             try:
-                return await self._reports.take_for_peer(item.host_id, item.message)
+                return await self._take_report(item)
             except FleetopsError as exc:
                 refused.append(f"host {item.host_id[:64]}: {exc.message}")
             except Exception:  # one host's trouble is not the batch's: not taken, sent again
@@ -170,6 +164,20 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         stored = await _each_host_in_order([r.host_id for r in items], take)
         _log_refused(refused, len(items), "reports passed on", replica)
         return peer_pb2.ReportBatchReply(stored=stored)
+
+    async def _take_report(self, request: peer_pb2.ReportRequest) -> bool:
+        """Take a report passed on by another replica (see InvocationReports.take_for_peer).
+
+        Raises:
+            InvalidInput: not a report about an invocation; PermissionDenied: not the host's own.
+        """
+        kind = request.message.WhichOneof("body")
+        if kind not in INVOCATION_MESSAGES:
+            raise InvalidInput(
+                f"a {kind or 'empty'} message is no invocation report",
+                "a peer passes on reports about invocations only",
+            )
+        return await self._reports.take_for_peer(request.host_id, request.message)
 
     async def RelaySession(
         self, request_iterator: AsyncIterator[agent_pb2.AgentSessionMessage], context: grpc.aio.ServicerContext
