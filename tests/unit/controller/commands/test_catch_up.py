@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,9 +21,11 @@ from fleetops.controller.commands.service import CommandService
 from fleetops.controller.commands.store import InvocationStore
 from fleetops.controller.fleet.models import Target
 from fleetops.controller.fleet.presence import PresenceTracker
-from fleetops.controller.fleet.service import FleetService, new_host_id
+from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.objects.local import LocalDirectoryStore
 from fleetops.controller.store import database
+
+from registered_hosts import add_host
 
 
 class RecordingChannel:
@@ -61,18 +63,7 @@ async def commands(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Com
     await database.ensure_schema(engine, migrate=True)
     sessions = database.session_factory(engine)
     fleet = FleetService(sessions, PresenceTracker(sessions, "r1"), heartbeat_interval=5.0)
-    host_id = new_host_id()
-    async with sessions() as session, session.begin():
-        await fleet.add_host(
-            session,
-            host_id=host_id,
-            hostname="web-1",
-            tags={},
-            inventory={"os_family": "linux"},
-            activation_id="act-1",
-            certificate_serial="1f",
-            certificate_expires_at=datetime.now(UTC) + timedelta(days=1),
-        )
+    host_id = await add_host(sessions, "web-1", fleet=fleet)
     service = CommandService(
         InvocationStore(sessions), fleet, LocalDirectoryStore(tmp_path / "objects"), replica_id="r1"
     )

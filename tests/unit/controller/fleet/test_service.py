@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,8 +15,10 @@ import pytest
 from fleetops.common.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from fleetops.controller.fleet.models import HostStatus, Target
 from fleetops.controller.fleet.presence import PresenceTracker
-from fleetops.controller.fleet.service import FleetService, TagChange, new_host_id
+from fleetops.controller.fleet.service import FleetService, TagChange
 from fleetops.controller.store import database
+
+from registered_hosts import add_host
 
 
 @dataclass
@@ -51,18 +52,7 @@ async def env(database_url: str) -> AsyncIterator[Env]:
 
 
 async def add(env: Env, name: str, **tags: str) -> str:
-    host_id = new_host_id()
-    async with env.db() as session, session.begin():
-        await env.fleet.add_host(
-            session,
-            host_id=host_id,
-            hostname=name,
-            tags=dict(tags),
-            inventory={"os_family": "linux"},
-            activation_id="act-1",
-            certificate_serial="1f",
-            certificate_expires_at=datetime.now(UTC) + timedelta(days=1),
-        )
+    host_id = await add_host(env.db, name, fleet=env.fleet, tags=tags)
     env.fleet.host_added(host_id)
     return host_id
 

@@ -19,7 +19,6 @@ from fleetops.controller import app
 from fleetops.controller.commands.models import Command, CommandSpec
 from fleetops.controller.commands.store import InvocationStore
 from fleetops.controller.fleet.presence import PresenceTracker
-from fleetops.controller.fleet.service import FleetService, new_host_id
 from fleetops.controller.replicas.models import CONNECTED, DISCONNECTED, parse_route_payload, route_payloads
 from fleetops.controller.replicas.service import ReplicaRegistry
 from fleetops.controller.replicas.store import ReplicaStore
@@ -27,6 +26,8 @@ from fleetops.controller.settings import ControllerSettings
 from fleetops.controller.store import database
 from fleetops.controller.store.models import ReplicaRow
 from fleetops.controller.store.notify import ChangeListener
+
+from registered_hosts import add_host
 
 DEAD_AFTER = timedelta(seconds=10)
 
@@ -44,23 +45,6 @@ class FakeLink:
 
     async def close(self, reason: str, *, revoked: bool) -> None:
         pass
-
-
-async def add_host(db: Any, name: str) -> str:
-    fleet = FleetService(db, PresenceTracker(db, "setup"), heartbeat_interval=5.0)
-    host_id = new_host_id()
-    async with db() as session, session.begin():
-        await fleet.add_host(
-            session,
-            host_id=host_id,
-            hostname=name,
-            tags={},
-            inventory={"os_family": "linux"},
-            activation_id="act-1",
-            certificate_serial="1f",
-            certificate_expires_at=datetime.now(UTC) + timedelta(days=1),
-        )
-    return host_id
 
 
 def registry(db: Any, replica_id: str) -> ReplicaRegistry:
