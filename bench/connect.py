@@ -28,7 +28,8 @@ What it measures, all on 127.0.0.1 and in one run so the numbers share one machi
    side against the same controller; RSS and CPU time of both over --idle-seconds (0 skips it).
 
 Goals (printed as PASS/FAIL; the exit code is 0 either way, this is a measurement): 1000 online
-in < 3 s, <= 200 KiB controller RSS per agent, real agent idle RSS <= 40 MiB.
+in < 3 s, <= 200 KiB controller RSS per agent, real agent idle RSS <= 1.1x the bare agent's (its
+floor, measured beside it); the idle CPU of both is printed (run --idle-seconds 600 for ten minutes).
 
 Modes ``_client`` and ``_floor-server`` are this script re-run as a child (see connect_support.py).
 ``--py-spy FILE`` records the controller during the storm (``pip install py-spy`` into the venv).
@@ -65,7 +66,7 @@ from postgres_support import Postgres
 PY = sys.executable
 HERE = Path(__file__).resolve().parent
 SCRIPT = str(HERE / "connect.py")
-GOAL_ONLINE_S, GOAL_KIB_PER_AGENT, GOAL_AGENT_MIB = 3.0, 200.0, 40.0
+GOAL_ONLINE_S, GOAL_KIB_PER_AGENT, GOAL_AGENT_RATIO = 3.0, 200.0, 1.1
 MiB = 1024 * 1024
 
 
@@ -321,13 +322,16 @@ def report(args: argparse.Namespace, floor: Storm, fleet: Fleet) -> None:
     a, b = fleet.agent, fleet.bare
     if a.rss:
         rss, peak, bare_rss = a.rss[-1] / MiB, max(a.rss) / MiB, b.rss[-1] / MiB
+        ratio = peak / bare_rss
         print(
-            f"  real agent idle: RSS {rss:.1f} MiB (max {peak:.1f}; goal <= {GOAL_AGENT_MIB:.0f} MiB: "
-            f"{verdict(peak <= GOAL_AGENT_MIB)}), CPU {a.cpu_pct:.2f}% of one core over {fleet.idle_s:.0f} s"
+            f"  real agent idle: RSS {rss:.1f} MiB (max {peak:.1f}), CPU {a.cpu_pct:.2f}% of one core over "
+            f"{fleet.idle_s:.0f} s ({a.cpu_pct * fleet.idle_s / 100:.2f} CPU-s)"
         )
         print(
             f"      floor (bench/bare_agent.py, one grpc.aio stream + heartbeats): RSS {bare_rss:.1f} MiB, "
-            f"CPU {b.cpu_pct:.2f}%   -> agent is {rss - bare_rss:+.1f} MiB, {rss / bare_rss:.2f}x floor"
+            f"CPU {b.cpu_pct:.2f}% ({b.cpu_pct * fleet.idle_s / 100:.2f} CPU-s)   "
+            f"-> agent is {peak - bare_rss:+.1f} MiB, "
+            f"{ratio:.2f}x floor   goal <= {GOAL_AGENT_RATIO}x: {verdict(ratio <= GOAL_AGENT_RATIO)}"
         )
         for label, idle in (("agent", a), ("floor", b)):
             print(

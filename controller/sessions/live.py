@@ -196,12 +196,24 @@ class LiveSession:
         """Record ``line`` after every line recorded before; ``release()`` once it is in the spool.
 
         Waits only while :data:`RECORD_QUEUE_BYTES` are queued. When the session is not (or no
-        longer) recorded, ``release()`` is called at once.
+        longer) recorded, ``release()`` is called at once. A small line with nothing queued before
+        it is written at once (no task, no turn of the event loop: a keystroke's echo is relayed
+        the moment it is recorded).
         """
         if not self.recording or self.sink is None:
             if release is not None:
                 self.after_records(release)
             return
+        if self._appending is None and not self._records:
+            try:
+                written = self.sink.append_nowait(line)
+            except Exception as exc:
+                self._recording_failed(exc, [(line, release)])
+                return
+            if written:
+                if release is not None:
+                    release()
+                return
         self._records.append((line, release))
         self._records_size += len(line)
         if self._appending is None:
@@ -248,20 +260,9 @@ class LiveSession:
         try:
             await sink.append(batch)
         except Exception as exc:
-            message = exc.message if isinstance(exc, FleetopsError) else repr(exc)
-            log.error("session %s: recording failed, ending the session: %s", self.id, message)
-            self.recording = False
             self._appending = None
             self._records_size = 0
-            items += self._records
-            self._records.clear()
-            for _, release in items:  # relayed unrecorded, as the session is being ended
-                if release is not None:
-                    release()
-            self._records_room.set()
-            self.request_terminate(
-                EndReason.RECORDING_FAILED, f"the session ended because it could not be recorded: {message}"
-            )
+            self._recording_failed(exc, items)
             return
         self._records_size -= len(batch)
         self._appending = None
@@ -271,6 +272,21 @@ class LiveSession:
         if self._records:
             self._start_append(sink)
         self._records_room.set()
+
+    def _recording_failed(self, exc: Exception, items: list[tuple[bytes, Release | None]]) -> None:
+        """The spool cannot be written: release what waited (relayed unrecorded) and end the session."""
+        message = exc.message if isinstance(exc, FleetopsError) else repr(exc)
+        log.error("session %s: recording failed, ending the session: %s", self.id, message)
+        self.recording = False
+        items += self._records
+        self._records.clear()
+        for _, release in items:  # relayed unrecorded, as the session is being ended
+            if release is not None:
+                release()
+        self._records_room.set()
+        self.request_terminate(
+            EndReason.RECORDING_FAILED, f"the session ended because it could not be recorded: {message}"
+        )
 
     def next_deadline(self) -> tuple[float, str] | None:
         """The earliest (time, what) the supervisor must act at."""

@@ -158,22 +158,43 @@ class TranscriptSink:
                 unrecorded.
             InternalError: the sink is not started or already finished.
         """
+        if self.append_nowait(data):
+            return
+        try:
+            await asyncio.to_thread(self._write_spool, data)
+        except OSError as exc:
+            raise self._spool_error(exc) from exc
+        self._part_filled()
+
+    def append_nowait(self, data: bytes) -> bool:
+        """Record ``data`` now if that needs no worker thread (a few KiB, no fsync due); else False.
+
+        A few hundred bytes into the page cache cost less than a hop to a worker thread, which would
+        cost every keystroke's echo its latency; no fsync is ever done on the event loop.
+
+        Raises:
+            Unavailable, InternalError: as :meth:`append`.
+        """
         if self._spool is None or self._closing:
             raise InternalError(f"transcript sink of session {self._session_id} is not recording")
         if not data:
-            return
+            return True
+        if len(data) > INLINE_WRITE_MAX or self._fsync_due():
+            return False
         try:
-            if len(data) <= INLINE_WRITE_MAX and not self._fsync_due():
-                # A few hundred bytes into the page cache: cheaper than a hop to a worker thread,
-                # which would cost every keystroke's echo its latency.
-                self._write_spool(data, fsync=False)
-            else:
-                await asyncio.to_thread(self._write_spool, data)
+            self._write_spool(data, fsync=False)
         except OSError as exc:
-            raise Unavailable(
-                f"cannot write the transcript spool {self._paths.cast}: {exc.strerror or exc}",
-                "free space in the controller's state directory",
-            ) from exc
+            raise self._spool_error(exc) from exc
+        self._part_filled()
+        return True
+
+    def _spool_error(self, exc: OSError) -> Unavailable:
+        return Unavailable(
+            f"cannot write the transcript spool {self._paths.cast}: {exc.strerror or exc}",
+            "free space in the controller's state directory",
+        )
+
+    def _part_filled(self) -> None:
         if self._writer is not None and self._size - self._uploaded >= self._part_size:
             self._more.set()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from fleetops.common.errors import Unavailable
 from fleetops.common.states import EndReason, SessionState, TranscriptState
 from fleetops.controller.sessions.asciicast import AsciicastEncoder
 from fleetops.controller.sessions.live import LiveSession
@@ -30,6 +31,9 @@ class GatedSink:
         self.started = asyncio.Event()
         self.gate = asyncio.Event()
         self.fail = False
+
+    def append_nowait(self, batch: bytes) -> bool:
+        return False  # every append goes the slow way, through the gate
 
     async def append(self, batch: bytes) -> None:
         self.started.set()
@@ -75,6 +79,36 @@ async def test_output_is_relayed_once_its_line_is_in_the_spool_and_in_order() ->
     await asyncio.wait_for(live.finish_recording(), 5)
     assert relayed(live) == 3
     assert [b"one" in sink.appended[0], b"two" in sink.appended[1], b"three" in sink.appended[1]] == [True] * 3
+
+
+class InlineSink(GatedSink):
+    """Takes every line at once (as the spool does a small one while no fsync is due), or fails."""
+
+    def append_nowait(self, batch: bytes) -> bool:
+        if self.fail:
+            raise Unavailable("cannot write the transcript spool: disk full")
+        self.appended.append(batch)
+        return True
+
+
+async def test_a_small_line_with_nothing_queued_is_recorded_and_relayed_without_a_task() -> None:
+    sink = InlineSink()
+    live = live_session(sink)
+    await live.agent_output(1, b"one", lambda end: None)
+    # No await in between: the echo of a keystroke is relayed within the same turn of the loop.
+    assert relayed(live) == 1 and b"one" in sink.appended[0]
+    await live.agent_output(2, b"two", lambda end: None)
+    assert relayed(live) == 2 and len(sink.appended) == 2
+
+
+async def test_a_failed_inline_append_relays_the_line_and_ends_the_session() -> None:
+    sink = InlineSink()
+    live = live_session(sink)
+    sink.fail = True
+    await live.agent_output(1, b"one", lambda end: None)
+    assert relayed(live) == 1  # relayed unrecorded: the session is being ended
+    assert live.terminate_request is not None and live.terminate_request[0] == EndReason.RECORDING_FAILED
+    assert not live.recording
 
 
 async def test_the_end_is_relayed_after_the_output_before_it() -> None:

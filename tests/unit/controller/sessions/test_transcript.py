@@ -17,7 +17,7 @@ import pytest
 from fleetops.common.errors import Conflict, InternalError, InvalidInput
 from fleetops.controller.objects.local import LocalDirectoryStore
 from fleetops.controller.sessions.asciicast import AsciicastEncoder
-from fleetops.controller.sessions.transcript import TranscriptSink
+from fleetops.controller.sessions.transcript import INLINE_WRITE_MAX, TranscriptSink
 
 KEY = "sessions/s-1/transcript.cast"
 WAIT = 10.0
@@ -214,3 +214,20 @@ async def test_the_spool_is_fsynced_periodically(store: Any, spool_dir: Path, mo
     assert len(synced) == 1
     monkeypatch.undo()
     await recorder.finish()
+
+
+async def test_append_nowait_takes_small_lines_and_leaves_fsyncs_and_big_batches_to_a_thread(
+    store: Any, spool_dir: Path
+) -> None:
+    now = [0.0]
+    recorder = sink(store, spool_dir, fsync_interval=1.0, clock=lambda: now[0])
+    await recorder.start()
+    assert recorder.append_nowait(b"a\n") is True  # spooled now, on the event loop
+    assert recorder.append_nowait(b"x" * (INLINE_WRITE_MAX + 1)) is False  # a worker thread's job
+    now[0] = 1.5
+    assert recorder.append_nowait(b"b\n") is False  # an fsync is due: never on the event loop
+    await recorder.append(b"b\n")
+    info = await recorder.finish()
+    assert info.size == 4 and info.sha256 == hashlib.sha256(b"a\nb\n").hexdigest()
+    with pytest.raises(InternalError):
+        recorder.append_nowait(b"late\n")
