@@ -403,4 +403,4 @@ if __name__ == "__main__":
     elif role == "_floor-server":
         asyncio.run(support.floor_server_main(Path(sys.argv[2])))
     else:
-        sys.exit(asyncio.run(main(parse_args(sys.argv[1:]))))
+        sys.exit(support.run_bench(main(parse_args(sys.argv[1:]))))

@@ -30,6 +30,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ FLOOR_SERVER_OPTIONS = (("grpc.server.max_pending_requests", 20000),)
 # One connection per simulated agent even inside one process (the global pool could share them).
 CLIENT_OPTIONS = (*CHANNEL_OPTIONS, ("grpc.use_local_subchannel_pool", 1))
 LIFETIME = timedelta(hours=24)
+# A client's report line holds a timestamp per stream: ~20 bytes x 2,500 streams, past asyncio's 64 KiB.
+REPORT_LINE_LIMIT = 64 * 1024 * 1024
 PY = sys.executable
 ENV = {**os.environ, "GRPC_VERBOSITY": "ERROR", "PYTHONUNBUFFERED": "1"}
 
@@ -228,6 +231,7 @@ class Children:
             stderr=out,
             env=ENV,
             start_new_session=True,
+            limit=REPORT_LINE_LIMIT,
         )
         out.close()
         self.procs.append(proc)
@@ -290,6 +294,15 @@ async def wait_for_line(path: Path, pattern: str, proc: asyncio.subprocess.Proce
             break
         await asyncio.sleep(0.1)
     raise RuntimeError(f"no /{pattern}/ in {path} (exit {proc.returncode}):\n{text[-3000:]}")
+
+
+def run_bench(main: Coroutine[Any, Any, int]) -> int:
+    """Run a bench's ``main``; a failure prints ``error: <the reason>`` (no traceback) and returns 1."""
+    try:
+        return asyncio.run(main)
+    except (RuntimeError, TimeoutError, OSError, ValueError) as exc:
+        print(f"\nerror: the bench failed: {exc or type(exc).__name__}", file=sys.stderr, flush=True)
+        return 1
 
 
 async def readline(proc: asyncio.subprocess.Process, timeout: float) -> str:

@@ -90,6 +90,11 @@ class Broadcaster:
 
     def __init__(self) -> None:
         self.streams: list[grpc.aio.ServicerContext] = []
+        # One write at a time per stream: a reply can be read (and its ResultAck written) before the
+        # broadcast's own write on that stream has completed, and grpc.aio allows one write in
+        # flight per call; a second one failed and ended the stream, and its reply never counted
+        # (the floor then waited for it until the broadcast timed out).
+        self.locks: dict[grpc.aio.ServicerContext, asyncio.Lock] = {}
         self.protocol = False  # the current broadcast wants fleetops' message pattern
         self.round = 0
         self.waiting = 0
@@ -102,6 +107,7 @@ class Broadcaster:
         except StopAsyncIteration:
             return
         await context.write(WELCOME)
+        lock = self.locks[context] = asyncio.Lock()
         self.streams.append(context)
         seen_round, got = 0, 0
         try:
@@ -117,13 +123,18 @@ class Broadcaster:
                 if self.protocol:
                     if got < PROTOCOL_REPLIES:
                         continue
-                    await context.write(ACK)
+                    async with lock:
+                        await context.write(ACK)
                 self.last_reply = time.monotonic()
                 self.waiting -= 1
                 if self.waiting == 0:
                     self.all_replied.set()
+        except Exception as exc:
+            print(f"floor server: a stream ended: {_describe(exc)}", file=sys.stderr, flush=True)
+            raise
         finally:
             self.streams.remove(context)
+            del self.locks[context]
 
     async def broadcast(self, protocol: bool) -> dict[str, Any]:
         streams = list(self.streams)
@@ -132,8 +143,13 @@ class Broadcaster:
         self.all_replied.clear()
         cpu0 = sum(os.times()[:2])
         t0 = time.monotonic()
+        message = PROTOCOL_BROADCAST if protocol else BROADCAST
         for context in streams:
-            await context.write(PROTOCOL_BROADCAST if protocol else BROADCAST)
+            lock = self.locks.get(context)
+            if lock is None:
+                continue  # the stream ended meanwhile: its reply is missing, the timeout says so
+            async with lock:
+                await context.write(message)
         written = time.monotonic() - t0
         try:
             await asyncio.wait_for(self.all_replied.wait(), BROADCAST_TIMEOUT)

@@ -492,6 +492,10 @@ class CommandService:
         return await self._store.invocations_by_id(invocation_ids)
 
     # -- watching ---------------------------------------------------------------------------
+    def runs_here(self, command_id: str) -> bool:
+        """Whether this replica is running the command now (it has not ended, nor been left to another)."""
+        return command_id in self._runs
+
     def subscribe(self, command_id: str) -> asyncio.Queue[None]:
         queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
         self._watchers.setdefault(command_id, set()).add(queue)
