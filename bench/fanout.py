@@ -29,7 +29,13 @@ controller_support.start_replicas), the command created and watched on r1 and de
 replica holding each host; both are reported next to the floor for N.
 
 Goals (PASS/FAIL; the exit code is 0 either way, this is a measurement): the 100% fan-out to the
-simulated agents within 3x the floor and under 2 s wall.
+simulated agents within 2x the floor and, for up to 1,000 agents, under 2 s wall. Ten thousand on one
+controller (a measurement next to its floor; no wall goal)::
+
+    .venv/bin/python bench/fanout.py --agents 10000 --real-agents 0 --no-50 --timeout 300
+
+A failure (a child that cannot connect, a floor broadcast that is not answered) ends the run with
+``error:`` and the reason, exit code 1.
 
 Modes ``_client`` and ``_floor-server`` are this script re-run as a child (see fanout_support.py).
 ``--py-spy FILE`` records the controller during the 100% runs (collapsed stacks, or .svg).
@@ -67,7 +73,7 @@ from fanout_runs import RealFleet, RunResult, measure_run, real_fanout
 from postgres_support import Postgres
 
 SCRIPT = str(Path(__file__).resolve())
-GOAL_RATIO, GOAL_WALL_S = 3.0, 2.0
+GOAL_RATIO, GOAL_WALL_S, WALL_GOAL_AGENTS = 2.0, 2.0, 1000
 
 
 # --- client processes --------------------------------------------------------------------------
@@ -304,7 +310,11 @@ def summarize(sim: Sim, floor: Floor) -> str:
         f"{worst.seconds:.2f} s worst, {best.seconds:.2f} s best of {len(done)}{unfinished}   "
         f"ratio {worst.seconds / floor.seconds:.1f}x floor (goal <= {GOAL_RATIO:.0f}x: "
         f"{verdict(ok and worst.seconds <= GOAL_RATIO * floor.seconds)})   "
-        f"wall goal < {GOAL_WALL_S:.0f} s: {verdict(ok and worst.seconds < GOAL_WALL_S)}"
+        + (
+            f"wall goal < {GOAL_WALL_S:.0f} s: {verdict(ok and worst.seconds < GOAL_WALL_S)}"
+            if sim.agents <= WALL_GOAL_AGENTS
+            else f"(no wall goal past {WALL_GOAL_AGENTS} agents)"
+        )
     )
 
 

@@ -42,6 +42,8 @@ DEFAULT_ACK_TIMEOUT = 120.0
 # Sends of one invocation without an acknowledgement after which it ends failed (a host that drops
 # its link whenever it gets the invocation would otherwise get it again at every reconnect).
 MAX_SENDS = 3
+#: How often (on the run's clock) the loop looks for unacknowledged and silent invocations.
+EXPIRY_CHECK_INTERVAL = timedelta(seconds=1)
 
 
 class RunClock(Protocol):
@@ -75,6 +77,14 @@ class Slot:
     sent_at: datetime | None = None
     sends: int = 0  # sends by this controller process without an acknowledgement yet
     last_sent: datetime | None = None
+
+
+@dataclass
+class _Tally:
+    final: int = 0
+    errors: int = 0
+    in_flight: int = 0
+    unsent: int = 0
 
 
 class CommandRun:
@@ -179,6 +189,19 @@ class CommandRun:
         return self._delivery_deadline
 
     # -- the loop ---------------------------------------------------------------------------
+    def _tally(self) -> _Tally:
+        """How many slots are final (and of those, errors), in flight and unsent, in one pass."""
+        tally = _Tally()
+        for s in self.slots.values():
+            if s.state.final:
+                tally.final += 1
+                tally.errors += s.state.counts_as_error
+            elif s.sent:
+                tally.in_flight += 1
+            else:
+                tally.unsent += 1
+        return tally
+
     def _in_flight(self) -> list[Slot]:
         return [s for s in self.slots.values() if not s.state.final and s.sent]
 
@@ -197,23 +220,25 @@ class CommandRun:
 
     async def _loop(self) -> None:
         cancel_sent: set[str] = set()
+        expired_at: datetime | None = None
         while True:
             self.wake.clear()
             now = self._clock.now()
+            before = self._tally()
             if self.cancel_requested:
                 await self._end_unsent(self._unsent(), InvocationState.CANCELLED, "cancelled before it was sent")
                 for slot in self._in_flight():
                     if slot.invocation_id not in cancel_sent:
                         await self._channel.cancel(slot.host_id, slot.invocation_id)
                         cancel_sent.add(slot.invocation_id)
-            elif self._errors() > self._command.error_limit:
+            elif before.errors > self._command.error_limit:
                 await self._end_unsent(
                     self._unsent(),
                     InvocationState.NOT_STARTED,
                     f"not started: more than {self._command.error_limit} invocations failed (max-errors)",
                 )
             else:
-                await self._send_more()
+                await self._send_more(before)
                 if now >= self._delivery_deadline:
                     offline = [s for s in self._unsent() if not self._channel.is_connected(s.host_id)]
                     await self._end_unsent(
@@ -221,15 +246,20 @@ class CommandRun:
                         InvocationState.UNDELIVERABLE,
                         f"host was offline for the whole delivery timeout ({self._delivery_timeout}s)",
                     )
-            await self._expire_unacknowledged(now)
-            await self._expire_silent(now)
-            if all(s.state.final for s in self.slots.values()):
+            # The timeouts are minutes long: looking for them once a second (on the run's clock) is
+            # enough, and spares a fan-out to thousands of hosts two scans of every slot per result.
+            if expired_at is None or now - expired_at >= EXPIRY_CHECK_INTERVAL:
+                expired_at = now
+                await self._expire_unacknowledged(now)
+                await self._expire_silent(now)
+            tally = self._tally()
+            if tally.final == len(self.slots):
                 await self._finish()
                 return
             timeout = None
-            if self._unsent() and not self.cancel_requested:
+            if tally.unsent and not self.cancel_requested:
                 timeout = max(0.05, (self._delivery_deadline - now).total_seconds())
-            if self._in_flight():
+            if tally.in_flight:
                 timeout = min(timeout or 60.0, 60.0, max(0.05, self._ack_timeout.total_seconds() / 2))
             await self._sleep(timeout)
 
@@ -242,9 +272,9 @@ class CommandRun:
             if timer is not None:
                 timer.cancel()
 
-    async def _send_more(self) -> None:
-        room = self._command.concurrency_limit - len(self._in_flight())
-        if room <= 0:
+    async def _send_more(self, tally: _Tally) -> None:
+        room = self._command.concurrency_limit - tally.in_flight
+        if room <= 0 or not tally.unsent:
             return
         ready = sorted((s for s in self._unsent() if self._channel.is_connected(s.host_id)), key=lambda s: s.host_name)[
             :room

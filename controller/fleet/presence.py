@@ -157,7 +157,7 @@ class PresenceTracker:
                 if p.inventory is not None:
                     values["inventory"] = p.inventory
                 rows.append(values)
-            # ORM bulk UPDATE by primary key: one executemany per distinct set of columns.
+            # UPDATE by primary key: one executemany per distinct set of columns (HostStore.write_presence).
             await self._store.write_presence(rows, self._replica_id)
             written = time.monotonic()
             for host_id, p in batch.items():

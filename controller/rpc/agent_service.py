@@ -238,12 +238,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 except Unauthenticated as exc:  # deregistered meanwhile (through another replica)
                     await link.close(exc.message, revoked=True)
                     return
+                # No HeartbeatAck: agents never used it (gRPC keepalive tells them of a dead link),
+                # and at ten thousand agents it was a thousand writes a second.
                 self._fleet.presence.seen(host_id)
-                await link.send(
-                    agent_pb2.ControllerMessage(
-                        heartbeat_ack=agent_pb2.HeartbeatAck(sequence=message.heartbeat.sequence)
-                    )
-                )
             elif kind == "inventory":
                 if message.inventory.host_id and message.inventory.host_id != host_id:
                     raise PermissionDenied(
