@@ -28,8 +28,11 @@ What it measures, all on 127.0.0.1 and in one run so the numbers share one machi
    side against the same controller; RSS and CPU time of both over --idle-seconds (0 skips it).
 
 Goals (printed as PASS/FAIL; the exit code is 0 either way, this is a measurement): 1000 online
-in < 3 s, <= 200 KiB controller RSS per agent, real agent idle RSS <= 1.1x the bare agent's (its
-floor, measured beside it); the idle CPU of both is printed (run --idle-seconds 600 for ten minutes).
+in < 3 s (more agents: all online, next to the floor), <= 200 KiB controller RSS per agent, real
+agent idle RSS <= 1.1x the bare agent's (its floor, measured beside it); the idle CPU of both is
+printed (run --idle-seconds 600 for ten minutes). Ten thousand on one controller::
+
+    .venv/bin/python bench/connect.py --agents 10000 --idle-seconds 0 --timeout 300
 
 Modes ``_client`` and ``_floor-server`` are this script re-run as a child (see connect_support.py).
 ``--py-spy FILE`` records the controller during the storm (``pip install py-spy`` into the venv).
@@ -67,6 +70,7 @@ PY = sys.executable
 HERE = Path(__file__).resolve().parent
 SCRIPT = str(HERE / "connect.py")
 GOAL_ONLINE_S, GOAL_KIB_PER_AGENT, GOAL_AGENT_RATIO = 3.0, 200.0, 1.1
+GOAL_ONLINE_AGENTS = 1000
 MiB = 1024 * 1024
 
 
@@ -299,7 +303,11 @@ def report(args: argparse.Namespace, floor: Storm, fleet: Fleet) -> None:
             print(f"      {count} failed: {err}")
     print(
         f"  fleetops all online: {s.seconds:.2f} s   ratio {s.seconds / floor.seconds:.2f}x floor   "
-        f"goal < {GOAL_ONLINE_S:.0f} s: {verdict(all_online and s.seconds < GOAL_ONLINE_S)}"
+        + (
+            f"goal < {GOAL_ONLINE_S:.0f} s: {verdict(all_online and s.seconds < GOAL_ONLINE_S)}"
+            if args.agents <= GOAL_ONLINE_AGENTS
+            else f"(the {GOAL_ONLINE_S:.0f} s goal is for {GOAL_ONLINE_AGENTS}; all online: {verdict(all_online)})"
+        )
     )
     gauge = sum(fleet.gauges)
     gauges = " + ".join(f"r{i + 1} {g:.0f}" for i, g in enumerate(fleet.gauges)) if args.replicas > 1 else ""
