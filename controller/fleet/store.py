@@ -219,10 +219,12 @@ class HostStore:
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> dict[frozenset[str], list[dict[str, Any]]]:
-    """``rows`` grouped by the columns they set (besides ``id``)."""
+    """``rows`` grouped by the columns they set (besides ``id``); a row that sets none is left out."""
     groups: dict[frozenset[str], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault(frozenset(k for k in row if k != "id"), []).append(row)
+        columns = frozenset(k for k in row if k != "id")
+        if columns:
+            groups.setdefault(columns, []).append(row)
     return groups
 
 
