@@ -2,9 +2,10 @@
 
 ``python bench/bare_agent.py TARGET CREDS.json INDEX`` opens one mTLS AgentService.Connect
 stream with the identity ``agents[INDEX]`` of CREDS (see connect.py), sends a Hello, waits for
-the Welcome, prints ``welcomed`` and then sends a heartbeat every heartbeat interval, like
-fleetops-agent, until killed. It imports only asyncio, grpc and the generated protos (no
-cryptography, psutil or fleetops code), so connect.py compares fleetops-agent's idle RSS with it.
+the Welcome, prints ``welcomed`` and then sends a heartbeat every heartbeat interval (and reads
+what the controller sends), like fleetops-agent, until killed. It imports only asyncio, grpc and
+the generated protos (no cryptography, psutil or fleetops code), so connect.py compares
+fleetops-agent's idle RSS with it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from typing import Any
 
 import grpc
 
@@ -39,12 +41,20 @@ async def main(target: str, creds_path: str, index: int) -> None:
         if first is grpc.aio.EOF or first.WhichOneof("body") != "welcome":
             raise SystemExit(f"no welcome: {first!r}")
         print("welcomed", flush=True)
-        sequence = 0
-        while True:
-            await asyncio.sleep(max(1, first.welcome.heartbeat_interval_seconds))
-            sequence += 1
-            await call.write(agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(sequence=sequence)))
-            await call.read()  # the ack
+        beats = asyncio.create_task(_heartbeats(call, first.welcome.heartbeat_interval_seconds))
+        # The controller answers no heartbeat; read whatever it sends, until it ends the stream.
+        while await call.read() is not grpc.aio.EOF:
+            pass
+        beats.cancel()
+        raise SystemExit("the controller ended the stream")
+
+
+async def _heartbeats(call: Any, interval: int) -> None:
+    sequence = 0
+    while True:
+        await asyncio.sleep(max(1, interval))
+        sequence += 1
+        await call.write(agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(sequence=sequence)))
 
 
 if __name__ == "__main__":

@@ -328,7 +328,7 @@ def report(args: argparse.Namespace, floor: Storm, fleet: Fleet) -> None:
                 f"({before / MiB:.1f} -> {after / MiB:.1f} MiB)"
             )
     a, b = fleet.agent, fleet.bare
-    if a.rss:
+    if a.rss and not fleet.agent_error:
         rss, peak, bare_rss = a.rss[-1] / MiB, max(a.rss) / MiB, b.rss[-1] / MiB
         ratio = peak / bare_rss
         print(
@@ -347,7 +347,7 @@ def report(args: argparse.Namespace, floor: Storm, fleet: Fleet) -> None:
                 f"+ {idle.rss[-1] / MiB - idle.file_mib:.1f} MiB in anonymous mappings"
             )
     elif fleet.agent_error:
-        print(f"  real agent idle: FAIL  <<< could not run it: {fleet.agent_error}")
+        print(f"  real agent idle: FAIL  <<< could not run it (or it or its floor died): {fleet.agent_error}")
     else:
         print("  real agent idle: skipped (--idle-seconds 0)")
 
