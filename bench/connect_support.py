@@ -113,6 +113,27 @@ async def _readline() -> str:
 # --- the floor server --------------------------------------------------------------------------
 
 
+async def start_floor_server(
+    doc: dict[str, Any],
+    service: str,
+    method: str,
+    handler: grpc.RpcMethodHandler,
+    options: tuple[tuple[str, Any], ...] = FLOOR_SERVER_OPTIONS,
+) -> tuple[grpc.aio.Server, int]:
+    """A started grpc.aio server with mutual TLS (the server identity and CA of ``doc``, see
+    make_floor_creds) serving ``handler`` as /``service``/``method`` on 127.0.0.1; and its port."""
+    server = grpc.aio.server(options=options)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, {method: handler}),))
+    creds = grpc.ssl_server_credentials(
+        [(doc["server_key"].encode(), doc["server_chain"].encode())],
+        root_certificates=doc["ca"].encode(),
+        require_client_auth=True,
+    )
+    port = server.add_secure_port("127.0.0.1:0", creds)
+    await server.start()
+    return server, port
+
+
 async def floor_server_main(creds_path: Path) -> None:
     doc = json.loads(creds_path.read_text())
     reply = agent_pb2.ControllerMessage(
@@ -128,21 +149,9 @@ async def floor_server_main(creds_path: Path) -> None:
         async for _ in request_iterator:  # hold the stream open until the client leaves
             pass
 
-    server = grpc.aio.server(options=FLOOR_SERVER_OPTIONS)
-    server.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                FLOOR_SERVICE, {"Connect": grpc.stream_stream_rpc_method_handler(connect)}
-            ),
-        )
+    server, port = await start_floor_server(
+        doc, FLOOR_SERVICE, "Connect", grpc.stream_stream_rpc_method_handler(connect)
     )
-    creds = grpc.ssl_server_credentials(
-        [(doc["server_key"].encode(), doc["server_chain"].encode())],
-        root_certificates=doc["ca"].encode(),
-        require_client_auth=True,
-    )
-    port = server.add_secure_port("127.0.0.1:0", creds)
-    await server.start()
     print(f"floor-server ready {port}", flush=True)
     await _readline()  # "stop" or EOF
     await server.stop(1)

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from connect_support import CLIENT_OPTIONS, FLOOR_METHOD, FLOOR_SERVER_OPTIONS, FLOOR_SERVICE, hello, spread
+from connect_support import CLIENT_OPTIONS, FLOOR_METHOD, FLOOR_SERVICE, hello, spread, start_floor_server
 
 from fleetops.v1 import agent_pb2, agent_pb2_grpc
 
@@ -165,16 +165,8 @@ class Broadcaster:
 async def floor_server_main(creds_path: Path) -> None:
     doc = json.loads(creds_path.read_text())
     broadcaster = Broadcaster()
-    server = grpc.aio.server(options=FLOOR_SERVER_OPTIONS)
     handler = grpc.stream_stream_rpc_method_handler(broadcaster.connect)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(FLOOR_SERVICE, {"Connect": handler}),))
-    creds = grpc.ssl_server_credentials(
-        [(doc["server_key"].encode(), doc["server_chain"].encode())],
-        root_certificates=doc["ca"].encode(),
-        require_client_auth=True,
-    )
-    port = server.add_secure_port("127.0.0.1:0", creds)
-    await server.start()
+    server, port = await start_floor_server(doc, FLOOR_SERVICE, "Connect", handler)
     print(f"floor-server ready {port}", flush=True)
     while (line := await _readline()).startswith("go"):
         try:

@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from connect_support import CLIENT_OPTIONS, PY, make_floor_creds
+from connect_support import CLIENT_OPTIONS, PY, make_floor_creds, start_floor_server
 
-METHOD = "/bench.RelayFloor/Stream"
+SERVICE, METHOD_NAME = "bench.RelayFloor", "Stream"
+METHOD = f"/{SERVICE}/{METHOD_NAME}"
 WARMUP = 50
 START_TIMEOUT = 30.0
 
@@ -75,18 +76,10 @@ class _Relay:
 async def relay_main(creds_path: Path) -> None:
     doc = json.loads(creds_path.read_text())
     relay = _Relay()
-    server = grpc.aio.server()
     handler = grpc.stream_stream_rpc_method_handler(
         relay.stream, request_deserializer=_ident, response_serializer=_ident
     )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.RelayFloor", {"Stream": handler}),))
-    creds = grpc.ssl_server_credentials(
-        [(doc["server_key"].encode(), doc["server_chain"].encode())],
-        root_certificates=doc["ca"].encode(),
-        require_client_auth=True,
-    )
-    port = server.add_secure_port("127.0.0.1:0", creds)
-    await server.start()
+    server, port = await start_floor_server(doc, SERVICE, METHOD_NAME, handler, options=())
     print(f"relay ready {port}", flush=True)
     await server.wait_for_termination()
 

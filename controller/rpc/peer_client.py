@@ -14,6 +14,7 @@ import grpc
 from fleetops.common import limits
 from fleetops.controller.metrics import ControllerMetrics
 from fleetops.controller.replicas.service import ReplicaRegistry
+from fleetops.controller.rpc.host_order import each_host_in_order
 from fleetops.v1 import agent_pb2, peer_pb2, peer_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -246,20 +247,15 @@ class _Batcher:
 
     async def _call_one_by_one(self, stub: peer_pb2_grpc.PeerServiceStub, batch: list[_Pending]) -> list[bool]:
         """The unary call for each (a host's items in order, the hosts side by side)."""
-        by_host: dict[str, list[int]] = {}
-        for i, pending in enumerate(batch):
-            by_host.setdefault(pending.request.host_id, []).append(i)
-        answers = [False] * len(batch)
 
-        async def one_host(indices: list[int]) -> None:
-            for i in indices:
-                try:
-                    answers[i] = await self._kind.unary(stub, batch[i].request)
-                except grpc.aio.AioRpcError as exc:
-                    self._failed([batch[i]], exc)
+        async def one(i: int) -> bool:
+            try:
+                return await self._kind.unary(stub, batch[i].request)
+            except grpc.aio.AioRpcError as exc:
+                self._failed([batch[i]], exc)
+                return False
 
-        await asyncio.gather(*(one_host(indices) for indices in by_host.values()))
-        return answers
+        return await each_host_in_order([p.request.host_id for p in batch], one)
 
     def _failed(self, batch: list[_Pending], exc: grpc.aio.AioRpcError) -> None:
         hosts = sorted({p.request.host_id for p in batch})

@@ -6,9 +6,9 @@ certificate is refused, audited and aborted, like any identity calling a service
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 import grpc
 from cryptography import x509
@@ -18,6 +18,7 @@ from fleetops.common.errors import FleetopsError, InvalidInput, PermissionDenied
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.fleet.presence import PresenceTracker
 from fleetops.controller.rpc.errors import abort
+from fleetops.controller.rpc.host_order import each_host_in_order
 from fleetops.controller.rpc.invocation_reports import INVOCATION_MESSAGES, InvocationReports
 from fleetops.controller.rpc.peer import Peer, peer_of
 from fleetops.controller.rpc.session_relay import RELAYED_HOST, RELAYED_OPERATOR
@@ -93,18 +94,7 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         A message refused (a kind a peer may not deliver, too large) is answered False and logged;
         the others are still sent."""
         replica = await self._replica(context, "peer.deliver")
-        items = request.deliveries
-        refused: list[str] = []
-
-        async def deliver(i: int) -> bool:
-            try:
-                return await self._deliver(items[i])
-            except InvalidInput as exc:
-                refused.append(f"host {items[i].host_id[:64]}: {exc.message}")
-                return False
-
-        delivered = await _each_host_in_order([d.host_id for d in items], deliver)
-        _log_refused(refused, len(items), "messages to deliver", replica)
+        delivered = await _take_batch(request.deliveries, self._deliver, "messages to deliver", replica)
         return peer_pb2.DeliverBatchReply(delivered=delivered)
 
     async def _deliver(self, request: peer_pb2.DeliverRequest) -> bool:
@@ -148,21 +138,7 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         taken (Report would abort the call, which here would refuse the whole batch).
         """
         replica = await self._replica(context, "peer.report")
-        items = request.reports
-        refused: list[str] = []
-
-        async def take(i: int) -> bool:
-            item = items[i]
-            try:
-                return await self._take_report(item)
-            except FleetopsError as exc:
-                refused.append(f"host {item.host_id[:64]}: {exc.message}")
-            except Exception:  # one host's trouble is not the batch's: not taken, sent again
-                log.exception("taking a report of host %s from %s failed", item.host_id, replica.actor)
-            return False
-
-        stored = await _each_host_in_order([r.host_id for r in items], take)
-        _log_refused(refused, len(items), "reports passed on", replica)
+        stored = await _take_batch(request.reports, self._take_report, "reports passed on", replica)
         return peer_pb2.ReportBatchReply(stored=stored)
 
     async def _take_report(self, request: peer_pb2.ReportRequest) -> bool:
@@ -239,19 +215,27 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
         return Peer(identity, cert, f"relayed by {context.peer() or 'a replica'}")
 
 
-async def _each_host_in_order(host_ids: list[str], handle: Callable[[int], Awaitable[bool]]) -> list[bool]:
-    """``handle(i)`` for every item of a batch, ``host_ids[i]`` naming its host: each host's items
-    one after another in batch order, different hosts side by side; the answers in batch order."""
-    answers = [False] * len(host_ids)
-    by_host: dict[str, list[int]] = {}
-    for i, host_id in enumerate(host_ids):
-        by_host.setdefault(host_id, []).append(i)
+async def _take_batch(
+    items: Sequence[Any], take: Callable[[Any], Awaitable[bool]], what: str, replica: Peer
+) -> list[bool]:
+    """``take(item)`` for each item of a batch call (:func:`each_host_in_order`). An item refused (a
+    FleetopsError) is answered False and logged, naming its host; the others are still taken (a
+    unary call would abort, which here would refuse the whole batch). One host's trouble is not the
+    batch's: an unexpected error is logged and answered False too (the item comes again)."""
+    refused: list[str] = []
 
-    async def in_order(indices: list[int]) -> None:
-        for i in indices:
-            answers[i] = await handle(i)
+    async def handle(i: int) -> bool:
+        item = items[i]
+        try:
+            return await take(item)
+        except FleetopsError as exc:
+            refused.append(f"host {item.host_id[:64]}: {exc.message}")
+        except Exception:
+            log.exception("taking one of the %s of host %s from %s failed", what, item.host_id[:64], replica.actor)
+        return False
 
-    await asyncio.gather(*(in_order(indices) for indices in by_host.values()))
+    answers = await each_host_in_order([item.host_id for item in items], handle)
+    _log_refused(refused, len(items), what, replica)
     return answers
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from watchers import WatcherQueues
 
 from fleetops.common.states import InvocationState
 from fleetops.controller.commands.live import InvocationEnded, OutputFeed, OutputPiece
@@ -42,13 +43,13 @@ def invocation(host: str = "web-1", state: InvocationState = InvocationState.RUN
     return Invocation(**{**values, **fields})
 
 
-class FakeSource:
+class FakeSource(WatcherQueues):
     """The run-command service as the feed sees it: sinks, states, committed rows, notifications."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.sinks: dict[tuple[str, str], OutputSink] = {}
         self.rows: dict[str, Invocation] = {}
-        self.queues: set[asyncio.Queue[None]] = set()
 
     def sink(self, invocation_id: str, stream: str) -> OutputSink | None:
         return self.sinks.get((invocation_id, stream))
@@ -58,19 +59,6 @@ class FakeSource:
 
     async def invocations_by_id(self, invocation_ids: Iterable[str]) -> list[Invocation]:
         return [self.rows[i] for i in invocation_ids if i in self.rows]
-
-    def subscribe(self, command_id: str) -> asyncio.Queue[None]:
-        queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
-        self.queues.add(queue)
-        return queue
-
-    def unsubscribe(self, command_id: str, queue: asyncio.Queue[None]) -> None:
-        self.queues.discard(queue)
-
-    def notify(self) -> None:
-        for queue in self.queues:
-            if queue.empty():
-                queue.put_nowait(None)
 
     async def finish(self, feed: OutputFeed, inv: Invocation) -> None:
         """What the service does with a result: close the sinks, commit the row, then notify."""

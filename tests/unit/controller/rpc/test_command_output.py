@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
+from watchers import WatcherQueues
 
 from fleetops.common.states import CommandStatus, InvocationState
 from fleetops.controller.commands.models import Command, CommandSpec, Invocation
@@ -19,31 +20,18 @@ NOW = datetime(2026, 12, 6, 4, 0, tzinfo=UTC)
 WAIT = 5.0
 
 
-class FakeCommands:
+class FakeCommands(WatcherQueues):
     """The part of CommandService a watcher uses; each read takes ``read_seconds`` of real time."""
 
     def __init__(self, read_seconds: float = 0.0) -> None:
+        super().__init__()
         self.read_seconds = read_seconds
         self.running = True
         self.status = CommandStatus.IN_PROGRESS
         self.reads: list[tuple[float, float]] = []  # (start, end) of each read, loop time
-        self.queues: set[asyncio.Queue[None]] = set()
-
-    def subscribe(self, command_id: str) -> asyncio.Queue[None]:
-        queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
-        self.queues.add(queue)
-        return queue
-
-    def unsubscribe(self, command_id: str, queue: asyncio.Queue[None]) -> None:
-        self.queues.discard(queue)
 
     def runs_here(self, command_id: str) -> bool:
         return self.running
-
-    def notify(self) -> None:
-        for queue in self.queues:
-            if queue.empty():
-                queue.put_nowait(None)
 
     async def view(self, command_id: str, *, tails: bool = True, only: Any = None) -> tuple[Command, list[Invocation]]:
         loop = asyncio.get_running_loop()
