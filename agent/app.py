@@ -16,7 +16,9 @@ from fleetops.agent.commands.service import CommandService
 from fleetops.agent.link import ControllerLink
 from fleetops.agent.sessions import default_terminal_factory
 from fleetops.agent.sessions.runner import SessionManager
+from fleetops.agent.ssh import SshServerFactory, host_public_key_line, load_or_create_host_key
 from fleetops.agent.state import AgentState
+from fleetops.common.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,24 @@ class Agent:
         self.link.register_handler("result_ack", self.commands.on_result_ack)
         self.link.on_connected(self.commands.on_connected)
         # Interactive sessions: each runs over a stream (and channel) of its own, not over the link.
-        self.sessions = SessionManager(self.state, default_terminal_factory())
+        self.terminals = default_terminal_factory()
+        self.sessions = SessionManager(self.state, self.terminals)
         self.link.register_handler("open_session", self.sessions.on_open)
+
+    def _enable_ssh(self) -> None:
+        """Serve SSH sessions with the host's SSH host key (made at the first start; docs/ssh.md).
+
+        An agent whose key cannot be read or written still runs everything else: it sends no SSH
+        host key, so the controller refuses SSH sessions to it with a message saying why.
+        """
+        try:
+            host_key = load_or_create_host_key(self.settings.state_dir)
+        except (OSError, InvalidInput) as exc:
+            log.error("SSH sessions are off: cannot load the SSH host key: %s", exc)
+            return
+        self.link.ssh_host_key = host_public_key_line(host_key)
+        terminals = self.terminals
+        self.sessions.enable_ssh(lambda setup: SshServerFactory(setup, host_key, terminals))
 
     async def run(self) -> None:
         """Run until SIGINT/SIGTERM.
@@ -63,6 +81,7 @@ class Agent:
                 the caller exits 78 without a restart loop. Every other failure is retried.
         """
         self.state.load()  # fail fast with a clear message when not registered
+        self._enable_ssh()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.link.stop)

@@ -92,6 +92,8 @@ class ControllerLink:
         self._last_inventory: str = ""
         self._outbox: asyncio.Queue[agent_pb2.AgentMessage] | None = None
         self._session_ended: asyncio.Event | None = None
+        #: The SSH host public key line sent in every Hello ("": this agent serves no SSH).
+        self.ssh_host_key = ""
 
     def register_handler(self, kind: str, handler: Handler) -> None:
         """Route controller messages whose ``body`` is ``kind`` to ``handler``."""
@@ -213,6 +215,7 @@ class ControllerLink:
                         host_id=identity.host_id,
                         inventory=inventory_to_proto(inventory.to_dict()),
                         agent_version=AGENT_VERSION,
+                        ssh_host_key=self.ssh_host_key,
                     )
                 )
             )

@@ -46,6 +46,7 @@ from fleetops.controller.sessions.broker import SessionBroker
 from fleetops.controller.sessions.models import SessionLimits
 from fleetops.controller.sessions.store import SessionStore
 from fleetops.controller.settings import ControllerSettings
+from fleetops.controller.ssh import SshAuthority
 from fleetops.controller.store import database, notify
 from fleetops.controller.store.notify import ChangeListener
 from fleetops.controller.throttle import EnrollmentThrottle, RefusalLog
@@ -205,6 +206,8 @@ class Controller:
         )
         # Copies the audit log to the object store every minute (and on opsctl audit export).
         self.audit_exporter = AuditExporter(self.audit, self.objects)
+        # Certifies hosts' SSH keys per SSH session and operators' SSH keys (made at the first start).
+        self.ssh_authority = SshAuthority.load(s.ca_dir, create=True)
         # Signs the chain head into the object store at start, hourly and at stop (the key is in ca/).
         self.audit_checkpoints = AuditCheckpointer(
             self.audit,
@@ -281,6 +284,7 @@ class Controller:
             f"{self.replica_id}:{listen_port}",
             SessionLimits(idle_timeout=s.session_idle_timeout, max_duration=s.session_max_duration),
             upload_interval=s.transcript_upload_interval,
+            ssh=self.ssh_authority,
         )
         # Spooled transcripts of sessions a crash interrupted are claimed before new sessions record.
         await self.broker.start(channel)
@@ -325,6 +329,7 @@ class Controller:
         operator_servicer.audit_exporter = self.audit_exporter
         operator_servicer.audit_checkpoints = self.audit_checkpoints
         operator_servicer.session_relay = session_relay
+        operator_servicer.ssh_authority = self.ssh_authority
         operator_pb2_grpc.add_OperatorServiceServicer_to_server(operator_servicer, self.server)
         peer_pb2_grpc.add_PeerServiceServicer_to_server(
             PeerServicer(

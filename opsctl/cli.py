@@ -8,12 +8,25 @@ import sys
 import traceback
 
 from fleetops.common.errors import FleetopsError
-from fleetops.opsctl import activation, admin, audit, command, completion, hosts, login, output, patch, session, window
+from fleetops.opsctl import (
+    activation,
+    admin,
+    audit,
+    command,
+    completion,
+    hosts,
+    login,
+    output,
+    patch,
+    session,
+    ssh,
+    window,
+)
 from fleetops.opsctl.client import OperatorClient
 
 # A command that sets ``needs_client=False`` (opsctl login: a first login has no profile yet) gets
 # ``client=None`` instead of a connection built from the profile.
-GROUPS = (hosts, command, activation, audit, session, patch, window, admin, login, completion)
+GROUPS = (hosts, command, activation, audit, session, ssh, patch, window, admin, login, completion)
 
 
 def build_parser() -> argparse.ArgumentParser:

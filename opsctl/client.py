@@ -373,6 +373,10 @@ class OperatorClient:
         """A fresh certificate for the calling operator (authenticated by this client's current one)."""
         return self._call("RenewOperatorCertificate", operator_pb2.RenewOperatorCertificateRequest(csr_pem=csr_pem))
 
+    def issue_ssh_certificate(self, public_key: str) -> operator_pb2.IssueSshCertificateResponse:
+        """An SSH certificate for ``public_key`` (an OpenSSH line), for stock ssh through opsctl proxy."""
+        return self._call("IssueSshCertificate", operator_pb2.IssueSshCertificateRequest(public_key=public_key))
+
     # -- audit ------------------------------------------------------------------------------
     def list_audit_events(self, **filters: Any) -> list[operator_pb2.AuditEvent]:
         """Filters: since, until (aware datetimes), actor, action, outcome, host, before_id, limit,

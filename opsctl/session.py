@@ -22,7 +22,7 @@ from fleetops.common.errors import InternalError, InvalidInput
 from fleetops.opsctl import asciicast_player, output
 from fleetops.opsctl.client import OperatorClient, aio_channel
 from fleetops.opsctl.terminal_session import SessionClient, Terminal, start_request
-from fleetops.v1 import operator_pb2, operator_pb2_grpc
+from fleetops.v1 import operator_pb2, operator_pb2_grpc, session_pb2
 
 CONNECT = "connect"
 #: Words taken as a subcommand after ``opsctl session``; any other word is a host.
@@ -172,6 +172,7 @@ def print_sessions(sessions: Sequence[operator_pb2.SessionInfo]) -> None:
             output.host_text(s.host_name or s.host_id),  # a name the host chose: escaped
             s.operator,
             s.run_as or "-",
+            _kind(s),
             output.when(s.started_at),
             duration(s),
             s.state or "-",
@@ -181,10 +182,15 @@ def print_sessions(sessions: Sequence[operator_pb2.SessionInfo]) -> None:
         for s in sessions
     ]
     output.table(
-        ["ID", "HOST", "OPERATOR", "AS", "STARTED", "DURATION", "STATE", "REASON", "EXIT"], rows, out=sys.stdout
+        ["ID", "HOST", "OPERATOR", "AS", "KIND", "STARTED", "DURATION", "STATE", "REASON", "EXIT"], rows, out=sys.stdout
     )
     if not sessions:
         print("(no sessions)")
+
+
+def _kind(s: operator_pb2.SessionInfo) -> str:
+    """``shell`` (opsctl session, recorded) or ``ssh`` (opsctl proxy: stock ssh, scp, sftp)."""
+    return "ssh" if s.kind == session_pb2.SESSION_KIND_SSH else "shell"
 
 
 def duration(s: operator_pb2.SessionInfo, now: datetime | None = None) -> str:
@@ -228,6 +234,7 @@ def print_session(s: operator_pb2.SessionInfo) -> None:
         ("host", f"{output.host_text(s.host_name)} ({s.host_id})" if s.host_name else s.host_id or "-"),
         ("operator", s.operator or "-"),
         ("as", s.run_as or "(the agent's user)"),
+        ("kind", _kind(s)),
         ("command", s.command or "(login shell)"),
         ("terminal", f"{s.cols}x{s.rows} {s.term}".strip()),
         ("started", output.when(s.started_at)),

@@ -165,6 +165,9 @@ class SessionClient:
         clock, sleep: the time source and sleep of the reattach backoff (tests pass fakes).
         backoff: the first and the longest wait between reattach attempts.
         window: the input window (default: ``session_flow``'s 1 MiB / 512 frames).
+        eof_input: at the end of stdin, send an empty data frame: the end of the input (an SSH
+            session's client closed its side; ``opsctl proxy``). Otherwise the end of stdin
+            only stops reading it.
     """
 
     def __init__(
@@ -178,8 +181,10 @@ class SessionClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         backoff: tuple[float, float] = (BACKOFF_INITIAL, BACKOFF_MAX),
         window: SendWindow[session_pb2.SessionInput] | None = None,
+        eof_input: bool = False,
     ) -> None:
         self._start = start
+        self._eof_input = eof_input
         self._opener = opener
         self.terminal = terminal or Terminal()
         self._peer = peer
@@ -486,6 +491,7 @@ class SessionClient:
         except OSError:
             data = b""  # the terminal is gone (EIO after a hang-up): stop reading
         if not data:
+            self._end_input()
             more.set_result(False)
             return
         self.window.push_nowait(session_pb2.SessionInput(data=data), len(data))
@@ -500,8 +506,13 @@ class SessionClient:
             except OSError:
                 return
             if not data:
+                self._end_input()
                 return
             await self.window.push(session_pb2.SessionInput(data=data), len(data))
+
+    def _end_input(self) -> None:
+        if self._eof_input and not self.window.closed:
+            self.window.push_nowait(session_pb2.SessionInput(data=b""), 0)
 
     async def _screen_loop(self) -> None:
         """Output frames -> stdout, in order; each written frame is to be acknowledged."""

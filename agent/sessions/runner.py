@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from fleetops.agent.backoff import Backoff
 from fleetops.agent.sessions.interfaces import DEFAULT_HANGUP_GRACE, Terminal, TerminalFactory
 from fleetops.agent.sessions.transport import GrpcStreamOpener, SessionRejected, SessionStream, StreamLost, StreamOpener
+from fleetops.agent.ssh import SshSetup
 from fleetops.agent.state import AgentState
 from fleetops.common.errors import FleetopsError, InternalError, InvalidInput, Unavailable
 from fleetops.common.session_flow import (
@@ -96,9 +97,19 @@ class SessionRequest:
     rows: int = DEFAULT_ROWS
     term: str = DEFAULT_TERM
     env: Mapping[str, str] = field(default_factory=dict)
+    #: Set for an SSH session: the stream carries an SSH connection to the agent's SSH server.
+    ssh: SshSetup | None = None
 
     @classmethod
     def from_proto(cls, message: agent_pb2.OpenSession) -> SessionRequest:
+        ssh = None
+        if message.HasField("ssh"):
+            ssh = SshSetup(
+                host_certificate=message.ssh.host_certificate,
+                user_ca_keys=tuple(message.ssh.user_ca_keys),
+                operator=message.ssh.operator,
+                login=message.run_as,
+            )
         return cls(
             session_id=message.session_id,
             user=message.run_as or None,
@@ -107,6 +118,7 @@ class SessionRequest:
             rows=message.size.rows or DEFAULT_ROWS,
             term=message.term or DEFAULT_TERM,
             env=dict(message.env),
+            ssh=ssh,
         )
 
 
@@ -555,6 +567,17 @@ async def _until_end(stream: SessionStream) -> None:
         pass
 
 
+class _NoSshServer:
+    """Refuses SSH sessions on an agent that could not load its SSH host key."""
+
+    async def spawn(
+        self, user: str | None, command: str | None, cols: int, rows: int, term: str, env: Mapping[str, str]
+    ) -> Terminal:
+        raise Unavailable(
+            "the agent on this host has no SSH host key", "see the agent's log on the host, then restart the agent"
+        )
+
+
 class SessionManager:
     """The sessions of this agent: starts one runner per ``OpenSession``, hangs them up on stop.
 
@@ -592,6 +615,14 @@ class SessionManager:
         self._sessions: dict[str, tuple[SessionRunner, asyncio.Task[None]]] = {}
         self._ended: deque[str] = deque(maxlen=REMEMBERED_SESSIONS)
         self._closing = False
+        self._ssh_servers: Callable[[SshSetup], TerminalFactory] | None = None
+
+    def enable_ssh(self, servers: Callable[[SshSetup], TerminalFactory]) -> None:
+        """Serve SSH sessions: ``servers(setup)`` starts the SSH server of one (docs/ssh.md).
+
+        Without it an SSH session is refused (the agent has no SSH host key).
+        """
+        self._ssh_servers = servers
 
     @property
     def active(self) -> list[str]:
@@ -620,9 +651,12 @@ class SessionManager:
         if session_id in self._sessions or session_id in self._ended:
             log.info("session %s was opened already; ignoring the repeated OpenSession", session_id)
             return
+        factory = self._factory
+        if request.ssh is not None:
+            factory = self._ssh_servers(request.ssh) if self._ssh_servers is not None else _NoSshServer()
         runner = SessionRunner(
             request,
-            self._factory,
+            factory,
             self._open_stream,
             resume_seconds=self._resume_seconds,
             backoff=self._backoff_factory(),

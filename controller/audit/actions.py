@@ -45,6 +45,8 @@ OPERATOR_ACTIONS: Mapping[str, Kind] = {
     "session.show": "read",
     "session.kill": "change",
     "session.transcript": "read",
+    # ssh (each connection is a session: session.start and .end)
+    "ssh.certificate": "change",
     # patching
     "patch.scan": "change",
     "patch.install": "change",

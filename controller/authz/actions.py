@@ -64,6 +64,8 @@ RPC_ACTIONS: dict[str, str | None] = {
     "GetSession": "session.start",
     "KillSession": "session.start",
     "GetSessionTranscript": "audit.read",
+    # ssh (the certificate alone reaches nothing: each connection is a session, authorized as one)
+    "IssueSshCertificate": "session.start",
     # patching
     "ScanPatches": "patch.scan",
     "InstallPatches": "patch.install",
@@ -150,6 +152,7 @@ RPC_PHRASES: dict[str, str] = {
     "GetSession": "read sessions",
     "KillSession": "kill sessions",
     "GetSessionTranscript": "read session transcripts",
+    "IssueSshCertificate": "get SSH certificates",
     "ScanPatches": "scan for patches",
     "InstallPatches": "install patches",
     "GetPatchCompliance": "read patch compliance",

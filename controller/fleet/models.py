@@ -51,6 +51,7 @@ class Host:
     peer_address: str = ""
     replica: str = ""  # the controller replica holding its control stream while online
     host_tags: dict[str, str] = field(default_factory=dict)
+    ssh_host_key: str = ""  # the agent's SSH host public key (OpenSSH line), as its last Hello said
 
     @property
     def all_tags(self) -> dict[str, str]:

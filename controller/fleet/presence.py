@@ -24,6 +24,9 @@ from fleetops.controller.fleet.store import HostStore
 log = logging.getLogger(__name__)
 
 
+_PENDING_FIELDS = ("connected", "connected_at", "last_seen_at", "peer_address", "inventory", "ssh_host_key")
+
+
 @dataclass
 class _Pending:
     connected: bool | None = None
@@ -31,6 +34,7 @@ class _Pending:
     last_seen_at: datetime | None = None
     peer_address: str | None = None
     inventory: dict[str, Any] | None = None
+    ssh_host_key: str | None = None
 
 
 class PresenceTracker:
@@ -67,8 +71,14 @@ class PresenceTracker:
     def connected_count(self) -> int:
         return len(self._links)
 
-    def connected(self, host_id: str, link: AgentLink, inventory: dict[str, Any] | None) -> AgentLink | None:
-        """Record a new link; returns the link it replaces (the caller closes it), if any."""
+    def connected(
+        self, host_id: str, link: AgentLink, inventory: dict[str, Any] | None, ssh_host_key: str = ""
+    ) -> AgentLink | None:
+        """Record a new link; returns the link it replaces (the caller closes it), if any.
+
+        ``ssh_host_key`` (from the Hello) is written with the connection, so a host shown online
+        already has its SSH host key on record.
+        """
         previous = self._links.get(host_id)
         self._links[host_id] = link
         now = datetime.now(UTC)
@@ -76,6 +86,8 @@ class PresenceTracker:
         p.connected, p.connected_at, p.last_seen_at, p.peer_address = True, now, now, link.peer_address
         if inventory is not None:
             p.inventory = inventory
+        if ssh_host_key:
+            p.ssh_host_key = ssh_host_key
         self._wakeup.set()
         return previous if previous is not link else None
 
@@ -156,6 +168,8 @@ class PresenceTracker:
                     values["peer_address"] = p.peer_address
                 if p.inventory is not None:
                     values["inventory"] = p.inventory
+                if p.ssh_host_key is not None:
+                    values["ssh_host_key"] = p.ssh_host_key
                 rows.append(values)
             # UPDATE by primary key: one executemany per distinct set of columns (HostStore.write_presence).
             await self._store.write_presence(rows, self._replica_id)
@@ -170,7 +184,7 @@ class PresenceTracker:
                 if newer is None:
                     self._pending[host_id] = p
                 else:
-                    for name in ("connected", "connected_at", "last_seen_at", "peer_address", "inventory"):
+                    for name in _PENDING_FIELDS:
                         if getattr(newer, name) is None:
                             setattr(newer, name, getattr(p, name))
             raise

@@ -84,6 +84,7 @@ class HostStore:
             certificate_expires_at=row.certificate_expires_at,
             peer_address=row.peer_address or "",
             replica=(row.connected_replica or "") if status is HostStatus.ONLINE else "",
+            ssh_host_key=row.ssh_host_key or "",
         )
 
     # -- states (the connection gate) ---------------------------------------------------------

@@ -11,7 +11,7 @@ from fleetops.common.errors import InvalidInput
 from fleetops.common.limits import AGENT_RECEIVE_BYTES
 from fleetops.controller.commands.models import RunInstruction
 from fleetops.controller.fleet.presence import PresenceTracker
-from fleetops.controller.sessions.models import SessionRequest
+from fleetops.controller.sessions.models import SessionRequest, SshServerSetup
 from fleetops.v1 import agent_pb2, session_pb2
 
 log = logging.getLogger(__name__)
@@ -101,17 +101,21 @@ class GrpcAgentChannel:
             host_id, agent_pb2.ControllerMessage(result_ack=agent_pb2.ResultAck(invocation_id=invocation_id))
         )
 
-    async def open_session(self, host_id: str, session_id: str, request: SessionRequest) -> bool:
-        return await self._send(
-            host_id,
-            agent_pb2.ControllerMessage(
-                open_session=agent_pb2.OpenSession(
-                    session_id=session_id,
-                    run_as=request.run_as,
-                    command=request.command,
-                    size=session_pb2.TerminalSize(cols=request.cols, rows=request.rows),
-                    term=request.term,
-                    env=request.env,
-                )
-            ),
+    async def open_session(
+        self, host_id: str, session_id: str, request: SessionRequest, ssh: SshServerSetup | None = None
+    ) -> bool:
+        open_session = agent_pb2.OpenSession(
+            session_id=session_id,
+            run_as=request.run_as,
+            command=request.command,
+            size=session_pb2.TerminalSize(cols=request.cols, rows=request.rows),
+            term=request.term,
+            env=request.env,
         )
+        if ssh is not None:
+            open_session.ssh.CopyFrom(
+                agent_pb2.SshServerSetup(
+                    host_certificate=ssh.host_certificate, user_ca_keys=ssh.user_ca_keys, operator=ssh.operator
+                )
+            )
+        return await self._send(host_id, agent_pb2.ControllerMessage(open_session=open_session))

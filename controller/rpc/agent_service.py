@@ -33,6 +33,23 @@ log = logging.getLogger(__name__)
 
 # How long an agent has to send its Hello after the stream opens.
 HELLO_TIMEOUT = 30.0
+#: An SSH host key line longer than this is not a key (Ed25519's is about 100 characters).
+MAX_SSH_HOST_KEY = 512
+
+
+def _ssh_host_key(hello: agent_pb2.Hello, host_id: str) -> str:
+    """The Hello's SSH host key, or "" when there is none or it is not one plausible key line.
+
+    Only the shape is checked here (the host is not trusted, and the column is bounded); the key
+    is parsed when a session needs it certified, and a bad one fails that session only.
+    """
+    key = hello.ssh_host_key
+    if not key:
+        return ""
+    if len(key) > MAX_SSH_HOST_KEY or not key.isprintable() or len(key.split()) not in (2, 3):
+        log.warning("host %s sent an SSH host key that is not one key line; ignoring it", host_id)
+        return ""
+    return key
 
 
 class GrpcAgentLink:
@@ -167,7 +184,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             )
         link = GrpcAgentLink(context, peer.address)
         inventory = inventory_from_proto(first.hello.inventory) if first.hello.HasField("inventory") else None
-        replaced = self._fleet.presence.connected(host_id, link, inventory)
+        replaced = self._fleet.presence.connected(host_id, link, inventory, _ssh_host_key(first.hello, host_id))
         if replaced is not None:
             await replaced.close("replaced by a newer connection from the same host", revoked=False)
         self._metrics.connected_agents.set(self._fleet.presence.connected_count)

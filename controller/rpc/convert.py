@@ -22,10 +22,10 @@ from fleetops.controller.fleet.service import TagChange
 from fleetops.controller.patching.compliance import PatchFinding, PendingApproval
 from fleetops.controller.patching.models import PatchGroup, StoredBaseline
 from fleetops.controller.patching.store import HostReport
-from fleetops.controller.sessions.models import Session
+from fleetops.controller.sessions.models import Session, SessionKind
 from fleetops.controller.users.models import User
 from fleetops.controller.windows.models import Execution, Window, WindowTask
-from fleetops.v1 import operator_pb2
+from fleetops.v1 import operator_pb2, session_pb2
 
 _HOST_STATUS = {
     HostStatus.ONLINE: operator_pb2.HOST_STATUS_ONLINE,
@@ -223,6 +223,7 @@ def session_to_proto(x: Session) -> operator_pb2.SessionInfo:
         transcript_sha256=x.transcript_sha256,
         transcript_size=x.transcript_size or 0,
         transcript_state=x.transcript_state.value,
+        kind=session_pb2.SESSION_KIND_SSH if x.kind is SessionKind.SSH else session_pb2.SESSION_KIND_TERMINAL,
     )
 
 

@@ -23,7 +23,7 @@ from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.peer import Peer
 from fleetops.controller.sessions.broker import SessionBroker
 from fleetops.controller.sessions.live import Attachment, LiveSession
-from fleetops.controller.sessions.models import AgentAttach, Resize, SessionEnd, SessionRequest
+from fleetops.controller.sessions.models import AgentAttach, Resize, SessionEnd, SessionKind, SessionRequest
 from fleetops.v1 import agent_pb2, operator_pb2, session_pb2
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ def _request_from_proto(start: operator_pb2.StartSessionRequest) -> SessionReque
         term=start.term,
         env=dict(start.env),
         record_input=start.record_input,
+        kind=SessionKind.SSH if start.kind == session_pb2.SESSION_KIND_SSH else SessionKind.TERMINAL,
     )
 
 
@@ -122,7 +123,9 @@ async def operator_session(
             return
     try:
         if kind == "start":
-            live = await broker.open(peer.actor, _request_from_proto(first.start), authorize=authorize)
+            live = await broker.open(
+                peer.actor, _request_from_proto(first.start), authorize=authorize, identity=peer.identity.name
+            )
             received = 0
         elif kind == "attach":
             live = await broker.reattach(peer.actor, first.attach.session_id, authorize=authorize)

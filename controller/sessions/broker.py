@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fleetops.common.errors import Conflict, FleetopsError, NotFound, PermissionDenied, Unavailable
+from fleetops.common.errors import Conflict, FleetopsError, InvalidInput, NotFound, PermissionDenied, Unavailable
 from fleetops.common.limits import KIB, truncate_utf8
 from fleetops.common.states import EndReason, SessionState, TranscriptState
 from fleetops.controller.audit.service import AuditLog
@@ -26,15 +26,17 @@ from fleetops.controller.fleet.models import Host, HostStatus
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.objects.interfaces import ObjectStore
 from fleetops.controller.sessions.asciicast import AsciicastEncoder
-from fleetops.controller.sessions.interfaces import SessionOpener
+from fleetops.controller.sessions.interfaces import SessionOpener, SshCertifier
 from fleetops.controller.sessions.live import Attachment, LiveSession
 from fleetops.controller.sessions.models import (
     LOST_EXIT_CODE,
     AgentAttach,
     Session,
     SessionEnd,
+    SessionKind,
     SessionLimits,
     SessionRequest,
+    SshServerSetup,
     check_request,
     new_session_id,
     transcript_key,
@@ -65,6 +67,7 @@ class SessionBroker:
         objects: where transcripts are kept.
         spool_dir: the local spool for transcripts (``<state_dir>/transcripts``).
         broker_name: this replica's name in session records (a restart ends only its sessions).
+        ssh: certifies hosts for SSH sessions (``opsctl proxy``); without it they are refused.
     """
 
     def __init__(
@@ -80,8 +83,10 @@ class SessionBroker:
         part_size: int = DEFAULT_PART_SIZE,
         upload_interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        ssh: SshCertifier | None = None,
     ) -> None:
         self._store = store
+        self._ssh = ssh
         self._fleet = fleet
         self._audit = audit
         self._objects = objects
@@ -147,9 +152,17 @@ class SessionBroker:
 
     # -- operator calls -------------------------------------------------------------------------
     async def open(
-        self, operator: str, request: SessionRequest, *, authorize: Callable[[Host, str], None] | None = None
+        self,
+        operator: str,
+        request: SessionRequest,
+        *,
+        authorize: Callable[[Host, str], None] | None = None,
+        identity: str = "",
     ) -> LiveSession:
         """Start a session: the host must be online here; returns once the agent started it.
+
+        ``operator`` is the actor recorded (``operator:alice``); ``identity`` the operator's name,
+        which an SSH session's user certificate must carry (default: ``operator`` after its kind).
 
         Raises:
             InvalidInput: a malformed request.
@@ -167,6 +180,8 @@ class SessionBroker:
                 f"host {host.name} is {host.status.value}",
                 "a session needs the host's agent connected; see `opsctl hosts show " + host.name + "`",
             )
+        name = identity or operator.partition(":")[2] or operator
+        ssh = self._ssh_setup(host, name) if request.kind is SessionKind.SSH else None
         session_id = new_session_id()
         record = await self._store.create(
             id=session_id,
@@ -179,6 +194,7 @@ class SessionBroker:
             cols=request.cols,
             rows=request.rows,
             record_input=request.record_input,
+            kind=request.kind.value,
             broker=self.name,
             transcript_key=transcript_key(session_id),
             transcript_state=TranscriptState.RECORDING.value,
@@ -196,9 +212,10 @@ class SessionBroker:
             "command": truncate_utf8(request.command, 4 * KIB),
             "env": sorted(request.env),
             "record_input": request.record_input,
+            **({"kind": request.kind.value} if request.kind is not SessionKind.TERMINAL else {}),
         }
         try:
-            if not await self._opener.open_session(host.id, session_id, request):
+            if not await self._opener.open_session(host.id, session_id, request, ssh):
                 raise Unavailable(f"host {host.name} went offline", "retry when `opsctl hosts list` shows it online")
             try:
                 await asyncio.wait_for(live.agent_attached.wait(), self.limits.agent_start_timeout)
@@ -231,6 +248,24 @@ class SessionBroker:
         await self._audit.record(actor=operator, action="session.start", target=session_id, details=details)
         self._spawn(self._supervise(live), f"session {session_id}")
         return live
+
+    def _ssh_setup(self, host: Host, operator: str) -> SshServerSetup:
+        """What the host's SSH server needs for this SSH session.
+
+        Raises:
+            Unavailable: SSH is not set up here, or the host's agent has no SSH server (too old).
+        """
+        if self._ssh is None:
+            raise Unavailable("this controller has no SSH CA", "check the controller's ca/ directory and its log")
+        if not host.ssh_host_key:
+            raise Unavailable(
+                f"the agent on host {host.name} has no SSH server (it sent no SSH host key)",
+                "update the agent on the host to this controller's version",
+            )
+        try:
+            return self._ssh.server_setup(host, operator)
+        except InvalidInput as exc:
+            raise Unavailable(f"host {host.name}: {exc.message}", "restart the agent on the host") from exc
 
     async def reattach(
         self, operator: str, session_id: str, *, authorize: Callable[[Host, str], None] | None = None
@@ -362,7 +397,8 @@ class SessionBroker:
                 live.agent_attached.set()
                 return None
             try:
-                await self._start_recording(live, attach.shell)
+                if live.request.kind is SessionKind.TERMINAL:  # SSH's bytes are its own encryption
+                    await self._start_recording(live, attach.shell)
             except FleetopsError as exc:
                 live.refused = Unavailable(
                     f"the session cannot be recorded: {exc.message}", "check the controller's state directory"

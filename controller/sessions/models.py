@@ -6,6 +6,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from fleetops.common.errors import InvalidInput
 from fleetops.common.states import SessionState, TranscriptState
@@ -24,6 +25,25 @@ _TERM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\$?")
 _ENV_NAME = re.compile(r"LANG|LANGUAGE|TZ|LC_[A-Z_]{1,32}")
 MAX_ENV_VALUE = 256
+
+
+class SessionKind(StrEnum):
+    """What a session's byte stream carries (docs/ssh.md)."""
+
+    #: A program on a terminal of the host (opsctl session), recorded as asciicast.
+    TERMINAL = "terminal"
+    #: An SSH connection to the agent's built-in SSH server (opsctl proxy): SSH's own encryption
+    #: end to end, so the relay records no transcript.
+    SSH = "ssh"
+
+
+@dataclass(frozen=True)
+class SshServerSetup:
+    """What the agent's SSH server needs for one SSH session (``OpenSession.ssh``)."""
+
+    host_certificate: str  # the host's SSH host key certified for this session (OpenSSH line)
+    user_ca_keys: tuple[str, ...]  # CA public keys whose user certificates may log in
+    operator: str  # the user certificate's key id must be this operator's name
 
 
 def new_session_id() -> str:
@@ -59,6 +79,7 @@ class SessionRequest:
     term: str = "xterm-256color"
     env: dict[str, str] = field(default_factory=dict)
     record_input: bool = False
+    kind: SessionKind = SessionKind.TERMINAL
 
 
 def check_request(request: SessionRequest) -> SessionRequest:
@@ -100,6 +121,7 @@ def check_request(request: SessionRequest) -> SessionRequest:
         term=term,
         env=env,
         record_input=request.record_input,
+        kind=request.kind,
     )
 
 
@@ -128,6 +150,7 @@ class Session:
     transcript_state: TranscriptState
     transcript_sha256: str
     transcript_size: int | None
+    kind: SessionKind = SessionKind.TERMINAL
 
 
 # -- frames (both directions; the rpc layer converts them to and from the wire) ---------------

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common.errors import NotFound
 from fleetops.common.states import SessionState, TranscriptState
-from fleetops.controller.sessions.models import Session
+from fleetops.controller.sessions.models import Session, SessionKind
 from fleetops.controller.store.models import SessionRow
 
 
@@ -38,6 +38,7 @@ def _to_session(row: SessionRow) -> Session:
         transcript_state=TranscriptState(row.transcript_state),
         transcript_sha256=row.transcript_sha256,
         transcript_size=row.transcript_size,
+        kind=SessionKind.SSH if row.kind == SessionKind.SSH else SessionKind.TERMINAL,
     )
 
 

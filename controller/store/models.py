@@ -75,6 +75,9 @@ class HostRow(Base):
     connected_replica: Mapped[str] = mapped_column(String(128), default="")
     last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
     peer_address: Mapped[str] = mapped_column(String(128), default="")
+    # The agent's SSH host public key (OpenSSH line, from its Hello): certified by the fleet's SSH
+    # host CA for each SSH session to the host (docs/ssh.md). Empty for an agent that sent none.
+    ssh_host_key: Mapped[str] = mapped_column(String(512), default="")
 
 
 class ReplicaRow(Base):
@@ -233,6 +236,8 @@ class SessionRow(Base):
     cols: Mapped[int] = mapped_column(Integer)
     rows: Mapped[int] = mapped_column(Integer)
     record_input: Mapped[bool] = mapped_column(Boolean, default=False)
+    # terminal (a program on a pty, recorded) | ssh (an SSH connection to the agent's SSH server)
+    kind: Mapped[str] = mapped_column(String(16), default="terminal")
     # The controller replica brokering the session (host:port): a restart ends only its own sessions.
     broker: Mapped[str] = mapped_column(String(255))
     # starting | active | ended

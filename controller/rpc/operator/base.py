@@ -39,6 +39,7 @@ from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.peer import Peer, peer_of
 from fleetops.controller.rpc.session_streams import SessionRelay
 from fleetops.controller.sessions.broker import SessionBroker
+from fleetops.controller.ssh import SshAuthority
 from fleetops.controller.users.service import UserService
 from fleetops.controller.windows.service import WindowService
 
@@ -224,6 +225,8 @@ class OperatorAdapter:
         self.audit_checkpoints: AuditCheckpointer | None = None
         #: Passes a resumed session stream to the replica brokering it; set likewise (with replicas).
         self.session_relay: SessionRelay | None = None
+        #: The fleet's SSH CAs (IssueSshCertificate); set likewise.
+        self.ssh_authority: SshAuthority | None = None
 
     async def _authorize(self, peer: Peer, method: str) -> Peer:
         """The caller's Access for ``method``; global actions are decided here (fail closed).

@@ -13,6 +13,7 @@ from fleetops.controller.rpc.operator.commands import CommandCalls
 from fleetops.controller.rpc.operator.hosts import HostCalls
 from fleetops.controller.rpc.operator.patching import PatchCalls
 from fleetops.controller.rpc.operator.sessions import SessionCalls
+from fleetops.controller.rpc.operator.ssh import SshCalls
 from fleetops.controller.rpc.operator.users import UserCalls
 from fleetops.controller.rpc.operator.windows import WindowCalls
 from fleetops.v1 import operator_pb2_grpc
@@ -23,6 +24,7 @@ class OperatorServicer(
     ActivationCalls,
     CommandCalls,
     SessionCalls,
+    SshCalls,
     PatchCalls,
     WindowCalls,
     UserCalls,

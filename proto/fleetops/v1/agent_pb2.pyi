@@ -61,14 +61,16 @@ class AgentMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., inventory: _Optional[_Union[InventoryReport, _Mapping]] = ..., invocation_update: _Optional[_Union[InvocationUpdate, _Mapping]] = ..., output: _Optional[_Union[OutputChunk, _Mapping]] = ..., result: _Optional[_Union[InvocationResult, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("host_id", "inventory", "agent_version")
+    __slots__ = ("host_id", "inventory", "agent_version", "ssh_host_key")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     INVENTORY_FIELD_NUMBER: _ClassVar[int]
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SSH_HOST_KEY_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     inventory: _common_pb2.Inventory
     agent_version: str
-    def __init__(self, host_id: _Optional[str] = ..., inventory: _Optional[_Union[_common_pb2.Inventory, _Mapping]] = ..., agent_version: _Optional[str] = ...) -> None: ...
+    ssh_host_key: str
+    def __init__(self, host_id: _Optional[str] = ..., inventory: _Optional[_Union[_common_pb2.Inventory, _Mapping]] = ..., agent_version: _Optional[str] = ..., ssh_host_key: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("sequence", "sent_at")
@@ -251,7 +253,7 @@ class InvocationResult(_message.Message):
     def __init__(self, invocation_id: _Optional[str] = ..., outcome: _Optional[_Union[InvocationOutcome, str]] = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., stdout_bytes: _Optional[int] = ..., stderr_bytes: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rebooted: _Optional[bool] = ..., patch_report: _Optional[_Union[_patching_pb2.PatchReport, _Mapping]] = ..., patch_report_error: _Optional[str] = ...) -> None: ...
 
 class OpenSession(_message.Message):
-    __slots__ = ("session_id", "run_as", "command", "size", "term", "env")
+    __slots__ = ("session_id", "run_as", "command", "size", "term", "env", "ssh")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -265,13 +267,25 @@ class OpenSession(_message.Message):
     SIZE_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
+    SSH_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     run_as: str
     command: str
     size: _session_pb2.TerminalSize
     term: str
     env: _containers.ScalarMap[str, str]
-    def __init__(self, session_id: _Optional[str] = ..., run_as: _Optional[str] = ..., command: _Optional[str] = ..., size: _Optional[_Union[_session_pb2.TerminalSize, _Mapping]] = ..., term: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    ssh: SshServerSetup
+    def __init__(self, session_id: _Optional[str] = ..., run_as: _Optional[str] = ..., command: _Optional[str] = ..., size: _Optional[_Union[_session_pb2.TerminalSize, _Mapping]] = ..., term: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., ssh: _Optional[_Union[SshServerSetup, _Mapping]] = ...) -> None: ...
+
+class SshServerSetup(_message.Message):
+    __slots__ = ("host_certificate", "user_ca_keys", "operator")
+    HOST_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    USER_CA_KEYS_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    host_certificate: str
+    user_ca_keys: _containers.RepeatedScalarFieldContainer[str]
+    operator: str
+    def __init__(self, host_certificate: _Optional[str] = ..., user_ca_keys: _Optional[_Iterable[str]] = ..., operator: _Optional[str] = ...) -> None: ...
 
 class AgentSessionMessage(_message.Message):
     __slots__ = ("attach", "output", "input_ack")

@@ -600,7 +600,7 @@ class OutputEvent(_message.Message):
     def __init__(self, host_name: _Optional[str] = ..., output: _Optional[_Union[LiveOutput, _Mapping]] = ..., finished: _Optional[_Union[Invocation, _Mapping]] = ...) -> None: ...
 
 class StartSessionRequest(_message.Message):
-    __slots__ = ("host", "run_as", "command", "size", "term", "env", "record_input")
+    __slots__ = ("host", "run_as", "command", "size", "term", "env", "record_input", "kind")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -615,6 +615,7 @@ class StartSessionRequest(_message.Message):
     TERM_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
     RECORD_INPUT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     host: str
     run_as: str
     command: str
@@ -622,7 +623,8 @@ class StartSessionRequest(_message.Message):
     term: str
     env: _containers.ScalarMap[str, str]
     record_input: bool
-    def __init__(self, host: _Optional[str] = ..., run_as: _Optional[str] = ..., command: _Optional[str] = ..., size: _Optional[_Union[_session_pb2.TerminalSize, _Mapping]] = ..., term: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., record_input: _Optional[bool] = ...) -> None: ...
+    kind: _session_pb2.SessionKind
+    def __init__(self, host: _Optional[str] = ..., run_as: _Optional[str] = ..., command: _Optional[str] = ..., size: _Optional[_Union[_session_pb2.TerminalSize, _Mapping]] = ..., term: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., record_input: _Optional[bool] = ..., kind: _Optional[_Union[_session_pb2.SessionKind, str]] = ...) -> None: ...
 
 class SessionClientMessage(_message.Message):
     __slots__ = ("start", "attach", "input", "output_ack")
@@ -677,7 +679,7 @@ class SessionServerMessage(_message.Message):
     def __init__(self, started: _Optional[_Union[SessionStarted, _Mapping]] = ..., output: _Optional[_Union[_session_pb2.SessionOutput, _Mapping]] = ..., input_ack: _Optional[int] = ..., ended: _Optional[_Union[SessionEnded, _Mapping]] = ...) -> None: ...
 
 class SessionInfo(_message.Message):
-    __slots__ = ("id", "host_id", "host_name", "operator", "run_as", "command", "state", "started_at", "ended_at", "end_reason", "exit_code", "has_exit_code", "cols", "rows", "term", "record_input", "transcript_key", "transcript_sha256", "transcript_size", "transcript_state", "end_message")
+    __slots__ = ("id", "host_id", "host_name", "operator", "run_as", "command", "state", "started_at", "ended_at", "end_reason", "exit_code", "has_exit_code", "cols", "rows", "term", "record_input", "transcript_key", "transcript_sha256", "transcript_size", "transcript_state", "end_message", "kind")
     ID_FIELD_NUMBER: _ClassVar[int]
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     HOST_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -699,6 +701,7 @@ class SessionInfo(_message.Message):
     TRANSCRIPT_SIZE_FIELD_NUMBER: _ClassVar[int]
     TRANSCRIPT_STATE_FIELD_NUMBER: _ClassVar[int]
     END_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     id: str
     host_id: str
     host_name: str
@@ -720,7 +723,26 @@ class SessionInfo(_message.Message):
     transcript_size: int
     transcript_state: str
     end_message: str
-    def __init__(self, id: _Optional[str] = ..., host_id: _Optional[str] = ..., host_name: _Optional[str] = ..., operator: _Optional[str] = ..., run_as: _Optional[str] = ..., command: _Optional[str] = ..., state: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., has_exit_code: _Optional[bool] = ..., cols: _Optional[int] = ..., rows: _Optional[int] = ..., term: _Optional[str] = ..., record_input: _Optional[bool] = ..., transcript_key: _Optional[str] = ..., transcript_sha256: _Optional[str] = ..., transcript_size: _Optional[int] = ..., transcript_state: _Optional[str] = ..., end_message: _Optional[str] = ...) -> None: ...
+    kind: _session_pb2.SessionKind
+    def __init__(self, id: _Optional[str] = ..., host_id: _Optional[str] = ..., host_name: _Optional[str] = ..., operator: _Optional[str] = ..., run_as: _Optional[str] = ..., command: _Optional[str] = ..., state: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., exit_code: _Optional[int] = ..., has_exit_code: _Optional[bool] = ..., cols: _Optional[int] = ..., rows: _Optional[int] = ..., term: _Optional[str] = ..., record_input: _Optional[bool] = ..., transcript_key: _Optional[str] = ..., transcript_sha256: _Optional[str] = ..., transcript_size: _Optional[int] = ..., transcript_state: _Optional[str] = ..., end_message: _Optional[str] = ..., kind: _Optional[_Union[_session_pb2.SessionKind, str]] = ...) -> None: ...
+
+class IssueSshCertificateRequest(_message.Message):
+    __slots__ = ("public_key",)
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    public_key: str
+    def __init__(self, public_key: _Optional[str] = ...) -> None: ...
+
+class IssueSshCertificateResponse(_message.Message):
+    __slots__ = ("certificate", "expires_at", "host_ca_key", "host_domain")
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    HOST_CA_KEY_FIELD_NUMBER: _ClassVar[int]
+    HOST_DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    certificate: str
+    expires_at: _timestamp_pb2.Timestamp
+    host_ca_key: str
+    host_domain: str
+    def __init__(self, certificate: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., host_ca_key: _Optional[str] = ..., host_domain: _Optional[str] = ...) -> None: ...
 
 class ListSessionsRequest(_message.Message):
     __slots__ = ("active_only", "limit", "host")

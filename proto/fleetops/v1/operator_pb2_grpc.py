@@ -140,6 +140,11 @@ class OperatorServiceStub:
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_operator__pb2.OutputData.FromString,
                 _registered_method=True)
+        self.IssueSshCertificate = channel.unary_unary(
+                '/fleetops.v1.OperatorService/IssueSshCertificate',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.IssueSshCertificateRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.IssueSshCertificateResponse.FromString,
+                _registered_method=True)
         self.ScanPatches = channel.unary_unary(
                 '/fleetops.v1.OperatorService/ScanPatches',
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.PatchOperationRequest.SerializeToString,
@@ -459,6 +464,14 @@ class OperatorServiceServicer:
 
     def GetSessionTranscript(self, request, context):
         """The session's asciicast v2 transcript (from the object store, or the spool while not uploaded).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueSshCertificate(self, request, context):
+        """An SSH certificate for the caller's SSH public key, for stock ssh through `opsctl proxy`
+        (opsctl ssh-config; docs/ssh.md). Valid no longer than the caller's client certificate.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -796,6 +809,11 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.GetSessionTranscript,
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_operator__pb2.OutputData.SerializeToString,
+            ),
+            'IssueSshCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueSshCertificate,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.IssueSshCertificateRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.IssueSshCertificateResponse.SerializeToString,
             ),
             'ScanPatches': grpc.unary_unary_rpc_method_handler(
                     servicer.ScanPatches,
@@ -1545,6 +1563,33 @@ class OperatorService:
             '/fleetops.v1.OperatorService/GetSessionTranscript',
             fleetops_dot_v1_dot_operator__pb2.GetSessionRequest.SerializeToString,
             fleetops_dot_v1_dot_operator__pb2.OutputData.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueSshCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/IssueSshCertificate',
+            fleetops_dot_v1_dot_operator__pb2.IssueSshCertificateRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.IssueSshCertificateResponse.FromString,
             options,
             channel_credentials,
             insecure,

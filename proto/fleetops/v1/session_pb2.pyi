@@ -1,9 +1,17 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class SessionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SESSION_KIND_TERMINAL: _ClassVar[SessionKind]
+    SESSION_KIND_SSH: _ClassVar[SessionKind]
+SESSION_KIND_TERMINAL: SessionKind
+SESSION_KIND_SSH: SessionKind
 
 class TerminalSize(_message.Message):
     __slots__ = ("cols", "rows")

@@ -156,8 +156,19 @@ def test_list_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert session.list_sessions(client, parse("session", "list", "--active", "--host", "web-1")) == 0  # type: ignore[arg-type]
     assert client.calls == [("list", {"active_only": True, "host": "web-1", "limit": 50})]
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["ID", "HOST", "OPERATOR", "AS", "STARTED", "DURATION", "STATE", "REASON", "EXIT"]
-    assert lines[1].split()[:4] == ["s-1", "web-1", "alice", "deploy"]
+    assert lines[0].split() == [
+        "ID",
+        "HOST",
+        "OPERATOR",
+        "AS",
+        "KIND",
+        "STARTED",
+        "DURATION",
+        "STATE",
+        "REASON",
+        "EXIT",
+    ]
+    assert lines[1].split()[:5] == ["s-1", "web-1", "alice", "deploy", "shell"]
     assert "1h02m" in lines[1] and lines[1].split()[-3:] == ["ended", "exited", "0"]
     assert lines[2].split()[-3:] == ["active", "-", "-"] and "+" in lines[2]
 

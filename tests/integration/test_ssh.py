@@ -1,0 +1,194 @@
+"""Stock OpenSSH clients (ssh, scp, sftp) to a host through `opsctl proxy`: no sshd, no open port.
+
+The agent's built-in SSH server is reached over the session stream; the operator's key is
+certified by the controller's SSH user CA and hosts by its SSH host CA, so there is no
+trust-on-first-use prompt and no static key anywhere (docs/ssh.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fleetops.common.ssh import asyncssh
+
+from harness import BASE_ENV, Agent, Controller, start_fleet
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client (apt-get install openssh-client)"),
+]
+
+SSH_TIMEOUT = 60.0
+
+LOGIN_USER = "fleetops-ssh-test"  # an account with a shell, made for these tests
+DEPLOY_ONLY = f"""
+name: deploy-only
+description: sessions on web hosts as {LOGIN_USER} only
+allow:
+  - actions: [session.start, hosts.read]
+    hosts: "role=web"
+    logins: [{LOGIN_USER}]
+"""
+
+
+@pytest.fixture(scope="module")
+def controller(module_controller: Controller) -> Controller:
+    return module_controller
+
+
+@pytest.fixture(scope="module")
+def fleet(module_controller: Controller, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Agent]]:
+    agents = start_fleet(module_controller, tmp_path_factory.mktemp("ssh-agents"), {"web-1": {"role": "web"}})
+    yield agents
+    for agent in agents.values():
+        agent.stop()
+
+
+def ssh_config(controller: Controller, profile: Path, directory: Path) -> Path:
+    """`opsctl ssh-config` for ``profile``, written where ``ssh -F`` reads it."""
+    result = controller.opsctl("ssh-config", profile=profile)
+    assert "Host *.fleet" in result.stdout
+    config = directory / "ssh_config"
+    config.write_text(result.stdout)
+    return config
+
+
+@pytest.fixture(scope="module")
+def login_user() -> str:
+    if shutil.which("useradd") is None or os.geteuid() != 0:
+        pytest.skip("needs root and useradd to make a login account")
+    try:
+        pwd.getpwnam(LOGIN_USER)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", LOGIN_USER], check=True, capture_output=True, timeout=60)
+    return LOGIN_USER
+
+
+@pytest.fixture(scope="module")
+def admin_config(module_controller: Controller, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ssh_config(module_controller, module_controller.profile, tmp_path_factory.mktemp("admin-ssh"))
+
+
+def ssh_tool(tool: str, config: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    argv = [tool, "-F", str(config), "-o", "BatchMode=yes", *args]
+    return subprocess.run(argv, input=stdin, capture_output=True, env=BASE_ENV, timeout=SSH_TIMEOUT, check=False)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def test_ssh_runs_a_command_on_a_host_with_no_sshd_and_reports_its_exit_status(
+    controller: Controller, fleet: dict[str, Agent], admin_config: Path
+) -> None:
+    result = ssh_tool("ssh", admin_config, "root@web-1.fleet", "echo $((6*7))x; id -un; exit 3")
+    assert result.returncode == 3, result.stderr.decode()
+    assert result.stdout.decode().split() == ["42x", "root"]
+    # Trusted through the fleet's host CA: no prompt, no "Permanently added" warning.
+    assert b"Warning" not in result.stderr
+
+    sessions = controller.opsctl_json("session", "list", "--host", "web-1")
+    ssh_sessions = [s for s in sessions if s["kind"] == "ssh"]
+    assert ssh_sessions, sessions
+    assert ssh_sessions[0]["run_as"] == "root"
+    assert ssh_sessions[0]["transcript_state"] == "none"
+
+
+def test_stdin_passes_and_a_pty_is_given_when_asked(
+    controller: Controller, fleet: dict[str, Agent], admin_config: Path
+) -> None:
+    piped = ssh_tool("ssh", admin_config, "root@web-1.fleet", "wc -c", stdin=b"x" * 100_000)
+    assert piped.returncode == 0, piped.stderr.decode()
+    assert piped.stdout.decode().strip() == "100000"
+
+    tty = ssh_tool("ssh", admin_config, "-tt", "root@web-1.fleet", "tty; echo $TERM")
+    assert tty.returncode == 0, tty.stderr.decode()
+    assert b"/dev/pts/" in tty.stdout
+
+
+def test_scp_copies_a_file_both_ways_with_matching_sha256(
+    controller: Controller, fleet: dict[str, Agent], admin_config: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "payload.bin"
+    source.write_bytes(os.urandom(8 << 20))
+    remote = tmp_path / "remote-copy.bin"  # the agent runs on this machine: the "remote" path is local
+    up = ssh_tool("scp", admin_config, str(source), f"root@web-1.fleet:{remote}")
+    assert up.returncode == 0, up.stderr.decode()
+    assert sha256(remote) == sha256(source)
+
+    back = tmp_path / "back.bin"
+    down = ssh_tool("scp", admin_config, f"root@web-1.fleet:{remote}", str(back))
+    assert down.returncode == 0, down.stderr.decode()
+    assert sha256(back) == sha256(source)
+
+
+def test_sftp_lists_a_directory(
+    controller: Controller, fleet: dict[str, Agent], admin_config: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "listed").mkdir()
+    (tmp_path / "listed" / "one.txt").write_text("1")
+    (tmp_path / "listed" / "two.txt").write_text("2")
+    batch = tmp_path / "batch"
+    batch.write_text(f"ls -1 {tmp_path / 'listed'}\n")
+    result = ssh_tool("sftp", admin_config, "-b", str(batch), "root@web-1.fleet")
+    assert result.returncode == 0, result.stderr.decode()
+    names = [Path(line).name for line in result.stdout.decode().split() if line.endswith(".txt")]
+    assert sorted(names) == ["one.txt", "two.txt"]
+
+
+def test_a_login_the_role_does_not_allow_is_refused_and_audited(
+    controller: Controller, fleet: dict[str, Agent], login_user: str, tmp_path: Path
+) -> None:
+    role_file = tmp_path / "deploy-only.yaml"
+    role_file.write_text(DEPLOY_ONLY)
+    controller.opsctl("admin", "role", "create", "deploy-only", "--file", str(role_file))
+    profile = controller.issue_profile("sshbob", tmp_path / "bob", roles=("deploy-only",))
+    config = ssh_config(controller, profile, tmp_path)
+
+    allowed = ssh_tool("ssh", config, f"{login_user}@web-1.fleet", "id -un")
+    assert allowed.returncode == 0, allowed.stderr.decode()
+    assert allowed.stdout.decode().strip() == login_user
+
+    refused = ssh_tool("ssh", config, "root@web-1.fleet", "id -un")
+    assert refused.returncode == 255
+    assert refused.stdout == b""
+    assert b"root" in refused.stderr and b"may not" in refused.stderr, refused.stderr.decode()
+
+    events = controller.opsctl_json("audit", "list", "--actor", "operator:sshbob", "--outcome", "denied")
+    assert any(e["action"] == "session.start" for e in events), events
+
+
+def test_an_expired_certificate_is_refused(
+    controller: Controller, fleet: dict[str, Agent], admin_config: Path, tmp_path: Path
+) -> None:
+    # A certificate the fleet's own user CA signed, for the right operator, but expired.
+    user_ca = asyncssh.read_private_key(controller.state_dir / "ca" / "ssh-user-ca")
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    cert = user_ca.generate_user_certificate(key, "admin", principals=["admin"], valid_after="-2h", valid_before="-1h")
+    key.write_private_key(tmp_path / "expired")
+    cert.write_certificate(tmp_path / "expired-cert.pub")
+    config = tmp_path / "expired_config"
+    text = admin_config.read_text()
+    profile_ssh = str(controller.profile / "ssh")
+    config.write_text(
+        text.replace(f"{profile_ssh}/id_ed25519-cert.pub", str(tmp_path / "expired-cert.pub")).replace(
+            f"{profile_ssh}/id_ed25519", str(tmp_path / "expired")
+        )
+    )
+    assert str(tmp_path / "expired") in config.read_text()
+
+    result = ssh_tool("ssh", config, "root@web-1.fleet", "true")
+    assert result.returncode == 255
+    assert b"Permission denied" in result.stderr, result.stderr.decode()
