@@ -17,6 +17,10 @@ Rule semantics that the decision code relies on, all checked here:
   *except* ``root``, which must be listed explicitly; a request without a login (reading, cancelling)
   needs no login in the rule. In a **deny** rule, ``*`` is every login *including* ``root`` (a
   deny errs on the side of matching), and a deny rule without logins applies whatever the login.
+* ``destinations`` only apply to ``ssh.forward``: ``HOST:PORT`` patterns a port forward may reach
+  from the host (:func:`destination_matches`). An **allow** rule without destinations allows no
+  forward; ``*`` allows any. A **deny** rule without destinations refuses every forward; with
+  destinations only those.
 
 Roles are immutable (tuples, frozen dataclasses). This module is the document only, shared by the
 controller and ``opsctl admin role``; what a role allows is decided in ``fleetops.controller.authz``.
@@ -27,6 +31,7 @@ dropped second ``deny:`` block would widen access.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -44,6 +49,10 @@ ACTIONS: tuple[str, ...] = (
     "hosts.tag",
     "command.run",
     "session.start",
+    "ssh.forward",
+    "ssh.forward_remote",
+    "ssh.agent",
+    "file.transfer",
     "patch.scan",
     "patch.install",
     "window.manage",
@@ -52,12 +61,25 @@ ACTIONS: tuple[str, ...] = (
 )
 #: Actions whose decision depends on the hosts involved: decided host by host.
 HOST_SCOPED_ACTIONS: frozenset[str] = frozenset(
-    {"hosts.read", "hosts.tag", "command.run", "session.start", "patch.scan", "patch.install"}
+    {
+        "hosts.read",
+        "hosts.tag",
+        "command.run",
+        "session.start",
+        "ssh.forward",
+        "ssh.forward_remote",
+        "ssh.agent",
+        "file.transfer",
+        "patch.scan",
+        "patch.install",
+    }
 )
 #: Actions on the control plane itself: hosts play no part.
 GLOBAL_ACTIONS: frozenset[str] = frozenset(ACTIONS) - HOST_SCOPED_ACTIONS
 #: Actions that run something as a user on the host, so that a login (run-as user) is checked.
 LOGIN_ACTIONS: frozenset[str] = frozenset({"command.run", "session.start"})
+#: The action whose rules name destinations (``HOST:PORT`` patterns a forward may reach).
+FORWARD_ACTION = "ssh.forward"
 
 ANY = "*"
 ROOT = "root"
@@ -65,11 +87,19 @@ MAX_ROLE_NAME = 64
 MAX_DESCRIPTION = 1024
 MAX_RULES = 100
 MAX_LOGINS = 100
+MAX_DESTINATIONS = 100
 
 #: Login names as the controller accepts them for --as (controller/sessions/models.py).
 _LOGIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\$?")
 _ROLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_RULE_KEYS = ("actions", "hosts", "logins")
+_RULE_KEYS = ("actions", "hosts", "logins", "destinations")
+#: ``HOST:PORT`` of a destination pattern: a glob of a name or address ([...] for IPv6), and ``*``,
+#: a port or a range ``LOW-HIGH``.
+_DESTINATION = re.compile(r"(?P<host>\[[0-9A-Fa-f:.*?]+\]|[A-Za-z0-9_.*?-]{1,253}):(?P<port>\*|\d{1,5}(?:-\d{1,5})?)")
+DESTINATION_HINT = (
+    "destinations are HOST:PORT patterns a forward may reach from the host, e.g. 127.0.0.1:5432, "
+    "db.internal:*, *.internal:8000-8999, [::1]:22; '*' means any destination"
+)
 _ROLE_KEYS = ("name", "description", "allow", "deny")
 
 DOC_HINT = "see docs/access.md#roles for the role format"
@@ -96,6 +126,40 @@ def validate_role_name(name: Any) -> str:
     if not _ROLE_NAME.fullmatch(name):
         raise InvalidInput(f"bad role name {name!r}", ROLE_NAME_HINT)
     return name
+
+
+def check_destination(pattern: str) -> str:
+    """``pattern`` (a destination pattern, or ``*``) if valid, else :class:`InvalidInput`."""
+    if pattern == ANY:
+        return pattern
+    match = _DESTINATION.fullmatch(pattern) if isinstance(pattern, str) else None
+    if match is None:
+        raise InvalidInput(f"destinations: {pattern!r} is not HOST:PORT", DESTINATION_HINT)
+    low, _, high = match["port"].partition("-")
+    if low != ANY and not (0 < int(low) <= int(high or low) <= 65535):
+        raise InvalidInput(f"destinations: {pattern!r} has no valid port (1-65535, LOW-HIGH)", DESTINATION_HINT)
+    return pattern
+
+
+def destination_matches(pattern: str, host: str, port: int) -> bool:
+    """Whether a forward to ``host:port`` is one ``pattern`` names.
+
+    The host is compared as the client asked for it (a name is not resolved: ``localhost`` and
+    ``127.0.0.1`` are different destinations), case-insensitively, with ``*`` and ``?`` globs.
+    """
+    if pattern == ANY:
+        return True
+    match = _DESTINATION.fullmatch(pattern)
+    if match is None:
+        return False
+    pattern_host = match["host"].strip("[]")
+    if not fnmatch.fnmatchcase(host.strip("[]").lower(), pattern_host.lower()):
+        return False
+    ports = match["port"]
+    if ports == ANY:
+        return True
+    low, _, high = ports.partition("-")
+    return int(low) <= port <= int(high or low)
 
 
 def _kind_of(value: Any) -> str:
@@ -149,11 +213,13 @@ class Rule:
         actions: names from :data:`ACTIONS`, or ``"*"``.
         hosts: a tag selector; ``""`` or ``"*"`` means every host. Stored canonical (``""`` for all).
         logins: run-as user names; ``"*"`` (allow: any but root; deny: any, root included); ``"root"``.
+        destinations: for ``ssh.forward``: ``HOST:PORT`` patterns (:func:`destination_matches`) or ``"*"``.
     """
 
     actions: tuple[str, ...]
     hosts: str = ""
     logins: tuple[str, ...] = ()
+    destinations: tuple[str, ...] = ()
     selector: Selector | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -217,6 +283,22 @@ class Rule:
             )
         object.__setattr__(self, "logins", tuple(logins))
 
+        destinations = _names(
+            self.destinations if self.destinations is not None else (),
+            "destinations",
+            "destinations: ['127.0.0.1:5432']",
+        )
+        if len(destinations) > MAX_DESTINATIONS:
+            raise InvalidInput(f"destinations: more than {MAX_DESTINATIONS} patterns", "use globs: '*.internal:5432'")
+        for pattern in destinations:
+            check_destination(pattern)
+        if destinations and ANY not in actions and FORWARD_ACTION not in actions:
+            raise InvalidInput(
+                f"destinations: destinations only apply to {FORWARD_ACTION}, which this rule does not list",
+                "remove destinations, or add ssh.forward to the actions",
+            )
+        object.__setattr__(self, "destinations", (ANY,) if ANY in destinations else tuple(destinations))
+
     # -- matching -----------------------------------------------------------------------------
 
     def covers_action(self, action: str) -> bool:
@@ -246,17 +328,30 @@ class Rule:
             return False
         return ANY in self.logins or login in self.logins
 
+    def allows_destination(self, host: str, port: int) -> bool:
+        """As an allow rule: a forward to ``host:port`` is among its destinations (none: no forward)."""
+        return any(destination_matches(p, host, port) for p in self.destinations)
+
+    def denies_destination(self, host: str, port: int) -> bool:
+        """As a deny rule: without destinations, every forward; else those its destinations name."""
+        return not self.destinations or self.allows_destination(host, port)
+
     def describe(self) -> str:
         """One line for listings: ``command.run, session.start on role=web as deploy``."""
         text = ", ".join(self.actions) + (f" on {self.hosts}" if self.hosts else " on every host")
         if self.logins:
             text += " as " + ", ".join(self.logins)
+        if self.destinations:
+            text += " to " + ", ".join(self.destinations)
         return text
 
     # -- serialisation ------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {"actions": list(self.actions), "hosts": self.hosts, "logins": list(self.logins)}
+        doc: dict[str, Any] = {"actions": list(self.actions), "hosts": self.hosts, "logins": list(self.logins)}
+        if self.destinations:  # left out when empty: role documents from before keep their shape
+            doc["destinations"] = list(self.destinations)
+        return doc
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "rule") -> Rule:
@@ -267,12 +362,17 @@ class Rule:
         if unknown:
             raise InvalidInput(
                 f"{where}: unknown key(s): {', '.join(unknown)}",
-                f"a rule has actions, hosts (a tag selector) and logins, {RULE_EXAMPLE}",
+                f"a rule has actions, hosts (a tag selector), logins and destinations, {RULE_EXAMPLE}",
             )
         if "actions" not in d:
             raise InvalidInput(f"{where}: the rule has no actions", RULE_EXAMPLE)
         try:
-            return cls(actions=d["actions"], hosts=d.get("hosts", ""), logins=d.get("logins", ()))
+            return cls(
+                actions=d["actions"],
+                hosts=d.get("hosts", ""),
+                logins=d.get("logins", ()),
+                destinations=d.get("destinations", ()),
+            )
         except InvalidInput as exc:
             raise InvalidInput(f"{where}.{exc.message}", exc.hint) from None
 
@@ -451,8 +551,8 @@ def role_to_text(role: Role, fmt: Literal["yaml", "json"] = "yaml") -> str:
 BUILTIN_ROLES: Mapping[str, Role] = {
     "admin": Role(
         name="admin",
-        description="Everything, on every host, as any login including root.",
-        allow=(Rule(actions=(ANY,), logins=(ANY, ROOT)),),
+        description="Everything, on every host, as any login including root, forwarding anywhere.",
+        allow=(Rule(actions=(ANY,), logins=(ANY, ROOT), destinations=(ANY,)),),
     ),
     "auditor": Role(
         name="auditor",

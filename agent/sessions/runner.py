@@ -109,6 +109,11 @@ class SessionRequest:
                 user_ca_keys=tuple(message.ssh.user_ca_keys),
                 operator=message.ssh.operator,
                 login=message.run_as,
+                forward_to=tuple(message.ssh.forward_to),
+                forward_denied=tuple(message.ssh.forward_denied),
+                forward_remote=message.ssh.forward_remote,
+                agent_forwarding=message.ssh.agent_forwarding,
+                file_transfer=message.ssh.file_transfer,
             )
         return cls(
             session_id=message.session_id,

@@ -125,17 +125,21 @@ class SessionChannel(SessionProcess):
         account: the login account.
         terminals: starts sessions on a pty (the agent's ``TerminalFactory``).
         tasks: where the channel's task is counted.
+        file_transfer: sftp and scp are served (the operator's roles grant ``file.transfer``).
     """
 
-    def __init__(self, account: LoginAccount, terminals: TerminalFactory, tasks: SessionTasks) -> None:
+    def __init__(
+        self, account: LoginAccount, terminals: TerminalFactory, tasks: SessionTasks, file_transfer: bool = False
+    ) -> None:
         own_sftp: Callable[[asyncssh.channel.SSHChannel[bytes]], asyncssh.SFTPServer] | None = None
         if account.own:
 
             def own_sftp(chan: asyncssh.channel.SSHChannel[bytes]) -> asyncssh.SFTPServer:
                 return OwnAccountSftpServer(cast(asyncssh.SSHServerChannel[bytes], chan), account.home)
 
-        super().__init__(self._serve, own_sftp, SFTP_VERSION, account.own)
+        super().__init__(self._serve, own_sftp, SFTP_VERSION, account.own and file_transfer)
         self._account = account
+        self._file_transfer = file_transfer
         self._terminals = terminals
         self._tasks = tasks
 
@@ -143,6 +147,9 @@ class SessionChannel(SessionProcess):
         """Accept ``sftp``, the one subsystem there is."""
         if subsystem != "sftp":
             log.warning("SSH subsystem %r refused: only sftp is served", subsystem)
+            return False
+        if not self._file_transfer:
+            log.warning("SSH sftp as %s refused: the operator's roles do not grant file.transfer", self._account.name)
             return False
         return True
 

@@ -10,15 +10,16 @@ Who may log in (the server runs as root on every host, so each check fails close
 
 - only public-key authentication, only with an OpenSSH *user certificate* signed by one of the
   fleet's SSH user CAs (``cert-authority`` entries: asyncssh checks the CA signature, the validity
-  period, the certificate's source-address and force-command, and that its principals name the
-  username), no password, keyboard-interactive, host-based, GSS or plain keys;
+  period, the certificate's source-address and force-command, and that a principal names the
+  operator), no password, keyboard-interactive, host-based, GSS or plain keys;
 - the certificate's *key id* must equal :attr:`SshSetup.operator` and the username must be
   :attr:`SshSetup.login`: asyncssh offers no hook that sees the certificate, so the server wraps the
   connection's ``validate_public_key`` (see :meth:`_FleetSshServer.connection_made`), and
   ``auth_completed`` drops a connection that logged in without passing that check.
 
-Forwarding of any kind is refused for now, one method per kind on :class:`ForwardingPolicy`, the
-one place where a later authorization callback plugs in.
+Forwarding is decided per request by :class:`~fleetops.agent.ssh.setup.GrantedForwarding` (what
+the operator's roles allow on this host, as the controller sent it; one method per kind), and
+sftp/scp only run when the setup grants file transfer.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ import os
 import pwd
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 
 from fleetops.agent.sessions.interfaces import READ_CHUNK_SIZE, TerminalFactory
 from fleetops.agent.ssh.certificates import Credentials, login_refusal, parse_credentials
 from fleetops.agent.ssh.channels import LoginAccount, SessionChannel, SessionTasks
+from fleetops.agent.ssh.setup import ForwardingPolicy, GrantedForwarding, SshSetup
 from fleetops.common.errors import InvalidInput, NotFound
 from fleetops.common.ssh import asyncssh
 
@@ -47,60 +48,6 @@ LOGIN_TIMEOUT = 60.0
 SERVER_FAILURE_EXIT_CODE = 255
 
 _PublicKeyCheck = Callable[[str, bytes, bytes, bytes], Awaitable[bool]]
-
-
-@dataclass(frozen=True)
-class SshSetup:
-    """What the controller tells the agent for one SSH session.
-
-    Attributes:
-        host_certificate: OpenSSH certificate line certifying the agent's host key (by the fleet's
-            SSH host CA).
-        user_ca_keys: OpenSSH public key lines of the SSH user CA(s).
-        operator: the user certificate's key id must equal this.
-        login: the only username the client may log in as (``""``: the agent's own account).
-    """
-
-    host_certificate: str
-    user_ca_keys: tuple[str, ...]
-    operator: str
-    login: str
-
-
-class ForwardingPolicy:
-    """Whether a connection may forward; one method per kind. This default refuses every kind.
-
-    Agent and X11 forwarding are decided once per connection, as it starts (asyncssh takes them as
-    connection options); the others per request.
-    """
-
-    def allow_local_forward(self, operator: str, dest_host: str, dest_port: int) -> bool:
-        """``ssh -L`` / ``-W`` (direct-tcpip) to ``dest_host:dest_port``. Default: refused."""
-        log.warning("SSH local port forwarding to %s:%d refused for %s", dest_host, dest_port, operator)
-        return False
-
-    def allow_remote_forward(self, operator: str, listen_host: str, listen_port: int) -> bool:
-        """``ssh -R`` (tcpip-forward) listening on ``listen_host:listen_port``. Default: refused."""
-        log.warning("SSH remote port forwarding on %s:%d refused for %s", listen_host, listen_port, operator)
-        return False
-
-    def allow_unix_forward(self, operator: str, path: str) -> bool:
-        """Forwarding to or from the UNIX socket ``path`` (either direction). Default: refused."""
-        log.warning("SSH UNIX socket forwarding of %s refused for %s", path, operator)
-        return False
-
-    def allow_tunnel(self, operator: str) -> bool:
-        """``ssh -w`` (tun/tap devices). Default: refused."""
-        log.warning("SSH tunnel device forwarding refused for %s", operator)
-        return False
-
-    def allow_agent_forwarding(self, operator: str) -> bool:
-        """``ssh -A``. Default: refused."""
-        return False
-
-    def allow_x11_forwarding(self, operator: str) -> bool:
-        """``ssh -X``. Default: refused."""
-        return False
 
 
 class SshServerFactory:
@@ -126,7 +73,7 @@ class SshServerFactory:
         self._setup = setup
         self._host_key = host_key
         self._terminals = terminals
-        self._forwarding = forwarding or ForwardingPolicy()
+        self._forwarding = forwarding or GrantedForwarding(setup)
         self._login_timeout = login_timeout
 
     async def spawn(
@@ -164,7 +111,9 @@ class SshServerFactory:
             outer.close()
             inner.close()
             raise
-        server = _FleetSshServer(self._setup.operator, account, self._terminals, self._forwarding)
+        server = _FleetSshServer(
+            self._setup.operator, account, self._terminals, self._forwarding, file_transfer=self._setup.file_transfer
+        )
         options = _server_options(credentials, server, self._forwarding, self._setup.operator, self._login_timeout)
         log.info("SSH server started for %s logging in as %s", self._setup.operator, account.name)
         return SshTerminal(reader, writer, server, inner, options)
@@ -277,9 +226,16 @@ class _FleetSshServer(asyncssh.SSHServer):
     """Policy of one connection: who may log in, which channels open. Protocol stays in asyncssh."""
 
     def __init__(
-        self, operator: str, account: LoginAccount, terminals: TerminalFactory, forwarding: ForwardingPolicy
+        self,
+        operator: str,
+        account: LoginAccount,
+        terminals: TerminalFactory,
+        forwarding: ForwardingPolicy,
+        *,
+        file_transfer: bool = False,
     ) -> None:
         self.operator = operator
+        self._file_transfer = file_transfer
         self.account = account
         self.sessions = SessionTasks()
         self.connection: asyncssh.SSHServerConnection | None = None
@@ -343,7 +299,7 @@ class _FleetSshServer(asyncssh.SSHServer):
     def session_requested(self) -> SessionChannel | bool:
         if not self._logged_in:
             return False
-        return SessionChannel(self.account, self._terminals, self.sessions)
+        return SessionChannel(self.account, self._terminals, self.sessions, self._file_transfer)
 
     def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
         if not (self._logged_in and self._forwarding.allow_local_forward(self.operator, dest_host, dest_port)):

@@ -36,6 +36,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+#: Actions no RPC needs: decided once per SSH session for what happens inside the connection
+#: (``authz.ssh``; docs/ssh.md).
+SSH_SESSION_ACTIONS = frozenset({"ssh.forward", "ssh.forward_remote", "ssh.agent", "file.transfer"})
+
 RPC_ACTIONS: dict[str, str | None] = {
     # identity
     "WhoAmI": None,

@@ -115,7 +115,14 @@ class GrpcAgentChannel:
         if ssh is not None:
             open_session.ssh.CopyFrom(
                 agent_pb2.SshServerSetup(
-                    host_certificate=ssh.host_certificate, user_ca_keys=ssh.user_ca_keys, operator=ssh.operator
+                    host_certificate=ssh.host_certificate,
+                    user_ca_keys=ssh.user_ca_keys,
+                    operator=ssh.operator,
+                    forward_to=ssh.rights.forward_to,
+                    forward_denied=ssh.rights.forward_denied,
+                    forward_remote=ssh.rights.forward_remote,
+                    agent_forwarding=ssh.rights.agent_forwarding,
+                    file_transfer=ssh.rights.file_transfer,
                 )
             )
         return await self._send(host_id, agent_pb2.ControllerMessage(open_session=open_session))

@@ -19,6 +19,8 @@ from fleetops.common import errors
 from fleetops.common.errors import FleetopsError, InvalidInput
 from fleetops.common.session_flow import RESUME_SECONDS, ProtocolError
 from fleetops.controller.audit.service import AuditLog
+from fleetops.controller.authz.ssh import SshRights
+from fleetops.controller.fleet.models import Host
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.peer import Peer
 from fleetops.controller.sessions.broker import SessionBroker
@@ -110,8 +112,12 @@ async def operator_session(
     context: grpc.aio.ServicerContext,
     authorize: Callable[[Any, str], None] | None = None,
     relay: SessionRelay | None = None,
+    ssh_rights: Callable[[Host], SshRights] | None = None,
 ) -> None:
-    """opsctl's leg of a session; a resume of one another replica brokers is relayed there whole."""
+    """opsctl's leg of a session; a resume of one another replica brokers is relayed there whole.
+
+    ``ssh_rights`` says what an SSH session may do on its host besides logging in (none without it).
+    """
     first = await _first(request_iterator)
     if first is None:
         return
@@ -124,7 +130,11 @@ async def operator_session(
     try:
         if kind == "start":
             live = await broker.open(
-                peer.actor, _request_from_proto(first.start), authorize=authorize, identity=peer.identity.name
+                peer.actor,
+                _request_from_proto(first.start),
+                authorize=authorize,
+                identity=peer.identity.name,
+                ssh_rights=ssh_rights,
             )
             received = 0
         elif kind == "attach":

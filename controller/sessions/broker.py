@@ -22,6 +22,7 @@ from fleetops.common.errors import Conflict, FleetopsError, InvalidInput, NotFou
 from fleetops.common.limits import KIB, truncate_utf8
 from fleetops.common.states import EndReason, SessionState, TranscriptState
 from fleetops.controller.audit.service import AuditLog
+from fleetops.controller.authz.ssh import SshRights
 from fleetops.controller.fleet.models import Host, HostStatus
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.objects.interfaces import ObjectStore
@@ -158,11 +159,13 @@ class SessionBroker:
         *,
         authorize: Callable[[Host, str], None] | None = None,
         identity: str = "",
+        ssh_rights: Callable[[Host], SshRights] | None = None,
     ) -> LiveSession:
         """Start a session: the host must be online here; returns once the agent started it.
 
         ``operator`` is the actor recorded (``operator:alice``); ``identity`` the operator's name,
         which an SSH session's user certificate must carry (default: ``operator`` after its kind).
+        ``ssh_rights`` decides what an SSH session may do besides logging in (nothing without it).
 
         Raises:
             InvalidInput: a malformed request.
@@ -181,7 +184,9 @@ class SessionBroker:
                 "a session needs the host's agent connected; see `opsctl hosts show " + host.name + "`",
             )
         name = identity or operator.partition(":")[2] or operator
-        ssh = self._ssh_setup(host, name) if request.kind is SessionKind.SSH else None
+        ssh = None
+        if request.kind is SessionKind.SSH:
+            ssh = self._ssh_setup(host, name, ssh_rights(host) if ssh_rights is not None else SshRights())
         session_id = new_session_id()
         record = await self._store.create(
             id=session_id,
@@ -249,7 +254,7 @@ class SessionBroker:
         self._spawn(self._supervise(live), f"session {session_id}")
         return live
 
-    def _ssh_setup(self, host: Host, operator: str) -> SshServerSetup:
+    def _ssh_setup(self, host: Host, operator: str, rights: SshRights) -> SshServerSetup:
         """What the host's SSH server needs for this SSH session.
 
         Raises:
@@ -263,7 +268,7 @@ class SessionBroker:
                 "update the agent on the host to this controller's version",
             )
         try:
-            return self._ssh.server_setup(host, operator)
+            return self._ssh.server_setup(host, operator, rights)
         except InvalidInput as exc:
             raise Unavailable(f"host {host.name}: {exc.message}", "restart the agent on the host") from exc
 

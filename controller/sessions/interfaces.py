@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from fleetops.controller.authz.ssh import SshRights
 from fleetops.controller.fleet.models import Host
 from fleetops.controller.sessions.models import SessionRequest, SshServerSetup
 
@@ -24,8 +25,8 @@ class SessionOpener(Protocol):
 class SshCertifier(Protocol):
     """Makes what an agent's SSH server needs for one SSH session (``controller.ssh.SshAuthority``)."""
 
-    def server_setup(self, host: Host, operator: str) -> SshServerSetup:
-        """The host's certificate for this session and the user CAs its server trusts.
+    def server_setup(self, host: Host, operator: str, rights: SshRights) -> SshServerSetup:
+        """The host's certificate for this session, the user CAs its server trusts, and ``rights``.
 
         Raises:
             InvalidInput: the host's SSH host key on record is not a key.

@@ -11,6 +11,7 @@ from enum import StrEnum
 from fleetops.common.errors import InvalidInput
 from fleetops.common.states import SessionState, TranscriptState
 from fleetops.common.terminal import check_size
+from fleetops.controller.authz.ssh import SshRights
 
 #: Default limits (docs/sessions.md).
 DEFAULT_IDLE_TIMEOUT = 20 * 60.0
@@ -44,6 +45,7 @@ class SshServerSetup:
     host_certificate: str  # the host's SSH host key certified for this session (OpenSSH line)
     user_ca_keys: tuple[str, ...]  # CA public keys whose user certificates may log in
     operator: str  # the user certificate's key id must be this operator's name
+    rights: SshRights = SshRights()  # forwards, agent forwarding, file transfer (none by default)
 
 
 def new_session_id() -> str:

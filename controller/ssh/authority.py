@@ -23,6 +23,7 @@ from pathlib import Path
 from fleetops.common.errors import InvalidInput, NotFound
 from fleetops.common.files import write_public_file, write_secret_file
 from fleetops.common.ssh import KEY_ALGORITHM, asyncssh, host_principals
+from fleetops.controller.authz.ssh import SshRights
 from fleetops.controller.fleet.models import Host
 from fleetops.controller.sessions.models import SshServerSetup
 
@@ -116,8 +117,8 @@ class SshAuthority:
         )
         return cert.export_certificate("openssh").decode().strip()
 
-    def server_setup(self, host: Host, operator: str) -> SshServerSetup:
-        """What ``host``'s SSH server needs for one SSH session of ``operator``.
+    def server_setup(self, host: Host, operator: str, rights: SshRights) -> SshServerSetup:
+        """What ``host``'s SSH server needs for one SSH session of ``operator``, who may do ``rights``.
 
         Raises:
             InvalidInput: the host's SSH host key on record is not a key.
@@ -126,6 +127,7 @@ class SshAuthority:
             host_certificate=self.certify_host(host.id, host.name, host.ssh_host_key),
             user_ca_keys=(self.user_ca_key,),
             operator=operator,
+            rights=rights,
         )
 
     def certify_operator(

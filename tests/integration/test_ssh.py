@@ -8,10 +8,14 @@ trust-on-first-use prompt and no static key anywhere (docs/ssh.md).
 from __future__ import annotations
 
 import hashlib
+import http.server
 import os
 import pwd
 import shutil
+import socket
 import subprocess
+import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +23,7 @@ import pytest
 
 from fleetops.common.ssh import asyncssh
 
-from harness import BASE_ENV, Agent, Controller, start_fleet
+from harness import BASE_ENV, Agent, Controller, candidate_port, start_fleet, wait_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -75,6 +79,30 @@ def login_user() -> str:
 @pytest.fixture(scope="module")
 def admin_config(module_controller: Controller, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ssh_config(module_controller, module_controller.profile, tmp_path_factory.mktemp("admin-ssh"))
+
+
+@pytest.fixture(scope="module")
+def web_server() -> Iterator[int]:
+    """An HTTP server on 127.0.0.1 (on the host: the agent runs on this machine); yields its port."""
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"hello from {self.path}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    thread.join()
 
 
 def ssh_tool(tool: str, config: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -148,8 +176,33 @@ def test_sftp_lists_a_directory(
     assert sorted(names) == ["one.txt", "two.txt"]
 
 
+def test_ssh_L_forwards_a_local_port_to_a_web_server_behind_the_host(
+    controller: Controller, fleet: dict[str, Agent], admin_config: Path, web_server: int
+) -> None:
+    local = candidate_port()
+    argv = ["ssh", "-F", str(admin_config), "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-N"]
+    argv += ["-L", f"127.0.0.1:{local}:127.0.0.1:{web_server}", "root@web-1.fleet"]
+    forward = subprocess.Popen(argv, env=BASE_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+
+        def listening() -> bool:
+            assert forward.poll() is None, forward.stderr.read().decode() if forward.stderr else ""
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", local)) == 0
+
+        wait_until(listening, 30, f"ssh -L to listen on {local}")
+        for path in ("/a", "/b", "/c"):  # several connections over the one forward
+            with urllib.request.urlopen(f"http://127.0.0.1:{local}{path}", timeout=30) as response:
+                assert response.read() == f"hello from {path}".encode()
+    finally:
+        forward.terminate()
+        forward.wait(timeout=30)
+        if forward.stderr:
+            forward.stderr.close()
+
+
 def test_a_login_the_role_does_not_allow_is_refused_and_audited(
-    controller: Controller, fleet: dict[str, Agent], login_user: str, tmp_path: Path
+    controller: Controller, fleet: dict[str, Agent], login_user: str, web_server: int, tmp_path: Path
 ) -> None:
     role_file = tmp_path / "deploy-only.yaml"
     role_file.write_text(DEPLOY_ONLY)
@@ -168,6 +221,15 @@ def test_a_login_the_role_does_not_allow_is_refused_and_audited(
 
     events = controller.opsctl_json("audit", "list", "--actor", "operator:sshbob", "--outcome", "denied")
     assert any(e["action"] == "session.start" for e in events), events
+
+    # The role grants logging in, not forwarding nor file transfer.
+    request = b"GET / HTTP/1.0\r\n\r\n"
+    forward = ssh_tool("ssh", config, "-W", f"127.0.0.1:{web_server}", f"{login_user}@web-1.fleet", stdin=request)
+    assert forward.returncode == 255 and b"hello" not in forward.stdout
+    assert b"administratively prohibited" in forward.stderr, forward.stderr.decode()
+    listing = ssh_tool("sftp", config, "-b", "-", f"{login_user}@web-1.fleet", stdin=b"ls /\n")
+    assert listing.returncode != 0
+    assert b"subsystem request failed" in listing.stderr, listing.stderr.decode()
 
 
 def test_an_expired_certificate_is_refused(

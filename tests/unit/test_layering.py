@@ -44,6 +44,7 @@ ROOMS = [
     "controller/users",
     "controller/throttle",
     "controller/replicas",
+    "controller/ssh",
 ]
 WIRE = ("grpc", "fleetops.v1", "google.protobuf")
 # The client side of the wire, shared by agent and opsctl: gRPC errors back into the exception tree

@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 
 from fleetops.common.errors import FleetopsError
+from fleetops.controller.authz.ssh import SshRights, ssh_rights
 from fleetops.controller.fleet.models import Host
 from fleetops.controller.rpc import convert
 from fleetops.controller.rpc.access import Access
@@ -55,8 +56,13 @@ class SessionCalls(OperatorAdapter):
         def authorize(host: Host, login: str) -> None:
             access.require([host], login)
 
+        def rights(host: Host) -> SshRights:
+            return ssh_rights(access.roles, host)
+
         try:
-            await operator_session(self._sessions, self._audit, peer, request_iterator, context, authorize, relay)
+            await operator_session(
+                self._sessions, self._audit, peer, request_iterator, context, authorize, relay, ssh_rights=rights
+            )
         finally:
             refused = [d for d in access.decisions if not d.allowed]
             if refused:

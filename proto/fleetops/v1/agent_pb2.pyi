@@ -278,14 +278,24 @@ class OpenSession(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., run_as: _Optional[str] = ..., command: _Optional[str] = ..., size: _Optional[_Union[_session_pb2.TerminalSize, _Mapping]] = ..., term: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., ssh: _Optional[_Union[SshServerSetup, _Mapping]] = ...) -> None: ...
 
 class SshServerSetup(_message.Message):
-    __slots__ = ("host_certificate", "user_ca_keys", "operator")
+    __slots__ = ("host_certificate", "user_ca_keys", "operator", "forward_to", "forward_denied", "forward_remote", "agent_forwarding", "file_transfer")
     HOST_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     USER_CA_KEYS_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_TO_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_DENIED_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_REMOTE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FORWARDING_FIELD_NUMBER: _ClassVar[int]
+    FILE_TRANSFER_FIELD_NUMBER: _ClassVar[int]
     host_certificate: str
     user_ca_keys: _containers.RepeatedScalarFieldContainer[str]
     operator: str
-    def __init__(self, host_certificate: _Optional[str] = ..., user_ca_keys: _Optional[_Iterable[str]] = ..., operator: _Optional[str] = ...) -> None: ...
+    forward_to: _containers.RepeatedScalarFieldContainer[str]
+    forward_denied: _containers.RepeatedScalarFieldContainer[str]
+    forward_remote: bool
+    agent_forwarding: bool
+    file_transfer: bool
+    def __init__(self, host_certificate: _Optional[str] = ..., user_ca_keys: _Optional[_Iterable[str]] = ..., operator: _Optional[str] = ..., forward_to: _Optional[_Iterable[str]] = ..., forward_denied: _Optional[_Iterable[str]] = ..., forward_remote: _Optional[bool] = ..., agent_forwarding: _Optional[bool] = ..., file_transfer: _Optional[bool] = ...) -> None: ...
 
 class AgentSessionMessage(_message.Message):
     __slots__ = ("attach", "output", "input_ack")

@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,8 +40,9 @@ class Fleet:
     def ca_line(self) -> str:
         return self.ca.export_public_key("openssh").decode().strip()
 
-    def setup(self, login: str = "", operator: str = OPERATOR) -> SshSetup:
-        return SshSetup(self.host_certificate, (self.ca_line(),), operator, login)
+    def setup(self, login: str = "", operator: str = OPERATOR, **rights: Any) -> SshSetup:
+        """The setup of a session; file transfer granted unless ``rights`` say otherwise."""
+        return SshSetup(self.host_certificate, (self.ca_line(),), operator, login, **{"file_transfer": True, **rights})
 
     def user_credentials(
         self,
@@ -117,9 +119,9 @@ async def bridge_to(terminal: SshTerminal) -> Bridge:
 
 
 @contextlib.asynccontextmanager
-async def served(fleet: Fleet, login: str = "", operator: str = OPERATOR) -> AsyncIterator[Bridge]:
+async def served(fleet: Fleet, login: str = "", operator: str = OPERATOR, **rights: Any) -> AsyncIterator[Bridge]:
     """A running SSH server factory's terminal, bridged; closed and awaited at the end."""
-    factory = SshServerFactory(fleet.setup(login, operator), fleet.host_key, PosixTerminalFactory())
+    factory = SshServerFactory(fleet.setup(login, operator, **rights), fleet.host_key, PosixTerminalFactory())
     terminal = await factory.spawn(login, None, 80, 24, "xterm", {})
     bridge = await bridge_to(terminal)
     try:
@@ -287,6 +289,56 @@ async def test_logins_that_break_a_rule_are_refused_and_logged(
         assert await bridge.terminal.wait() == 0
     refusals = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
     assert any("refused" in message and expected_log in message for message in refusals), refusals
+
+
+@contextlib.asynccontextmanager
+async def echo_server() -> AsyncIterator[int]:
+    """A TCP server on 127.0.0.1 that sends back what it reads; yields its port."""
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_forwards_reach_the_destinations_the_setup_grants_and_no_others(fleet: Fleet) -> None:
+    login = own_account()
+    async with echo_server() as port:
+        rights = {"forward_to": (f"127.0.0.1:{port}", "*.internal:*"), "forward_denied": ("db.internal:*",)}
+        async with (
+            served(fleet, login, **rights) as bridge,
+            connected(bridge, fleet, fleet.user_credentials(login), login) as conn,
+        ):
+            reader, writer = await conn.open_connection("127.0.0.1", port)
+            writer.write(b"ping")
+            assert await reader.readexactly(4) == b"ping"
+            writer.close()
+            with pytest.raises(asyncssh.ChannelOpenError):
+                await conn.open_connection("127.0.0.1", port + 1 if port < 65535 else port - 1)
+            with pytest.raises(asyncssh.ChannelOpenError):  # named by forward_to, but a deny names it too
+                await conn.open_connection("db.internal", 5432)
+            with pytest.raises(asyncssh.ChannelListenError):  # -R needs forward_remote
+                await conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1", port)
+
+
+async def test_sftp_is_refused_without_file_transfer(fleet: Fleet) -> None:
+    login = own_account()
+    async with (
+        served(fleet, login, file_transfer=False) as bridge,
+        connected(bridge, fleet, fleet.user_credentials(login), login) as conn,
+    ):
+        with pytest.raises(asyncssh.ChannelOpenError):
+            async with conn.start_sftp_client():
+                pass
+        assert (await conn.run("echo still here")).stdout == "still here\n"
 
 
 async def test_local_port_forwarding_is_refused(fleet: Fleet) -> None:

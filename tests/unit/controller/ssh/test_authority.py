@@ -11,6 +11,7 @@ import pytest
 
 from fleetops.common.errors import InvalidInput, NotFound
 from fleetops.common.ssh import asyncssh
+from fleetops.controller.authz.ssh import SshRights
 from fleetops.controller.fleet.models import Host, HostStatus
 from fleetops.controller.ssh.authority import HOST_CA_FILE, USER_CA_FILE, SshAuthority
 
@@ -53,7 +54,7 @@ def test_the_keys_are_made_at_the_first_start_secret_and_then_kept(tmp_path: Pat
 def test_a_host_certificate_names_the_host_and_is_signed_by_the_host_ca(tmp_path: Path) -> None:
     authority = SshAuthority.load(tmp_path, create=True)
     host_key = asyncssh.generate_private_key("ssh-ed25519")
-    setup = authority.server_setup(host(public_line(host_key)), "alice")
+    setup = authority.server_setup(host(public_line(host_key)), "alice", SshRights(file_transfer=True))
     cert = asyncssh.import_certificate(setup.host_certificate)
     for name in ("web-1", "web-1.fleet", "h-1234"):
         cert.validate(CERT_TYPE_HOST, name)  # raises ValueError when not valid for it now
@@ -64,6 +65,7 @@ def test_a_host_certificate_names_the_host_and_is_signed_by_the_host_ca(tmp_path
     assert cert.signing_key.public_data == asyncssh.import_public_key(authority.host_ca_key).public_data
     assert setup.user_ca_keys == (authority.user_ca_key,)
     assert setup.operator == "alice"
+    assert setup.rights == SshRights(file_transfer=True)  # passed on as decided
 
 
 def test_a_host_key_that_is_not_a_key_is_refused(tmp_path: Path) -> None:
