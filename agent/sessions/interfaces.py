@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from fleetops.v1.session_pb2 import SessionActivity
+
 #: Output is read in chunks of at most this many bytes (one chunk becomes one transcript event).
 READ_CHUNK_SIZE = 64 * 1024
 #: Seconds :meth:`Terminal.terminate` leaves the session to end by itself before killing it.
@@ -38,8 +40,11 @@ class Terminal(Protocol):
         """The process id of the program started on the terminal (the session leader on POSIX)."""
         ...
 
-    async def read(self) -> bytes:
+    async def read(self) -> bytes | SessionActivity:
         """The next output, at most :data:`READ_CHUNK_SIZE` bytes; ``b""`` once the terminal is closed.
+
+        An SSH connection's terminal (``agent/ssh``) also returns what happened inside the
+        connection (``SessionActivity``), in order with its bytes; a pseudo-terminal never does.
 
         Output ends when every process holding the terminal has exited or closed it (a background
         job can keep it open after the shell has exited), or after :meth:`close`.

@@ -182,7 +182,10 @@ class SessionRunner:
         self._resume_seconds = resume_seconds
         self._backoff = backoff or default_backoff()
         # Output frames: the bytes read from the terminal, and finally the exit.
-        self._out: SendWindow[bytes | session_pb2.SessionExit] = SendWindow(window_bytes, window_frames)
+        # ...and, for an SSH session, what happened inside the connection (SessionActivity).
+        self._out: SendWindow[bytes | session_pb2.SessionActivity | session_pb2.SessionExit] = SendWindow(
+            window_bytes, window_frames
+        )
         self._in_cursor = ReceiveCursor()
         # Input frames received and not written to the terminal yet. Bounded: the sender has at most
         # its window unacknowledged, and these frames are unacknowledged (checked in _accept_input).
@@ -289,7 +292,7 @@ class SessionRunner:
         """Terminal output into the window (waits while it is full), then the one exit frame."""
         try:
             while data := await terminal.read():
-                await self._out.push(data, len(data))
+                await self._out.push(data, len(data) if isinstance(data, bytes) else data.ByteSize())
         except WindowClosed:
             return
         except Unavailable as exc:
@@ -468,6 +471,11 @@ class SessionRunner:
             message.output.seq = seq
             if isinstance(item, bytes):
                 message.output.data = item
+                async with lock:
+                    await stream.send(message)
+                continue
+            if isinstance(item, session_pb2.SessionActivity):
+                message.output.activity.CopyFrom(item)
                 async with lock:
                     await stream.send(message)
                 continue

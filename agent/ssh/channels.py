@@ -31,6 +31,7 @@ from typing import cast
 
 from fleetops.agent.sessions.interfaces import DEFAULT_HANGUP_GRACE, READ_CHUNK_SIZE, Terminal, TerminalFactory
 from fleetops.agent.sessions.posix_launch import PtyLaunch, build_posix_launch
+from fleetops.agent.ssh.activity import ActivityLog, FileTransfer
 from fleetops.common.errors import FleetopsError, NotFound, PermissionDenied, Unavailable
 from fleetops.common.ssh import asyncssh
 
@@ -95,14 +96,47 @@ class SessionTasks:
 class OwnAccountSftpServer(asyncssh.SFTPServer):
     """asyncssh's SFTP server, for the agent's own account only, starting in its home directory.
 
+    Every file read or written is reported once closed (path, direction, size, and its SHA-256 when
+    the whole file passed in order: ``activity.FileTransfer``).
+
     Args:
         chan: the channel it serves.
-        home: directory relative paths start from (sftp-server's working directory is the home).
+        account: the login (its home: relative paths start there, as sftp-server's do).
+        activity: where file transfers are reported.
     """
 
-    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], home: str) -> None:
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], account: LoginAccount, activity: ActivityLog) -> None:
         super().__init__(chan)
-        self._home = os.fsencode(home)
+        self._home = os.fsencode(account.home)
+        self._login = account.name
+        self._activity = activity
+        self._transfers: dict[int, FileTransfer] = {}
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        file_obj = super().open(path, pflags, attrs)
+        self._transfers[id(file_obj)] = FileTransfer(os.fsdecode(path))
+        return file_obj
+
+    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        data = cast(bytes, super().read(file_obj, offset, size))
+        if (transfer := self._transfers.get(id(file_obj))) is not None:
+            transfer.passed("download", offset, data)
+        return data
+
+    def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        written = cast(int, super().write(file_obj, offset, data))
+        if (transfer := self._transfers.get(id(file_obj))) is not None:
+            transfer.passed("upload", offset, data)
+        return written
+
+    def close(self, file_obj: object) -> None:
+        transfer = self._transfers.pop(id(file_obj), None)
+        size = None
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            size = os.fstat(file_obj.fileno()).st_size  # type: ignore[attr-defined]  # asyncssh file objects: an open file
+        super().close(file_obj)
+        if transfer is not None and transfer.direction:
+            self._activity.audit("file.transfer", {"protocol": "sftp", **transfer.details(size, self._login)})
 
     def map_path(self, path: bytes) -> bytes:
         """Relative paths start at the home directory, not at the agent's working directory."""
@@ -125,20 +159,27 @@ class SessionChannel(SessionProcess):
         account: the login account.
         terminals: starts sessions on a pty (the agent's ``TerminalFactory``).
         tasks: where the channel's task is counted.
+        activity: where the channel reports its terminal (recorded) and its file transfers.
         file_transfer: sftp and scp are served (the operator's roles grant ``file.transfer``).
     """
 
     def __init__(
-        self, account: LoginAccount, terminals: TerminalFactory, tasks: SessionTasks, file_transfer: bool = False
+        self,
+        account: LoginAccount,
+        terminals: TerminalFactory,
+        tasks: SessionTasks,
+        activity: ActivityLog,
+        file_transfer: bool = False,
     ) -> None:
         own_sftp: Callable[[asyncssh.channel.SSHChannel[bytes]], asyncssh.SFTPServer] | None = None
         if account.own:
 
             def own_sftp(chan: asyncssh.channel.SSHChannel[bytes]) -> asyncssh.SFTPServer:
-                return OwnAccountSftpServer(cast(asyncssh.SSHServerChannel[bytes], chan), account.home)
+                return OwnAccountSftpServer(cast(asyncssh.SSHServerChannel[bytes], chan), account, activity)
 
         super().__init__(self._serve, own_sftp, SFTP_VERSION, account.own and file_transfer)
         self._account = account
+        self._activity = activity
         self._file_transfer = file_transfer
         self._terminals = terminals
         self._tasks = tasks
@@ -215,9 +256,13 @@ class SessionChannel(SessionProcess):
         terminal = await self._terminals.spawn(
             self._account.name, process.command, cols, rows, term, passed_environment(process.env)
         )
-        feeding = asyncio.create_task(_feed_terminal(process, terminal))
+        self._activity.terminal_opened(term, cols, rows, process.command)
+        feeding = asyncio.create_task(_feed_terminal(process, terminal, self._activity))
         try:
             while data := await terminal.read():
+                if not isinstance(data, bytes):
+                    continue  # a pty reports no activity of its own
+                await self._activity.terminal_output(data)  # recorded as opsctl session output is
                 try:
                     process.stdout.write(data)
                     await process.stdout.drain()
@@ -239,6 +284,10 @@ class SessionChannel(SessionProcess):
                 f"this host has no sftp-server, so SFTP as {self._account.name} is not available",
                 "install the OpenSSH server package (openssh-server / openssh-sftp-server) on the host",
             )
+        # The host's sftp-server speaks SFTP itself: the agent sees the bytes, not the files.
+        self._activity.audit(
+            "file.transfer", {"protocol": "sftp", "login": self._account.name, "server": program, "files": "not seen"}
+        )
         return await self._run_on_pipes(program, stdin, stdout, stderr)
 
     async def _run_on_pipes(
@@ -317,7 +366,7 @@ async def _start_on_pipes(launch: PtyLaunch) -> asyncio.subprocess.Process:
         ) from exc
 
 
-async def _feed_terminal(process: SessionProcess, terminal: Terminal) -> None:
+async def _feed_terminal(process: SessionProcess, terminal: Terminal, activity: ActivityLog) -> None:
     """Client input to the terminal, window changes to ``resize``; hang up once the channel closes."""
     while True:
         try:
@@ -325,6 +374,7 @@ async def _feed_terminal(process: SessionProcess, terminal: Terminal) -> None:
         except asyncssh.TerminalSizeChanged as change:
             with contextlib.suppress(FleetopsError):
                 terminal.resize(change.width, change.height)
+                activity.terminal_resized(change.width, change.height)
             continue
         except (asyncssh.BreakReceived, asyncssh.SignalReceived):
             continue  # a terminal session gets Ctrl-C as a byte; signal requests are not needed

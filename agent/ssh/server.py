@@ -32,18 +32,23 @@ import os
 import pwd
 import socket
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, cast
 
 from fleetops.agent.sessions.interfaces import READ_CHUNK_SIZE, TerminalFactory
+from fleetops.agent.ssh.activity import ActivityLog, ForwardStats
 from fleetops.agent.ssh.certificates import Credentials, login_refusal, parse_credentials
 from fleetops.agent.ssh.channels import LoginAccount, SessionChannel, SessionTasks
 from fleetops.agent.ssh.setup import ForwardingPolicy, GrantedForwarding, SshSetup
 from fleetops.common.errors import InvalidInput, NotFound
 from fleetops.common.ssh import asyncssh
+from fleetops.v1 import session_pb2
 
 log = logging.getLogger(__name__)
 
 #: Seconds a client has from connecting to logging in.
 LOGIN_TIMEOUT = 60.0
+#: Seconds a closing connection's channels have to report what they did (see SshTerminal.read).
+CLOSING_REPORTS_TIMEOUT = 10.0
 #: Exit code of :meth:`SshTerminal.wait` when the server failed rather than the connection ending.
 SERVER_FAILURE_EXIT_CODE = 255
 
@@ -135,8 +140,11 @@ class SshTerminal:
         self._reader = reader
         self._writer = writer
         self._server = server
+        self._activity = server.activity
         self._closed = False
         self._terminating = False
+        self._pending_read: asyncio.Future[bytes] | None = None
+        self._ended = False  # the SSH bytes ended: only activity queued before is left to read
         self._serving = asyncio.create_task(self._serve(inner, options))
 
     @property
@@ -144,15 +152,39 @@ class SshTerminal:
         """The agent's own process id: the server runs inside the agent."""
         return os.getpid()
 
-    async def read(self) -> bytes:
-        """The next bytes toward the client, at most ``READ_CHUNK_SIZE``; ``b""`` once the connection is closed."""
-        if self._closed:
+    async def read(self) -> bytes | session_pb2.SessionActivity:
+        """The next bytes toward the client (at most ``READ_CHUNK_SIZE``) or the next activity item
+        (:mod:`~fleetops.agent.ssh.activity`), in the order they happened; ``b""`` once the connection
+        is closed and everything its channels reported while closing was read."""
+        item = self._activity.take()
+        if item is not None:
+            return item
+        if self._closed or self._ended:
             return b""
+        if self._pending_read is None:
+            self._pending_read = asyncio.ensure_future(self._reader.read(READ_CHUNK_SIZE))
+        queued: asyncio.Future[None] = asyncio.ensure_future(self._activity.wait())
+        waiting: set[asyncio.Future[Any]] = {self._pending_read, queued}
         try:
-            data = await self._reader.read(READ_CHUNK_SIZE)
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            queued.cancel()
+        item = self._activity.take()
+        if item is not None:
+            return item  # the read in flight is kept for the next call: no byte is lost
+        pending, self._pending_read = self._pending_read, None
+        try:
+            data = pending.result()
         except OSError:
-            return b""
-        return b"" if self._closed else data
+            data = b""
+        if data and not self._closed:
+            return data
+        # The connection ended: its channels report what they did as they close (a forward's
+        # bytes, a transfer's digest); wait for them, then hand those reports out before the end.
+        self._ended = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._serving), CLOSING_REPORTS_TIMEOUT)
+        return self._activity.take() or b""
 
     async def write(self, data: bytes) -> None:
         """Hand the client's bytes to the server; waits while the socket buffer is full.
@@ -198,6 +230,8 @@ class SshTerminal:
             return
         self.terminate()
         self._closed = True
+        if self._pending_read is not None:
+            self._pending_read.cancel()
         self._writer.close()
 
     async def _serve(self, sock: socket.socket, options: asyncssh.SSHServerConnectionOptions) -> int:
@@ -237,6 +271,7 @@ class _FleetSshServer(asyncssh.SSHServer):
         self.operator = operator
         self._file_transfer = file_transfer
         self.account = account
+        self.activity = ActivityLog()  # terminals, forwards and transfers, for the controller
         self.sessions = SessionTasks()
         self.connection: asyncssh.SSHServerConnection | None = None
         self._terminals = terminals
@@ -299,12 +334,26 @@ class _FleetSshServer(asyncssh.SSHServer):
     def session_requested(self) -> SessionChannel | bool:
         if not self._logged_in:
             return False
-        return SessionChannel(self.account, self._terminals, self.sessions, self._file_transfer)
+        return SessionChannel(self.account, self._terminals, self.sessions, self.activity, self._file_transfer)
 
-    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> Awaitable[asyncssh.SSHTCPSession[bytes]]:
         if not (self._logged_in and self._forwarding.allow_local_forward(self.operator, dest_host, dest_port)):
             raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "port forwarding is refused")
-        return True
+        return self._forward(dest_host, dest_port)
+
+    async def _forward(self, dest_host: str, dest_port: int) -> asyncssh.SSHTCPSession[bytes]:
+        """Connect to the destination, as asyncssh's own forwarder does, counting the bytes each way."""
+        loop = asyncio.get_running_loop()
+        try:
+            _, peer = await loop.create_connection(asyncssh.forward.SSHForwarder, dest_host, dest_port)
+        except OSError as exc:
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, str(exc)) from None
+        stats = ForwardStats(f"{dest_host}:{dest_port}")
+        login = self.account.name
+        forwarder = _CountedForwarder(peer, stats, lambda: self.activity.audit("ssh.forward", stats.details(login)))
+        return cast(asyncssh.SSHTCPSession[bytes], forwarder)  # asyncssh's own forwarder is used so too
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
         return self._logged_in and self._forwarding.allow_remote_forward(self.operator, listen_host, listen_port)
@@ -322,6 +371,29 @@ class _FleetSshServer(asyncssh.SSHServer):
 
     def tap_requested(self, unit: int | None) -> bool:
         return self._logged_in and self._forwarding.allow_tunnel(self.operator)
+
+
+class _CountedForwarder(asyncssh.forward.SSHForwarder):
+    """The channel's side of a forwarded connection: asyncssh's forwarder, counting what passes."""
+
+    def __init__(self, peer: asyncssh.forward.SSHForwarder, stats: ForwardStats, ended: Callable[[], None]) -> None:
+        super().__init__(peer)
+        self._stats = stats
+        self._ended: Callable[[], None] | None = ended
+
+    def data_received(self, data: bytes, datatype: int | None = None) -> None:
+        self._stats.to_destination += len(data)
+        super().data_received(data, datatype)
+
+    def write(self, data: bytes) -> None:
+        self._stats.from_destination += len(data)
+        super().write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._ended is not None:
+            ended, self._ended = self._ended, None
+            ended()
+        super().connection_lost(exc)
 
 
 def _server_options(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ import grpc
 from fleetops.common import errors
 from fleetops.common.errors import FleetopsError, InvalidInput
 from fleetops.common.session_flow import RESUME_SECONDS, ProtocolError
+from fleetops.common.terminal import check_size
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.authz.ssh import SshRights
 from fleetops.controller.fleet.models import Host
@@ -25,7 +27,19 @@ from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.peer import Peer
 from fleetops.controller.sessions.broker import SessionBroker
 from fleetops.controller.sessions.live import Attachment, LiveSession
-from fleetops.controller.sessions.models import AgentAttach, Resize, SessionEnd, SessionKind, SessionRequest
+from fleetops.controller.sessions.models import (
+    ACTIVITY_ACTIONS,
+    MAX_ACTIVITY_DETAILS,
+    Activity,
+    ActivityNote,
+    AgentAttach,
+    Resize,
+    SessionEnd,
+    SessionKind,
+    SessionRequest,
+    TerminalOpened,
+    TerminalOutput,
+)
 from fleetops.v1 import agent_pb2, operator_pb2, session_pb2
 
 log = logging.getLogger(__name__)
@@ -229,13 +243,51 @@ async def _read_operator(live: LiveSession, request_iterator: AsyncIterator[oper
 # -- agent leg ----------------------------------------------------------------------------------
 
 
-def _output_from_proto(frame: session_pb2.SessionOutput) -> bytes | SessionEnd:
+def _output_from_proto(frame: session_pb2.SessionOutput) -> bytes | SessionEnd | Activity | None:
+    """The frame's event; ``None`` for a malformed activity report (skipped, logged)."""
     kind = frame.WhichOneof("event")
     if kind == "data":
         return frame.data
     if kind == "exit":
         return SessionEnd(frame.exit.exit_code, frame.exit.reason or "exited", frame.exit.message)
+    if kind == "activity":
+        try:
+            return activity_from_proto(frame.activity)
+        except InvalidInput as exc:
+            log.warning("output frame %d: ignoring an activity report: %s", frame.seq, exc.message)
+            return None
     raise ProtocolError(f"output frame {frame.seq} carries nothing")
+
+
+def activity_from_proto(activity: session_pb2.SessionActivity) -> Activity:
+    """What the host reports about its SSH connection, checked (it is the host's word).
+
+    Raises:
+        InvalidInput: a report that is empty, too large, of an unknown action or not a JSON object.
+    """
+    kind = activity.WhichOneof("event")
+    if kind == "terminal_output":
+        return TerminalOutput(activity.terminal_output)
+    if kind == "terminal_resized":
+        return Resize(activity.terminal_resized.cols, activity.terminal_resized.rows)
+    if kind == "terminal_opened":
+        opened = activity.terminal_opened
+        check_size(opened.size.cols, opened.size.rows)
+        return TerminalOpened(opened.term[:64], opened.size.cols, opened.size.rows, opened.command[:4096])
+    if kind == "audit":
+        note = activity.audit
+        if note.action not in ACTIVITY_ACTIONS:
+            raise InvalidInput(f"unknown action {note.action[:64]!r}")
+        if len(note.details_json) > MAX_ACTIVITY_DETAILS:
+            raise InvalidInput(f"{note.action}: details longer than {MAX_ACTIVITY_DETAILS} bytes")
+        try:
+            details = json.loads(note.details_json)
+        except ValueError:
+            details = None
+        if not isinstance(details, dict):
+            raise InvalidInput(f"{note.action}: details are not a JSON object")
+        return ActivityNote(note.action, details)
+    raise InvalidInput("an empty activity report")
 
 
 class SessionRelay(Protocol):
@@ -355,7 +407,10 @@ async def _read_agent(
         kind = message.WhichOneof("body")
         if kind == "output":
             await live.agent_output(
-                message.output.seq, _output_from_proto(message.output), lambda end: broker.end_from_agent(live, end)
+                message.output.seq,
+                _output_from_proto(message.output),
+                lambda end: broker.end_from_agent(live, end),
+                lambda activity: broker.agent_activity(live, activity),
             )
         elif kind == "input_ack":
             live.agent_input_ack(message.input_ack)

@@ -31,6 +31,8 @@ from fleetops.controller.sessions.interfaces import SessionOpener, SshCertifier
 from fleetops.controller.sessions.live import Attachment, LiveSession
 from fleetops.controller.sessions.models import (
     LOST_EXIT_CODE,
+    Activity,
+    ActivityNote,
     AgentAttach,
     Session,
     SessionEnd,
@@ -38,6 +40,8 @@ from fleetops.controller.sessions.models import (
     SessionLimits,
     SessionRequest,
     SshServerSetup,
+    TerminalOpened,
+    TerminalOutput,
     check_request,
     new_session_id,
     transcript_key,
@@ -444,13 +448,43 @@ class SessionBroker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(attachment.closed.wait(), 5)
 
-    async def _start_recording(self, live: LiveSession, shell: str) -> None:
+    async def agent_activity(self, live: LiveSession, activity: Activity) -> None:
+        """What the host reports happened inside an SSH session: its terminals are recorded like
+        ``opsctl session`` (from the first pty on), its forwards and transfers are audit events."""
+        record = live.record
+        if isinstance(activity, ActivityNote):
+            details = {"host": record.host_name, "host_id": record.host_id, **activity.details}
+            details["reported_by"] = f"host:{record.host_id}"  # the host's word (docs/ssh.md "Records")
+            await self._audit.record(actor=record.operator, action=activity.action, target=live.id, details=details)
+            return
+        if isinstance(activity, TerminalOpened):
+            if live.sink is None and live.end is None:
+                try:
+                    await self._start_recording(
+                        live, activity.command or "ssh", cols=activity.cols, rows=activity.rows, term=activity.term
+                    )
+                except FleetopsError as exc:
+                    log.error("session %s: cannot record the SSH terminal: %s", live.id, exc.message)
+                    live.request_terminate(
+                        EndReason.RECORDING_FAILED, f"the session ended because it could not be recorded: {exc.message}"
+                    )
+            return
+        if live.encoder is None:
+            return
+        if isinstance(activity, TerminalOutput):
+            await live.record_line(live.encoder.output(live.elapsed(), activity.data))
+        else:
+            await live.record_line(live.encoder.resize(live.elapsed(), activity.cols, activity.rows))
+
+    async def _start_recording(
+        self, live: LiveSession, shell: str, *, cols: int = 0, rows: int = 0, term: str = ""
+    ) -> None:
         record = live.record
         live.encoder = AsciicastEncoder(
-            record.cols,
-            record.rows,
+            cols or record.cols,
+            rows or record.rows,
             timestamp=record.started_at.timestamp(),
-            term=record.term,
+            term=term or record.term,
             shell=shell or None,
             title=f"{record.operator}@{record.host_name}" + (f" as {record.run_as}" if record.run_as else ""),
             record_input=record.record_input,

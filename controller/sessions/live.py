@@ -20,13 +20,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fleetops.common.errors import FleetopsError
 from fleetops.common.session_flow import ReceiveCursor, SendWindow
 from fleetops.common.states import EndReason
 from fleetops.controller.sessions.asciicast import AsciicastEncoder
 from fleetops.controller.sessions.models import (
+    Activity,
+    ActivityNote,
     InputEvent,
     OutputEvent,
     Resize,
@@ -34,6 +36,8 @@ from fleetops.controller.sessions.models import (
     SessionEnd,
     SessionLimits,
     SessionRequest,
+    TerminalOpened,
+    TerminalOutput,
 )
 from fleetops.controller.sessions.spool import TranscriptInfo
 from fleetops.controller.sessions.transcript import TranscriptSink
@@ -158,13 +162,27 @@ class LiveSession:
             self.output_ack.set(seq)
 
     # -- agent side ---------------------------------------------------------------------------
-    async def agent_output(self, seq: int, event: OutputEvent, on_end: Callable[[SessionEnd], None]) -> None:
+    async def agent_output(
+        self,
+        seq: int,
+        event: OutputEvent | Activity | None,
+        on_end: Callable[[SessionEnd], None],
+        on_activity: Callable[[Activity], Awaitable[None]] | None = None,
+    ) -> None:
         """A frame from the agent (duplicates after a resume are dropped).
+
+        An SSH session's activity (``None``: a malformed one) goes to ``on_activity``; the operator
+        gets an empty frame in its place, so both legs keep the agent's sequence numbers.
 
         Raises:
             ProtocolError: a gap in the agent's sequence numbers.
         """
         if not self.out_cursor.accept(seq) or self.end is not None:
+            return
+        if event is None or isinstance(event, (TerminalOpened, TerminalOutput, Resize, ActivityNote)):
+            if event is not None and on_activity is not None:
+                await on_activity(event)
+            self.after_records(lambda: self.out_window.push_nowait(b"", 0))
             return
         if isinstance(event, SessionEnd):
 

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from fleetops.common.errors import InvalidInput
 from fleetops.common.states import SessionState, TranscriptState
@@ -184,6 +185,42 @@ class SessionEnd:
 
 #: One output event: terminal output, or the end.
 OutputEvent = bytes | SessionEnd
+
+# -- what happened inside an SSH connection (the agent's report; docs/ssh.md "Records") ---------
+
+#: Audit actions a host may report about an SSH session (anything else is ignored, and logged).
+ACTIVITY_ACTIONS = frozenset({"ssh.forward", "ssh.forward_remote", "file.transfer"})
+#: Bytes of JSON details a reported audit note may have.
+MAX_ACTIVITY_DETAILS = 8 * 1024
+
+
+@dataclass(frozen=True)
+class TerminalOpened:
+    """A channel of the SSH connection got a pty: the transcript starts at the first one."""
+
+    term: str
+    cols: int
+    rows: int
+    command: str = ""
+
+
+@dataclass(frozen=True)
+class TerminalOutput:
+    """What a pty channel of the SSH connection printed (recorded, never relayed as SSH bytes)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ActivityNote:
+    """A forward or file transfer the host reports, for the audit log (data, not proof)."""
+
+    action: str
+    details: dict[str, Any]
+
+
+#: One activity report; ``None`` stands for one that was malformed (skipped, its seq still counted).
+Activity = TerminalOpened | TerminalOutput | Resize | ActivityNote
 
 
 @dataclass(frozen=True)

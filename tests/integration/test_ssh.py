@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import os
 import pwd
 import shutil
@@ -23,7 +24,7 @@ import pytest
 
 from fleetops.common.ssh import asyncssh
 
-from harness import BASE_ENV, Agent, Controller, candidate_port, start_fleet, wait_until
+from harness import BASE_ENV, PYTHON, Agent, Controller, candidate_port, start_fleet, wait_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -105,6 +106,13 @@ def web_server() -> Iterator[int]:
     thread.join()
 
 
+def asciinema() -> str:
+    program = shutil.which("asciinema", path=os.pathsep.join([str(Path(PYTHON).parent), os.environ["PATH"]]))
+    if program is None:
+        pytest.fail("asciinema is not installed (pip install asciinema; it is in the test extras)")
+    return program
+
+
 def ssh_tool(tool: str, config: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     argv = [tool, "-F", str(config), "-o", "BatchMode=yes", *args]
     return subprocess.run(argv, input=stdin, capture_output=True, env=BASE_ENV, timeout=SSH_TIMEOUT, check=False)
@@ -146,6 +154,34 @@ def test_stdin_passes_and_a_pty_is_given_when_asked(
     assert b"/dev/pts/" in tty.stdout
 
 
+def test_a_shell_on_a_pty_is_recorded_as_an_asciicast_transcript(
+    controller: Controller, fleet: dict[str, Agent], admin_config: Path, tmp_path: Path
+) -> None:
+    shell = ssh_tool("ssh", admin_config, "-tt", "root@web-1.fleet", stdin=b"echo $((6*7))x\nexit 4\n")
+    assert shell.returncode == 4, shell.stderr.decode()
+    assert b"42x" in shell.stdout
+
+    [record] = [s for s in controller.opsctl_json("session", "list", "--host", "web-1") if s["kind"] == "ssh"][:1]
+    done = wait_until(
+        lambda: (
+            (doc := controller.opsctl_json("session", "show", record["id"]))["transcript_state"] == "stored" and doc
+        ),
+        30,
+        "the SSH session's stored transcript",
+    )
+    cast = tmp_path / "ssh.cast"
+    controller.opsctl("session", "export", record["id"], str(cast))
+    data = cast.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == done["transcript_sha256"]
+    header = json.loads(data.splitlines()[0])
+    assert header["version"] == 2 and header["env"]["TERM"]
+    played = subprocess.run(
+        [asciinema(), "cat", str(cast)], capture_output=True, timeout=60, env={**BASE_ENV, "LANG": "C.UTF-8"}
+    )
+    assert played.returncode == 0, played.stderr
+    assert b"42x" in played.stdout
+
+
 def test_scp_copies_a_file_both_ways_with_matching_sha256(
     controller: Controller, fleet: dict[str, Agent], admin_config: Path, tmp_path: Path
 ) -> None:
@@ -160,6 +196,22 @@ def test_scp_copies_a_file_both_ways_with_matching_sha256(
     down = ssh_tool("scp", admin_config, f"root@web-1.fleet:{remote}", str(back))
     assert down.returncode == 0, down.stderr.decode()
     assert sha256(back) == sha256(source)
+
+    # Both copies are audit events with the path, the direction, the size and the file's digest.
+    def transfers() -> dict[str, dict]:
+        events = controller.opsctl_json("audit", "list", "--action", "file.transfer")
+        found = {}
+        for event in events:
+            details = json.loads(event["details_json"])
+            if details.get("path") == str(remote):
+                found[details["direction"]] = details | {"actor": event["actor"]}
+        return found if len(found) == 2 else {}
+
+    found = wait_until(transfers, 30, "the transfers' audit events")
+    for direction in ("upload", "download"):
+        assert found[direction]["sha256"] == sha256(source), found
+        assert found[direction]["size"] == source.stat().st_size and found[direction]["actor"] == "operator:admin"
+        assert found[direction]["host"] == "web-1" and found[direction]["reported_by"].startswith("host:")
 
 
 def test_sftp_lists_a_directory(
@@ -199,6 +251,18 @@ def test_ssh_L_forwards_a_local_port_to_a_web_server_behind_the_host(
         forward.wait(timeout=30)
         if forward.stderr:
             forward.stderr.close()
+
+    # Each forwarded connection is an audit event: where to, bytes each way, how long.
+    def forwards() -> list[dict]:
+        events = controller.opsctl_json("audit", "list", "--action", "ssh.forward")
+        details = [json.loads(e["details_json"]) for e in events]
+        # The readiness probe above opened one too, and sent nothing.
+        mine = [d for d in details if d["destination"] == f"127.0.0.1:{web_server}" and d["bytes_to_destination"]]
+        return mine if len(mine) >= 3 else []
+
+    for note in wait_until(forwards, 30, "the forwards' audit events"):
+        assert note["bytes_from_destination"] > len("hello from /a")  # the response, headers included
+        assert note["direction"] == "local" and note["duration_seconds"] >= 0 and note["login"] == "root"
 
 
 def test_a_login_the_role_does_not_allow_is_refused_and_audited(

@@ -24,25 +24,31 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66leetops/v1/session.proto\x12\x0b\x66leetops.v1\"*\n\x0cTerminalSize\x12\x0c\n\x04\x63ols\x18\x01 \x01(\r\x12\x0c\n\x04rows\x18\x02 \x01(\r\"a\n\x0cSessionInput\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12+\n\x06resize\x18\x03 \x01(\x0b\x32\x19.fleetops.v1.TerminalSizeH\x00\x42\x07\n\x05\x65vent\"_\n\rSessionOutput\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12(\n\x04\x65xit\x18\x03 \x01(\x0b\x32\x18.fleetops.v1.SessionExitH\x00\x42\x07\n\x05\x65vent\"A\n\x0bSessionExit\x12\x11\n\texit_code\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"s\n\rSessionAttach\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x14\n\x0creceived_seq\x18\x02 \x01(\x04\x12)\n\x07refused\x18\x03 \x01(\x0b\x32\x18.fleetops.v1.ErrorDetail\x12\r\n\x05shell\x18\x04 \x01(\t\":\n\x0b\x45rrorDetail\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04hint\x18\x03 \x01(\t*>\n\x0bSessionKind\x12\x19\n\x15SESSION_KIND_TERMINAL\x10\x00\x12\x14\n\x10SESSION_KIND_SSH\x10\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66leetops/v1/session.proto\x12\x0b\x66leetops.v1\"*\n\x0cTerminalSize\x12\x0c\n\x04\x63ols\x18\x01 \x01(\r\x12\x0c\n\x04rows\x18\x02 \x01(\r\"a\n\x0cSessionInput\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12+\n\x06resize\x18\x03 \x01(\x0b\x32\x19.fleetops.v1.TerminalSizeH\x00\x42\x07\n\x05\x65vent\"\x91\x01\n\rSessionOutput\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12(\n\x04\x65xit\x18\x03 \x01(\x0b\x32\x18.fleetops.v1.SessionExitH\x00\x12\x30\n\x08\x61\x63tivity\x18\x04 \x01(\x0b\x32\x1c.fleetops.v1.SessionActivityH\x00\x42\x07\n\x05\x65vent\"\xd1\x01\n\x0fSessionActivity\x12\x36\n\x0fterminal_opened\x18\x01 \x01(\x0b\x32\x1b.fleetops.v1.TerminalOpenedH\x00\x12\x19\n\x0fterminal_output\x18\x02 \x01(\x0cH\x00\x12\x35\n\x10terminal_resized\x18\x03 \x01(\x0b\x32\x19.fleetops.v1.TerminalSizeH\x00\x12+\n\x05\x61udit\x18\x04 \x01(\x0b\x32\x1a.fleetops.v1.ActivityAuditH\x00\x42\x07\n\x05\x65vent\"X\n\x0eTerminalOpened\x12\x0c\n\x04term\x18\x01 \x01(\t\x12\'\n\x04size\x18\x02 \x01(\x0b\x32\x19.fleetops.v1.TerminalSize\x12\x0f\n\x07\x63ommand\x18\x03 \x01(\t\"5\n\rActivityAudit\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x65tails_json\x18\x02 \x01(\t\"A\n\x0bSessionExit\x12\x11\n\texit_code\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"s\n\rSessionAttach\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x14\n\x0creceived_seq\x18\x02 \x01(\x04\x12)\n\x07refused\x18\x03 \x01(\x0b\x32\x18.fleetops.v1.ErrorDetail\x12\r\n\x05shell\x18\x04 \x01(\t\":\n\x0b\x45rrorDetail\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04hint\x18\x03 \x01(\t*>\n\x0bSessionKind\x12\x19\n\x15SESSION_KIND_TERMINAL\x10\x00\x12\x14\n\x10SESSION_KIND_SSH\x10\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fleetops.v1.session_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SESSIONKIND']._serialized_start=526
-  _globals['_SESSIONKIND']._serialized_end=588
+  _globals['_SESSIONKIND']._serialized_start=934
+  _globals['_SESSIONKIND']._serialized_end=996
   _globals['_TERMINALSIZE']._serialized_start=42
   _globals['_TERMINALSIZE']._serialized_end=84
   _globals['_SESSIONINPUT']._serialized_start=86
   _globals['_SESSIONINPUT']._serialized_end=183
-  _globals['_SESSIONOUTPUT']._serialized_start=185
-  _globals['_SESSIONOUTPUT']._serialized_end=280
-  _globals['_SESSIONEXIT']._serialized_start=282
-  _globals['_SESSIONEXIT']._serialized_end=347
-  _globals['_SESSIONATTACH']._serialized_start=349
-  _globals['_SESSIONATTACH']._serialized_end=464
-  _globals['_ERRORDETAIL']._serialized_start=466
-  _globals['_ERRORDETAIL']._serialized_end=524
+  _globals['_SESSIONOUTPUT']._serialized_start=186
+  _globals['_SESSIONOUTPUT']._serialized_end=331
+  _globals['_SESSIONACTIVITY']._serialized_start=334
+  _globals['_SESSIONACTIVITY']._serialized_end=543
+  _globals['_TERMINALOPENED']._serialized_start=545
+  _globals['_TERMINALOPENED']._serialized_end=633
+  _globals['_ACTIVITYAUDIT']._serialized_start=635
+  _globals['_ACTIVITYAUDIT']._serialized_end=688
+  _globals['_SESSIONEXIT']._serialized_start=690
+  _globals['_SESSIONEXIT']._serialized_end=755
+  _globals['_SESSIONATTACH']._serialized_start=757
+  _globals['_SESSIONATTACH']._serialized_end=872
+  _globals['_ERRORDETAIL']._serialized_start=874
+  _globals['_ERRORDETAIL']._serialized_end=932
 # @@protoc_insertion_point(module_scope)

@@ -32,14 +32,46 @@ class SessionInput(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., data: _Optional[bytes] = ..., resize: _Optional[_Union[TerminalSize, _Mapping]] = ...) -> None: ...
 
 class SessionOutput(_message.Message):
-    __slots__ = ("seq", "data", "exit")
+    __slots__ = ("seq", "data", "exit", "activity")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     EXIT_FIELD_NUMBER: _ClassVar[int]
+    ACTIVITY_FIELD_NUMBER: _ClassVar[int]
     seq: int
     data: bytes
     exit: SessionExit
-    def __init__(self, seq: _Optional[int] = ..., data: _Optional[bytes] = ..., exit: _Optional[_Union[SessionExit, _Mapping]] = ...) -> None: ...
+    activity: SessionActivity
+    def __init__(self, seq: _Optional[int] = ..., data: _Optional[bytes] = ..., exit: _Optional[_Union[SessionExit, _Mapping]] = ..., activity: _Optional[_Union[SessionActivity, _Mapping]] = ...) -> None: ...
+
+class SessionActivity(_message.Message):
+    __slots__ = ("terminal_opened", "terminal_output", "terminal_resized", "audit")
+    TERMINAL_OPENED_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_RESIZED_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_FIELD_NUMBER: _ClassVar[int]
+    terminal_opened: TerminalOpened
+    terminal_output: bytes
+    terminal_resized: TerminalSize
+    audit: ActivityAudit
+    def __init__(self, terminal_opened: _Optional[_Union[TerminalOpened, _Mapping]] = ..., terminal_output: _Optional[bytes] = ..., terminal_resized: _Optional[_Union[TerminalSize, _Mapping]] = ..., audit: _Optional[_Union[ActivityAudit, _Mapping]] = ...) -> None: ...
+
+class TerminalOpened(_message.Message):
+    __slots__ = ("term", "size", "command")
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    term: str
+    size: TerminalSize
+    command: str
+    def __init__(self, term: _Optional[str] = ..., size: _Optional[_Union[TerminalSize, _Mapping]] = ..., command: _Optional[str] = ...) -> None: ...
+
+class ActivityAudit(_message.Message):
+    __slots__ = ("action", "details_json")
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    action: str
+    details_json: str
+    def __init__(self, action: _Optional[str] = ..., details_json: _Optional[str] = ...) -> None: ...
 
 class SessionExit(_message.Message):
     __slots__ = ("exit_code", "reason", "message")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
+import json
 import os
 import pwd
 import socket
@@ -21,6 +23,7 @@ from fleetops.agent.ssh import SshServerFactory, SshSetup, SshTerminal
 from fleetops.agent.ssh.channels import SFTP_SERVER_PATHS
 from fleetops.common.errors import InvalidInput
 from fleetops.common.ssh import asyncssh
+from fleetops.v1 import session_pb2
 
 pytestmark = pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="runs as root on POSIX")
 
@@ -85,6 +88,13 @@ class Bridge:
     terminal: SshTerminal
     client_socket: socket.socket
     pumps: list[asyncio.Task[None]]
+    activity: list[session_pb2.SessionActivity]  # what the terminal reported besides the SSH bytes
+
+    def audits(self, action: str) -> list[dict[str, Any]]:
+        return [json.loads(a.audit.details_json) for a in self.activity if a.audit.action == action]
+
+    def recorded(self) -> bytes:
+        return b"".join(a.terminal_output for a in self.activity if a.WhichOneof("event") == "terminal_output")
 
     async def close(self) -> int:
         self.terminal.close()
@@ -106,16 +116,21 @@ async def bridge_to(terminal: SshTerminal) -> Bridge:
             await terminal.write(data)
         terminal.terminate()  # the client hung up, as the session runner does when its stream ends
 
+    activity: list[session_pb2.SessionActivity] = []
+
     async def from_terminal() -> None:
         try:
             while data := await terminal.read():
+                if isinstance(data, session_pb2.SessionActivity):
+                    activity.append(data)
+                    continue
                 writer.write(data)
                 await writer.drain()
         finally:
             writer.close()
 
     pumps = [asyncio.create_task(to_terminal()), asyncio.create_task(from_terminal())]
-    return Bridge(terminal, client_socket, pumps)
+    return Bridge(terminal, client_socket, pumps, activity)
 
 
 @contextlib.asynccontextmanager
@@ -184,6 +199,11 @@ async def test_interactive_shell_with_pty_takes_input_and_window_changes(fleet: 
     assert "40 120" in result.stdout
     assert "lang=C.UTF-8" in result.stdout
     assert result.exit_status == 5
+    # The terminal is recorded for the controller: its type and size, then what it printed.
+    opened = [a.terminal_opened for a in bridge.activity if a.WhichOneof("event") == "terminal_opened"]
+    assert [(o.term, o.size.cols, o.size.rows) for o in opened] == [("xterm", 80, 24)]
+    assert b"lang=C.UTF-8" in bridge.recorded()
+    assert any(a.terminal_resized.cols == 120 for a in bridge.activity if a.WhichOneof("event") == "terminal_resized")
 
 
 async def test_environment_passes_only_locale_and_time_zone(fleet: Fleet) -> None:
@@ -211,6 +231,15 @@ async def test_sftp_put_get_and_listdir_as_the_agents_own_account(fleet: Fleet, 
     assert sorted(names) == [".", "..", "copy.txt"] or sorted(names) == ["copy.txt"]
     assert (tmp_path / "back.txt").read_bytes() == local.read_bytes()
     assert home == pwd.getpwnam(login).pw_dir
+    # Each file that passed is an audit note: path, direction, size, and its digest (whole file).
+    digest = hashlib.sha256(local.read_bytes()).hexdigest()
+    notes = {(n["path"], n["direction"]): n for n in bridge.audits("file.transfer")}
+    upload, download = (
+        notes[(str(remote_dir / "copy.txt"), "upload")],
+        notes[(str(remote_dir / "copy.txt"), "download")],
+    )
+    assert upload["size"] == download["size"] == 8000 and upload["sha256"] == download["sha256"] == digest
+    assert upload["login"] == login
 
 
 def _other_account() -> str | None:
@@ -321,12 +350,17 @@ async def test_forwards_reach_the_destinations_the_setup_grants_and_no_others(fl
             writer.write(b"ping")
             assert await reader.readexactly(4) == b"ping"
             writer.close()
+            await writer.wait_closed()
             with pytest.raises(asyncssh.ChannelOpenError):
                 await conn.open_connection("127.0.0.1", port + 1 if port < 65535 else port - 1)
             with pytest.raises(asyncssh.ChannelOpenError):  # named by forward_to, but a deny names it too
                 await conn.open_connection("db.internal", 5432)
             with pytest.raises(asyncssh.ChannelListenError):  # -R needs forward_remote
                 await conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1", port)
+    # The forward that opened is an audit note once it ended: where to, bytes each way.
+    [note] = bridge.audits("ssh.forward")
+    assert note["destination"] == f"127.0.0.1:{port}" and note["direction"] == "local"
+    assert note["bytes_to_destination"] == note["bytes_from_destination"] == 4
 
 
 async def test_sftp_is_refused_without_file_transfer(fleet: Fleet) -> None:
