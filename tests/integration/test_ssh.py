@@ -186,7 +186,7 @@ def test_scp_copies_a_file_both_ways_with_matching_sha256(
     controller: Controller, fleet: dict[str, Agent], admin_config: Path, tmp_path: Path
 ) -> None:
     source = tmp_path / "payload.bin"
-    source.write_bytes(os.urandom(8 << 20))
+    source.write_bytes(os.urandom(100 << 20))  # 100 MiB each way
     remote = tmp_path / "remote-copy.bin"  # the agent runs on this machine: the "remote" path is local
     up = ssh_tool("scp", admin_config, str(source), f"root@web-1.fleet:{remote}")
     assert up.returncode == 0, up.stderr.decode()
@@ -318,3 +318,35 @@ def test_an_expired_certificate_is_refused(
     result = ssh_tool("ssh", config, "root@web-1.fleet", "true")
     assert result.returncode == 255
     assert b"Permission denied" in result.stderr, result.stderr.decode()
+
+
+def test_ansible_runs_ping_and_shell_through_it(
+    controller: Controller, fleet: dict[str, Agent], admin_config: Path, tmp_path: Path
+) -> None:
+    ansible = Path(PYTHON).parent / "ansible"
+    if not ansible.exists():
+        pytest.fail("ansible is not installed (pip install ansible-core; it is in the test extras)")
+    env = {
+        **BASE_ENV,
+        "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path / "cp"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_PYTHON_INTERPRETER": shutil.which("python3") or PYTHON,
+    }
+    common = ["-i", "web-1.fleet,", "-u", "root", "-e", f"ansible_ssh_common_args='-F {admin_config}'"]
+    ping = subprocess.run(
+        [str(ansible), "all", *common, "-m", "ping"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    assert '"ping": "pong"' in ping.stdout
+
+    shell = subprocess.run(
+        [str(ansible), "all", *common, "-m", "shell", "-a", "echo $((6*7))x; hostname"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert shell.returncode == 0, shell.stdout + shell.stderr
+    assert "CHANGED" in shell.stdout and "42x" in shell.stdout
