@@ -37,7 +37,6 @@ KNOWN_HOSTS_FILE = "known_hosts"
 RENEW_BEFORE = timedelta(minutes=10)
 #: What ``--install`` writes into ~/.ssh and the line that includes it from ~/.ssh/config.
 INSTALLED_FILE = "fleetops_config"
-INCLUDE_LINE = f"Include {INSTALLED_FILE}"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -142,9 +141,11 @@ def install(block: str, home: Path) -> Path:
     write_secret_file(target, block.encode())
     config = ssh_home / "config"
     text = config.read_text() if config.is_file() else ""
-    if INCLUDE_LINE not in text.splitlines():
+    # An absolute path: ssh resolves a relative one against the account's home, not $HOME.
+    include = f'Include "{target.resolve()}"'
+    if include not in text.splitlines():
         # First in the file: an Include after a Host line would apply only to that host.
-        write_secret_file(config, f"{INCLUDE_LINE}\n{text}".encode())
+        write_secret_file(config, f"{include}\n{text}".encode())
     return target
 
 

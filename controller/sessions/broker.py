@@ -376,6 +376,12 @@ class SessionBroker:
                     yield chunk
             return
         if record.transcript_state == TranscriptState.NONE:
+            if record.kind is SessionKind.SSH:
+                raise NotFound(
+                    f"session {session_id} has no transcript",
+                    "it was an SSH connection that never opened a terminal (scp, a command, a forward): "
+                    "see its events with opsctl audit list",
+                )
             raise NotFound(f"session {session_id} has no transcript", "it never started on the host")
         async for chunk in self._objects.read(record.transcript_key):
             yield chunk

@@ -49,7 +49,9 @@ def test_the_walkthrough_block_is_what_this_test_expects() -> None:
 
 def test_readme_walkthrough_against_scripts_dev_sh(tmp_path: Path) -> None:
     config = tmp_path / "config"
-    env = {**BASE_ENV, "FLEETOPS_CONFIG_DIR": str(config)}
+    home = tmp_path / "home"  # opsctl ssh-config --install writes ~/.ssh: never the machine's own
+    home.mkdir()
+    env = {**BASE_ENV, "FLEETOPS_CONFIG_DIR": str(config), "HOME": str(home)}
     dev = Process(
         "dev.sh",
         [
@@ -78,8 +80,12 @@ def test_readme_walkthrough_against_scripts_dev_sh(tmp_path: Path) -> None:
                 continue
             # A line that sets up this shell (completion) is checked in the shell it set up.
             check = " && complete -p opsctl" if line.startswith("source ") else ""
+            # ssh reads the account's ~/.ssh (from the password database, not $HOME): point it at
+            # the configuration the README's ssh-config line installed under this test's HOME.
+            command = line.replace("ssh ", 'ssh -F "$HOME/.ssh/config" -o BatchMode=yes ', 1)
+            command = command if line.startswith("ssh ") else line
             result = subprocess.run(
-                ["bash", "-c", f". .venv/bin/activate && {line}{check}"],
+                ["bash", "-c", f". .venv/bin/activate && {command}{check}"],
                 cwd=ROOT,
                 env=env,
                 capture_output=True,
@@ -94,6 +100,7 @@ def test_readme_walkthrough_against_scripts_dev_sh(tmp_path: Path) -> None:
         assert re.search(r"\bonline\b", seen["opsctl hosts list"])
         assert hostname in seen['opsctl hosts show "$(hostname)"']
         assert os.uname().sysname in seen["opsctl run --all -- uname -a"]
+        assert "load average" in seen['ssh root@"$(hostname)".fleet uptime']
         activation = next(out for line, out in seen.items() if line.startswith("opsctl activation create"))
         assert re.search(r"code", activation, re.I)
         audit = seen["opsctl audit list"]
@@ -105,7 +112,7 @@ def test_readme_walkthrough_against_scripts_dev_sh(tmp_path: Path) -> None:
 
         # "then: opsctl session list, play ID" — the recorded session is listed and replays.
         sessions = _opsctl(env, "session", "list", "-o", "json")
-        recorded = [s for s in json.loads(sessions) if s.get("host_name") == hostname]
+        recorded = [s for s in json.loads(sessions) if s.get("host_name") == hostname and s["kind"] == "terminal"]
         assert recorded, sessions
         replay = _opsctl(env, "session", "play", recorded[0]["id"], "--speed", "100", "--idle-limit", "0.1")
         assert "walkthrough-42" in replay

@@ -46,8 +46,9 @@ def test_install_includes_the_block_first_and_only_once(tmp_path: Path) -> None:
     ssh.install("Host *.fleet\n", home)
     assert target.read_text() == "Host *.fleet\n"
     config = (home / ".ssh" / "config").read_text().splitlines()
-    assert config[0] == "Include fleetops_config"  # before any Host line, or it would apply to that host only
-    assert config.count("Include fleetops_config") == 1 and "Host old" in config
+    include = f'Include "{target.resolve()}"'
+    assert config[0] == include  # before any Host line, or it would apply to that host only
+    assert config.count(include) == 1 and "Host old" in config
 
 
 def test_proxy_drops_the_fleet_domain() -> None:
