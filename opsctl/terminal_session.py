@@ -43,8 +43,9 @@ from fleetops.common.session_flow import RESUME_SECONDS, AckPacer, ProtocolError
 from fleetops.common.terminal import check_size
 from fleetops.v1 import operator_pb2, session_pb2
 
-#: Bytes read from stdin at most per input frame.
-READ_CHUNK = 64 * 1024
+#: Bytes read from stdin at most per input frame: a keystroke is a few bytes whatever this is; bulk
+#: input (a paste, ssh's bytes through opsctl proxy) goes faster in 256 KiB frames than in 64 KiB ones.
+READ_CHUNK = 256 * 1024
 #: The window size when the terminal's cannot be read (stdin and stdout are not terminals).
 DEFAULT_SIZE = (80, 24)
 DEFAULT_TERM = "xterm-256color"

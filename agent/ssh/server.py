@@ -34,7 +34,7 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
-from fleetops.agent.sessions.interfaces import READ_CHUNK_SIZE, TerminalFactory
+from fleetops.agent.sessions.interfaces import TerminalFactory
 from fleetops.agent.ssh.activity import ActivityLog, ForwardStats
 from fleetops.agent.ssh.certificates import Credentials, login_refusal, parse_credentials
 from fleetops.agent.ssh.channels import LoginAccount, SessionChannel, SessionTasks
@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds a client has from connecting to logging in.
 LOGIN_TIMEOUT = 60.0
+#: Bytes of the SSH stream read at most per output frame: SSH bulk data (scp, forwards) in frames of
+#: 256 KiB went 25-35 % faster through the relay than in 64 KiB ones (bench/forward.py); more did not help.
+SSH_READ_CHUNK = 256 * 1024
 #: Seconds a closing connection's channels have to report what they did (see SshTerminal.read).
 CLOSING_REPORTS_TIMEOUT = 10.0
 #: Exit code of :meth:`SshTerminal.wait` when the server failed rather than the connection ending.
@@ -111,7 +114,7 @@ class SshServerFactory:
         account = _login_account(self._setup.login)
         outer, inner = socket.socketpair()
         try:
-            reader, writer = await asyncio.open_connection(sock=outer, limit=READ_CHUNK_SIZE)
+            reader, writer = await asyncio.open_connection(sock=outer, limit=SSH_READ_CHUNK)
         except BaseException:
             outer.close()
             inner.close()
@@ -153,7 +156,7 @@ class SshTerminal:
         return os.getpid()
 
     async def read(self) -> bytes | session_pb2.SessionActivity:
-        """The next bytes toward the client (at most ``READ_CHUNK_SIZE``) or the next activity item
+        """The next bytes toward the client (at most ``SSH_READ_CHUNK``) or the next activity item
         (:mod:`~fleetops.agent.ssh.activity`), in the order they happened; ``b""`` once the connection
         is closed and everything its channels reported while closing was read."""
         item = self._activity.take()
@@ -162,7 +165,7 @@ class SshTerminal:
         if self._closed or self._ended:
             return b""
         if self._pending_read is None:
-            self._pending_read = asyncio.ensure_future(self._reader.read(READ_CHUNK_SIZE))
+            self._pending_read = asyncio.ensure_future(self._reader.read(SSH_READ_CHUNK))
         queued: asyncio.Future[None] = asyncio.ensure_future(self._activity.wait())
         waiting: set[asyncio.Future[Any]] = {self._pending_read, queued}
         try:
