@@ -12,6 +12,9 @@ Three forwards of one local port to the same far end, measured in one run:
 2. fleetops ``ssh -L``: stock ssh with the ``opsctl ssh-config`` block, ``root@HOST.fleet``: ssh ->
    opsctl proxy -> controller -> agent's SSH server -> far end.
 3. ``opsctl forward HOST LPORT:127.0.0.1:PORT``: the same path with the SSH client inside opsctl.
+4. asyncssh alone, a floor: ``ssh -N -L`` straight to an asyncssh server on 127.0.0.1 (a child
+   process of this script; the agent's SSH stack without the relay), to tell how much of the gap
+   to OpenSSH is the relay and how much the SSH server in Python.
 
 The far end is a TCP source/sink (asyncio, a child process of this script, so that its CPU is not
 the bench's): ``SOURCE N`` sends N random bytes and closes; ``SINK N`` reads until the end and
@@ -56,7 +59,8 @@ BLOCK = 1024 * 1024
 GOAL_THROUGHPUT_RATIO = 0.5
 GOAL_SETUP_S = 1.0
 TIMEOUT = 120.0
-PATHS = ("OpenSSH", "fleetops ssh -L", "opsctl forward")
+PATHS = ("OpenSSH", "fleetops ssh -L", "opsctl forward", "asyncssh alone")
+FLEETOPS_PATHS = slice(1, 3)
 
 
 # --- the far end -----------------------------------------------------------------------------------
@@ -158,6 +162,47 @@ async def accepting(port: int, proc: asyncio.subprocess.Process, deadline: float
             continue
         writer.close()
         return
+
+
+# --- the asyncssh floor --------------------------------------------------------------------------
+
+
+async def asyncssh_server_main(directory: Path) -> None:
+    """An asyncssh server on 127.0.0.1 that lets its one client key forward anywhere; prints its port."""
+    from fleetops.common.ssh import asyncssh
+
+    class Forwarding(asyncssh.SSHServer):
+        def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
+            return True
+
+    directory.mkdir(parents=True, exist_ok=True)
+    client = asyncssh.generate_private_key("ssh-ed25519")
+    client.write_private_key(directory / "client")
+    (directory / "client").chmod(0o600)  # ssh refuses a key others may read
+    server = await asyncssh.listen(
+        "127.0.0.1",
+        0,
+        server_factory=Forwarding,
+        server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
+        authorized_client_keys=asyncssh.import_authorized_keys(client.export_public_key().decode()),
+        encoding=None,
+    )
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.to_thread(sys.stdin.buffer.read)  # serve until the bench closes our stdin
+
+
+async def start_asyncssh_floor(directory: Path, stack: list[asyncio.subprocess.Process]) -> tuple[int, Path]:
+    proc = await asyncio.create_subprocess_exec(
+        PYTHON, __file__, "--asyncssh-server", str(directory),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    stack.append(proc)
+    assert proc.stdout is not None
+    port = int((await asyncio.wait_for(proc.stdout.readline(), 30)).decode() or "0")
+    if not port:
+        raise BenchError("the asyncssh floor server did not start")
+    say(f"asyncssh alone: server on 127.0.0.1:{port}")
+    return port, directory / "client"
 
 
 # --- one forward -------------------------------------------------------------------------------------
@@ -289,13 +334,19 @@ def report(paths: list[Path_], args: argparse.Namespace) -> None:
         print(line)
     print("  ratio to OpenSSH:")
     for label, value, _ in rows[:2]:
-        for p in paths[1:]:
+        for p in paths[FLEETOPS_PATHS]:
             ratio = value(p) / value(base) if value(base) > 0 else float("nan")
             ok = ratio >= GOAL_THROUGHPUT_RATIO
             shown = f"{ratio:.2f}x" if ratio == ratio else "-"
             print(f"    {p.name} {label:17s} {shown:>7s}   >= {GOAL_THROUGHPUT_RATIO}x: {verdict(ok)}")
+    floor = paths[3]
+    print("  the SSH server in Python without the relay (asyncssh alone), for comparison:")
+    for label, value, _ in rows[:2]:
+        ratio = value(floor) / value(base) if value(base) > 0 else float("nan")
+        relay = value(paths[1]) / value(floor) if value(floor) > 0 else float("nan")
+        print(f"    {label:17s} {ratio:.2f}x OpenSSH; fleetops ssh -L is {relay:.2f}x of it")
     print("  set-up (fleetops):")
-    for p in paths[1:]:
+    for p in paths[FLEETOPS_PATHS]:
         ok = p.first_byte_s < GOAL_SETUP_S
         print(f"    {p.name}: first byte {cell(p.first_byte_s, '.2f')} s   < {GOAL_SETUP_S:g} s: {verdict(ok)}")
     fleet_true = paths[1].true_s
@@ -327,6 +378,8 @@ async def main(args: argparse.Namespace) -> int:
     agents: dict[str, Agent] = {}
     sshd = Sshd(tmp / "sshd")
     far: asyncio.subprocess.Process | None = None
+    stack: list[asyncio.subprocess.Process] = []  # helper processes to stop at the end
+    measured = False
     try:
         far = await asyncio.create_subprocess_exec(
             PYTHON, __file__, "--far-end", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
@@ -361,6 +414,12 @@ async def main(args: argparse.Namespace) -> int:
             Path_(PATHS[1], ssh_l_starter(fleet_base, fleet_target, log), [*fleet_base, fleet_target, "true"]),
             Path_(PATHS[2], opsctl_starter(controller.profile, log), []),
         ]
+        floor_port, floor_key = await start_asyncssh_floor(tmp / "asyncssh", stack)
+        floor_base = [
+            "ssh", "-F", "/dev/null", "-p", str(floor_port), "-i", str(floor_key), *options,
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
+        ]  # fmt: skip
+        paths.append(Path_(PATHS[3], ssh_l_starter(floor_base, "root@127.0.0.1", log), []))
         for path in paths:
             try:
                 await measure(path, far_port, args)
@@ -372,6 +431,7 @@ async def main(args: argparse.Namespace) -> int:
         failed = [p.name for p in paths if p.error]
         if failed:
             raise RuntimeError(f"{', '.join(failed)} could not be measured (see above; logs in {tmp})")
+        measured = True
         return 0
     except BenchError as exc:
         raise RuntimeError(str(exc)) from None
@@ -384,11 +444,13 @@ async def main(args: argparse.Namespace) -> int:
             except TimeoutError:
                 far.kill()
                 await far.wait()
+        for helper in stack:
+            await stop(helper)
         for agent in agents.values():
             agent.stop()
         controller.stop()
         sshd.stop()
-        if args.keep_tmp:
+        if args.keep_tmp or not measured:  # a failure's logs are kept for the reader
             say(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -401,6 +463,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--setup-runs", type=int, default=3, help="runs of `ssh HOST true` (median)")
     parser.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, state)")
     parser.add_argument("--far-end", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--asyncssh-server", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -408,5 +471,8 @@ if __name__ == "__main__":
     arguments = parse_args()
     if arguments.far_end:
         asyncio.run(far_end_main())
+        sys.exit(0)
+    if arguments.asyncssh_server:
+        asyncio.run(asyncssh_server_main(arguments.asyncssh_server))
         sys.exit(0)
     sys.exit(run_bench(main(arguments)))
