@@ -13,17 +13,23 @@ from fleetops.common import pki
 from fleetops.common.profile import write_profile
 from fleetops.controller.app import ensure_server_certificate
 from fleetops.controller.settings import ControllerSettings
+from fleetops.controller.ssh import SshAuthority
 from fleetops.controller.store import database
 from fleetops.controller.users.service import UserService
 
 
 def init_state(settings: ControllerSettings) -> pki.CertificateAuthority:
-    """Create the CA and server certificate unless they exist; returns the CA."""
+    """Create the CA, the SSH CAs and the server certificate unless they exist; returns the CA.
+
+    The SSH CAs are made here too (not only at the first ``serve``), so that ``ca/`` copied to other
+    replicas right after ``init`` already holds them: every replica must certify with the same ones.
+    """
     if (settings.ca_dir / "ca.pem").exists():
         authority = pki.CertificateAuthority.load(settings.ca_dir)
     else:
         authority = pki.CertificateAuthority.create()
         authority.save(settings.ca_dir)
+    SshAuthority.load(settings.ca_dir, create=True)
     ensure_server_certificate(settings, authority)
     return authority
 

@@ -249,6 +249,47 @@ def test_opsctl_resumes_its_session_through_another_replica(
     assert "relaying operator:admin's session stream to replica r1" in replicas.replicas[2].process.output()  # type: ignore[union-attr]
 
 
+def test_ssh_and_scp_reach_a_host_whose_streams_go_through_another_replica(
+    replicas: ReplicaSet, fleet: dict[str, Agent], tmp_path: Path
+) -> None:
+    """Stock ssh through opsctl proxy on one replica, the host's session stream forced through
+    another (relayed over the peer service): the SSH bytes and the agent's activity reports (the
+    file transfer's audit event) both cross the peer hop."""
+    host = NAMES[3]
+    holder = int(next(h["replica"] for h in replicas.hosts() if h["name"] == host)[1:]) - 1
+    broker = (holder + 1) % 3
+    everyone = [replicas.listen_target(i) for i in range(3)]
+    replicas.listen_balancer.set_targets([t for i, t in enumerate(everyone) if i != broker])
+    try:
+        config = tmp_path / "ssh_config"
+        config.write_text(replicas.opsctl("ssh-config", replica=broker).stdout)
+        ssh = ["ssh", "-F", str(config), "-o", "BatchMode=yes"]
+        done = subprocess.run(
+            [*ssh, f"root@{host}.fleet", "echo $((6*7))x"], capture_output=True, env=BASE_ENV, timeout=60
+        )
+        assert done.returncode == 0 and done.stdout == b"42x\n", done.stderr.decode()
+        payload = tmp_path / "payload"
+        payload.write_bytes(os.urandom(1 << 20))
+        remote = tmp_path / "copied"
+        copied = subprocess.run(
+            ["scp", "-F", str(config), "-o", "BatchMode=yes", str(payload), f"root@{host}.fleet:{remote}"],
+            capture_output=True,
+            env=BASE_ENV,
+            timeout=60,
+        )
+        assert copied.returncode == 0, copied.stderr.decode()
+        assert remote.read_bytes() == payload.read_bytes()
+    finally:
+        replicas.listen_balancer.set_targets(everyone)
+
+    def transfer() -> dict[str, Any] | None:
+        events = replicas.opsctl_json("audit", "list", "--action", "file.transfer", replica=holder)
+        found = [json.loads(e["details_json"]) for e in events]
+        return next((d for d in found if d.get("path") == str(remote)), None)
+
+    assert wait_until(transfer, 30, "the transfer's audit event")["size"] == 1 << 20
+
+
 def test_a_session_is_killed_from_another_replica(replicas: ReplicaSet, fleet: dict[str, Agent]) -> None:
     term = session(replicas, 0, NAMES[2])
     try:

@@ -15,8 +15,11 @@ def test_init_state_creates_the_ca_once_and_reuses_it(tmp_path: Path) -> None:
     settings = ControllerSettings(state_dir=tmp_path)
     first = init_state(settings)
     assert (settings.ca_dir / "ca.pem").exists() and (settings.server_dir / "server.pem").exists()
+    ssh_cas = [(settings.ca_dir / name).read_bytes() for name in ("ssh-host-ca", "ssh-user-ca")]
     again = init_state(settings)
     assert pki.fingerprint_sha256(again.cert) == pki.fingerprint_sha256(first.cert)
+    # The SSH CAs are made by init too (ca/ copied to replicas right after holds them), and kept.
+    assert [(settings.ca_dir / name).read_bytes() for name in ("ssh-host-ca", "ssh-user-ca")] == ssh_cas
 
 
 def test_an_operator_profile_carries_a_certificate_for_that_operator(tmp_path: Path) -> None:
