@@ -495,6 +495,10 @@ class SessionClient:
             self._end_input()
             more.set_result(False)
             return
+        if self.terminal.raw:
+            # A size change goes before the keys typed after it, even when the keys are read before
+            # SIGWINCH is handled (both arrive in one turn of the loop, in either order).
+            self.resize()
         self.window.push_nowait(session_pb2.SessionInput(data=data), len(data))
         if not self.window.has_room():
             more.set_result(True)  # flow control: wait for acknowledgements

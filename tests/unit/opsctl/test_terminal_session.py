@@ -596,3 +596,29 @@ async def test_raw_mode_on_a_terminal_is_restored_however_the_session_ends(local
     finally:
         os.close(master)
         os.close(slave)
+
+
+async def test_a_size_change_goes_before_keys_read_before_its_sigwinch(local: Local) -> None:
+    # SIGWINCH and the keys typed after a resize arrive in one turn of the loop, in either order:
+    # the size read with the keys goes first, so the remote program sees the new size for them.
+    master, slave = os.openpty()
+    try:
+        set_winsize(slave, 90, 30)
+        controller = FakeController()
+        terminal = Terminal(stdin_fd=slave, stdout_fd=local.stdout_w, stderr=local.stderr)
+        client = client_for(local, controller, terminal=terminal)
+        async with running(client) as task:
+            call = await controller.call(0)
+            call.started()
+            os.write(master, b"x")
+            assert (await call.input(1)).data == b"x"
+            set_winsize(slave, 132, 43)  # not this process's terminal: no SIGWINCH comes
+            os.write(master, b"y")
+            frame = await call.input(2)
+            assert (frame.resize.cols, frame.resize.rows) == (132, 43)
+            assert (await call.input(3)).data == b"y"
+            call.ended()
+            assert await finish(task) == 0
+    finally:
+        os.close(master)
+        os.close(slave)
