@@ -9,7 +9,7 @@ Rule semantics that the decision code relies on, all checked here:
 
 * ``actions`` is a non-empty list of :data:`ACTIONS` or ``"*"``. In a rule *with* ``hosts``,
   ``*`` means every host-scoped action only: a rule limited to some hosts never grants or denies
-  a global action (``admin``, ``audit.read``, ``window.manage``), and naming a global action
+  a global action (``admin``, ``audit.read``, ``window.manage``, ``document.manage``), and naming a global action
   explicitly in such a rule is an error.
 * ``hosts`` is a tag selector (``fleetops.common.selectors``); ``""`` (or ``"*"``) means every
   host. It is kept in canonical form.
@@ -21,6 +21,11 @@ Rule semantics that the decision code relies on, all checked here:
   from the host (:func:`destination_matches`). An **allow** rule without destinations allows no
   forward; ``*`` allows any. A **deny** rule without destinations refuses every forward; with
   destinations only those.
+* ``documents`` only apply to ``document.run``: patterns (``*`` and ``?`` globs) of the document
+  names the rule covers (docs/automation.md). ``document.run`` lets its holder run those documents,
+  and only those, where they could not run a command: "restart the web service" without a shell.
+  An **allow** rule without documents allows none; ``*`` allows any. A **deny** rule without
+  documents refuses every document; with documents only those.
 
 Roles are immutable (tuples, frozen dataclasses). This module is the document only, shared by the
 controller and ``opsctl admin role``; what a role allows is decided in ``fleetops.controller.authz``.
@@ -42,12 +47,14 @@ import yaml
 
 from fleetops.common.errors import InvalidInput, SelectorError
 from fleetops.common.selectors import Selector
+from fleetops.common.strict_yaml import kind_of, parse_text
 
 #: Every action a rule may name, in documentation order.
 ACTIONS: tuple[str, ...] = (
     "hosts.read",
     "hosts.tag",
     "command.run",
+    "document.run",
     "session.start",
     "ssh.forward",
     "ssh.forward_remote",
@@ -56,6 +63,7 @@ ACTIONS: tuple[str, ...] = (
     "patch.scan",
     "patch.install",
     "window.manage",
+    "document.manage",
     "audit.read",
     "admin",
 )
@@ -65,6 +73,7 @@ HOST_SCOPED_ACTIONS: frozenset[str] = frozenset(
         "hosts.read",
         "hosts.tag",
         "command.run",
+        "document.run",
         "session.start",
         "ssh.forward",
         "ssh.forward_remote",
@@ -77,9 +86,11 @@ HOST_SCOPED_ACTIONS: frozenset[str] = frozenset(
 #: Actions on the control plane itself: hosts play no part.
 GLOBAL_ACTIONS: frozenset[str] = frozenset(ACTIONS) - HOST_SCOPED_ACTIONS
 #: Actions that run something as a user on the host, so that a login (run-as user) is checked.
-LOGIN_ACTIONS: frozenset[str] = frozenset({"command.run", "session.start"})
+LOGIN_ACTIONS: frozenset[str] = frozenset({"command.run", "document.run", "session.start"})
 #: The action whose rules name destinations (``HOST:PORT`` patterns a forward may reach).
 FORWARD_ACTION = "ssh.forward"
+#: The action whose rules name documents (name patterns of the documents it may run).
+DOCUMENT_ACTION = "document.run"
 
 ANY = "*"
 ROOT = "root"
@@ -88,11 +99,14 @@ MAX_DESCRIPTION = 1024
 MAX_RULES = 100
 MAX_LOGINS = 100
 MAX_DESTINATIONS = 100
+MAX_DOCUMENTS = 100
 
 #: Login names as the controller accepts them for --as (controller/sessions/models.py).
 _LOGIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\$?")
 _ROLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_RULE_KEYS = ("actions", "hosts", "logins", "destinations")
+_RULE_KEYS = ("actions", "hosts", "logins", "destinations", "documents")
+_DOCUMENT_PATTERN = re.compile(r"[A-Za-z0-9*?][A-Za-z0-9._*?-]{0,127}")
+DOCUMENTS_HINT = "documents are document names or globs, e.g. restart-web, web-*; '*' means any document"
 #: ``HOST:PORT`` of a destination pattern: a glob of a name or address ([...] for IPv6), and ``*``,
 #: a port or a range ``LOW-HIGH``.
 _DESTINATION = re.compile(r"(?P<host>\[[0-9A-Fa-f:.*?]+\]|[A-Za-z0-9_.*?-]{1,253}):(?P<port>\*|\d{1,5}(?:-\d{1,5})?)")
@@ -162,33 +176,16 @@ def destination_matches(pattern: str, host: str, port: int) -> bool:
     return int(low) <= port <= int(high or low)
 
 
-def _kind_of(value: Any) -> str:
-    """``a list``, ``text``, ``a number``, ``a boolean``... for messages."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return f"a {type(value).__name__}"
-
-
 def _names(value: Any, field_name: str, example: str) -> list[str]:
     """A list of strings (order kept, repeats dropped); a scalar is refused with an example."""
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise InvalidInput(f"{field_name} must be a list, got {_kind_of(value)}", f"write it as a list: {example}")
+        raise InvalidInput(f"{field_name} must be a list, got {kind_of(value)}", f"write it as a list: {example}")
     out: list[str] = []
     for item in value:
         if not isinstance(item, str):
             quote = " (quote it: YAML reads words like no, on or 123 as booleans or numbers)"
             raise InvalidInput(
-                f"{field_name}: {item!r} is {_kind_of(item)}, not a name",
+                f"{field_name}: {item!r} is {kind_of(item)}, not a name",
                 f"write names as text{quote if isinstance(item, (bool, int, float)) else ''}",
             )
         if item not in out:
@@ -214,12 +211,14 @@ class Rule:
         hosts: a tag selector; ``""`` or ``"*"`` means every host. Stored canonical (``""`` for all).
         logins: run-as user names; ``"*"`` (allow: any but root; deny: any, root included); ``"root"``.
         destinations: for ``ssh.forward``: ``HOST:PORT`` patterns (:func:`destination_matches`) or ``"*"``.
+        documents: for ``document.run``: document name patterns (globs) or ``"*"``.
     """
 
     actions: tuple[str, ...]
     hosts: str = ""
     logins: tuple[str, ...] = ()
     destinations: tuple[str, ...] = ()
+    documents: tuple[str, ...] = ()
     selector: Selector | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -237,7 +236,7 @@ class Rule:
             hosts = ""
         elif not isinstance(self.hosts, str):
             raise InvalidInput(
-                f"hosts must be a tag selector (text), got {_kind_of(self.hosts)}",
+                f"hosts must be a tag selector (text), got {kind_of(self.hosts)}",
                 "e.g. hosts: 'env=prod,role in (web,api)'; leave hosts out for every host",
             )
         else:
@@ -278,7 +277,8 @@ class Rule:
                 raise InvalidInput(f"logins: {login!r} is not a login name", LOGIN_HINT)
         if logins and ANY not in actions and not LOGIN_ACTIONS.intersection(actions):
             raise InvalidInput(
-                "logins: logins only apply to command.run and session.start, which this rule does not list",
+                "logins: logins only apply to command.run, document.run and session.start, "
+                "which this rule does not list",
                 "remove logins, or add the action they are meant for",
             )
         object.__setattr__(self, "logins", tuple(logins))
@@ -298,6 +298,21 @@ class Rule:
                 "remove destinations, or add ssh.forward to the actions",
             )
         object.__setattr__(self, "destinations", (ANY,) if ANY in destinations else tuple(destinations))
+
+        documents = _names(
+            self.documents if self.documents is not None else (), "documents", "documents: [restart-web]"
+        )
+        if len(documents) > MAX_DOCUMENTS:
+            raise InvalidInput(f"documents: more than {MAX_DOCUMENTS} patterns", "use globs: 'web-*'")
+        for pattern in documents:
+            if pattern != ANY and not _DOCUMENT_PATTERN.fullmatch(pattern):
+                raise InvalidInput(f"documents: {pattern!r} is not a document name or pattern", DOCUMENTS_HINT)
+        if documents and ANY not in actions and DOCUMENT_ACTION not in actions:
+            raise InvalidInput(
+                f"documents: documents only apply to {DOCUMENT_ACTION}, which this rule does not list",
+                "remove documents, or add document.run to the actions",
+            )
+        object.__setattr__(self, "documents", (ANY,) if ANY in documents else tuple(documents))
 
     # -- matching -----------------------------------------------------------------------------
 
@@ -336,6 +351,14 @@ class Rule:
         """As a deny rule: without destinations, every forward; else those its destinations name."""
         return not self.destinations or self.allows_destination(host, port)
 
+    def allows_document(self, name: str) -> bool:
+        """As an allow rule: document *name* is among its documents (none: no document)."""
+        return any(p == ANY or fnmatch.fnmatchcase(name, p) for p in self.documents)
+
+    def denies_document(self, name: str) -> bool:
+        """As a deny rule: without documents, every document; else those its documents name."""
+        return not self.documents or self.allows_document(name)
+
     def describe(self) -> str:
         """One line for listings: ``command.run, session.start on role=web as deploy``."""
         text = ", ".join(self.actions) + (f" on {self.hosts}" if self.hosts else " on every host")
@@ -343,6 +366,8 @@ class Rule:
             text += " as " + ", ".join(self.logins)
         if self.destinations:
             text += " to " + ", ".join(self.destinations)
+        if self.documents:
+            text += " documents " + ", ".join(self.documents)
         return text
 
     # -- serialisation ------------------------------------------------------------------------
@@ -351,18 +376,20 @@ class Rule:
         doc: dict[str, Any] = {"actions": list(self.actions), "hosts": self.hosts, "logins": list(self.logins)}
         if self.destinations:  # left out when empty: role documents from before keep their shape
             doc["destinations"] = list(self.destinations)
+        if self.documents:
+            doc["documents"] = list(self.documents)
         return doc
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "rule") -> Rule:
         """A rule from its mapping; every error is prefixed with *where* (e.g. ``allow[0]``)."""
         if not isinstance(d, Mapping):
-            raise InvalidInput(f"{where}: a rule is a mapping, got {_kind_of(d)}", RULE_EXAMPLE)
+            raise InvalidInput(f"{where}: a rule is a mapping, got {kind_of(d)}", RULE_EXAMPLE)
         unknown = sorted(str(k) for k in d if k not in _RULE_KEYS)
         if unknown:
             raise InvalidInput(
                 f"{where}: unknown key(s): {', '.join(unknown)}",
-                f"a rule has actions, hosts (a tag selector), logins and destinations, {RULE_EXAMPLE}",
+                f"a rule has actions, hosts (a tag selector), logins, destinations and documents, {RULE_EXAMPLE}",
             )
         if "actions" not in d:
             raise InvalidInput(f"{where}: the rule has no actions", RULE_EXAMPLE)
@@ -372,6 +399,7 @@ class Rule:
                 hosts=d.get("hosts", ""),
                 logins=d.get("logins", ()),
                 destinations=d.get("destinations", ()),
+                documents=d.get("documents", ()),
             )
         except InvalidInput as exc:
             raise InvalidInput(f"{where}.{exc.message}", exc.hint) from None
@@ -381,7 +409,7 @@ def _rules(value: Any, kind: Kind) -> tuple[Rule, ...]:
     if value is None:
         return ()
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise InvalidInput(f"{kind} must be a list of rules, got {_kind_of(value)}", f"{kind}: [{RULE_YAML}]")
+        raise InvalidInput(f"{kind} must be a list of rules, got {kind_of(value)}", f"{kind}: [{RULE_YAML}]")
     rules = list(value)
     if len(rules) > MAX_RULES:
         raise InvalidInput(f"{kind}: more than {MAX_RULES} rules", "split the role in several roles")
@@ -408,7 +436,7 @@ class Role:
         try:
             if not isinstance(self.description, str):
                 raise InvalidInput(
-                    f"description must be text, got {_kind_of(self.description)}", "description: 'what it is for'"
+                    f"description must be text, got {kind_of(self.description)}", "description: 'what it is for'"
                 )
             if len(self.description) > MAX_DESCRIPTION:
                 raise InvalidInput(
@@ -439,7 +467,7 @@ class Role:
     def from_dict(cls, d: Any) -> Role:
         """The inverse of :meth:`to_dict`, also for operators' files: unknown keys are refused."""
         if not isinstance(d, Mapping):
-            raise InvalidInput(f"a role is a mapping of name, description, allow and deny, not {_kind_of(d)}", DOC_HINT)
+            raise InvalidInput(f"a role is a mapping of name, description, allow and deny, not {kind_of(d)}", DOC_HINT)
         unknown = sorted(str(k) for k in d if k not in _ROLE_KEYS)
         if unknown:
             hint = "a role has name, description, allow and deny"
@@ -465,56 +493,13 @@ class Role:
 # -- files ----------------------------------------------------------------------------------------
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if isinstance(key, (str, int, float, bool)) and key in seen:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping", node.start_mark, f"key {key!r} is given twice", key_node.start_mark
-            )
-        seen.add(key if isinstance(key, (str, int, float, bool)) else id(key))
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"key {key!r} is given twice")
-        out[key] = value
-    return out
-
-
 def _parse(text: str, source: str) -> Any:
-    if text.lstrip().startswith("{"):
-        try:
-            return json.loads(text, object_pairs_hook=_json_pairs)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(
-                f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", DOC_HINT
-            ) from None
-        except ValueError as exc:
-            raise InvalidInput(f"{source}: not valid JSON: {exc}", "give each key once") from None
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: plain data only
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        hint = DOC_HINT
-        if "could not determine a constructor for the tag '!" in str(exc):
-            hint = "quote selectors that start with '!': hosts: '!canary'; " + DOC_HINT
-        elif "given twice" in str(problem):
-            hint = "give each key once (put all allow rules in one allow: list, all deny rules in one deny: list)"
-        raise InvalidInput(f"{source}: not valid YAML{at}: {problem}", hint) from None
+    return parse_text(
+        text,
+        source,
+        DOC_HINT,
+        "give each key once (put all allow rules in one allow: list, all deny rules in one deny: list)",
+    )
 
 
 def role_from_text(text: str, source_name: str) -> Role:
@@ -529,7 +514,7 @@ def role_from_text(text: str, source_name: str) -> Role:
         raise InvalidInput(f"{source_name} is empty", f"a role needs at least a name; {DOC_HINT}")
     if not isinstance(doc, Mapping):
         raise InvalidInput(
-            f"{source_name}: a role is a mapping of name, description, allow and deny, not {_kind_of(doc)}", DOC_HINT
+            f"{source_name}: a role is a mapping of name, description, allow and deny, not {kind_of(doc)}", DOC_HINT
         )
     try:
         return Role.from_dict(doc)
@@ -552,7 +537,7 @@ BUILTIN_ROLES: Mapping[str, Role] = {
     "admin": Role(
         name="admin",
         description="Everything, on every host, as any login including root, forwarding anywhere.",
-        allow=(Rule(actions=(ANY,), logins=(ANY, ROOT), destinations=(ANY,)),),
+        allow=(Rule(actions=(ANY,), logins=(ANY, ROOT), destinations=(ANY,), documents=(ANY,)),),
     ),
     "auditor": Role(
         name="auditor",

@@ -22,6 +22,8 @@ from fleetops.controller.authz.store import RoleStore
 from fleetops.controller.commands.output import OutputSpool
 from fleetops.controller.commands.service import CommandService
 from fleetops.controller.commands.store import InvocationStore
+from fleetops.controller.documents.service import DocumentService
+from fleetops.controller.documents.store import DocumentStore
 from fleetops.controller.enrollment.service import EnrollmentService
 from fleetops.controller.fleet.presence import PresenceTracker
 from fleetops.controller.fleet.service import FleetService
@@ -254,6 +256,7 @@ class Controller:
         channel = GrpcAgentChannel(self.presence, self.peers)
         reports = InvocationReports(self.commands, self.peers, self.registry.fenced)
         self.patching = PatchService(self.sessions, self.fleet, self.commands)
+        self.documents = DocumentService(DocumentStore(self.sessions))
         await self.patching.start()  # listens for results before commands resume
         await self.output.start()
         await self.commands.start(channel)
@@ -323,6 +326,7 @@ class Controller:
             self.windows,
             self.users,
             RoleStore(self.sessions),
+            self.documents,
         )
         names = (*s.server_dns_names, *s.server_ip_addresses)
         operator_servicer.public_address = f"{names[0] if names else 'localhost'}:{listen_port}"

@@ -244,15 +244,15 @@ def set_user_roles(client: OperatorClient, args: argparse.Namespace) -> int:
 # ---- role documents ------------------------------------------------------------------------------
 
 
-def read_text(path: str) -> tuple[str, str]:
-    """(the text of *path*, how to name it in errors); ``-`` is standard input."""
+def read_text(path: str, what: str = "role") -> tuple[str, str]:
+    """(the text of *path*, how to name it in errors); ``-`` is standard input; *what* the file holds."""
     where = "standard input" if path == "-" else path
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise InvalidInput(f"cannot read role file {where}: {exc.strerror or exc}") from None
+        raise InvalidInput(f"cannot read {what} file {where}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise InvalidInput(f"role file {where} is not UTF-8 text", "write roles as YAML or JSON") from None
+        raise InvalidInput(f"{what} file {where} is not UTF-8 text", f"write {what}s as YAML or JSON") from None
     return text, where
 
 

@@ -15,6 +15,7 @@ from fleetops.opsctl import (
     command,
     completion,
     copy,
+    document,
     forward,
     hosts,
     login,
@@ -28,7 +29,22 @@ from fleetops.opsctl.client import OperatorClient
 
 # A command that sets ``needs_client=False`` (opsctl login: a first login has no profile yet) gets
 # ``client=None`` instead of a connection built from the profile.
-GROUPS = (hosts, command, activation, audit, session, ssh, copy, forward, patch, window, admin, login, completion)
+GROUPS = (
+    hosts,
+    command,
+    document,
+    activation,
+    audit,
+    session,
+    ssh,
+    copy,
+    forward,
+    patch,
+    window,
+    admin,
+    login,
+    completion,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -369,6 +369,30 @@ class OperatorClient:
     def delete_role(self, name: str) -> None:
         self._call("DeleteRole", operator_pb2.GetRoleRequest(name=name))
 
+    # -- documents ---------------------------------------------------------------------------
+    def create_document(self, name: str, content: str) -> operator_pb2.DocumentVersion:
+        return self._call("CreateDocument", operator_pb2.DocumentRequest(name=name, content=content))
+
+    def update_document(self, name: str, content: str, make_default: bool) -> operator_pb2.DocumentVersion:
+        request = operator_pb2.DocumentRequest(name=name, content=content, make_default=make_default)
+        return self._call("UpdateDocument", request)
+
+    def list_documents(self) -> list[operator_pb2.DocumentVersion]:
+        return list(self._call("ListDocuments", operator_pb2.ListDocumentsRequest()).documents)
+
+    def get_document(self, name: str, version: int = 0) -> operator_pb2.DocumentVersion:
+        return self._call("GetDocument", operator_pb2.GetDocumentRequest(name=name, version=version))
+
+    def document_versions(self, name: str) -> list[operator_pb2.DocumentVersion]:
+        return list(self._call("ListDocumentVersions", operator_pb2.GetDocumentRequest(name=name)).versions)
+
+    def set_default_document_version(self, name: str, version: int) -> operator_pb2.DocumentVersion:
+        request = operator_pb2.GetDocumentRequest(name=name, version=version)
+        return self._call("SetDefaultDocumentVersion", request)
+
+    def delete_document(self, name: str) -> int:
+        return int(self._call("DeleteDocument", operator_pb2.GetDocumentRequest(name=name)).versions)
+
     def renew_operator_certificate(self, csr_pem: bytes) -> enrollment_pb2.OperatorCertificate:
         """A fresh certificate for the calling operator (authenticated by this client's current one)."""
         return self._call("RenewOperatorCertificate", operator_pb2.RenewOperatorCertificateRequest(csr_pem=csr_pem))

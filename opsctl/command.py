@@ -70,6 +70,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_target_arguments(run, required=True)
     run.add_argument("--script", type=Path, help="a script file to run with the host's shell instead of a command")
     run.add_argument(
+        "--doc",
+        metavar="NAME[:VERSION]",
+        help="run a document instead of a command (opsctl doc list); its default version unless one is named",
+    )
+    run.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a document parameter (repeatable); it reaches the script as $FLEETOPS_PARAM_K, never as script text",
+    )
+    run.add_argument(
         "--max-concurrency",
         default=rates.DEFAULT_MAX_CONCURRENCY,
         help=f"hosts at a time: a count (1-{limits.RATE_COUNT_MAX}) or a percentage (1%%-100%%) "
@@ -201,9 +213,25 @@ def check_request(request: operator_pb2.RunCommandRequest) -> None:
     rates.max_errors(request.max_errors)
 
 
+def key_values(items: Sequence[str], flag: str) -> dict[str, str]:
+    """``K=V`` flags as a mapping (the last of a key wins); :class:`InvalidInput` naming a bad one."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"bad {flag} {item[:64]!r}", f"use {flag} NAME=VALUE")
+        out[key] = value
+    return out
+
+
 def run_command(client: OperatorClient, args: argparse.Namespace) -> int:
-    if bool(args.argv) == bool(args.script):
+    if args.doc:
+        if args.argv or args.script:
+            raise InvalidInput("give --doc or a command, not both", "opsctl run --doc NAME --param K=V --target SEL")
+    elif bool(args.argv) == bool(args.script):
         raise InvalidInput("give a command after -- or --script FILE (not both)", "opsctl run --target SEL -- uptime")
+    elif args.param:
+        raise InvalidInput("--param is for documents", "add --doc NAME, or pass values with --env NAME=VALUE")
     check_follow_flags(args)
     script = None
     if args.script:
@@ -212,13 +240,10 @@ def run_command(client: OperatorClient, args: argparse.Namespace) -> int:
             script = args.script.read_bytes()
         except OSError as exc:
             raise InvalidInput(f"cannot read script {args.script}: {exc.strerror}") from exc
-    env: dict[str, str] = {}
-    for item in args.env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"bad --env {item[:64]!r}", "use --env NAME=VALUE")
-        env[key] = value
+    env = key_values(args.env, "--env")
     request = operator_pb2.RunCommandRequest(
+        document=args.doc or "",
+        parameters=key_values(args.param, "--param"),
         target=operator_pb2.Target(selector=args.target, hosts=args.host, all=args.all),
         argv=args.argv,
         script=script or b"",
@@ -374,6 +399,8 @@ def summary(detail: operator_pb2.CommandDetail) -> str:
 
 
 def script_or_argv(c: operator_pb2.Command) -> str:
+    if c.document:
+        return f"doc {c.document}"
     return output.command_line(c.argv) if c.argv else "(script)"
 
 
@@ -417,6 +444,9 @@ def print_command(detail: operator_pb2.CommandDetail) -> None:
     print(f"command   {c.id}  ({c.status})")
     print(f"run       {script_or_argv(c)}{f'  as {c.run_as}' if c.run_as else ''}")
     print(f"target    {c.target}  ({output.plural(c.total, 'host')})")
+    if c.parameters:
+        shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(c.parameters.items()))
+        print(f"params    {output.neutralize(shown)}")
     print(
         f"limits    max-concurrency {c.max_concurrency} ({c.concurrency_limit}), "
         f"max-errors {c.max_errors} ({c.error_limit}), timeout {format_seconds(c.timeout_seconds)}"

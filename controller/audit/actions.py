@@ -38,6 +38,14 @@ OPERATOR_ACTIONS: Mapping[str, Kind] = {
     "command.watch": "read",
     "command.output": "read",
     "command.cancel": "change",
+    # documents
+    "document.create": "change",
+    "document.update": "change",
+    "document.default": "change",
+    "document.delete": "change",
+    "document.list": "read",
+    "document.show": "read",
+    "document.versions": "read",
     # sessions (session.start, .attach and .end are recorded by the session broker)
     "session.start": "change",
     "session.attach": "change",

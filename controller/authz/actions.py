@@ -39,6 +39,9 @@ from collections.abc import Mapping
 #: Actions no RPC needs: decided once per SSH session for what happens inside the connection
 #: (``authz.ssh``; docs/ssh.md).
 SSH_SESSION_ACTIONS = frozenset({"ssh.forward", "ssh.forward_remote", "ssh.agent", "file.transfer"})
+#: Actions an RPC accepts instead of its own for some requests: a run of a document
+#: (``RunCommand`` with a document) is allowed by ``document.run`` for that document.
+ALTERNATIVE_ACTIONS = {"RunCommand": ("document.run", "patch.scan", "patch.install")}
 
 RPC_ACTIONS: dict[str, str | None] = {
     # identity
@@ -62,6 +65,14 @@ RPC_ACTIONS: dict[str, str | None] = {
     "CancelCommand": "command.run",
     "GetInvocationOutput": "command.run",
     "WatchOutput": "command.run",
+    # documents: reading them is as reading baselines; changing one changes what document.run runs
+    "CreateDocument": "document.manage",
+    "UpdateDocument": "document.manage",
+    "SetDefaultDocumentVersion": "document.manage",
+    "DeleteDocument": "document.manage",
+    "ListDocuments": "hosts.read",
+    "GetDocument": "hosts.read",
+    "ListDocumentVersions": "hosts.read",
     # sessions
     "Session": "session.start",
     "ListSessions": "session.start",
@@ -178,6 +189,13 @@ RPC_PHRASES: dict[str, str] = {
     "AddWindowTask": "change maintenance windows",
     "RemoveWindowTask": "change maintenance windows",
     "WindowHistory": "read maintenance window history",
+    "CreateDocument": "create documents",
+    "UpdateDocument": "change documents",
+    "SetDefaultDocumentVersion": "change documents",
+    "DeleteDocument": "delete documents",
+    "ListDocuments": "read documents",
+    "GetDocument": "read documents",
+    "ListDocumentVersions": "read documents",
     "CreateUser": "manage users",
     "ListUsers": "list users",
     "UpdateUser": "manage users",

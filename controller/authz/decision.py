@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from fleetops.common.errors import PermissionDenied
-from fleetops.common.roles import ACTIONS, GLOBAL_ACTIONS, LOGIN_ACTIONS, ROOT, Role
+from fleetops.common.roles import ACTIONS, ANY, DOCUMENT_ACTION, GLOBAL_ACTIONS, LOGIN_ACTIONS, ROOT, Role, Rule
 from fleetops.common.selectors import Requirement, Selector
 from fleetops.controller.authz.implication import may_overlap, satisfiable, within, within_any
 
@@ -57,6 +57,7 @@ ACTION_PHRASES: dict[str, str] = {
     "hosts.read": "read hosts",
     "hosts.tag": "tag hosts",
     "command.run": "run commands",
+    "document.run": "run documents",
     "session.start": "start sessions",
     "ssh.forward": "forward ports",
     "ssh.forward_remote": "forward ports from the host (ssh -R)",
@@ -65,6 +66,7 @@ ACTION_PHRASES: dict[str, str] = {
     "patch.scan": "scan for patches",
     "patch.install": "install patches",
     "window.manage": "manage maintenance windows",
+    "document.manage": "manage documents",
     "audit.read": "read the audit log",
     "admin": "administer the controller",
 }
@@ -156,17 +158,43 @@ class Decision:
 Verdict = tuple[Literal["allow", "deny", "none"], str]
 
 
-def _verdict(roles: Sequence[Role], action: str, login: str | None, tags: Mapping[str, str] | None) -> Verdict:
+def _allow_covers(rule: Rule, action: str, login: str | None, document: str | None) -> bool:
+    """Whether allow *rule* grants *action* as *login* (and, for ``document.run``, *document*;
+    ``None``: some document)."""
+    if not rule.covers_action(action) or not rule.allows_login(login):
+        return False
+    if action != DOCUMENT_ACTION:
+        return True
+    return bool(rule.documents) if document is None else rule.allows_document(document)
+
+
+def _deny_covers(rule: Rule, action: str, login: str | None, document: str | None) -> bool:
+    """Whether deny *rule* refuses *action* as *login* (and, for ``document.run``, *document*;
+    ``None``: some document, refused only by a rule refusing every one)."""
+    if not rule.covers_action(action) or not rule.denies_login(login):
+        return False
+    if action != DOCUMENT_ACTION:
+        return True
+    return rule.denies_document(document) if document is not None else (not rule.documents or ANY in rule.documents)
+
+
+def _verdict(
+    roles: Sequence[Role],
+    action: str,
+    login: str | None,
+    tags: Mapping[str, str] | None,
+    document: str | None = None,
+) -> Verdict:
     """Deny first, then allow. ``tags=None``: no particular host (global, or "on some host")."""
     for role in roles:
         for i, rule in enumerate(role.deny):
-            if not rule.covers_action(action) or not rule.denies_login(login):
+            if not _deny_covers(rule, action, login, document):
                 continue
             if (rule.selector is None) if tags is None else rule.covers_host(tags):
                 return "deny", f"{role.name}/deny[{i}]"
     for role in roles:
         for i, rule in enumerate(role.allow):
-            if not rule.covers_action(action) or not rule.allows_login(login):
+            if not _allow_covers(rule, action, login, document):
                 continue
             if tags is None or rule.covers_host(tags):
                 return "allow", f"{role.name}/allow[{i}]"
@@ -190,9 +218,11 @@ def phrase(action: str) -> str:
     return ACTION_PHRASES.get(action, action)
 
 
-def _check_args(action: str, login: str | None) -> str | None:
+def _check_args(action: str, login: str | None, document: str | None = None) -> str | None:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
+    if document is not None and action != DOCUMENT_ACTION:
+        raise ValueError(f"only {DOCUMENT_ACTION} is decided for a document (got {action}, {document!r})")
     if login is not None and action not in LOGIN_ACTIONS:
         raise ValueError(f"{action} takes no login; logins apply to {', '.join(sorted(LOGIN_ACTIONS))}")
     return None if login is None else (login or ROOT)
@@ -215,6 +245,7 @@ def authorize(
     user: str = "",
     what: str = "",
     hide_unseen: bool = False,
+    document: str | None = None,
 ) -> Decision:
     """Decide whether the holder of *roles* may do *action* (see the module docstring).
 
@@ -232,18 +263,22 @@ def authorize(
             names or a count (``Decision.hidden_hosts``). Off for decisions reported to someone
             else (a window task decided as its author, shown in the window's history).
 
+        document: for ``document.run`` (and only it): the document's name, matched against the
+            rules' ``documents``.
+
     Raises:
         ValueError: *action* is unknown, or a login is given for an action that takes none.
     """
-    effective = _check_args(action, login)
+    effective = _check_args(action, login, document)
     roles = list(roles)
     who = user or "you"
-    doing = f"{what or phrase(action)}{_as(login)}"
-    asking = f"{action} as {effective}" if effective is not None else action
+    doing = f"{what or (f'run document {document}' if document else phrase(action))}{_as(login)}"
+    action_text = f"{action} for {document}" if document else action
+    asking = f"{action_text} as {effective}" if effective is not None else action_text
 
     if action in GLOBAL_ACTIONS or not hosts:
         where = "" if action in GLOBAL_ACTIONS else " on any host"
-        kind, ref = _verdict(roles, action, effective, None)
+        kind, ref = _verdict(roles, action, effective, None, document)
         if kind == "allow":
             somewhere = "" if action in GLOBAL_ACTIONS else " on some hosts"
             message = f"{who} may {doing}{somewhere} ({ref})"
@@ -272,7 +307,7 @@ def authorize(
     deny_refs: list[str] = []
     shown_deny_refs: list[str] = []
     for host in unique_hosts:
-        kind, ref = _verdict(roles, action, effective, host.tags)
+        kind, ref = _verdict(roles, action, effective, host.tags, document)
         if kind == "allow":
             allow_refs.append(ref)
             continue
@@ -344,6 +379,7 @@ def authorize_selector(
     login: str | None = None,
     user: str = "",
     what: str = "",
+    document: str | None = None,
 ) -> Decision:
     """Decide *action* on every host that could ever match *selector* (``None``: every host, ``--all``).
 
@@ -359,13 +395,17 @@ def authorize_selector(
     Raises:
         ValueError: *action* is unknown or not host-scoped, or a login is given for an action that takes none.
     """
-    effective = _check_args(action, login)
+    effective = _check_args(action, login, document)
     if action in GLOBAL_ACTIONS:
         raise ValueError(f"{action} is not host-scoped; decide it with authorize()")
     roles = list(roles)
     who = user or "you"
-    doing = f"{what or phrase(action)}{_as(login)}"
-    asking = f"{action} as {effective}" if effective is not None else action
+    doing = f"{what or (f'run document {document}' if document else phrase(action))}{_as(login)}"
+    if document:
+        action_text = f"{action} for {document}"
+    else:
+        action_text = action
+    asking = f"{action_text} as {effective}" if effective is not None else action_text
     label = "--all" if selector is None else str(selector)
     where = "on every host (--all)" if selector is None else f"on hosts matching {label!r}"
 
@@ -376,7 +416,7 @@ def authorize_selector(
         (f"{role.name}/deny[{i}]", rule)
         for role in roles
         for i, rule in enumerate(role.deny)
-        if rule.covers_action(action) and rule.denies_login(effective) and may_overlap(rule.selector, selector)
+        if _deny_covers(rule, action, effective, document) and may_overlap(rule.selector, selector)
     ]
     if denied:
         refs = [ref for ref, _ in denied]
@@ -398,7 +438,7 @@ def authorize_selector(
         (f"{role.name}/allow[{i}]", rule)
         for role in roles
         for i, rule in enumerate(role.allow)
-        if rule.covers_action(action) and rule.allows_login(effective)
+        if _allow_covers(rule, action, effective, document)
     ]
     if selector is None:
         used = [ref for ref, rule in candidates if rule.selector is None]
@@ -478,16 +518,18 @@ def _name_groups(groups: Mapping[str, list[str]]) -> str:
     return text
 
 
-def permitted_hosts(roles: Sequence[Role], action: str, hosts: Iterable[H], *, login: str | None = None) -> list[H]:
+def permitted_hosts(
+    roles: Sequence[Role], action: str, hosts: Iterable[H], *, login: str | None = None, document: str | None = None
+) -> list[H]:
     """The hosts of *hosts* (in order) on which *action* is allowed; for filtering list results.
 
     For a global action: every host when the action is allowed, none otherwise.
     """
-    effective = _check_args(action, login)
+    effective = _check_args(action, login, document)
     roles = list(roles)
     if action in GLOBAL_ACTIONS:
         return list(hosts) if _verdict(roles, action, effective, None)[0] == "allow" else []
-    return [h for h in hosts if _verdict(roles, action, effective, h.tags)[0] == "allow"]
+    return [h for h in hosts if _verdict(roles, action, effective, h.tags, document)[0] == "allow"]
 
 
 def visible_hosts(roles: Sequence[Role], hosts: Iterable[H]) -> list[H]:

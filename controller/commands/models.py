@@ -36,6 +36,12 @@ class CommandSpec:
     # with its JSON request (agent/commands/tasks.py).
     agent_task: str = ""
     task_input: bytes = b""
+    # A document run (NAME:VERSION) and its parameters as the hosts get them (FLEETOPS_PARAM_* in
+    # ``env``); ``windows_script`` replaces ``script`` on Windows hosts (a document with a script
+    # per platform: ``script`` is then the shell one).
+    document: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
+    windows_script: bytes | None = None
 
     def validate(self) -> None:
         """Check the spec against the wire limits (common/limits.py) before anything is stored.
@@ -54,6 +60,9 @@ class CommandSpec:
         limits.check_argv(self.argv)
         limits.check_env(self.env)
         limits.SCRIPT_BYTES.check(len(self.script or b""))
+        limits.SCRIPT_BYTES.check(len(self.windows_script or b""))
+        if self.windows_script and not self.script:
+            raise InvalidInput("a Windows script needs a shell script beside it", "give the script for other hosts too")
         limits.TASK_INPUT_BYTES.check(len(self.task_input))
         for limit, text in (
             (limits.CWD_BYTES, self.cwd),
@@ -171,5 +180,5 @@ def listed(command: Command) -> Command:
             break
         argv.append(arg)
         budget -= size
-    spec = replace(command.spec, argv=tuple(argv), script=None, task_input=b"")
+    spec = replace(command.spec, argv=tuple(argv), script=None, windows_script=None, task_input=b"")
     return replace(command, spec=spec, target=limits.truncate_utf8(command.target, limits.LISTED_TEXT_BYTES, "…"))

@@ -28,7 +28,7 @@ from fleetops.controller.commands.models import (
 from fleetops.controller.commands.output import OutputSink, output_key
 from fleetops.controller.commands.store import CANCEL, CHANGED, InvocationStore
 from fleetops.controller.commands.waiting import as_it_stands
-from fleetops.controller.fleet.models import Host, HostPresence, Target
+from fleetops.controller.fleet.models import Host, HostPresence, Target, is_windows
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.objects.interfaces import ObjectStore
 
@@ -130,6 +130,18 @@ class CommandService:
         if self.announce_changes:
             self._announcer = asyncio.create_task(self._announce_changes(), name="command-changes")
 
+    async def _windows_hosts(
+        self, command: Command, hosts: Iterable[Host] = (), names: Iterable[str] = ()
+    ) -> frozenset[str]:
+        """The ids of the command's Windows hosts (given, or looked up by *names*) when it has a
+        Windows script; none otherwise, without a lookup."""
+        if not command.spec.windows_script:
+            return frozenset()
+        wanted = tuple(dict.fromkeys(names))
+        if wanted:
+            hosts = [h for h in await self._fleet.list_hosts(Target(all=True)) if h.name in set(wanted)]
+        return frozenset(h.id for h in hosts if is_windows(h))
+
     async def _resume(self, command: Command) -> CommandRun:
         slots = [
             Slot(
@@ -142,7 +154,7 @@ class CommandService:
             )
             for i in await self._store.invocations(command.id, tails=False)
         ]
-        return self._start_run(command, slots)
+        return self._start_run(command, slots, await self._windows_hosts(command, names=[s.host_name for s in slots]))
 
     # -- replicas -----------------------------------------------------------------------------
     async def adopt(self, gone: builtins.list[str], gone_before: datetime) -> builtins.list[str]:
@@ -263,14 +275,14 @@ class CommandService:
             await sink.abort()
         await self._store.stop()
 
-    def _start_run(self, command: Command, slots: list[Slot]) -> CommandRun:
+    def _start_run(self, command: Command, slots: list[Slot], windows: frozenset[str] = frozenset()) -> CommandRun:
         assert self._channel is not None
         run = CommandRun(
             command,
             slots,
             self._store,
             self._channel,
-            self._instruction_for(command),
+            self._instruction_for(command, windows),
             self._notify,
             self._done,
             ack_timeout=self._ack_timeout,
@@ -300,7 +312,8 @@ class CommandService:
                     if not commands:
                         del self._by_host[slot.host_id]
 
-    def _instruction_for(self, command: Command) -> Any:
+    def _instruction_for(self, command: Command, windows: frozenset[str] = frozenset()) -> Any:
+        """How to tell each host what to run; *windows*: hosts that get ``spec.windows_script``."""
         spec = command.spec
 
         def instruction(slot: Slot) -> RunInstruction:
@@ -310,7 +323,7 @@ class CommandService:
                 invocation_id=slot.invocation_id,
                 command_id=command.id,
                 argv=tuple(spec.argv),
-                script=spec.script,
+                script=spec.windows_script if slot.host_id in windows else spec.script,
                 cwd=spec.cwd,
                 # As SSM's AWS_SSM_INSTANCE_ID: scripts can tell where and as what they run.
                 env={
@@ -380,7 +393,7 @@ class CommandService:
         await self._store.create(
             planned, [(s.invocation_id, s.host_id, s.host_name) for s in slots], now, owner=self.replica_id
         )
-        self._start_run(planned, slots)
+        self._start_run(planned, slots, await self._windows_hosts(planned, hosts))
         command = await self._store.command(planned.id)
         assert command is not None
         return command, hosts

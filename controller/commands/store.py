@@ -102,6 +102,9 @@ class InvocationStore:
             agent_task=spec.agent_task,
             task_input=spec.task_input or None,
             owner_replica=owner,
+            document=spec.document,
+            parameters=dict(spec.parameters),
+            windows_script=spec.windows_script,
         )
         rows = [
             {
@@ -420,6 +423,9 @@ def to_command(row: CommandRow, counts: dict[str, int], *, with_input: bool = Fa
             comment=row.comment,
             agent_task=row.agent_task or "",
             task_input=(row.task_input or b"") if with_input else b"",
+            document=row.document or "",
+            parameters=dict(row.parameters or {}),
+            windows_script=row.windows_script,
         ),
         target=row.target,
         concurrency_limit=row.concurrency_limit,

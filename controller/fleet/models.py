@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fleetops.common.selectors import inventory_facts
+
 #: A host's registration state in the database (``hosts.state``): deregistration is final.
 ACTIVE = "active"
 DEREGISTERED = "deregistered"
@@ -54,6 +56,11 @@ class Host:
     ssh_host_key: str = ""  # the agent's SSH host public key (OpenSSH line), as its last Hello said
 
     @property
+    def platform(self) -> str:
+        """The OS family the host reported (``linux``, ``darwin``, ``windows``...), ``""`` if none."""
+        return inventory_facts(self.inventory).get("inv.os_family", "")
+
+    @property
     def all_tags(self) -> dict[str, str]:
         """Operator-set and host-set tags together (their keys never overlap)."""
         return {**self.host_tags, **self.tags}
@@ -77,3 +84,8 @@ class Target:
         if self.hosts:
             return "hosts " + ",".join(self.hosts)
         return self.selector
+
+
+def is_windows(host: Host) -> bool:
+    """Whether *host* runs Windows (its scripts are PowerShell), as its inventory says."""
+    return host.platform == "windows"

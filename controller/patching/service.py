@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +66,10 @@ class PatchOptions:
     refresh: bool = True
     reboot: str = "if-needed"
     comment: str = ""
+    # When a document (fleetops-PatchScan, fleetops-PatchInstall) asked for it: NAME:VERSION and
+    # its parameters, recorded with the command.
+    document: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
 
 
 class PatchService:
@@ -221,6 +225,8 @@ class PatchService:
             max_errors=options.max_errors,
             timeout_seconds=options.timeout_seconds,
             comment=options.comment or f"patch {TASKS[task]}",
+            document=options.document,
+            parameters=dict(options.parameters),
         )
 
     async def snapshots(self, command_id: str) -> dict[str, ApprovedSnapshot]:

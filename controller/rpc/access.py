@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from fleetops.common.errors import PermissionDenied
 from fleetops.common.roles import Role
 from fleetops.controller.authz.decision import Decision, HostLike, authorize, permitted_hosts
 from fleetops.controller.authz.retag import authorize_retag
@@ -48,6 +49,33 @@ class Access:
         self.decisions.append(decision)
         decision.check()
 
+    def require_one_of(self, hosts: Sequence[HostLike], choices: Sequence[tuple[str, str | None, str | None]]) -> None:
+        """Allow the call when one of *choices* (``(action, login, document)``, in order) is allowed
+        on every host; else raise the last one's refusal, naming the others as alternatives.
+
+        A run of a document is allowed by the action it performs (``command.run``, or the patch
+        action) or by ``document.run`` for that document.
+        """
+        refused: list[Decision] = []
+        for action, login, document in choices:
+            decision = authorize(
+                self.roles,
+                action,
+                hosts=hosts,
+                login=login,
+                user=self.user.name,
+                hide_unseen=True,
+                document=document,
+            )
+            if decision.allowed:
+                self.decisions.append(decision)
+                return
+            refused.append(decision)
+        self.decisions.extend(refused)
+        last = refused[-1]
+        others = ", ".join(d.action for d in refused[:-1])
+        raise PermissionDenied(last.message, last.hint + (f" (or {others} on those hosts)" if others else ""))
+
     def require_retag(self, changes: Sequence[tuple[HostLike, Mapping[str, str]]]) -> None:
         """Allow a tag change (each host with its tags as they would be after), or raise PermissionDenied.
 
@@ -75,12 +103,12 @@ class Access:
         self.require(action=action)
         return True
 
-    def visible(self, hosts: Iterable[H], action: str | None = None) -> list[H]:
+    def visible(self, hosts: Iterable[H], action: str | None = None, *, document: str | None = None) -> list[H]:
         """The hosts the caller may see for this action (results are filtered, not refused)."""
         wanted = action or self.action
         assert wanted is not None
         self.filtered = True
-        return permitted_hosts(self.roles, wanted, list(hosts))
+        return permitted_hosts(self.roles, wanted, list(hosts), document=document)
 
     def audit(self) -> dict[str, Any]:
         details: dict[str, Any] = {"roles": [r.name for r in self.roles]}

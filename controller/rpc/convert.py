@@ -174,6 +174,8 @@ def command_to_proto(c: Command) -> operator_pb2.Command:
         finished_at=timestamp(c.finished_at),
         run_as=c.spec.run_as,
         comment=c.spec.comment,
+        document=c.spec.document,
+        parameters=c.spec.parameters,
     )
 
 

@@ -182,6 +182,12 @@ class CommandRow(Base):
     # The replica running the command's fan-out (its CommandRun); another replica adopts the command
     # when this one stops heartbeating (docs/architecture.md "Replicas"). "" before migration 0010.
     owner_replica: Mapped[str] = mapped_column(String(128), default="")
+    # The document run (NAME:VERSION, "" for a plain command) and its parameters as the hosts got
+    # them; ``windows_script`` is the document's PowerShell script when it has one for each platform
+    # (``script`` is then the shell one). Migration 0012.
+    document: Mapped[str] = mapped_column(String(160), default="")
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    windows_script: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
 
 class InvocationRow(Base):
@@ -449,3 +455,30 @@ class RoleRow(Base):
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime]
     updated_by: Mapped[str] = mapped_column(String(255))
+
+
+class DocumentRow(Base):
+    """A document (docs/automation.md): its versions are ``document_versions`` rows."""
+
+    __tablename__ = "documents"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    default_version: Mapped[int] = mapped_column(Integer)
+    latest_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+
+
+class DocumentVersionRow(Base):
+    """One immutable version of a document: the text as given (``content``) and what it is."""
+
+    __tablename__ = "document_versions"
+
+    name: Mapped[str] = mapped_column(String(128), ForeignKey("documents.name", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # command | action | runbook
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import Agent, Controller, start_fleet
+from harness import Agent, Controller, create_user, login, start_fleet
 
 pytestmark = pytest.mark.slow
 
@@ -32,20 +32,6 @@ def fleet(module_controller: Controller, tmp_path_factory: pytest.TempPathFactor
     yield agents
     for agent in agents.values():
         agent.stop()
-
-
-def login(controller: Controller, profile: Path, token: str) -> str:
-    result = controller.opsctl(
-        "login", "--controller", controller.address, "--enroll-port", str(controller.ports["enroll"]),
-        "--token", token, profile=profile,
-    )  # fmt: skip
-    return result.stdout
-
-
-def create_user(controller: Controller, name: str, *roles: str) -> str:
-    args = [arg for role in roles for arg in ("--role", role)]
-    doc = controller.opsctl_json("admin", "user", "create", name, *args)
-    return str(doc["token"])
 
 
 def denied_events(controller: Controller, actor: str) -> list[dict]:

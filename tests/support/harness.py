@@ -393,3 +393,17 @@ def start_fleet(controller: Controller, root: Path, hosts: dict[str, dict[str, s
         agent.start()
         agents[name] = agent
     return agents
+
+
+def login(controller: Controller, profile: Path, token: str) -> str:
+    result = controller.opsctl(
+        "login", "--controller", controller.address, "--enroll-port", str(controller.ports["enroll"]),
+        "--token", token, profile=profile,
+    )  # fmt: skip
+    return result.stdout
+
+
+def create_user(controller: Controller, name: str, *roles: str) -> str:
+    args = [arg for role in roles for arg in ("--role", role)]
+    doc = controller.opsctl_json("admin", "user", "create", name, *args)
+    return str(doc["token"])

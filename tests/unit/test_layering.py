@@ -45,6 +45,8 @@ ROOMS = [
     "controller/throttle",
     "controller/replicas",
     "controller/ssh",
+    "controller/documents",
+    "controller/automation",
 ]
 WIRE = ("grpc", "fleetops.v1", "google.protobuf")
 # The client side of the wire, shared by agent and opsctl: gRPC errors back into the exception tree

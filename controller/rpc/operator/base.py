@@ -29,6 +29,7 @@ from fleetops.controller.audit.service import AuditLog, Outcome
 from fleetops.controller.authz.actions import RPC_SCOPE, action_for, phrase_for
 from fleetops.controller.authz.store import RoleStore
 from fleetops.controller.commands.service import CommandService
+from fleetops.controller.documents.service import DocumentService
 from fleetops.controller.enrollment.service import EnrollmentService
 from fleetops.controller.fleet.models import Host, Target
 from fleetops.controller.fleet.service import FleetService
@@ -207,6 +208,7 @@ class OperatorAdapter:
         windows: WindowService,
         users: UserService,
         roles: RoleStore,
+        documents: DocumentService,
     ) -> None:
         self._fleet = fleet
         self._enrollment = enrollment
@@ -217,6 +219,7 @@ class OperatorAdapter:
         self._windows = windows
         self._users = users
         self._roles = roles
+        self._documents = documents
         #: HOST:PORT operators reach this controller at (for the login commands it prints).
         self.public_address = ""
         #: Writes the audit log to the object store (ExportAudit); set by the composition root.

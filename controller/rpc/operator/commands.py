@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleetops.common.errors import InvalidInput
 from fleetops.common.rates import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_ERRORS
 from fleetops.common.states import CommandStatus
-from fleetops.controller.commands.models import DEFAULT_DELIVERY_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS, CommandSpec
+from fleetops.controller.commands.models import (
+    DEFAULT_DELIVERY_TIMEOUT_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    Command,
+    CommandSpec,
+)
+from fleetops.controller.documents.service import check_platforms, command_spec, parameters_shown
+from fleetops.controller.fleet.models import Host
+from fleetops.controller.patching.service import DEFAULT_PATCH_TIMEOUT, PatchOptions
 from fleetops.controller.rpc import command_output, convert
 from fleetops.controller.rpc.operator.base import OperatorAdapter, operator_call, operator_stream
 from fleetops.controller.rpc.peer import Peer
@@ -17,17 +26,25 @@ class CommandCalls(OperatorAdapter):
     """Commands: run, list, show, cancel, and their progress and output as streams."""
 
     async def _require_command_hosts(self, peer: Peer, command_id: str) -> None:
-        """command.run on every host of the command (no login: reading or cancelling, not running)."""
+        """command.run on every host of the command (no login: reading or cancelling, not running);
+        for a run of a document, document.run for it does too."""
         if peer.access.require_everywhere():
             await self._commands.command(command_id)  # NotFound for an unknown id, as before
             return
-        hosts_of = await self._commands.hosts_of([command_id])
-        if command_id not in hosts_of:
-            await self._commands.command(command_id)
-        peer.access.require(await self._hosts(hosts_of.get(command_id, ())))
+        command = await self._commands.command(command_id)
+        hosts = await self._hosts((await self._commands.hosts_of([command_id])).get(command_id, ()))
+        if command.spec.document:
+            document = command.spec.document.partition(":")[0]
+            peer.access.require_one_of(hosts, [("command.run", None, None), ("document.run", None, document)])
+        else:
+            peer.access.require(hosts)
 
     @operator_call("command.run")
     async def RunCommand(self, request: operator_pb2.RunCommandRequest, peer: Peer) -> tuple[Any, str]:
+        if request.document:
+            return await self._run_document(request, peer)
+        if request.parameters:
+            raise InvalidInput("parameters are for documents", "add --doc NAME, or pass values with --env NAME=VALUE")
         spec = CommandSpec(
             argv=tuple(request.argv),
             script=request.script or None,
@@ -51,12 +68,87 @@ class CommandCalls(OperatorAdapter):
             command.id,
         )
 
+    async def _run_document(self, request: operator_pb2.RunCommandRequest, peer: Peer) -> tuple[Any, str]:
+        """``opsctl run --doc NAME[:VERSION] --param k=v``: parameters checked before anything is
+        stored; allowed by the action the document performs on the hosts, or by ``document.run``
+        for it (docs/automation.md#who-may-run-a-document)."""
+        if request.argv or request.script:
+            raise InvalidInput(
+                "give a document or a command, not both", "opsctl run --doc NAME --param K=V --target SEL"
+            )
+        info, doc = await self._documents.resolve(request.document)
+        if doc.kind == "runbook":
+            raise InvalidInput(
+                f"document {info.name!r} is a runbook", f"start it with opsctl automation start {info.name}"
+            )
+        values = doc.resolve(dict(request.parameters))
+        shown = parameters_shown(doc, values)
+        peer.access.details["document"] = info.reference
+        peer.access.details["parameters"] = sorted(shown)  # names only: values may be secrets
+        target = convert.target_from_proto(request.target)
+
+        def authorize(hosts: list[Host], action: str, login: str | None) -> None:
+            check_platforms(info, doc, hosts)
+            peer.access.require_one_of(hosts, [(action, login, None), ("document.run", login or "", info.name)])
+
+        if doc.kind == "action":
+            if request.run_as or request.env or request.cwd:
+                raise InvalidInput(f"{info.name} runs the agent's {doc.action} task", "leave out --as, --env and --cwd")
+            options = PatchOptions(
+                max_concurrency=request.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+                max_errors=request.max_errors or DEFAULT_MAX_ERRORS,
+                timeout_seconds=request.timeout_seconds or doc.timeout_seconds or DEFAULT_PATCH_TIMEOUT,
+                refresh=bool(values.get("refresh", True)),
+                reboot=str(values.get("reboot", "if-needed")),
+                comment=request.comment,
+                document=info.reference,
+                parameters=shown,
+            )
+            operation = self._patching.scan if doc.action == "patch.scan" else self._patching.install
+            command, hosts = await operation(
+                peer.actor, target, options, authorize=lambda hosts: authorize(hosts, doc.action, None)
+            )
+        else:
+            base = CommandSpec(
+                script=b"-",  # replaced by the document's
+                cwd=request.cwd,
+                env=dict(request.env),
+                run_as=request.run_as,
+                max_concurrency=request.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+                max_errors=request.max_errors or DEFAULT_MAX_ERRORS,
+                timeout_seconds=request.timeout_seconds or doc.timeout_seconds or DEFAULT_TIMEOUT_SECONDS,
+                delivery_timeout_seconds=request.delivery_timeout_seconds or DEFAULT_DELIVERY_TIMEOUT_SECONDS,
+                comment=request.comment,
+            )
+            spec = command_spec(info, doc, values, base)
+            command, hosts = await self._commands.create(
+                peer.actor, target, spec, authorize=lambda hosts: authorize(hosts, "command.run", request.run_as)
+            )
+        response = operator_pb2.RunCommandResponse(
+            command=convert.command_to_proto(command), host_names=[h.name for h in hosts]
+        )
+        return response, command.id
+
     @operator_call("command.list")
     async def ListCommands(self, request: operator_pb2.ListCommandsRequest, peer: Peer) -> tuple[Any, str]:
         commands = await self._commands.list(request.limit or 50)
         hosts_of = await self._commands.hosts_of([c.id for c in commands])
-        allowed = {h.id for h in peer.access.visible(await self._hosts(i for ids in hosts_of.values() for i in ids))}
-        commands = [c for c in commands if set(hosts_of.get(c.id, ())) <= allowed]
+        hosts = await self._hosts(i for ids in hosts_of.values() for i in ids)
+        allowed = {h.id for h in peer.access.visible(hosts)}
+        by_document: dict[str, set[str]] = {}  # document name -> hosts where document.run allows it
+
+        def shown(command: Command) -> bool:
+            ids = set(hosts_of.get(command.id, ()))
+            if ids <= allowed:
+                return True
+            if not command.spec.document:
+                return False
+            name = command.spec.document.partition(":")[0]
+            if name not in by_document:
+                by_document[name] = {h.id for h in peer.access.visible(hosts, "document.run", document=name)}
+            return ids <= by_document[name]
+
+        commands = [c for c in commands if shown(c)]
         return operator_pb2.ListCommandsResponse(commands=[convert.command_to_proto(c) for c in commands]), ""
 
     @operator_call("command.show")

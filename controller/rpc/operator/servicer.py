@@ -10,6 +10,7 @@ from __future__ import annotations
 from fleetops.controller.rpc.operator.activations import ActivationCalls
 from fleetops.controller.rpc.operator.audit import AuditCalls
 from fleetops.controller.rpc.operator.commands import CommandCalls
+from fleetops.controller.rpc.operator.documents import DocumentCalls
 from fleetops.controller.rpc.operator.hosts import HostCalls
 from fleetops.controller.rpc.operator.patching import PatchCalls
 from fleetops.controller.rpc.operator.sessions import SessionCalls
@@ -23,6 +24,7 @@ class OperatorServicer(
     HostCalls,
     ActivationCalls,
     CommandCalls,
+    DocumentCalls,
     SessionCalls,
     SshCalls,
     PatchCalls,

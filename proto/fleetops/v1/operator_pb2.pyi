@@ -388,8 +388,15 @@ class AuditCheckpointCheck(_message.Message):
     def __init__(self, status: _Optional[str] = ..., message: _Optional[str] = ..., key: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., head_event_id: _Optional[int] = ..., head_hash: _Optional[str] = ..., key_id: _Optional[str] = ..., missing_from: _Optional[int] = ..., missing_to: _Optional[int] = ...) -> None: ...
 
 class RunCommandRequest(_message.Message):
-    __slots__ = ("target", "argv", "script", "cwd", "env", "run_as", "max_concurrency", "max_errors", "timeout_seconds", "delivery_timeout_seconds", "comment")
+    __slots__ = ("target", "argv", "script", "cwd", "env", "run_as", "max_concurrency", "max_errors", "timeout_seconds", "delivery_timeout_seconds", "comment", "document", "parameters")
     class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -407,6 +414,8 @@ class RunCommandRequest(_message.Message):
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     COMMENT_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     target: Target
     argv: _containers.RepeatedScalarFieldContainer[str]
     script: bytes
@@ -418,10 +427,12 @@ class RunCommandRequest(_message.Message):
     timeout_seconds: int
     delivery_timeout_seconds: int
     comment: str
-    def __init__(self, target: _Optional[_Union[Target, _Mapping]] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., run_as: _Optional[str] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., delivery_timeout_seconds: _Optional[int] = ..., comment: _Optional[str] = ...) -> None: ...
+    document: str
+    parameters: _containers.ScalarMap[str, str]
+    def __init__(self, target: _Optional[_Union[Target, _Mapping]] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., run_as: _Optional[str] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., delivery_timeout_seconds: _Optional[int] = ..., comment: _Optional[str] = ..., document: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("id", "created_by", "created_at", "argv", "script", "target", "max_concurrency", "max_errors", "concurrency_limit", "error_limit", "timeout_seconds", "delivery_timeout_seconds", "status", "total", "counts", "finished_at", "run_as", "comment", "agent_task")
+    __slots__ = ("id", "created_by", "created_at", "argv", "script", "target", "max_concurrency", "max_errors", "concurrency_limit", "error_limit", "timeout_seconds", "delivery_timeout_seconds", "status", "total", "counts", "finished_at", "run_as", "comment", "agent_task", "document", "parameters")
     class CountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -429,6 +440,13 @@ class Command(_message.Message):
         key: str
         value: int
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class ParametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -448,6 +466,8 @@ class Command(_message.Message):
     RUN_AS_FIELD_NUMBER: _ClassVar[int]
     COMMENT_FIELD_NUMBER: _ClassVar[int]
     AGENT_TASK_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     created_by: str
     created_at: _timestamp_pb2.Timestamp
@@ -467,7 +487,9 @@ class Command(_message.Message):
     run_as: str
     comment: str
     agent_task: str
-    def __init__(self, id: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., target: _Optional[str] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., concurrency_limit: _Optional[int] = ..., error_limit: _Optional[int] = ..., timeout_seconds: _Optional[int] = ..., delivery_timeout_seconds: _Optional[int] = ..., status: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Mapping[str, int]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_as: _Optional[str] = ..., comment: _Optional[str] = ..., agent_task: _Optional[str] = ...) -> None: ...
+    document: str
+    parameters: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., target: _Optional[str] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., concurrency_limit: _Optional[int] = ..., error_limit: _Optional[int] = ..., timeout_seconds: _Optional[int] = ..., delivery_timeout_seconds: _Optional[int] = ..., status: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Mapping[str, int]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_as: _Optional[str] = ..., comment: _Optional[str] = ..., agent_task: _Optional[str] = ..., document: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Invocation(_message.Message):
     __slots__ = ("id", "command_id", "host_id", "host_name", "state", "exit_code", "has_exit_code", "reason", "stdout_tail", "stderr_tail", "stdout_bytes", "stderr_bytes", "delivered_at", "started_at", "finished_at", "rebooted", "waiting_reason", "host_offline_since")
@@ -1347,3 +1369,69 @@ class ExportAuditResponse(_message.Message):
     last_event_id: int
     last_hash: str
     def __init__(self, chunks: _Optional[int] = ..., events: _Optional[int] = ..., last_event_id: _Optional[int] = ..., last_hash: _Optional[str] = ...) -> None: ...
+
+class DocumentRequest(_message.Message):
+    __slots__ = ("name", "content", "make_default")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    MAKE_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    content: str
+    make_default: bool
+    def __init__(self, name: _Optional[str] = ..., content: _Optional[str] = ..., make_default: _Optional[bool] = ...) -> None: ...
+
+class DocumentVersion(_message.Message):
+    __slots__ = ("name", "version", "content", "kind", "description", "builtin", "default_version", "latest_version", "created_at", "created_by", "sha256")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    BUILTIN_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    LATEST_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    content: str
+    kind: str
+    description: str
+    builtin: bool
+    default_version: int
+    latest_version: int
+    created_at: _timestamp_pb2.Timestamp
+    created_by: str
+    sha256: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., content: _Optional[str] = ..., kind: _Optional[str] = ..., description: _Optional[str] = ..., builtin: _Optional[bool] = ..., default_version: _Optional[int] = ..., latest_version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class ListDocumentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListDocumentsResponse(_message.Message):
+    __slots__ = ("documents",)
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    documents: _containers.RepeatedCompositeFieldContainer[DocumentVersion]
+    def __init__(self, documents: _Optional[_Iterable[_Union[DocumentVersion, _Mapping]]] = ...) -> None: ...
+
+class GetDocumentRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ListDocumentVersionsResponse(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[DocumentVersion]
+    def __init__(self, versions: _Optional[_Iterable[_Union[DocumentVersion, _Mapping]]] = ...) -> None: ...
+
+class DeleteDocumentResponse(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: int
+    def __init__(self, versions: _Optional[int] = ...) -> None: ...

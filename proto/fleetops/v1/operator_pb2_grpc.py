@@ -325,6 +325,41 @@ class OperatorServiceStub:
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.VerifyAuditRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_operator__pb2.VerifyAuditResponse.FromString,
                 _registered_method=True)
+        self.CreateDocument = channel.unary_unary(
+                '/fleetops.v1.OperatorService/CreateDocument',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.DocumentRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.DocumentVersion.FromString,
+                _registered_method=True)
+        self.UpdateDocument = channel.unary_unary(
+                '/fleetops.v1.OperatorService/UpdateDocument',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.DocumentRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.DocumentVersion.FromString,
+                _registered_method=True)
+        self.ListDocuments = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ListDocuments',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.ListDocumentsRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ListDocumentsResponse.FromString,
+                _registered_method=True)
+        self.GetDocument = channel.unary_unary(
+                '/fleetops.v1.OperatorService/GetDocument',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.DocumentVersion.FromString,
+                _registered_method=True)
+        self.ListDocumentVersions = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ListDocumentVersions',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ListDocumentVersionsResponse.FromString,
+                _registered_method=True)
+        self.SetDefaultDocumentVersion = channel.unary_unary(
+                '/fleetops.v1.OperatorService/SetDefaultDocumentVersion',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.DocumentVersion.FromString,
+                _registered_method=True)
+        self.DeleteDocument = channel.unary_unary(
+                '/fleetops.v1.OperatorService/DeleteDocument',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.DeleteDocumentResponse.FromString,
+                _registered_method=True)
 
 
 class OperatorServiceServicer:
@@ -702,6 +737,50 @@ class OperatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateDocument(self, request, context):
+        """Documents (docs/automation.md): named, versioned, parameterised operations. Versions are
+        immutable; an update adds one. Built-in documents (fleetops-*) are read-only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateDocument(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDocuments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDocument(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDocumentVersions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetDefaultDocumentVersion(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteDocument(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OperatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -994,6 +1073,41 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.VerifyAudit,
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.VerifyAuditRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_operator__pb2.VerifyAuditResponse.SerializeToString,
+            ),
+            'CreateDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateDocument,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.DocumentRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.DocumentVersion.SerializeToString,
+            ),
+            'UpdateDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateDocument,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.DocumentRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.DocumentVersion.SerializeToString,
+            ),
+            'ListDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDocuments,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.ListDocumentsRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ListDocumentsResponse.SerializeToString,
+            ),
+            'GetDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDocument,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.DocumentVersion.SerializeToString,
+            ),
+            'ListDocumentVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDocumentVersions,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ListDocumentVersionsResponse.SerializeToString,
+            ),
+            'SetDefaultDocumentVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDefaultDocumentVersion,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.DocumentVersion.SerializeToString,
+            ),
+            'DeleteDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDocument,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.DeleteDocumentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2562,6 +2676,195 @@ class OperatorService:
             '/fleetops.v1.OperatorService/VerifyAudit',
             fleetops_dot_v1_dot_operator__pb2.VerifyAuditRequest.SerializeToString,
             fleetops_dot_v1_dot_operator__pb2.VerifyAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/CreateDocument',
+            fleetops_dot_v1_dot_operator__pb2.DocumentRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.DocumentVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/UpdateDocument',
+            fleetops_dot_v1_dot_operator__pb2.DocumentRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.DocumentVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ListDocuments',
+            fleetops_dot_v1_dot_operator__pb2.ListDocumentsRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ListDocumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/GetDocument',
+            fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.DocumentVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDocumentVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ListDocumentVersions',
+            fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ListDocumentVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDefaultDocumentVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/SetDefaultDocumentVersion',
+            fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.DocumentVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/DeleteDocument',
+            fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.DeleteDocumentResponse.FromString,
             options,
             channel_credentials,
             insecure,

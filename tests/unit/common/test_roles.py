@@ -165,7 +165,7 @@ def test_global_actions_cannot_be_limited_to_hosts(action: str) -> None:
 
 
 def test_logins_on_a_rule_without_login_actions_are_refused() -> None:
-    with pytest.raises(InvalidInput, match="logins only apply to command.run and session.start"):
+    with pytest.raises(InvalidInput, match="logins only apply to command.run, document.run and session.start"):
         Rule.from_dict({"actions": ["patch.install"], "logins": ["root"]})
     assert Rule.from_dict({"actions": ["*"], "logins": ["root"]}).logins == ("root",)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fleetops.common.roles import ACTIONS, HOST_SCOPED_ACTIONS
 from fleetops.controller.authz import RPC_ACTIONS, RPC_PHRASES, RPC_SCOPE, TASK_ACTIONS, action_for
-from fleetops.controller.authz.actions import SSH_SESSION_ACTIONS
+from fleetops.controller.authz.actions import ALTERNATIVE_ACTIONS, SSH_SESSION_ACTIONS
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -28,8 +28,11 @@ def test_every_operator_rpc_has_an_entry_and_no_more() -> None:
 def test_actions_are_known_and_only_identity_calls_need_none() -> None:
     assert all(a is None or a in ACTIONS for a in RPC_ACTIONS.values())
     assert {m for m, a in RPC_ACTIONS.items() if a is None} == {"WhoAmI", "RenewOperatorCertificate"}
-    # every action guards something: an RPC, or what happens inside an SSH session (authz.ssh)
-    assert set(ACTIONS) <= set(RPC_ACTIONS.values()) | SSH_SESSION_ACTIONS
+    # every action guards something: an RPC, what happens inside an SSH session (authz.ssh), or a
+    # run of a document (RunCommand with a document: document.run for it)
+    alternatives = {a for actions in ALTERNATIVE_ACTIONS.values() for a in actions}
+    assert set(ACTIONS) <= set(RPC_ACTIONS.values()) | SSH_SESSION_ACTIONS | alternatives
+    assert set(ALTERNATIVE_ACTIONS) <= set(RPC_ACTIONS)
     assert not SSH_SESSION_ACTIONS & set(RPC_ACTIONS.values())
 
 

@@ -133,9 +133,10 @@ def test_deny_star_login_includes_root() -> None:
 
 @pytest.mark.parametrize("action", ACTIONS)
 def test_star_without_hosts_covers_every_action(action: str) -> None:
-    r = role(allow=[{"actions": ["*"], "logins": ["*"]}])
-    login = "deploy" if action in ("command.run", "session.start") else None
-    assert authorize([r], action, hosts=[DB1], login=login).allowed
+    r = role(allow=[{"actions": ["*"], "logins": ["*"], "documents": ["*"]}])
+    login = "deploy" if action in ("command.run", "document.run", "session.start") else None
+    document = "restart-web" if action == "document.run" else None
+    assert authorize([r], action, hosts=[DB1], login=login, document=document).allowed
 
 
 def test_star_with_hosts_covers_only_host_scoped_actions() -> None:

@@ -62,7 +62,7 @@ class Room(OperatorAdapter):
 
     def __init__(self, audit: AuditLog, users: Users) -> None:
         services: dict[str, Any] = dict.fromkeys(
-            ("fleet", "enrollment", "commands", "sessions", "patching", "windows"), None
+            ("fleet", "enrollment", "commands", "sessions", "patching", "windows", "documents"), None
         )
         super().__init__(audit=audit, users=users, roles=Roles(), **services)  # type: ignore[arg-type]
 
