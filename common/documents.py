@@ -103,7 +103,7 @@ def split_reference(text: str) -> tuple[str, int | None]:
     validate_name(name)
     if not sep:
         return name, None
-    if not version.isdigit() or int(version) < 1 or len(version) > 9:
+    if not re.fullmatch(r"[0-9]{1,9}", version) or int(version) < 1:
         raise InvalidInput(f"bad document version {version!r} in {text!r}", "write NAME or NAME:VERSION, e.g. web:3")
     return name, int(version)
 
@@ -215,8 +215,14 @@ def _typed(kind: ParamType, value: Any, where: str) -> Any:
                 ) from None
         else:
             value = [part.strip() for part in text.split(",")] if text else []
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, (list, tuple)):
         raise InvalidInput(f"{where}: expected a list of text, got {kind_of(value)}", 'e.g. ["a", "b"] or a,b')
+    for item in value:
+        if not isinstance(item, str):
+            raise InvalidInput(
+                f"{where}: {item!r} is {kind_of(item)}, not text",
+                "quote it: YAML reads words like no, on or 123 as booleans or numbers",
+            )
     return tuple(value)
 
 
@@ -421,7 +427,10 @@ def from_data(data: Any) -> Document:
         raw_timeout = data["timeout"]
         if not isinstance(raw_timeout, str):
             raise InvalidInput(f"timeout: a duration such as 10m, got {kind_of(raw_timeout)}", "e.g. timeout: 10m")
-        timeout = int(parse_duration(raw_timeout).total_seconds())
+        try:
+            timeout = int(parse_duration(raw_timeout).total_seconds())
+        except InvalidInput as exc:
+            raise InvalidInput(f"timeout: {exc.message}", exc.hint) from None
         if not 0 < timeout <= limits.TIMEOUT_SECONDS_MAX:
             raise InvalidInput(f"timeout: {raw_timeout} is out of range", "from 1s to 7d")
     return Document(description, params, run, action, check, steps, timeout)

@@ -115,7 +115,7 @@ def command_spec(info: DocumentInfo, doc: Document, values: Mapping[str, Any], b
     """The command that runs *doc* (a script document) with resolved *values*.
 
     *base* carries what the caller chose for the run (rates, timeouts, run-as, comment, extra
-    environment); the document's own timeout applies when the caller gave none.
+    environment); the caller applies the document's own timeout when the run gives none.
     """
     if doc.run is None:
         raise InvalidInput(f"document {info.name!r} is {doc.kind!r}, not a script", "see opsctl doc show " + info.name)
