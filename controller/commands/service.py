@@ -352,10 +352,14 @@ class CommandService:
         spec: CommandSpec,
         *,
         authorize: Callable[[list[Host]], None] | None = None,
+        command_id: str | None = None,
     ) -> tuple[Command, list[Host]]:
         """Resolve the target, persist the command and one invocation per host, start sending.
 
         ``authorize`` sees the resolved hosts before anything is stored; it raises to refuse.
+        ``command_id`` is an id chosen (and recorded) by the caller beforehand, so that a caller
+        that stops between recording it and this call can tell afterwards whether the command
+        exists (a runbook step resumed after a restart); creating it twice is a Conflict.
 
         Raises:
             InvalidInput: no target, a bad selector, bad limits or an empty command.
@@ -372,7 +376,7 @@ class CommandService:
         total = len(hosts)
         now = datetime.now(UTC)
         planned = Command(
-            id=new_command_id(),
+            id=command_id or new_command_id(),
             created_at=now,
             created_by=actor,
             spec=replace(

@@ -157,16 +157,28 @@ class PatchService:
 
     # -- operations -------------------------------------------------------------------------------
     async def scan(
-        self, actor: str, target: Target, options: PatchOptions, *, authorize: Authorize | None = None
+        self,
+        actor: str,
+        target: Target,
+        options: PatchOptions,
+        *,
+        authorize: Authorize | None = None,
+        command_id: str | None = None,
     ) -> tuple[Command, list[Host]]:
         request = {"refresh": options.refresh}
         spec = self._spec(SCAN_TASK, request, options)
-        command, hosts = await self._commands.create(actor, target, spec, authorize=authorize)
+        command, hosts = await self._commands.create(actor, target, spec, authorize=authorize, command_id=command_id)
         await self._store.record_operation(command.id, "scan", "", {})
         return command, hosts
 
     async def install(
-        self, actor: str, target: Target, options: PatchOptions, *, authorize: Authorize | None = None
+        self,
+        actor: str,
+        target: Target,
+        options: PatchOptions,
+        *,
+        authorize: Authorize | None = None,
+        command_id: str | None = None,
     ) -> tuple[Command, list[Host]]:
         """Fix the approved set now (per baseline, from the hosts' latest scans) and install it.
 
@@ -210,7 +222,10 @@ class PatchService:
             "approved": {name: [p.to_dict() for p in snap.patches] for name, snap in snapshots.items()},
         }
         command, hosts = await self._commands.create(
-            actor, Target(hosts=tuple(h.id for h in hosts)), self._spec(INSTALL_TASK, request, options)
+            actor,
+            Target(hosts=tuple(h.id for h in hosts)),
+            self._spec(INSTALL_TASK, request, options),
+            command_id=command_id,
         )
         await self._store.record_operation(
             command.id, "install", options.reboot, {name: snap.to_dict() for name, snap in snapshots.items()}

@@ -13,9 +13,9 @@ from fleetops.controller.commands.models import (
     Command,
     CommandSpec,
 )
-from fleetops.controller.documents.service import check_platforms, command_spec, parameters_shown
+from fleetops.controller.documents.runs import RunOptions, start_document_run
+from fleetops.controller.documents.service import parameters_shown
 from fleetops.controller.fleet.models import Host
-from fleetops.controller.patching.service import DEFAULT_PATCH_TIMEOUT, PatchOptions
 from fleetops.controller.rpc import command_output, convert
 from fleetops.controller.rpc.operator.base import OperatorAdapter, operator_call, operator_stream
 from fleetops.controller.rpc.peer import Peer
@@ -88,42 +88,21 @@ class CommandCalls(OperatorAdapter):
         target = convert.target_from_proto(request.target)
 
         def authorize(hosts: list[Host], action: str, login: str | None) -> None:
-            check_platforms(info, doc, hosts)
             peer.access.require_one_of(hosts, [(action, login, None), ("document.run", login or "", info.name)])
 
-        if doc.kind == "action":
-            if request.run_as or request.env or request.cwd:
-                raise InvalidInput(f"{info.name} runs the agent's {doc.action} task", "leave out --as, --env and --cwd")
-            options = PatchOptions(
-                max_concurrency=request.max_concurrency or DEFAULT_MAX_CONCURRENCY,
-                max_errors=request.max_errors or DEFAULT_MAX_ERRORS,
-                timeout_seconds=request.timeout_seconds or doc.timeout_seconds or DEFAULT_PATCH_TIMEOUT,
-                refresh=bool(values.get("refresh", True)),
-                reboot=str(values.get("reboot", "if-needed")),
-                comment=request.comment,
-                document=info.reference,
-                parameters=shown,
-            )
-            operation = self._patching.scan if doc.action == "patch.scan" else self._patching.install
-            command, hosts = await operation(
-                peer.actor, target, options, authorize=lambda hosts: authorize(hosts, doc.action, None)
-            )
-        else:
-            base = CommandSpec(
-                script=b"-",  # replaced by the document's
-                cwd=request.cwd,
-                env=dict(request.env),
-                run_as=request.run_as,
-                max_concurrency=request.max_concurrency or DEFAULT_MAX_CONCURRENCY,
-                max_errors=request.max_errors or DEFAULT_MAX_ERRORS,
-                timeout_seconds=request.timeout_seconds or doc.timeout_seconds or DEFAULT_TIMEOUT_SECONDS,
-                delivery_timeout_seconds=request.delivery_timeout_seconds or DEFAULT_DELIVERY_TIMEOUT_SECONDS,
-                comment=request.comment,
-            )
-            spec = command_spec(info, doc, values, base)
-            command, hosts = await self._commands.create(
-                peer.actor, target, spec, authorize=lambda hosts: authorize(hosts, "command.run", request.run_as)
-            )
+        options = RunOptions(
+            max_concurrency=request.max_concurrency,
+            max_errors=request.max_errors,
+            timeout_seconds=request.timeout_seconds,
+            delivery_timeout_seconds=request.delivery_timeout_seconds,
+            run_as=request.run_as,
+            cwd=request.cwd,
+            env=dict(request.env),
+            comment=request.comment,
+        )
+        command, hosts = await start_document_run(
+            self._commands, self._patching, peer.actor, target, info, doc, values, options, authorize=authorize
+        )
         response = operator_pb2.RunCommandResponse(
             command=convert.command_to_proto(command), host_names=[h.name for h in hosts]
         )
