@@ -64,6 +64,7 @@ ACTIONS: tuple[str, ...] = (
     "patch.install",
     "window.manage",
     "document.manage",
+    "association.manage",
     "audit.read",
     "admin",
 )

@@ -14,11 +14,14 @@ from cryptography import x509
 from fleetops.common import pki
 from fleetops.common.errors import Conflict, InvalidInput, NotFound
 from fleetops.common.files import write_public_file, write_secret_file
+from fleetops.controller.associations.service import AssociationService
 from fleetops.controller.audit.checkpoint import AuditCheckpointer, Checkpoint
 from fleetops.controller.audit.export import AuditExporter
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.audit.signing import load_signer
+from fleetops.controller.authz.acting import Acting
 from fleetops.controller.authz.store import RoleStore
+from fleetops.controller.automation.service import AutomationService
 from fleetops.controller.commands.output import OutputSpool
 from fleetops.controller.commands.service import CommandService
 from fleetops.controller.commands.store import InvocationStore
@@ -297,9 +300,17 @@ class Controller:
             self.patching,
             f"{self.replica_id}:{listen_port}",
             # Each task run is authorized as its author, then (docs/maintenance-windows.md).
-            authority=TaskAuthority(self.fleet, self.users, RoleStore(self.sessions), self.audit),
+            authority=TaskAuthority(self.fleet, self.users, RoleStore(self.sessions), self.audit, self.documents),
             min_duration=int(s.window_min_duration),
         )
+        # Associations and runbook executions act for their authors, decided again as they run.
+        acting = Acting(self.users, RoleStore(self.sessions))
+        replica = f"{self.replica_id}:{listen_port}"
+        deps = (self.sessions, self.fleet, self.commands, self.patching, self.documents, acting, self.audit, replica)
+        self.associations = AssociationService(*deps)
+        self.automation = AutomationService(*deps)
+        self.windows.executor.documents = self.documents
+        self.windows.executor.runbooks = self.automation
         session_relay = PeerSessionRelay(self.broker, self.registry, self.peers)
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
             AgentServicer(
@@ -327,6 +338,8 @@ class Controller:
             self.users,
             RoleStore(self.sessions),
             self.documents,
+            self.associations,
+            self.automation,
         )
         names = (*s.server_dns_names, *s.server_ip_addresses)
         operator_servicer.public_address = f"{names[0] if names else 'localhost'}:{listen_port}"
@@ -358,6 +371,8 @@ class Controller:
         await self.enroll_server.start()
         self.enroll_refusals.start()
         self.windows.start()
+        self.associations.start()
+        self.automation.start()
         await rpc_server.mark_serving(health_main, rpc_server.MTLS_SERVICES)
         await rpc_server.mark_serving(health_enroll, rpc_server.ENROLL_SERVICES)
         # The store's own health service: NOT_SERVING while degraded; the overall status stays SERVING.
@@ -427,6 +442,8 @@ class Controller:
             await link.close("controller is shutting down", revoked=False)
         await self.enroll_server.stop(grace)
         await self.enroll_refusals.stop()  # writes the refusals still being counted
+        await self.automation.stop()
+        await self.associations.stop()
         await self.windows.stop()
         await self.broker.stop()
         await self.server.stop(grace)

@@ -11,7 +11,9 @@ from fleetops.common.errors import FleetopsError
 from fleetops.opsctl import (
     activation,
     admin,
+    association,
     audit,
+    automation,
     command,
     completion,
     copy,
@@ -33,6 +35,8 @@ GROUPS = (
     hosts,
     command,
     document,
+    association,
+    automation,
     activation,
     audit,
     session,

@@ -369,6 +369,35 @@ class OperatorClient:
     def delete_role(self, name: str) -> None:
         self._call("DeleteRole", operator_pb2.GetRoleRequest(name=name))
 
+    # -- automation --------------------------------------------------------------------------
+    def start_automation(
+        self, runbook: str, parameters: dict[str, str], comment: str = ""
+    ) -> operator_pb2.AutomationExecution:
+        request = operator_pb2.StartAutomationRequest(runbook=runbook, parameters=parameters, comment=comment)
+        return self._call("StartAutomation", request)
+
+    def list_automations(self, limit: int = 50) -> list[operator_pb2.AutomationExecution]:
+        return list(self._call("ListAutomations", operator_pb2.ListAutomationsRequest(limit=limit)).executions)
+
+    def get_automation(self, execution_id: str) -> operator_pb2.AutomationExecution:
+        return self._call("GetAutomation", operator_pb2.GetAutomationRequest(id=execution_id))
+
+    def cancel_automation(self, execution_id: str) -> operator_pb2.AutomationExecution:
+        return self._call("CancelAutomation", operator_pb2.GetAutomationRequest(id=execution_id))
+
+    def decide_automation_approval(
+        self, execution_id: str, approve: bool, comment: str
+    ) -> operator_pb2.AutomationExecution:
+        request = operator_pb2.AutomationApprovalRequest(id=execution_id, approve=approve, comment=comment)
+        return self._call("DecideAutomationApproval", request)
+
+    def watch_automation(self, execution_id: str) -> Iterator[operator_pb2.AutomationExecution]:
+        """The execution at each change until it ends (no timeout: a runbook may wait for hours)."""
+        try:
+            yield from self._stub.WatchAutomation(operator_pb2.GetAutomationRequest(id=execution_id))
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, f"the controller at {self.profile.controller}") from exc
+
     # -- documents ---------------------------------------------------------------------------
     def create_document(self, name: str, content: str) -> operator_pb2.DocumentVersion:
         return self._call("CreateDocument", operator_pb2.DocumentRequest(name=name, content=content))
@@ -392,6 +421,29 @@ class OperatorClient:
 
     def delete_document(self, name: str) -> int:
         return int(self._call("DeleteDocument", operator_pb2.GetDocumentRequest(name=name)).versions)
+
+    # -- associations ------------------------------------------------------------------------
+    def create_association(self, association: operator_pb2.Association) -> operator_pb2.Association:
+        """Create *association* (its id is assigned); it applies at once, then on its schedule."""
+        return self._call("CreateAssociation", association)
+
+    def list_associations(self) -> list[operator_pb2.Association]:
+        return list(self._call("ListAssociations", operator_pb2.ListAssociationsRequest()).associations)
+
+    def get_association(self, key: str) -> operator_pb2.AssociationDetail:
+        """The association (id or name) with each host's compliance."""
+        return self._call("GetAssociation", operator_pb2.GetAssociationRequest(id=key))
+
+    def association_history(self, key: str, limit: int = 0) -> list[operator_pb2.AssociationRun]:
+        """Its latest runs (applications and checks), newest first; limit 0 means 50."""
+        return list(self._call("AssociationHistory", operator_pb2.GetAssociationRequest(id=key, limit=limit)).runs)
+
+    def apply_association(self, key: str) -> operator_pb2.AssociationRun:
+        """Apply it now on every host its target matches; the (first) run made."""
+        return self._call("ApplyAssociation", operator_pb2.GetAssociationRequest(id=key))
+
+    def delete_association(self, key: str) -> None:
+        self._call("DeleteAssociation", operator_pb2.GetAssociationRequest(id=key))
 
     def renew_operator_certificate(self, csr_pem: bytes) -> enrollment_pb2.OperatorCertificate:
         """A fresh certificate for the calling operator (authenticated by this client's current one)."""

@@ -135,9 +135,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "add",
         help="add a task to a window",
         description="Add a task. patch-scan and patch-install run the patch agent tasks (docs/patching.md); "
-        "run runs a command given after -- (or a --script). Lower priorities run first; equal ones together.",
-        usage="%(prog)s WINDOW --priority N --type patch-scan|patch-install|run (--target SEL | --host H... | --all) "
-        "[options] [-- CMD ARGS...]",
+        "run runs a command given after -- (or a --script); document runs a document (--doc, --param) on the "
+        "target; automation starts a runbook (no target: its steps name theirs). Lower priorities run first; "
+        "equal ones together.",
+        usage="%(prog)s WINDOW --priority N --type patch-scan|patch-install|run|document|automation "
+        "(--target SEL | --host H... | --all) [--doc NAME[:VERSION] --param K=V...] [options] [-- CMD ARGS...]",
     )
     p.add_argument("window")
     p.add_argument("--priority", type=int, required=True, metavar="N", help="lower runs first; equal run together")
@@ -148,6 +150,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--timeout", default=None, metavar="DURATION", help="per host, e.g. 30m (default 1h)")
     p.add_argument("--as", dest="run_as", default="", metavar="USER", help="run: as this user (POSIX hosts)")
     p.add_argument("--script", type=Path, default=None, metavar="FILE", help="run: a script instead of a command")
+    p.add_argument("--doc", default="", metavar="NAME[:VERSION]", help="document and automation: what runs")
+    p.add_argument("--param", action="append", default=[], metavar="K=V", help="document and automation: a parameter")
     p.add_argument("--description", default="", metavar="TEXT")
     output.add_output_argument(p)
     p.set_defaults(func=add_task, command_after_dashes=True, argv=[])

@@ -86,6 +86,9 @@ def task_details(t: operator_pb2.WindowTask) -> str:
         parts.append(what + (f" as {t.run_as}" if t.run_as else ""))
     if t.type == "patch-install":
         parts.append(f"reboot {t.reboot or 'if-needed'}")
+    if t.document:
+        params = " ".join(f"{k}={v}" for k, v in sorted(t.parameters.items()))
+        parts.append(f"doc {t.document}" + (f" {params}" if params else "") + (f" as {t.run_as}" if t.run_as else ""))
     if t.timeout_seconds:
         parts.append(f"timeout {output.duration(t.timeout_seconds)}")
     if t.description:

@@ -23,7 +23,7 @@ from fleetops.opsctl.patch_request import REBOOT_CHOICES
 from fleetops.v1 import operator_pb2
 
 CUTOFF_BEHAVIORS = ("continue", "cancel")
-TASK_TYPES = ("patch-scan", "patch-install", "run")
+TASK_TYPES = ("patch-scan", "patch-install", "run", "document", "automation")
 DEFAULT_TIMEZONE = "UTC"
 UINT32_MAX = 2**32 - 1
 SCHEDULE_RE = re.compile(r"(cron|rate|at)\(\s*\S.*\)", re.DOTALL)
@@ -250,17 +250,38 @@ def unsaved_window(args: argparse.Namespace) -> operator_pb2.MaintenanceWindow:
 
 def task_request(args: argparse.Namespace) -> operator_pb2.WindowTask:
     """The WindowTask ``window task add`` sends, checked."""
-    check_target(args)
+    kind = args.task_type
+    if kind == "automation":
+        if args.target or args.host or args.all:
+            raise InvalidInput(
+                "an automation task has no target: the runbook's steps name theirs",
+                "pass hosts to the runbook as a parameter, e.g. --param target=role=web",
+            )
+    else:
+        check_target(args)
     if args.target:
         Selector.parse(args.target)  # a bad selector is reported here, with a pointer to the bad character
     if args.priority < 0:
         raise InvalidInput("--priority must be 0 or more", "lower priorities run first; equal ones run together")
-    kind = args.task_type
     if kind not in TASK_TYPES:
-        raise InvalidInput(f"bad --type {kind!r}", "use --type patch-scan, patch-install or run")
+        raise InvalidInput(f"bad --type {kind!r}", f"use --type {', '.join(TASK_TYPES)}")
     argv = list(args.argv or [])
     script = b""
-    if kind == "run":
+    documented = kind in ("document", "automation")
+    if documented != bool(args.doc):
+        raise InvalidInput(
+            "--doc NAME[:VERSION] goes with --type document or automation, and they need it",
+            f"opsctl window task add {args.window} --priority {args.priority} --type document --doc NAME "
+            "--param K=V --target SEL",
+        )
+    if args.param and not documented:
+        raise InvalidInput("--param goes with --doc", "use --type document --doc NAME --param K=V")
+    if documented:
+        if argv or args.script:
+            raise InvalidInput(f"a {kind} task runs its document, not a command", "drop the command and --script")
+        if kind == "automation" and args.run_as:
+            raise InvalidInput("--as does not go with an automation task", "its steps run as the agent does")
+    elif kind == "run":
         if bool(argv) == bool(args.script):
             raise InvalidInput(
                 "a run task needs a command after -- or --script FILE (not both)",
@@ -301,6 +322,8 @@ def task_request(args: argparse.Namespace) -> operator_pb2.WindowTask:
         run_as=args.run_as,
         timeout_seconds=command.positive_seconds(args.timeout, "--timeout") if args.timeout else 0,
         description=args.description,
+        document=args.doc or "",
+        parameters=command.key_values(args.param, "--param"),
     )
 
 

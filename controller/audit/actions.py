@@ -46,6 +46,20 @@ OPERATOR_ACTIONS: Mapping[str, Kind] = {
     "document.list": "read",
     "document.show": "read",
     "document.versions": "read",
+    # associations
+    "association.create": "change",
+    "association.delete": "change",
+    "association.apply": "change",
+    "association.list": "read",
+    "association.show": "read",
+    "association.history": "read",
+    # automation
+    "automation.start": "change",
+    "automation.cancel": "change",
+    "automation.approve": "change",
+    "automation.list": "read",
+    "automation.show": "read",
+    "automation.watch": "read",
     # sessions (session.start, .attach and .end are recorded by the session broker)
     "session.start": "change",
     "session.attach": "change",

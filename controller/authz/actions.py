@@ -1,8 +1,9 @@
 """Which action each OperatorService RPC needs (docs/access.md#what-each-call-needs).
 
 ``RPC_ACTIONS`` maps every operator RPC method name to the action checked before it runs, or to
-``None`` for the two calls that only need an enabled identity (``WhoAmI``, renewing one's own
-certificate). An RPC missing from the table must be refused: fail closed.
+``None`` for the calls that only need an enabled identity (``WhoAmI``, renewing one's own
+certificate) or that decide on something else (``DecideAutomationApproval``: the approve step's
+approvers and role). An RPC missing from the table must be refused: fail closed.
 
 ``RPC_SCOPE`` says, for each RPC whose action is host-scoped, which hosts and which login to pass
 to ``authorize`` (or that the results are filtered with ``permitted_hosts`` instead of refused).
@@ -73,6 +74,21 @@ RPC_ACTIONS: dict[str, str | None] = {
     "ListDocuments": "hosts.read",
     "GetDocument": "hosts.read",
     "ListDocumentVersions": "hosts.read",
+    # associations: scheduled applications of a document, each authorized as the author when it runs
+    "CreateAssociation": "association.manage",
+    "DeleteAssociation": "association.manage",
+    "ApplyAssociation": "association.manage",
+    "ListAssociations": "hosts.read",
+    "GetAssociation": "hosts.read",
+    "AssociationHistory": "hosts.read",
+    # automation: starting or cancelling a runbook is document.run for it (each step is authorized
+    # as the starter when it runs); approving is decided by the step's approvers, not by a role action
+    "StartAutomation": "document.run",
+    "CancelAutomation": "document.run",
+    "ListAutomations": "hosts.read",
+    "GetAutomation": "hosts.read",
+    "WatchAutomation": "hosts.read",
+    "DecideAutomationApproval": None,
     # sessions
     "Session": "session.start",
     "ListSessions": "session.start",
@@ -129,6 +145,8 @@ RPC_SCOPE: dict[str, tuple[str, str, str]] = {
     "TagHost": ("that host, with its tags before and after the change", "none", "refuse"),
     "TagHosts": ("the resolved target hosts, with their tags before and after the change", "none", "refuse"),
     "RunCommand": ("the resolved target hosts", "run_as", "refuse"),
+    "StartAutomation": ("none: the runbook, on some host", "none", "refuse"),
+    "CancelAutomation": ("none: the runbook, on some host", "none", "refuse"),
     "ListCommands": ("each command's hosts", "none", "filter: a command shows when all its hosts pass"),
     "GetCommand": ("the command's hosts", "none", "refuse"),
     "WatchCommand": ("the command's hosts", "none", "refuse"),
@@ -196,6 +214,17 @@ RPC_PHRASES: dict[str, str] = {
     "ListDocuments": "read documents",
     "GetDocument": "read documents",
     "ListDocumentVersions": "read documents",
+    "CreateAssociation": "create associations",
+    "DeleteAssociation": "delete associations",
+    "ApplyAssociation": "apply associations",
+    "ListAssociations": "read associations",
+    "GetAssociation": "read associations",
+    "AssociationHistory": "read associations",
+    "StartAutomation": "start runbooks",
+    "CancelAutomation": "cancel runbooks",
+    "ListAutomations": "read automation executions",
+    "GetAutomation": "read automation executions",
+    "WatchAutomation": "read automation executions",
     "CreateUser": "manage users",
     "ListUsers": "list users",
     "UpdateUser": "manage users",
@@ -213,7 +242,14 @@ RPC_PHRASES: dict[str, str] = {
 }
 
 #: The action a window task of each type needs of its author, and of whoever changes its window.
-TASK_ACTIONS: Mapping[str, str] = {"run": "command.run", "patch-scan": "patch.scan", "patch-install": "patch.install"}
+TASK_ACTIONS: Mapping[str, str] = {
+    "run": "command.run",
+    "patch-scan": "patch.scan",
+    "patch-install": "patch.install",
+    # decided on the document: its own action, or document.run for it (authz.documents)
+    "document": "document.run",
+    "automation": "document.run",
+}
 
 
 def phrase_for(method: str) -> str:

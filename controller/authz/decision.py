@@ -67,6 +67,7 @@ ACTION_PHRASES: dict[str, str] = {
     "patch.install": "install patches",
     "window.manage": "manage maintenance windows",
     "document.manage": "manage documents",
+    "association.manage": "manage associations",
     "audit.read": "read the audit log",
     "admin": "administer the controller",
 }

@@ -411,6 +411,8 @@ def window_task_from_proto(m: operator_pb2.WindowTask) -> WindowTask:
         run_as=m.run_as,
         timeout_seconds=m.timeout_seconds,
         description=m.description,
+        document=m.document,
+        parameters=dict(m.parameters),
     )
 
 
@@ -430,6 +432,8 @@ def window_task_to_proto(t: WindowTask) -> operator_pb2.WindowTask:
         timeout_seconds=t.timeout_seconds,
         description=t.description,
         author=t.author,
+        document=t.document,
+        parameters=t.parameters,
     )
 
 

@@ -378,6 +378,10 @@ class WindowTaskRow(Base):
     # The operator the task acts for ("operator:NAME"): whoever added or last changed it. Each run is
     # authorized as this operator, then (docs/maintenance-windows.md#whose-rights-a-task-runs-with).
     author: Mapped[str] = mapped_column(String(255), default="")
+    # A document or automation task: the document (NAME or NAME:VERSION) and its parameters as
+    # given (migration 0013); checked again against the document at each run.
+    document: Mapped[str] = mapped_column(String(160), default="")
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class WindowExecutionRow(Base):
@@ -482,3 +486,125 @@ class DocumentVersionRow(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(255))
+
+
+class AssociationRow(Base):
+    """A document kept applied to a target (docs/automation.md#associations)."""
+
+    __tablename__ = "associations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(128), unique=True, default=None)
+    document: Mapped[str] = mapped_column(String(160))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"selector": ..., "hosts": [...], "all": bool}
+    schedule: Mapped[str] = mapped_column(String(255))
+    max_concurrency: Mapped[str] = mapped_column(String(16), default="")
+    max_errors: Mapped[str] = mapped_column(String(16), default="")
+    check_interval_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    author: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    # The next application the schedule wants; claimed by moving it forward in one UPDATE (exactly
+    # once across replicas).
+    next_run_at: Mapped[datetime]
+    last_run_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_check_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AssociationHostRow(Base):
+    """One host's compliance with one association: the last application and the last check."""
+
+    __tablename__ = "association_hosts"
+
+    association_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("associations.id", ondelete="CASCADE"), primary_key=True
+    )
+    host_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # pending | compliant | non_compliant | drifted | failed
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    last_applied_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_command_id: Mapped[str] = mapped_column(String(40), default="")
+    last_check_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime]
+
+
+class AssociationRunRow(Base):
+    """One application (or check) of an association: the command it made."""
+
+    __tablename__ = "association_runs"
+    __table_args__ = (Index("ix_association_runs_association", "association_id", "started_at"),)
+
+    command_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    association_id: Mapped[str] = mapped_column(String(40), ForeignKey("associations.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule | new-host | manual | check
+    started_at: Mapped[datetime]
+    hosts: Mapped[int] = mapped_column(Integer)
+    # Whether the command's results were taken into the hosts' compliance.
+    recorded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AutomationExecutionRow(Base):
+    """One execution of a runbook (docs/automation.md#runbooks)."""
+
+    __tablename__ = "automation_executions"
+    __table_args__ = (Index("ix_automation_executions_status", "status"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    runbook: Mapped[str] = mapped_column(String(160))  # NAME:VERSION
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # in_progress | waiting_approval | success | failed | cancelled
+    status: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    current_step: Mapped[str] = mapped_column(String(64), default="")
+    # Steps run so far (the next step record's seq) and every step's outputs, for templates.
+    steps_run: Mapped[int] = mapped_column(Integer, default=0)
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    started_by: Mapped[str] = mapped_column(String(255))
+    started_via: Mapped[str] = mapped_column(String(255), default="cli")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The replica advancing it renews this; another takes it over once it lapses.
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AutomationStepRow(Base):
+    """One step as it ran in an execution (a step run again by a goto is a new row)."""
+
+    __tablename__ = "automation_steps"
+
+    execution_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("automation_executions.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    # in_progress | waiting | success | failed | cancelled
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    # Where a run step is: {"batches": [[host ids]...], "batch": i, "commands": [...], "probes": [...]}
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # approve: when it times out
+    deadline: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AutomationApprovalRow(Base):
+    """An operator's answer to an approve step."""
+
+    __tablename__ = "automation_approvals"
+
+    execution_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("automation_executions.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operator: Mapped[str] = mapped_column(String(255), primary_key=True)
+    approved: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]

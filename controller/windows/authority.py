@@ -21,26 +21,25 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fleetops.common import rates
-from fleetops.common.errors import NotFound, PermissionDenied
+from fleetops.common.documents import split_reference
+from fleetops.common.errors import FleetopsError, NotFound, PermissionDenied
 from fleetops.common.roles import Role
 from fleetops.common.selectors import Selector
 from fleetops.controller.audit.models import Outcome
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.authz import MAX_AUDIT_HOSTS, Decision, authorize, authorize_selector, permitted_hosts
+from fleetops.controller.authz.acting import Acting
+from fleetops.controller.authz.documents import Choice, decide, decide_selector, document_choices
+from fleetops.controller.authz.documents import permitted as permitted_for
 from fleetops.controller.authz.store import RoleStore
+from fleetops.controller.documents.service import DocumentService
 from fleetops.controller.fleet.models import Host, Target
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.users.service import UserService
-from fleetops.controller.windows.models import WindowTask
+from fleetops.controller.windows.models import TaskType, WindowTask
 
-OPERATOR_PREFIX = "operator:"
 #: The audit action of a task's run-time authorization.
 RUN_ACTION = "window.task.run"
-
-
-def author_name(author: str) -> str:
-    """``alice`` for ``operator:alice``; ``""`` when *author* is not an operator."""
-    return author[len(OPERATOR_PREFIX) :] if author.startswith(OPERATOR_PREFIX) else ""
 
 
 @dataclass(frozen=True)
@@ -59,6 +58,15 @@ class Grant:
     #: ``max-errors`` left for the command once the refused hosts are counted (as a count).
     max_errors: str
     error: str = ""
+    #: A document or automation task: what may allow it (its document's action, or document.run).
+    choices: list[Choice] | None = None
+
+    def check(self, action: str, login: str | None, hosts: Sequence[Host]) -> None:
+        """Decide again, on *hosts*, just before the command is made; raises PermissionDenied."""
+        if self.choices is not None:
+            decide(self.roles, self.choices, hosts, user=self.user).check()
+        else:
+            authorize(self.roles, action, hosts=hosts, login=login, user=self.user).check()
 
 
 @dataclass(frozen=True)
@@ -77,11 +85,39 @@ class RunContext:
 class TaskAuthority:
     """Decides each run of a window task as its author, and audits the decision."""
 
-    def __init__(self, fleet: FleetService, users: UserService, roles: RoleStore, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        fleet: FleetService,
+        users: UserService,
+        roles: RoleStore,
+        audit: AuditLog,
+        documents: DocumentService | None = None,
+    ) -> None:
         self._fleet = fleet
         self._users = users
         self._roles = roles
         self._audit = audit
+        self._documents = documents
+
+    async def choices_for(self, task: WindowTask) -> list[Choice] | None:
+        """What may allow a document or automation task (``None`` for the others: their action).
+
+        A document task is allowed by its document's own action (``command.run`` as its run-as, or
+        the patch action) or ``document.run`` for it; an automation task by ``document.run`` for the
+        runbook or ``command.run`` somewhere (each of its steps is decided again when it runs).
+
+        Raises:
+            NotFound: the document does not exist (any more). InvalidInput: a malformed reference.
+        """
+        if not task.runs_document:
+            return None
+        name, _ = split_reference(task.document)
+        if task.type == TaskType.AUTOMATION:
+            return [("document.run", None, name), ("command.run", None, None)]
+        if self._documents is None:
+            raise NotFound(f"document {task.document!r} cannot be looked up here", "this is a controller bug")
+        _, doc = await self._documents.resolve(task.document)
+        return document_choices(name, doc, task.run_as)
 
     async def roles_of(self, author: str) -> tuple[str, list[Role]]:
         """The author's name and roles, if they may still act.
@@ -89,17 +125,11 @@ class TaskAuthority:
         Raises:
             PermissionDenied: the author is not an operator, no longer exists, or is disabled.
         """
-        name = author_name(author)
         hint = "an operator with the rights it needs must add the task again (opsctl window task add)"
-        if not name:
-            raise PermissionDenied(f"the task's author {author or '(none)'!r} is not an operator", hint)
         try:
-            user = await self._users.get(name)
-        except NotFound:
-            raise PermissionDenied(f"the task's author {name!r} was deleted", hint) from None
-        if user.disabled:
-            raise PermissionDenied(f"the task's author {name!r} is disabled", hint)
-        return name, await self._roles.resolve(user.roles)
+            return await Acting(self._users, self._roles).roles_of(author, hint)
+        except PermissionDenied as exc:
+            raise PermissionDenied(exc.message.replace("the author", "the task's author", 1), exc.hint) from None
 
     async def grant(self, run: RunContext) -> Grant:
         """Decide *run* as its author on the hosts its target resolves to now; audited whatever the answer.
@@ -115,15 +145,32 @@ class TaskAuthority:
         except PermissionDenied as exc:
             await self._record(run, "denied", {"error": exc.message})
             raise
+        try:
+            choices = await self.choices_for(task)
+        except FleetopsError as exc:
+            await self._record(run, "denied", {"error": exc.message})
+            raise
+        if task.type == TaskType.AUTOMATION:
+            assert choices is not None
+            decision = decide(roles, choices, [], user=name)
+            await self._record(run, "ok" if decision else "denied", {"authz": [decision.to_audit()]})
+            decision.check()
+            return Grant(name, roles, [], [], decision, "0", choices=choices)
         hosts = await self._fleet.resolve_target(task.target)
         if not hosts:
             raise NotFound(f"no host matches {task.target.describe()}", "nothing ran; check the task's target")
-        return await self._decide(run, name, roles, hosts)
+        return await self._decide(run, name, roles, hosts, choices)
 
-    async def _decide(self, run: RunContext, name: str, roles: list[Role], hosts: Sequence[Host]) -> Grant:
+    async def _decide(
+        self, run: RunContext, name: str, roles: list[Role], hosts: Sequence[Host], choices: list[Choice] | None
+    ) -> Grant:
         task = run.task
-        decision = authorize(roles, task.action, hosts=hosts, login=task.login, user=name)
-        permitted = permitted_hosts(roles, task.action, hosts, login=task.login)
+        if choices is not None:
+            decision = decide(roles, choices, hosts, user=name)
+            permitted = permitted_for(roles, choices, hosts)
+        else:
+            decision = authorize(roles, task.action, hosts=hosts, login=task.login, user=name)
+            permitted = permitted_hosts(roles, task.action, hosts, login=task.login)
         allowed = {h.id for h in permitted}
         refused = [h.name or h.id for h in hosts if h.id not in allowed]
         limit = rates.max_errors(task.max_errors).resolve(len(hosts))
@@ -144,7 +191,8 @@ class TaskAuthority:
         if error:
             details["error"] = error
         await self._record(run, "ok" if decision.allowed else "denied", details)
-        return Grant(name, roles, list(permitted), refused, decision, str(max(limit - len(refused), 0)), error)
+        left = str(max(limit - len(refused), 0))
+        return Grant(name, roles, list(permitted), refused, decision, left, error, choices)
 
     # -- who may change a window -------------------------------------------------------------------
     async def editor_decisions(
@@ -182,7 +230,7 @@ class TaskAuthority:
             await self._fleet.resolve_target(new.target)  # NotFound naming a host that does not exist
         decisions = []
         for task in every:
-            decision = _editor_decision(user, roles, task, by_key)
+            decision = _editor_decision(user, roles, task, by_key, await self.choices_for(task))
             if task is not new:
                 message = f"changing window {window!r} needs the rights of each of its tasks; task {task.id}: "
                 message += decision.message
@@ -216,14 +264,29 @@ class TaskAuthority:
         )
 
 
-def _editor_decision(user: str, roles: Sequence[Role], task: WindowTask, hosts: Mapping[str, Host]) -> Decision:
+def _editor_decision(
+    user: str, roles: Sequence[Role], task: WindowTask, hosts: Mapping[str, Host], choices: list[Choice] | None
+) -> Decision:
     target = task.target
+
+    def on_hosts(found: Sequence[Host]) -> Decision:
+        if choices is not None:
+            return decide(roles, choices, found, user=user)
+        return authorize(roles, task.action, hosts=found, login=task.login, user=user)
+
+    def on_selector(selector: Selector | None) -> Decision:
+        if choices is not None:
+            return decide_selector(roles, choices, selector, user=user)
+        return authorize_selector(roles, task.action, selector, login=task.login, user=user)
+
+    if task.type == TaskType.AUTOMATION:
+        return on_hosts([])
     if target.hosts:
         found = [hosts[h] for h in target.hosts if h in hosts]
         missing = [h for h in target.hosts if h not in hosts]
-        decision = authorize(roles, task.action, hosts=found, login=task.login, user=user)
+        decision = on_hosts(found)
         if decision and missing:
-            anywhere = authorize_selector(roles, task.action, None, login=task.login, user=user)
+            anywhere = on_selector(None)
             if not anywhere:
                 message = (
                     f"{user} may not {task.action} on {', '.join(missing[:20])}: no such host now, and a host "
@@ -234,4 +297,4 @@ def _editor_decision(user: str, roles: Sequence[Role], task: WindowTask, hosts: 
             return anywhere
         return decision
     selector = None if target.all else Selector.parse(target.selector)
-    return authorize_selector(roles, task.action, selector, login=task.login, user=user)
+    return on_selector(selector)

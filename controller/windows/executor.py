@@ -19,14 +19,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from fleetops.common.errors import FleetopsError, PermissionDenied
+from fleetops.common.errors import FleetopsError, InvalidInput, PermissionDenied
 from fleetops.common.states import CommandStatus
-from fleetops.controller.authz import authorize
 from fleetops.controller.commands.models import CommandSpec
 from fleetops.controller.commands.service import CommandService
+from fleetops.controller.documents.runs import RunOptions, start_document_run
+from fleetops.controller.documents.service import DocumentService
 from fleetops.controller.fleet.models import Host, Target
 from fleetops.controller.patching.service import PatchOptions, PatchService
 from fleetops.controller.windows.authority import Grant, RunContext, TaskAuthority
+from fleetops.controller.windows.interfaces import RunbookLauncher
 from fleetops.controller.windows.models import (
     LEASE_SECONDS,
     CutoffBehavior,
@@ -50,6 +52,8 @@ COMMAND_TO_TASK = {
 }
 
 Clock = Callable[[], datetime]
+#: An automation task's "command id" is its execution's id, which starts so.
+EXECUTION_PREFIX = "auto-"
 
 
 def refused_text(hosts: list[str], author: str) -> str:
@@ -77,6 +81,9 @@ class WindowExecutor:
         self._authority = authority
         self._replica = replica
         self._clock = clock
+        #: Set by the composition root: documents for document tasks, runbooks for automation tasks.
+        self.documents: DocumentService | None = None
+        self.runbooks: RunbookLauncher | None = None
 
     async def execute(self, execution_id: str) -> None:
         """Run the execution's tasks and record how it ended (failed, on an internal error)."""
@@ -173,13 +180,35 @@ class WindowExecutor:
                     f"the task's hosts changed while it started ({', '.join(outside[:20])} appeared); nothing was sent",
                     "the next opening of the window decides again",
                 )
-            authorize(grant.roles, task.action, hosts=hosts, login=task.login, user=grant.user).check()
+            grant.check(task.action, task.login, hosts)
 
         actor = f"{task.author} via {run.via}"
         comment = f"window {run.window} task {task.id} for {task.author}"
         limits = self._limits(task)
         if grant.refused:
             limits["max_errors"] = grant.max_errors
+        if task.type == TaskType.AUTOMATION:
+            if self.runbooks is None:
+                raise InvalidInput("this controller cannot start runbooks", "this is a controller bug")
+            return await self.runbooks.launch(task.author, task.document, dict(task.parameters), run.via)
+        if task.type == TaskType.DOCUMENT:
+            if self.documents is None:
+                raise InvalidInput("this controller cannot run documents", "this is a controller bug")
+            info, doc = await self.documents.resolve(task.document)
+            values = doc.resolve(dict(task.parameters))  # InvalidInput when the document changed under it
+            run_options = RunOptions(run_as=task.run_as, comment=comment, **limits)
+            command, _ = await start_document_run(
+                self._commands,
+                self._patching,
+                actor,
+                target,
+                info,
+                doc,
+                values,
+                run_options,
+                authorize=lambda hosts, action, login: recheck(hosts),
+            )
+            return command.id
         if task.type == TaskType.RUN:
             spec = CommandSpec(argv=task.argv, script=task.script, run_as=task.run_as, comment=comment, **limits)
             command, _ = await self._commands.create(actor, target, spec, authorize=recheck)
@@ -212,9 +241,15 @@ class WindowExecutor:
                 cancelled_at_cutoff = True
                 for row in running:
                     with contextlib.suppress(FleetopsError):
-                        await self._commands.cancel(row.command_id)
+                        if row.command_id.startswith(EXECUTION_PREFIX) and self.runbooks is not None:
+                            await self.runbooks.cancel_if_running(row.command_id)
+                        else:
+                            await self._commands.cancel(row.command_id)
                 log.info("window execution %s: cutoff reached, cancelled %d running tasks", execution.id, len(running))
             for row in running:
+                if row.command_id.startswith(EXECUTION_PREFIX):
+                    await self._runbook_ended(row, cancelled_at_cutoff)
+                    continue
                 command = await self._commands.command(row.command_id)
                 if command.status == CommandStatus.IN_PROGRESS:
                     continue
@@ -232,7 +267,22 @@ class WindowExecutor:
                 await self._changes([r.command_id for r in group if r.status == TaskStatus.IN_PROGRESS.value],
                                     execution.cutoff_at)  # fmt: skip
 
+    async def _runbook_ended(self, row: TaskRun, cancelled_at_cutoff: bool) -> None:
+        """An automation task ends with its execution (its id is kept as the task's command id)."""
+        assert self.runbooks is not None
+        ended, status, reason = await self.runbooks.outcome(row.command_id)
+        if not ended:
+            return
+        task_status = {"success": TaskStatus.SUCCESS, "cancelled": TaskStatus.CANCELLED}.get(status, TaskStatus.FAILED)
+        if cancelled_at_cutoff and task_status == TaskStatus.CANCELLED:
+            task_status, reason = TaskStatus.TIMED_OUT, "cancelled at the window's cutoff"
+        await self._set_task(row, task_status, reason=reason)
+
     async def _changes(self, command_ids: list[str], cutoff: datetime) -> None:
+        command_ids = [c for c in command_ids if not c.startswith(EXECUTION_PREFIX)]
+        if not command_ids:  # runbooks only: they are looked at again after a pause
+            await asyncio.sleep(max(0.01, min(POLL_SECONDS, (cutoff - self._clock()).total_seconds() or POLL_SECONDS)))
+            return
         queues = [(cid, self._commands.subscribe(cid)) for cid in command_ids]
         try:
             waiters = [asyncio.ensure_future(q.get()) for _, q in queues]

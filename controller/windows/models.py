@@ -38,6 +38,8 @@ class TaskType(StrEnum):
     PATCH_SCAN = "patch-scan"
     PATCH_INSTALL = "patch-install"
     RUN = "run"
+    DOCUMENT = "document"  # a document on the target (docs/automation.md)
+    AUTOMATION = "automation"  # a runbook (its steps name their own targets)
 
 
 class ExecutionStatus(StrEnum):
@@ -135,17 +137,27 @@ class WindowTask:
     description: str = ""
     #: The operator the task acts for (``operator:NAME``): whoever added it. Set by the service.
     author: str = ""
+    #: document and automation tasks: what they run (NAME or NAME:VERSION) and its parameters as text.
+    document: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         try:
             object.__setattr__(self, "type", TaskType(self.type))
         except ValueError:
-            raise InvalidInput(f"bad task type {self.type!r}", "use patch-scan, patch-install or run") from None
+            raise InvalidInput(
+                f"bad task type {self.type!r}", "use patch-scan, patch-install, run, document or automation"
+            ) from None
 
     @property
     def action(self) -> str:
-        """The action the task needs of its author, as a direct call would (``TASK_ACTIONS``)."""
+        """The action the task needs of its author, as a direct call would (``TASK_ACTIONS``); a
+        document or automation task is decided on its document (``authority.choices_for``)."""
         return TASK_ACTIONS[self.type.value]
+
+    @property
+    def runs_document(self) -> bool:
+        return self.type in (TaskType.DOCUMENT, TaskType.AUTOMATION)
 
     @property
     def login(self) -> str | None:
@@ -156,10 +168,24 @@ class WindowTask:
         """Raises: InvalidInput, naming the field and what to give instead."""
         if not 0 <= self.priority <= 1000:
             raise InvalidInput(f"priority {self.priority} is out of range", "give --priority between 0 and 1000")
-        if self.target.empty:
+        if self.type == TaskType.AUTOMATION:
+            if not self.target.empty:
+                raise InvalidInput(
+                    "an automation task has no target: the runbook's steps name theirs",
+                    "pass hosts to the runbook as a parameter, e.g. --param target=role=web",
+                )
+        elif self.target.empty:
             raise InvalidInput("the task has no target", "give --target SEL, --host H or --all")
         rates.max_concurrency(self.max_concurrency)  # the same words as opsctl and a direct run
         rates.max_errors(self.max_errors)
+        if self.runs_document:
+            if not self.document:
+                raise InvalidInput(f"a {self.type} task needs --doc NAME[:VERSION]", "opsctl doc list shows them")
+            if self.argv or self.script or self.reboot:
+                raise InvalidInput(f"a {self.type} task takes no command, script or --reboot", "give --doc and --param")
+            return
+        if self.document or self.parameters:
+            raise InvalidInput("--doc and --param are for document and automation tasks", "use --type document")
         if self.type == TaskType.RUN:
             if bool(self.argv) == bool(self.script):
                 raise InvalidInput("a run task needs a command or a script", "... --type run --target SEL -- CMD ARGS")

@@ -53,8 +53,8 @@ class WindowService:
         self.replica = replica
         self._min_duration = min_duration
         self._clock = clock
-        executor = WindowExecutor(self._store, commands, patching, authority, replica, clock)
-        self.scheduler = WindowScheduler(self._store, executor, replica, clock)
+        self.executor = WindowExecutor(self._store, commands, patching, authority, replica, clock)
+        self.scheduler = WindowScheduler(self._store, self.executor, replica, clock)
 
     @property
     def authority(self) -> TaskAuthority:

@@ -93,6 +93,8 @@ def _task(row: WindowTaskRow) -> WindowTask:
         timeout_seconds=row.timeout_seconds,
         description=row.description,
         author=row.author,
+        document=row.document or "",
+        parameters=dict(row.parameters or {}),
     )
 
 
@@ -249,6 +251,8 @@ class WindowStore:
                     description=task.description,
                     created_at=now,
                     author=author,
+                    document=task.document,
+                    parameters=dict(task.parameters),
                 )
             )
 

@@ -47,6 +47,7 @@ ROOMS = [
     "controller/ssh",
     "controller/documents",
     "controller/automation",
+    "controller/associations",
 ]
 WIRE = ("grpc", "fleetops.v1", "google.protobuf")
 # The client side of the wire, shared by agent and opsctl: gRPC errors back into the exception tree

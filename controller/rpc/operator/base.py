@@ -23,11 +23,13 @@ import grpc
 
 from fleetops.common.errors import AuthError, FleetopsError, InternalError, PermissionDenied
 from fleetops.common.roles import GLOBAL_ACTIONS
+from fleetops.controller.associations.service import AssociationService
 from fleetops.controller.audit.checkpoint import AuditCheckpointer
 from fleetops.controller.audit.export import AuditExporter
 from fleetops.controller.audit.service import AuditLog, Outcome
 from fleetops.controller.authz.actions import RPC_SCOPE, action_for, phrase_for
 from fleetops.controller.authz.store import RoleStore
+from fleetops.controller.automation.service import AutomationService
 from fleetops.controller.commands.service import CommandService
 from fleetops.controller.documents.service import DocumentService
 from fleetops.controller.enrollment.service import EnrollmentService
@@ -209,6 +211,8 @@ class OperatorAdapter:
         users: UserService,
         roles: RoleStore,
         documents: DocumentService,
+        associations: AssociationService,
+        automation: AutomationService,
     ) -> None:
         self._fleet = fleet
         self._enrollment = enrollment
@@ -220,6 +224,8 @@ class OperatorAdapter:
         self._users = users
         self._roles = roles
         self._documents = documents
+        self._associations = associations
+        self._automation = automation
         #: HOST:PORT operators reach this controller at (for the login commands it prints).
         self.public_address = ""
         #: Writes the audit log to the object store (ExportAudit); set by the composition root.

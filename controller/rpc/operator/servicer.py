@@ -8,7 +8,9 @@ What the wire sees is the generated service: one servicer, every method of opera
 from __future__ import annotations
 
 from fleetops.controller.rpc.operator.activations import ActivationCalls
+from fleetops.controller.rpc.operator.associations import AssociationCalls
 from fleetops.controller.rpc.operator.audit import AuditCalls
+from fleetops.controller.rpc.operator.automation import AutomationCalls
 from fleetops.controller.rpc.operator.commands import CommandCalls
 from fleetops.controller.rpc.operator.documents import DocumentCalls
 from fleetops.controller.rpc.operator.hosts import HostCalls
@@ -25,6 +27,8 @@ class OperatorServicer(
     ActivationCalls,
     CommandCalls,
     DocumentCalls,
+    AssociationCalls,
+    AutomationCalls,
     SessionCalls,
     SshCalls,
     PatchCalls,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleetops.common.errors import InvalidInput
 from fleetops.controller.rpc import convert
 from fleetops.controller.rpc.operator.base import OperatorAdapter, operator_call
 from fleetops.controller.rpc.peer import Peer
-from fleetops.controller.windows.models import Window, WindowTask
+from fleetops.controller.windows.models import TaskType, Window, WindowTask
 from fleetops.v1 import operator_pb2
 
 
@@ -83,6 +84,13 @@ class WindowCalls(OperatorAdapter):
     async def AddWindowTask(self, request: operator_pb2.WindowTask, peer: Peer) -> tuple[Any, str]:
         task = convert.window_task_from_proto(request)
         task.check()
+        if task.runs_document:  # the document exists and takes these parameters, as for a direct run
+            info, doc = await self._documents.resolve(task.document)
+            if (doc.kind == "runbook") != (task.type == TaskType.AUTOMATION):
+                wanted = "automation" if doc.kind == "runbook" else "document"
+                raise InvalidInput(f"{info.name} is {'a runbook' if doc.kind == 'runbook' else 'not a runbook'}",
+                                   f"use --type {wanted}")  # fmt: skip
+            doc.resolve(dict(task.parameters))
         # window.manage must not run what its holder could not run directly: the new task's target is
         # decided as a selector (every host it could ever match), and the window's other tasks too.
         await self._require_window_rights(peer, task.window, new=task)

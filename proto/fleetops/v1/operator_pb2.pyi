@@ -1050,7 +1050,14 @@ class MaintenanceWindow(_message.Message):
     def __init__(self, name: _Optional[str] = ..., schedule: _Optional[str] = ..., timezone: _Optional[str] = ..., duration_seconds: _Optional[int] = ..., cutoff_seconds: _Optional[int] = ..., cutoff_behavior: _Optional[str] = ..., start_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., offset_days: _Optional[int] = ..., enabled: _Optional[bool] = ..., description: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., next_run: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WindowTask(_message.Message):
-    __slots__ = ("window", "id", "priority", "type", "target", "max_concurrency", "max_errors", "reboot", "argv", "script", "run_as", "timeout_seconds", "description", "author")
+    __slots__ = ("window", "id", "priority", "type", "target", "max_concurrency", "max_errors", "reboot", "argv", "script", "run_as", "timeout_seconds", "description", "author", "document", "parameters")
+    class ParametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
@@ -1065,6 +1072,8 @@ class WindowTask(_message.Message):
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     window: str
     id: str
     priority: int
@@ -1079,7 +1088,9 @@ class WindowTask(_message.Message):
     timeout_seconds: int
     description: str
     author: str
-    def __init__(self, window: _Optional[str] = ..., id: _Optional[str] = ..., priority: _Optional[int] = ..., type: _Optional[str] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., reboot: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., run_as: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., description: _Optional[str] = ..., author: _Optional[str] = ...) -> None: ...
+    document: str
+    parameters: _containers.ScalarMap[str, str]
+    def __init__(self, window: _Optional[str] = ..., id: _Optional[str] = ..., priority: _Optional[int] = ..., type: _Optional[str] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., reboot: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., script: _Optional[bytes] = ..., run_as: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., description: _Optional[str] = ..., author: _Optional[str] = ..., document: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListWindowsRequest(_message.Message):
     __slots__ = ()
@@ -1435,3 +1446,232 @@ class DeleteDocumentResponse(_message.Message):
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     versions: int
     def __init__(self, versions: _Optional[int] = ...) -> None: ...
+
+class Association(_message.Message):
+    __slots__ = ("id", "name", "document", "parameters", "target", "schedule", "max_concurrency", "max_errors", "author", "created_at", "next_run", "last_run", "check_interval_seconds", "status", "counts")
+    class ParametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class CountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    MAX_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RUN_FIELD_NUMBER: _ClassVar[int]
+    LAST_RUN_FIELD_NUMBER: _ClassVar[int]
+    CHECK_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    document: str
+    parameters: _containers.ScalarMap[str, str]
+    target: Target
+    schedule: str
+    max_concurrency: str
+    max_errors: str
+    author: str
+    created_at: _timestamp_pb2.Timestamp
+    next_run: _timestamp_pb2.Timestamp
+    last_run: _timestamp_pb2.Timestamp
+    check_interval_seconds: int
+    status: str
+    counts: _containers.ScalarMap[str, int]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., document: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ..., target: _Optional[_Union[Target, _Mapping]] = ..., schedule: _Optional[str] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., author: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_run: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_run: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., check_interval_seconds: _Optional[int] = ..., status: _Optional[str] = ..., counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class ListAssociationsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListAssociationsResponse(_message.Message):
+    __slots__ = ("associations",)
+    ASSOCIATIONS_FIELD_NUMBER: _ClassVar[int]
+    associations: _containers.RepeatedCompositeFieldContainer[Association]
+    def __init__(self, associations: _Optional[_Iterable[_Union[Association, _Mapping]]] = ...) -> None: ...
+
+class GetAssociationRequest(_message.Message):
+    __slots__ = ("id", "limit")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    limit: int
+    def __init__(self, id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class AssociationHostStatus(_message.Message):
+    __slots__ = ("host_id", "host_name", "status", "last_applied_at", "last_command_id", "detail", "last_check_at")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LAST_APPLIED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    LAST_CHECK_AT_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    host_name: str
+    status: str
+    last_applied_at: _timestamp_pb2.Timestamp
+    last_command_id: str
+    detail: str
+    last_check_at: _timestamp_pb2.Timestamp
+    def __init__(self, host_id: _Optional[str] = ..., host_name: _Optional[str] = ..., status: _Optional[str] = ..., last_applied_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_command_id: _Optional[str] = ..., detail: _Optional[str] = ..., last_check_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AssociationDetail(_message.Message):
+    __slots__ = ("association", "hosts")
+    ASSOCIATION_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    association: Association
+    hosts: _containers.RepeatedCompositeFieldContainer[AssociationHostStatus]
+    def __init__(self, association: _Optional[_Union[Association, _Mapping]] = ..., hosts: _Optional[_Iterable[_Union[AssociationHostStatus, _Mapping]]] = ...) -> None: ...
+
+class DeleteAssociationResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AssociationRun(_message.Message):
+    __slots__ = ("association_id", "command_id", "trigger", "started_at", "hosts", "status")
+    ASSOCIATION_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    association_id: str
+    command_id: str
+    trigger: str
+    started_at: _timestamp_pb2.Timestamp
+    hosts: int
+    status: str
+    def __init__(self, association_id: _Optional[str] = ..., command_id: _Optional[str] = ..., trigger: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hosts: _Optional[int] = ..., status: _Optional[str] = ...) -> None: ...
+
+class AssociationHistoryResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[AssociationRun]
+    def __init__(self, runs: _Optional[_Iterable[_Union[AssociationRun, _Mapping]]] = ...) -> None: ...
+
+class StartAutomationRequest(_message.Message):
+    __slots__ = ("runbook", "parameters", "comment")
+    class ParametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    RUNBOOK_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    runbook: str
+    parameters: _containers.ScalarMap[str, str]
+    comment: str
+    def __init__(self, runbook: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class AutomationStep(_message.Message):
+    __slots__ = ("name", "kind", "status", "started_at", "finished_at", "outputs", "command_ids", "detail", "attempt")
+    class OutputsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_IDS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: str
+    status: str
+    started_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    outputs: _containers.ScalarMap[str, str]
+    command_ids: _containers.RepeatedScalarFieldContainer[str]
+    detail: str
+    attempt: int
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outputs: _Optional[_Mapping[str, str]] = ..., command_ids: _Optional[_Iterable[str]] = ..., detail: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class AutomationExecution(_message.Message):
+    __slots__ = ("id", "runbook", "parameters", "status", "current_step", "started_by", "started_via", "created_at", "finished_at", "steps", "reason", "approvers", "approval_message")
+    class ParametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RUNBOOK_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_STEP_FIELD_NUMBER: _ClassVar[int]
+    STARTED_BY_FIELD_NUMBER: _ClassVar[int]
+    STARTED_VIA_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    APPROVERS_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    runbook: str
+    parameters: _containers.ScalarMap[str, str]
+    status: str
+    current_step: str
+    started_by: str
+    started_via: str
+    created_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    steps: _containers.RepeatedCompositeFieldContainer[AutomationStep]
+    reason: str
+    approvers: _containers.RepeatedScalarFieldContainer[str]
+    approval_message: str
+    def __init__(self, id: _Optional[str] = ..., runbook: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ..., status: _Optional[str] = ..., current_step: _Optional[str] = ..., started_by: _Optional[str] = ..., started_via: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., steps: _Optional[_Iterable[_Union[AutomationStep, _Mapping]]] = ..., reason: _Optional[str] = ..., approvers: _Optional[_Iterable[str]] = ..., approval_message: _Optional[str] = ...) -> None: ...
+
+class ListAutomationsRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class ListAutomationsResponse(_message.Message):
+    __slots__ = ("executions",)
+    EXECUTIONS_FIELD_NUMBER: _ClassVar[int]
+    executions: _containers.RepeatedCompositeFieldContainer[AutomationExecution]
+    def __init__(self, executions: _Optional[_Iterable[_Union[AutomationExecution, _Mapping]]] = ...) -> None: ...
+
+class GetAutomationRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class AutomationApprovalRequest(_message.Message):
+    __slots__ = ("id", "approve", "comment")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVE_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    approve: bool
+    comment: str
+    def __init__(self, id: _Optional[str] = ..., approve: _Optional[bool] = ..., comment: _Optional[str] = ...) -> None: ...

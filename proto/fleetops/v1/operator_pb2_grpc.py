@@ -360,6 +360,66 @@ class OperatorServiceStub:
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_operator__pb2.DeleteDocumentResponse.FromString,
                 _registered_method=True)
+        self.CreateAssociation = channel.unary_unary(
+                '/fleetops.v1.OperatorService/CreateAssociation',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.Association.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.Association.FromString,
+                _registered_method=True)
+        self.ListAssociations = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ListAssociations',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.ListAssociationsRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ListAssociationsResponse.FromString,
+                _registered_method=True)
+        self.GetAssociation = channel.unary_unary(
+                '/fleetops.v1.OperatorService/GetAssociation',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetAssociationRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.AssociationDetail.FromString,
+                _registered_method=True)
+        self.DeleteAssociation = channel.unary_unary(
+                '/fleetops.v1.OperatorService/DeleteAssociation',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetAssociationRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.DeleteAssociationResponse.FromString,
+                _registered_method=True)
+        self.AssociationHistory = channel.unary_unary(
+                '/fleetops.v1.OperatorService/AssociationHistory',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetAssociationRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.AssociationHistoryResponse.FromString,
+                _registered_method=True)
+        self.ApplyAssociation = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ApplyAssociation',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetAssociationRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.AssociationRun.FromString,
+                _registered_method=True)
+        self.StartAutomation = channel.unary_unary(
+                '/fleetops.v1.OperatorService/StartAutomation',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.StartAutomationRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.AutomationExecution.FromString,
+                _registered_method=True)
+        self.ListAutomations = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ListAutomations',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.ListAutomationsRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ListAutomationsResponse.FromString,
+                _registered_method=True)
+        self.GetAutomation = channel.unary_unary(
+                '/fleetops.v1.OperatorService/GetAutomation',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetAutomationRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.AutomationExecution.FromString,
+                _registered_method=True)
+        self.WatchAutomation = channel.unary_stream(
+                '/fleetops.v1.OperatorService/WatchAutomation',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetAutomationRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.AutomationExecution.FromString,
+                _registered_method=True)
+        self.CancelAutomation = channel.unary_unary(
+                '/fleetops.v1.OperatorService/CancelAutomation',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.GetAutomationRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.AutomationExecution.FromString,
+                _registered_method=True)
+        self.DecideAutomationApproval = channel.unary_unary(
+                '/fleetops.v1.OperatorService/DecideAutomationApproval',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.AutomationApprovalRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.AutomationExecution.FromString,
+                _registered_method=True)
 
 
 class OperatorServiceServicer:
@@ -781,6 +841,82 @@ class OperatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAssociation(self, request, context):
+        """Associations (docs/automation.md#associations): a document kept applied to a target on a
+        schedule, and at once to each host that newly matches; per-host compliance with drift.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAssociations(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAssociation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAssociation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AssociationHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyAssociation(self, request, context):
+        """now, on every matching host
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartAutomation(self, request, context):
+        """Automation (docs/automation.md#runbooks): executions of runbook documents.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAutomations(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAutomation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchAutomation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelAutomation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideAutomationApproval(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OperatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1108,6 +1244,66 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.DeleteDocument,
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_operator__pb2.DeleteDocumentResponse.SerializeToString,
+            ),
+            'CreateAssociation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAssociation,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.Association.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.Association.SerializeToString,
+            ),
+            'ListAssociations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAssociations,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.ListAssociationsRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ListAssociationsResponse.SerializeToString,
+            ),
+            'GetAssociation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAssociation,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetAssociationRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.AssociationDetail.SerializeToString,
+            ),
+            'DeleteAssociation': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAssociation,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetAssociationRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.DeleteAssociationResponse.SerializeToString,
+            ),
+            'AssociationHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssociationHistory,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetAssociationRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.AssociationHistoryResponse.SerializeToString,
+            ),
+            'ApplyAssociation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyAssociation,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetAssociationRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.AssociationRun.SerializeToString,
+            ),
+            'StartAutomation': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartAutomation,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.StartAutomationRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.AutomationExecution.SerializeToString,
+            ),
+            'ListAutomations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAutomations,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.ListAutomationsRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ListAutomationsResponse.SerializeToString,
+            ),
+            'GetAutomation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAutomation,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetAutomationRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.AutomationExecution.SerializeToString,
+            ),
+            'WatchAutomation': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAutomation,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetAutomationRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.AutomationExecution.SerializeToString,
+            ),
+            'CancelAutomation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelAutomation,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.GetAutomationRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.AutomationExecution.SerializeToString,
+            ),
+            'DecideAutomationApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideAutomationApproval,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.AutomationApprovalRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.AutomationExecution.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2865,6 +3061,330 @@ class OperatorService:
             '/fleetops.v1.OperatorService/DeleteDocument',
             fleetops_dot_v1_dot_operator__pb2.GetDocumentRequest.SerializeToString,
             fleetops_dot_v1_dot_operator__pb2.DeleteDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAssociation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/CreateAssociation',
+            fleetops_dot_v1_dot_operator__pb2.Association.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.Association.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAssociations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ListAssociations',
+            fleetops_dot_v1_dot_operator__pb2.ListAssociationsRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ListAssociationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAssociation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/GetAssociation',
+            fleetops_dot_v1_dot_operator__pb2.GetAssociationRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.AssociationDetail.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAssociation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/DeleteAssociation',
+            fleetops_dot_v1_dot_operator__pb2.GetAssociationRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.DeleteAssociationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssociationHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/AssociationHistory',
+            fleetops_dot_v1_dot_operator__pb2.GetAssociationRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.AssociationHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyAssociation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ApplyAssociation',
+            fleetops_dot_v1_dot_operator__pb2.GetAssociationRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.AssociationRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartAutomation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/StartAutomation',
+            fleetops_dot_v1_dot_operator__pb2.StartAutomationRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.AutomationExecution.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAutomations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ListAutomations',
+            fleetops_dot_v1_dot_operator__pb2.ListAutomationsRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ListAutomationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAutomation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/GetAutomation',
+            fleetops_dot_v1_dot_operator__pb2.GetAutomationRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.AutomationExecution.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAutomation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/WatchAutomation',
+            fleetops_dot_v1_dot_operator__pb2.GetAutomationRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.AutomationExecution.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelAutomation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/CancelAutomation',
+            fleetops_dot_v1_dot_operator__pb2.GetAutomationRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.AutomationExecution.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideAutomationApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/DecideAutomationApproval',
+            fleetops_dot_v1_dot_operator__pb2.AutomationApprovalRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.AutomationExecution.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,11 @@ def test_every_operator_rpc_has_an_entry_and_no_more() -> None:
 
 def test_actions_are_known_and_only_identity_calls_need_none() -> None:
     assert all(a is None or a in ACTIONS for a in RPC_ACTIONS.values())
-    assert {m for m, a in RPC_ACTIONS.items() if a is None} == {"WhoAmI", "RenewOperatorCertificate"}
+    assert {m for m, a in RPC_ACTIONS.items() if a is None} == {
+        "WhoAmI",
+        "RenewOperatorCertificate",
+        "DecideAutomationApproval",  # decided by the approve step's approvers and role
+    }
     # every action guards something: an RPC, what happens inside an SSH session (authz.ssh), or a
     # run of a document (RunCommand with a document: document.run for it)
     alternatives = {a for actions in ALTERNATIVE_ACTIONS.values() for a in actions}
@@ -56,7 +60,7 @@ def test_scope_notes_cover_host_scoped_rpcs_only() -> None:
 
 def test_window_task_actions() -> None:
     assert set(TASK_ACTIONS.values()) <= HOST_SCOPED_ACTIONS
-    assert set(TASK_ACTIONS) == {"run", "patch-scan", "patch-install"}
+    assert set(TASK_ACTIONS) == {"run", "patch-scan", "patch-install", "document", "automation"}
 
 
 def test_every_rpc_that_can_be_refused_says_what_it_does_in_words() -> None:

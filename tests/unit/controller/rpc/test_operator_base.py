@@ -62,7 +62,18 @@ class Room(OperatorAdapter):
 
     def __init__(self, audit: AuditLog, users: Users) -> None:
         services: dict[str, Any] = dict.fromkeys(
-            ("fleet", "enrollment", "commands", "sessions", "patching", "windows", "documents"), None
+            (
+                "fleet",
+                "enrollment",
+                "commands",
+                "sessions",
+                "patching",
+                "windows",
+                "documents",
+                "associations",
+                "automation",
+            ),
+            None,
         )
         super().__init__(audit=audit, users=users, roles=Roles(), **services)  # type: ignore[arg-type]
 
