@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fleetops.common import documents
+from fleetops.common import documents, rates
 from fleetops.common.errors import FleetopsError, InvalidInput, NotFound, PermissionDenied
 from fleetops.common.runbooks import HealthProbe, RunStep
 from fleetops.common.states import CommandStatus
@@ -139,6 +139,13 @@ async def _plan(ctx: StepContext, step: RunStep) -> None:
     for size in sizes:
         batches.append([h.id for h in hosts[start : start + size]])
         start += size
+    limits = {
+        "max_concurrency": render(step.max_concurrency, ctx.template_context),
+        "max_errors": render(step.max_errors, ctx.template_context),
+        "timeout_seconds": step.timeout_seconds or 0,
+    }
+    rates.max_concurrency(limits["max_concurrency"] or rates.DEFAULT_MAX_CONCURRENCY)  # InvalidInput
+    rates.max_errors(limits["max_errors"] or rates.DEFAULT_MAX_ERRORS)
     probe_parameters: dict[str, Any] = {}
     if step.health is not None and step.health.document:
         probe_parameters = render_parameters(step.health.parameters, ctx.template_context)
@@ -147,6 +154,7 @@ async def _plan(ctx: StepContext, step: RunStep) -> None:
         parameters=_jsonable(parameters),
         probe_parameters=_jsonable(probe_parameters),
         target=selector,
+        limits=limits,
         names={h.id: h.name for h in hosts},
         batches=batches,
         batch=0,
@@ -230,7 +238,7 @@ async def _start_run(ctx: StepContext, target: Target, command_id: str) -> None:
         info,
         doc,
         values,
-        RunOptions(comment=f"automation {ctx.execution.id} step {ctx.record.name}"),
+        RunOptions(comment=f"automation {ctx.execution.id} step {ctx.record.name}", **ctx.state.get("limits", {})),
         authorize=authorize,
         command_id=command_id,
     )

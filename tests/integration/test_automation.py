@@ -39,6 +39,7 @@ steps:
       parameters: {dir: "{{ params.dir }}"}
       target: "{{ params.target }}"
       batches: [1, 3, "100%"]
+      max_concurrency: "1"
       health:
         document: rec-health
         parameters: {dir: "{{ params.dir }}"}
@@ -114,6 +115,8 @@ def test_a_rollout_widens_while_healthy_and_stops_at_the_unhealthy_batch(
     deploy = shown["steps"][0]
     assert deploy["outputs"]["succeeded"] == "6" and len(deploy["command_ids"]) == 6  # 3 batches + 3 probes
     assert [s["name"] for s in shown["steps"]] == ["deploy"]
+    last_batch = controller.opsctl_json("command", "show", deploy["command_ids"][2])["command"]
+    assert last_batch["max_concurrency"] == "1" and last_batch["total"] == 3  # the step's rate control
 
     # roll-2 turns unhealthy: the second batch (roll-2, roll-3) fails its probe, the third never
     # starts, and the rollback step runs; the execution ends failed.
