@@ -144,6 +144,14 @@ def print_host(h: operator_pb2.Host) -> None:
         print("disks:")
         for d in inv.disks:
             print(f"  {text(d.mountpoint):<20} {text(d.device):<24} {text(d.fstype):<8} {output.size(d.total_bytes)}")
+    if h.associations:
+        print("associations (opsctl association show ID):")
+        for a in h.associations:
+            applied = output.when(a.status.last_applied_at) if output.is_set(a.status.last_applied_at) else "never"
+            detail = f"  {text(a.status.detail)}" if a.status.detail else ""
+            print(
+                f"  {a.name or a.association_id:<24} {a.document:<24} {a.status.status:<14} applied {applied}{detail}"
+            )
 
 
 def tag_text(tags: Mapping[str, str], host_tags: Mapping[str, str], sep: str) -> str:

@@ -285,6 +285,19 @@ class AssociationStore:
                 )
             )
 
+    async def of_host(self, host_id: str) -> builtins.list[tuple[Association, HostCompliance]]:
+        """Each association the host is in, with its compliance, by association name or id."""
+        async with self._db() as db:
+            rows = (
+                await db.execute(
+                    select(AssociationRow, AssociationHostRow)
+                    .join(AssociationHostRow, AssociationHostRow.association_id == AssociationRow.id)
+                    .where(AssociationHostRow.host_id == host_id)
+                )
+            ).all()
+        pairs = [(_association(a), _host(h)) for a, h in rows]
+        return sorted(pairs, key=lambda p: p[0].name or p[0].id)
+
     async def hosts(self, association_id: str) -> builtins.list[HostCompliance]:
         async with self._db() as db:
             rows = (

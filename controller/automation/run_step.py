@@ -139,13 +139,15 @@ async def _plan(ctx: StepContext, step: RunStep) -> None:
     for size in sizes:
         batches.append([h.id for h in hosts[start : start + size]])
         start += size
+    max_concurrency = render(step.max_concurrency, ctx.template_context)
+    max_errors = render(step.max_errors, ctx.template_context)
+    rates.max_concurrency(max_concurrency or rates.DEFAULT_MAX_CONCURRENCY)  # InvalidInput
+    rates.max_errors(max_errors or rates.DEFAULT_MAX_ERRORS)
     limits = {
-        "max_concurrency": render(step.max_concurrency, ctx.template_context),
-        "max_errors": render(step.max_errors, ctx.template_context),
+        "max_concurrency": max_concurrency,
+        "max_errors": max_errors,
         "timeout_seconds": step.timeout_seconds or 0,
     }
-    rates.max_concurrency(limits["max_concurrency"] or rates.DEFAULT_MAX_CONCURRENCY)  # InvalidInput
-    rates.max_errors(limits["max_errors"] or rates.DEFAULT_MAX_ERRORS)
     probe_parameters: dict[str, Any] = {}
     if step.health is not None and step.health.document:
         probe_parameters = render_parameters(step.health.parameters, ctx.template_context)

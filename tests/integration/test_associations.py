@@ -157,6 +157,10 @@ def test_applied_at_creation_to_new_hosts_at_once_and_drift_is_fixed(
     drifted = hosts_of(controller, "marker")
     assert drifted["as-web-1"]["detail"] == "marker missing" and drifted["as-web-2"]["status"] == "compliant"
     assert controller.opsctl_json("association", "show", "marker")["association"]["status"] == "drifted"
+    # A host shows its compliance with each association next to its inventory.
+    host = controller.opsctl_json("hosts", "show", "as-web-1")
+    assert [(a["name"], a["status"]["status"]) for a in host["associations"]] == [("marker", "drifted")]
+    assert "marker" in controller.opsctl("hosts", "show", "as-web-1").stdout
     applied = controller.opsctl("association", "apply", "marker")
     assert "on 2 hosts" in applied.stdout, applied.stdout
     wait_for("as-web-1 compliant again", lambda: statuses(controller, "marker").get("as-web-1") == "compliant")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fleetops.controller.authz.decision import MAX_AUDIT_HOSTS
 from fleetops.controller.fleet.models import Target
 from fleetops.controller.fleet.service import TagChange
 from fleetops.controller.rpc import convert
+from fleetops.controller.rpc.operator.associations import host_status_to_proto
 from fleetops.controller.rpc.operator.base import OperatorAdapter, operator_call
 from fleetops.controller.rpc.peer import Peer
 from fleetops.v1 import operator_pb2
@@ -37,7 +39,17 @@ class HostCalls(OperatorAdapter):
     async def GetHost(self, request: operator_pb2.GetHostRequest, peer: Peer) -> tuple[Any, str]:
         host = await self._fleet.get_host(request.host)
         peer.access.require([host])
-        return convert.host_to_proto(host), host.id
+        message = convert.host_to_proto(host)
+        for association, compliance in await self._associations.store.of_host(host.id):
+            message.associations.append(
+                operator_pb2.HostAssociation(
+                    association_id=association.id,
+                    name=association.name,
+                    document=association.document,
+                    status=host_status_to_proto(replace(compliance, host_name=host.name)),
+                )
+            )
+        return message, host.id
 
     def _tag_changes(self, peer: Peer, set_tags: dict[str, str], remove: list[str], dry_run: bool) -> Any:
         """The authorize callback of a tag change: audit every host's tags before and after, then decide.

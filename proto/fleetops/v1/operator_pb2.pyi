@@ -70,7 +70,7 @@ class Target(_message.Message):
     def __init__(self, selector: _Optional[str] = ..., hosts: _Optional[_Iterable[str]] = ..., all: _Optional[bool] = ...) -> None: ...
 
 class Host(_message.Message):
-    __slots__ = ("id", "name", "status", "tags", "inventory", "registered_at", "last_seen_at", "connected_at", "certificate_expires_at", "activation_id", "peer_address", "host_tags", "replica")
+    __slots__ = ("id", "name", "status", "tags", "inventory", "registered_at", "last_seen_at", "connected_at", "certificate_expires_at", "activation_id", "peer_address", "host_tags", "replica", "associations")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +98,7 @@ class Host(_message.Message):
     PEER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HOST_TAGS_FIELD_NUMBER: _ClassVar[int]
     REPLICA_FIELD_NUMBER: _ClassVar[int]
+    ASSOCIATIONS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     status: HostStatus
@@ -111,7 +112,20 @@ class Host(_message.Message):
     peer_address: str
     host_tags: _containers.ScalarMap[str, str]
     replica: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[HostStatus, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., inventory: _Optional[_Union[_common_pb2.Inventory, _Mapping]] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., certificate_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., activation_id: _Optional[str] = ..., peer_address: _Optional[str] = ..., host_tags: _Optional[_Mapping[str, str]] = ..., replica: _Optional[str] = ...) -> None: ...
+    associations: _containers.RepeatedCompositeFieldContainer[HostAssociation]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[HostStatus, str]] = ..., tags: _Optional[_Mapping[str, str]] = ..., inventory: _Optional[_Union[_common_pb2.Inventory, _Mapping]] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., certificate_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., activation_id: _Optional[str] = ..., peer_address: _Optional[str] = ..., host_tags: _Optional[_Mapping[str, str]] = ..., replica: _Optional[str] = ..., associations: _Optional[_Iterable[_Union[HostAssociation, _Mapping]]] = ...) -> None: ...
+
+class HostAssociation(_message.Message):
+    __slots__ = ("association_id", "name", "document", "status")
+    ASSOCIATION_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    association_id: str
+    name: str
+    document: str
+    status: AssociationHostStatus
+    def __init__(self, association_id: _Optional[str] = ..., name: _Optional[str] = ..., document: _Optional[str] = ..., status: _Optional[_Union[AssociationHostStatus, _Mapping]] = ...) -> None: ...
 
 class ListHostsRequest(_message.Message):
     __slots__ = ("target", "include_deregistered")
