@@ -311,6 +311,7 @@ class Controller:
         self.automation = AutomationService(*deps)
         self.windows.executor.documents = self.documents
         self.windows.executor.runbooks = self.automation
+        self.associations.runbooks = self.automation
         session_relay = PeerSessionRelay(self.broker, self.registry, self.peers)
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
             AgentServicer(

@@ -274,6 +274,17 @@ def application_outcome(result: HostResult) -> tuple[Status, str]:
     return status, _detail(f"{what}: {reason}" if reason else what)
 
 
+def execution_outcome(execution_id: str, status: str, reason: str) -> tuple[Status, str]:
+    """What a runbook's execution that ended (*status*: success, failed or cancelled) makes of
+    each host it was started for: the runbook acts on its target as a whole, so its hosts share
+    its outcome."""
+    if status == "success":
+        return Status.COMPLIANT, ""
+    reason = reason.strip()
+    what = f"runbook execution {execution_id} {status}"
+    return Status.NON_COMPLIANT, _detail(f"{what}: {reason}" if reason else what)
+
+
 def first_line(output: bytes) -> str:
     """The first non-empty line of *output* (decoded leniently), shortened."""
     for line in output.decode("utf-8", "replace").splitlines():

@@ -2,10 +2,11 @@
 
 docs/automation.md#associations is the user's version of this text.
 
-Creating one checks everything before it is stored: the document exists and is not a runbook,
-the parameters resolve against it, the schedule is ``rate()`` or ``cron()``, the target is valid,
-and the creator may run the document on every host the target could ever match (decided by the
-caller's adapter with :meth:`AssociationService.creator_decision`). The creator is the author.
+Creating one checks everything before it is stored: the document exists, the parameters resolve
+against it (a runbook's ``target`` parameter is the association's selector), the schedule is
+``rate()`` or ``cron()``, the target is valid, and the creator may run (or, a runbook, start)
+the document on every host the target could ever match (decided by the caller's adapter with
+:meth:`AssociationService.creator_decision`). The creator is the author.
 
 Every replica runs the same loop (:meth:`AssociationService.start`), every ``tick`` seconds (and at
 once when an association is created here):
@@ -26,7 +27,12 @@ once when an association is created here):
    ``check``) on the online hosts where the document was applied successfully. Exit 0 keeps the
    host compliant (or makes a drifted one compliant again); any other exit makes it ``drifted``
    with the check's first output line. The next application fixes it.
-4. **Catch-up.** Results arrive through ``CommandService.on_result``; a run whose command ended
+4. **Runbooks.** A runbook acts on its target as a whole: each application starts one execution
+   of it (as the author, ``via association:ID``) with its ``target`` parameter set to the
+   association's selector, and every host it matched then shares the execution's outcome. One
+   execution runs at a time: an occurrence or a new host that comes while one runs waits for it
+   to end (a manual apply is refused). The loop looks at the executions it follows every pass.
+5. **Catch-up.** Results arrive through ``CommandService.on_result``; a run whose command ended
    without all of them being recorded (hosts never reached, a replica that stopped between the
    commit and the listener) is recorded from the command's stored results.
 
@@ -70,6 +76,7 @@ from fleetops.controller.associations.models import (
     check_interval,
     check_outcome,
     chunks,
+    execution_outcome,
     matching,
     new_association_id,
     parse_schedule,
@@ -80,7 +87,15 @@ from fleetops.controller.audit.models import Outcome as AuditOutcome
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.authz import MAX_AUDIT_HOSTS, Decision
 from fleetops.controller.authz.acting import Acting
-from fleetops.controller.authz.documents import Choice, decide, decide_selector, document_choices, permitted
+from fleetops.controller.authz.documents import (
+    Choice,
+    decide,
+    decide_selector,
+    document_choices,
+    permitted,
+    runbook_choices,
+)
+from fleetops.controller.automation.models import new_execution_id
 from fleetops.controller.commands.models import DEFAULT_DELIVERY_TIMEOUT_SECONDS, CommandSpec, InvocationReport
 from fleetops.controller.commands.service import CommandService, check_target, new_command_id
 from fleetops.controller.documents.models import DocumentInfo
@@ -89,6 +104,7 @@ from fleetops.controller.documents.service import DocumentService, check_platfor
 from fleetops.controller.fleet.models import Host, HostStatus, Target
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.patching.service import PatchService
+from fleetops.controller.windows.interfaces import EXECUTION_PREFIX, RunbookLauncher
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +122,11 @@ MAX_COMMAND_HOSTS = limits.TARGET_HOSTS.maximum
 DEFAULT_MAX_ERRORS = "100%"
 #: The longest a check may run on a host (the document's timeout, when shorter).
 CHECK_TIMEOUT_SECONDS = 300
+#: The runbook parameter an association sets to its selector (the hosts the runbook acts on).
+RUNBOOK_TARGET = "target"
+RUNBOOK_TARGET_HINT = (
+    "declare it (parameters: {target: {type: string}}) and select the steps' hosts with target: '{{ params.target }}'"
+)
 #: The audit action of each application's (and check's) decision, recorded by the controller.
 RUN_ACTION = "association.run"
 AUTHOR_HINT = (
@@ -126,6 +147,42 @@ def _rate_text(parse: Callable[[str], rates.Rate], text: str) -> str:
         return ""
     rate = parse(text)
     return f"{rate.number}{'%' if rate.percent else ''}"
+
+
+def _choices(name: str, doc: Document) -> builtins.list[Choice]:
+    """What may allow an application of document *name*: starting it (a runbook), or running it."""
+    return runbook_choices(name) if doc.kind == "runbook" else document_choices(name, doc, "")
+
+
+def application_values(info: DocumentInfo, doc: Document, given: dict[str, str], target: Target) -> dict[str, Any]:
+    """The document's parameter values for an application to *target*, checked.
+
+    A runbook is started with its ``target`` parameter set to the association's selector: it must
+    declare one (a string), and the target must be a selector (its steps select hosts by tag).
+
+    Raises:
+        InvalidInput: parameters the document refuses (naming the parameter), or a runbook that
+            cannot take the target.
+    """
+    if doc.kind != "runbook":
+        return doc.resolve(given)
+    if not target.selector:
+        raise InvalidInput(
+            f"{info.name} is a runbook: an association starts it on a selector",
+            "give --target SELECTOR (its steps select hosts by tag), not --host or --all",
+        )
+    declared = next((p for p in doc.parameters if p.name == RUNBOOK_TARGET), None)
+    if declared is None or declared.type != "string":
+        raise InvalidInput(
+            f"runbook {info.reference} has no string parameter {RUNBOOK_TARGET!r} to take the association's target",
+            RUNBOOK_TARGET_HINT,
+        )
+    return doc.resolve(runbook_parameters(given, target))
+
+
+def runbook_parameters(given: dict[str, str], target: Target) -> dict[str, str]:
+    """A runbook's parameters as an association starts it: its own, and ``target`` its selector."""
+    return {**given, RUNBOOK_TARGET: target.selector}
 
 
 @dataclass(frozen=True)
@@ -175,11 +232,15 @@ class AssociationService:
         self.store = AssociationStore(db)
         #: Seconds between passes of the loop (tests may lower it before start()).
         self.tick = TICK_SECONDS
+        #: Starts runbook executions (set by the composition root; associations of runbooks need it).
+        self.runbooks: RunbookLauncher | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         # Runs whose results this replica takes in as they come (command id -> run, results still due).
         self._mine: dict[str, AssociationRun] = {}
         self._left: dict[str, int] = {}
+        # Runbook executions this replica follows (execution id -> run).
+        self._executions: dict[str, AssociationRun] = {}
         self._seen: int | None = None  # fingerprint of the hosts and associations at the last new-host pass
         self._full_pass = datetime.min.replace(tzinfo=UTC)
         self._swept = datetime.min.replace(tzinfo=UTC)
@@ -213,9 +274,10 @@ class AssociationService:
         """Check a new association; nothing is stored.
 
         Raises:
-            InvalidInput: a bad name, a runbook, parameters the document refuses, a bad or ``at()``
-                schedule, an empty or malformed target, bad rates or check interval, a check interval
-                for a document without a check.
+            InvalidInput: a bad name, parameters the document refuses, a bad or ``at()`` schedule,
+                an empty or malformed target, bad rates or check interval, a check interval for a
+                document without a check; for a runbook: a target that is not a selector, no
+                ``target`` parameter (or one given), rates (its steps set theirs).
             NotFound: no such document (version), or a named host that does not exist.
         """
         validate_name(name)
@@ -223,15 +285,21 @@ class AssociationService:
             raise InvalidInput("no document given", "give --doc NAME or --doc NAME:VERSION")
         doc_name, version = split_reference(document.strip())
         info, doc = await self._documents.resolve(document.strip())
+        named = await self._check_target(target)
         if doc.kind == "runbook":
-            raise InvalidInput(
-                f"document {info.name!r} is a runbook; an association applies a command or action document",
-                f"runbooks are started by automation: opsctl automation start {info.name} (or a window task)",
-            )
-        doc.resolve(parameters)  # InvalidInput naming the parameter
+            if max_concurrency.strip() or max_errors.strip():
+                raise InvalidInput(
+                    f"{info.name} is a runbook: --max-concurrency and --max-errors are for command documents",
+                    "its run steps set their own batches, max_concurrency and max_errors",
+                )
+            if RUNBOOK_TARGET in parameters:
+                raise InvalidInput(
+                    f"--param {RUNBOOK_TARGET} is given by the association",
+                    f"the runbook is started with {RUNBOOK_TARGET} set to the association's --target",
+                )
+        application_values(info, doc, parameters, target)  # InvalidInput naming the parameter
         now = _now()
         parsed = parse_schedule(schedule, now)
-        named = await self._check_target(target)
         concurrency = _rate_text(rates.max_concurrency, max_concurrency)
         errors = _rate_text(rates.max_errors, max_errors)
         interval = check_interval(check_interval_seconds)
@@ -284,7 +352,7 @@ class AssociationService:
         allowed by its own action (``command.run`` as root, or the patch action) or ``document.run``.
         """
         a = new.association
-        choices = document_choices(new.info.name, new.doc, "")
+        choices = _choices(new.info.name, new.doc)
         if a.target.hosts:
             return decide(roles, choices, list(new.named), user=user)
         selector = None if a.target.all else Selector.parse(a.target.selector)
@@ -325,7 +393,10 @@ class AssociationService:
         runs = []
         for run in await self.store.runs(association.id, max(1, min(limit, 1000))):
             try:
-                status = (await self._commands.command(run.command_id)).status.value
+                if run.command_id.startswith(EXECUTION_PREFIX) and self.runbooks is not None:
+                    status = (await self.runbooks.outcome(run.command_id))[1]
+                else:
+                    status = (await self._commands.command(run.command_id)).status.value
             except NotFound:
                 status = InvocationState.NOT_STARTED.value
             runs.append(replace(run, status=status))
@@ -337,9 +408,16 @@ class AssociationService:
         Raises:
             NotFound: no such association, or no host matches its target now.
             Conflict: it could be applied nowhere (its author may no longer act, its document is
-                gone, every host is outside the author's rights): the hosts say why.
+                gone, every host is outside the author's rights): the hosts say why; or the
+                execution of its runbook it started last is still running.
         """
         association = await self.store.get(key)
+        running = await self._running_execution(association.id)
+        if running:
+            raise Conflict(
+                f"association {association.label} is still running its runbook: execution {running}",
+                f"wait for it to end (opsctl automation watch {running}), or cancel it first",
+            )
         hosts = matching(association.target, await self._fleet.list_hosts(Target(all=True)))
         if not hosts:
             raise NotFound(
@@ -360,6 +438,9 @@ class AssociationService:
         for command_id, run in builtins.list(self._mine.items()):
             if run.association_id == association.id:
                 self._forget(command_id)
+        for execution_id, run in builtins.list(self._executions.items()):
+            if run.association_id == association.id:
+                del self._executions[execution_id]
         return association
 
     # -- the loop ----------------------------------------------------------------------------------------
@@ -379,6 +460,7 @@ class AssociationService:
         if now - self._swept >= timedelta(seconds=SWEEP_SECONDS):
             await self._sweep(now)
             self._swept = now
+        await self._follow_executions()
         associations = await self.store.list(counts=False)
         if not associations:
             return  # nothing to apply: the hosts need not be listed
@@ -392,6 +474,8 @@ class AssociationService:
     async def _apply_due(self, now: datetime, hosts: builtins.list[Host], due: builtins.list[Association]) -> None:
         for association in due:
             try:
+                if await self._running_execution(association.id):
+                    continue  # its runbook still runs: this occurrence waits for it to end
                 schedule = parse_schedule(association.schedule, association.created_at)
                 following = schedule.next_after(now) or now + _NEVER
                 matched = matching(association.target, hosts)
@@ -418,6 +502,7 @@ class AssociationService:
         if fingerprint == self._seen and now - self._full_pass < timedelta(seconds=FULL_PASS_SECONDS):
             return
         keys = await self.store.host_keys()
+        waiting = False
         for association in associations:
             if association.last_run_at is None:
                 continue  # its first application (the schedule's) takes every host
@@ -426,13 +511,19 @@ class AssociationService:
                 have = keys.get(association.id, set())
                 await self.store.drop_hosts(association.id, have - {h.id for h in matched}, now)
                 new = [h for h in matched if h.id not in have]
+                if new and await self._running_execution(association.id):
+                    waiting = True  # its runbook still runs: the new hosts wait for it to end
+                    continue
                 claimed = await self.store.claim_hosts(association.id, [h.id for h in new], _now())
                 if claimed:
-                    await self._apply(association, Trigger.NEW_HOST, [h for h in new if h.id in claimed], now)
+                    await self._apply(
+                        association, Trigger.NEW_HOST, [h for h in new if h.id in claimed], now, whole=matched
+                    )
             except Exception:
                 log.exception("association %s: applying to new hosts failed", association.id)
                 return  # the next pass looks again
-        self._seen, self._full_pass = fingerprint, now
+        if not waiting:  # else the next pass looks again
+            self._seen, self._full_pass = fingerprint, now
 
     async def _checks(
         self, now: datetime, hosts: builtins.list[Host], associations: builtins.list[Association]
@@ -456,12 +547,24 @@ class AssociationService:
 
     # -- one run -------------------------------------------------------------------------------------------
     async def _apply(
-        self, association: Association, trigger: Trigger, hosts: builtins.list[Host], now: datetime
+        self,
+        association: Association,
+        trigger: Trigger,
+        hosts: builtins.list[Host],
+        now: datetime,
+        *,
+        whole: builtins.list[Host] | None = None,
     ) -> tuple[builtins.list[AssociationRun], str]:
-        """Run the document (or its check) on *hosts* as the author; the runs made, or why none was."""
-        plan, problem = await self._plan(association, trigger, hosts, now)
+        """Run the document (or its check) on *hosts* as the author; the runs made, or why none was.
+
+        A runbook is started on the whole target: *whole* (every host it matches) when *hosts*
+        are only the new ones.
+        """
+        plan, problem = await self._plan(association, trigger, hosts, now, whole=whole)
         if plan is None:
             return [], problem
+        if plan.doc.kind == "runbook":
+            return await self._start_runbook(association, plan, trigger, now)
         runs: builtins.list[AssociationRun] = []
         actor = f"{association.author} via association:{association.id}"
         for ids in chunks([h.id for h in plan.hosts], MAX_COMMAND_HOSTS):
@@ -482,6 +585,40 @@ class AssociationService:
                 continue
             runs.append(run)
         return runs, problem
+
+    async def _start_runbook(
+        self, association: Association, plan: _Plan, trigger: Trigger, now: datetime
+    ) -> tuple[builtins.list[AssociationRun], str]:
+        """Start one execution of the runbook on the association's selector, as the author."""
+        assert self.runbooks is not None  # _plan refuses runbooks without a launcher
+        run = AssociationRun(association.id, new_execution_id(), trigger, now, len(plan.hosts))
+        try:
+            await self.store.start_run(run, [h.id for h in plan.hosts])
+        except NotFound:  # deleted meanwhile
+            return [], "it was deleted"
+        self._executions[run.command_id] = run
+        try:
+            await self.runbooks.launch(
+                association.author,
+                plan.info.reference,
+                runbook_parameters(association.parameters, association.target),
+                f"association:{association.id}",
+                execution_id=run.command_id,
+            )
+        except FleetopsError as exc:
+            self._executions.pop(run.command_id, None)
+            problem = f"the runbook could not be started: {exc.message}"
+            log.warning("association %s: %s", association.id, problem)
+            await self.store.abandon_run(run.command_id, problem, now)
+            return [], problem
+        return [run], ""
+
+    async def _running_execution(self, association_id: str) -> str:
+        """The id of the runbook execution the association started that has not ended (``""``: none)."""
+        for run in await self.store.unrecorded(association_id):
+            if run.command_id.startswith(EXECUTION_PREFIX):
+                return run.command_id
+        return ""
 
     async def _make_command(
         self, association: Association, plan: _Plan, run: AssociationRun, actor: str, ids: builtins.list[str]
@@ -526,18 +663,26 @@ class AssociationService:
         )
 
     async def _plan(
-        self, association: Association, trigger: Trigger, hosts: builtins.list[Host], now: datetime
+        self,
+        association: Association,
+        trigger: Trigger,
+        hosts: builtins.list[Host],
+        now: datetime,
+        *,
+        whole: builtins.list[Host] | None = None,
     ) -> tuple[_Plan | None, str]:
-        """Decide a run as the author, now; record and audit what may not run. ``(None, why)``: nothing may."""
+        """Decide a run as the author, now; record and audit what may not run. ``(None, why)``: nothing may.
+
+        A runbook is decided on the whole target (*whole*, else *hosts*), all or nothing: its
+        execution acts on all of it (and each step is decided again as the author when it runs).
+        """
         applying = trigger is not Trigger.CHECK
         try:
             user, roles = await self._acting.roles_of(association.author, AUTHOR_HINT)
             info, doc = await self._documents.resolve(association.document)
-            if doc.kind == "runbook":
-                raise InvalidInput(
-                    f"document {info.reference} is a runbook now", "an association applies command or action documents"
-                )
-            values = doc.resolve(association.parameters)
+            values = application_values(info, doc, association.parameters, association.target)
+            if doc.kind == "runbook" and self.runbooks is None:
+                raise InvalidInput("this controller cannot start runbooks", "this is a controller bug")
         except FleetopsError as exc:
             outcome: AuditOutcome = "denied" if isinstance(exc, AuthError) else "error"
             await self._record(association, trigger, outcome, {"error": exc.message, "hosts": len(hosts)})
@@ -548,22 +693,32 @@ class AssociationService:
             if doc.check is None:
                 return None, f"document {info.reference} has no check"
             doc = replace(doc, run=doc.check, action="")  # the check runs as a script of the document
-        choices = document_choices(info.name, doc, "")
+        runbook = doc.kind == "runbook"
+        if runbook and whole is not None:
+            hosts = whole
+        choices = _choices(info.name, doc)
         decision = decide(roles, choices, hosts, user=user)
         allowed = {h.id for h in permitted(roles, choices, hosts)}
+        refused = [h.name for h in hosts if h.id not in allowed]
+        if runbook and not decision.allowed:
+            allowed = set()  # it acts on the whole target: all of it, or nowhere
         failures: dict[str, str] = {}
         runnable: builtins.list[Host] = []
         for host in hosts:
             if host.id not in allowed:
-                failures[host.id] = f"outside the author's rights: {user} may not run document {info.name} here"
+                failures[host.id] = (
+                    f"outside the author's rights: {decision.message}"
+                    if runbook
+                    else f"outside the author's rights: {user} may not run document {info.name} here"
+                )
                 continue
             try:
-                check_platforms(info, doc, [host])
+                if not runbook:
+                    check_platforms(info, doc, [host])
             except InvalidInput as exc:
                 failures[host.id] = exc.message
                 continue
             runnable.append(host)
-        refused = [h.name for h in hosts if h.id not in allowed]
         details: dict[str, Any] = {
             "document": info.reference,
             "authz": [decision.to_audit()],
@@ -643,6 +798,9 @@ class AssociationService:
         """Record the runs whose commands ended without every result taken in (and give up runs
         whose command was never made); follow the running ones' results as they come."""
         for run in await self.store.unrecorded():
+            if run.command_id.startswith(EXECUTION_PREFIX):
+                await self._sweep_execution(run, now)
+                continue
             try:
                 command = await self._commands.command(run.command_id)
             except NotFound:
@@ -673,3 +831,40 @@ class AssociationService:
             await self._take_in(run, results)
             await self.store.mark_recorded(run.command_id)
             self._forget(run.command_id)
+
+    async def _sweep_execution(self, run: AssociationRun, now: datetime) -> None:
+        """Follow a runbook execution an association started (here or on another replica), or give
+        up one that was recorded but never started."""
+        if self.runbooks is None:
+            return
+        try:
+            await self.runbooks.outcome(run.command_id)
+        except NotFound:
+            if now - run.started_at > ABANDON_AFTER:
+                self._executions.pop(run.command_id, None)
+                await self.store.abandon_run(
+                    run.command_id, "the controller stopped before the runbook was started; the next run retries", now
+                )
+            return
+        self._executions.setdefault(run.command_id, run)
+
+    async def _follow_executions(self) -> None:
+        """Record the outcome of each followed execution that has ended on the hosts waiting on it."""
+        if self.runbooks is None:
+            return
+        for execution_id, run in builtins.list(self._executions.items()):
+            try:
+                ended, status, reason = await self.runbooks.outcome(execution_id)
+            except NotFound:
+                continue  # recorded, not started yet (or never: the sweep gives it up)
+            if not ended:
+                continue
+            outcome, detail = execution_outcome(execution_id, status, reason)
+            at = _now()
+            rows = await self.store.hosts(run.association_id)
+            waiting = [r.host_id for r in rows if r.last_command_id == execution_id]
+            await self.store.record_application(
+                run.association_id, execution_id, [(h, outcome, detail, at) for h in waiting]
+            )
+            await self.store.mark_recorded(execution_id)
+            self._executions.pop(execution_id, None)

@@ -437,16 +437,13 @@ class AssociationStore:
                 changed += result.rowcount or 0  # type: ignore[attr-defined]  # CursorResult of an UPDATE
         return changed
 
-    async def unrecorded(self) -> builtins.list[AssociationRun]:
-        """Runs whose results are not all taken in yet (oldest first)."""
+    async def unrecorded(self, association_id: str = "") -> builtins.list[AssociationRun]:
+        """Runs whose results are not all taken in yet (oldest first); of one association when given."""
+        query = select(AssociationRunRow).where(AssociationRunRow.recorded.is_(False))
+        if association_id:
+            query = query.where(AssociationRunRow.association_id == association_id)
         async with self._db() as db:
-            rows = (
-                await db.scalars(
-                    select(AssociationRunRow)
-                    .where(AssociationRunRow.recorded.is_(False))
-                    .order_by(AssociationRunRow.started_at)
-                )
-            ).all()
+            rows = (await db.scalars(query.order_by(AssociationRunRow.started_at))).all()
         return [_run(r) for r in rows]
 
     async def mark_recorded(self, command_id: str) -> None:

@@ -26,6 +26,12 @@ def document_choices(name: str, doc: Document, login: str) -> list[Choice]:
     return [own, ("document.run", login, name)]
 
 
+def runbook_choices(name: str) -> list[Choice]:
+    """What may allow starting runbook *name*: ``document.run`` for it, or ``command.run`` (its steps
+    are each decided again, as the starter, on their hosts when they run)."""
+    return [("document.run", None, name), ("command.run", None, None)]
+
+
 def decide(roles: Sequence[Role], choices: Sequence[Choice], hosts: Sequence[H], *, user: str) -> Decision:
     """The first of *choices* allowed on every host in *hosts*, else the last refusal."""
     decision: Decision | None = None

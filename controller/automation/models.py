@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from fleetops.controller.windows.interfaces import EXECUTION_PREFIX
+
 #: How long a replica's hold on an execution lasts without renewal; another replica takes over after.
 LEASE_SECONDS = 15.0
 #: Steps one execution may run in all (a goto loop ends here, failed).
@@ -41,7 +43,7 @@ class StepStatus(StrEnum):
 
 
 def new_execution_id() -> str:
-    return "auto-" + secrets.token_hex(10)
+    return EXECUTION_PREFIX + secrets.token_hex(10)
 
 
 @dataclass(frozen=True)

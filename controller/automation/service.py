@@ -128,12 +128,22 @@ class AutomationService:
         return info, parameters_shown(doc, values)
 
     async def start_execution(
-        self, actor: str, info: DocumentInfo, parameters: dict[str, str], *, via: str = "cli", comment: str = ""
+        self,
+        actor: str,
+        info: DocumentInfo,
+        parameters: dict[str, str],
+        *,
+        via: str = "cli",
+        comment: str = "",
+        execution_id: str = "",
     ) -> Execution:
-        """Start *info* (a runbook version) as *actor*; each of its steps is authorized as *actor* when it runs."""
+        """Start *info* (a runbook version) as *actor*; each of its steps is authorized as *actor* when it runs.
+
+        *execution_id* (``auto-…``) is the id when the caller chose one (and recorded it) beforehand.
+        """
         _, doc = await self._documents.resolve(info.reference)
         execution = await self.store.create(
-            new_execution_id(),
+            execution_id or new_execution_id(),
             info.reference,
             parameters,
             doc.steps[0].name,
@@ -146,10 +156,12 @@ class AutomationService:
         self._advance(execution.id)
         return execution
 
-    # -- window tasks (controller/windows/interfaces.py RunbookLauncher) -----------------------------
-    async def launch(self, author: str, runbook: str, parameters: dict[str, str], via: str) -> str:
+    # -- window tasks and associations (controller/windows/interfaces.py RunbookLauncher) ----------
+    async def launch(
+        self, author: str, runbook: str, parameters: dict[str, str], via: str, *, execution_id: str = ""
+    ) -> str:
         info, shown = await self.resolve_runbook(runbook, parameters)
-        return (await self.start_execution(author, info, shown, via=via)).id
+        return (await self.start_execution(author, info, shown, via=via, execution_id=execution_id)).id
 
     async def outcome(self, execution_id: str) -> tuple[bool, str, str]:
         execution = await self.store.get(execution_id, steps=False)

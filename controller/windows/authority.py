@@ -29,7 +29,7 @@ from fleetops.controller.audit.models import Outcome
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.authz import MAX_AUDIT_HOSTS, Decision, authorize, authorize_selector, permitted_hosts
 from fleetops.controller.authz.acting import Acting
-from fleetops.controller.authz.documents import Choice, decide, decide_selector, document_choices
+from fleetops.controller.authz.documents import Choice, decide, decide_selector, document_choices, runbook_choices
 from fleetops.controller.authz.documents import permitted as permitted_for
 from fleetops.controller.authz.store import RoleStore
 from fleetops.controller.documents.service import DocumentService
@@ -113,7 +113,7 @@ class TaskAuthority:
             return None
         name, _ = split_reference(task.document)
         if task.type == TaskType.AUTOMATION:
-            return [("document.run", None, name), ("command.run", None, None)]
+            return runbook_choices(name)
         if self._documents is None:
             raise NotFound(f"document {task.document!r} cannot be looked up here", "this is a controller bug")
         _, doc = await self._documents.resolve(task.document)

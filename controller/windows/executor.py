@@ -28,7 +28,7 @@ from fleetops.controller.documents.service import DocumentService
 from fleetops.controller.fleet.models import Host, Target
 from fleetops.controller.patching.service import PatchOptions, PatchService
 from fleetops.controller.windows.authority import Grant, RunContext, TaskAuthority
-from fleetops.controller.windows.interfaces import RunbookLauncher
+from fleetops.controller.windows.interfaces import EXECUTION_PREFIX, RunbookLauncher
 from fleetops.controller.windows.models import (
     LEASE_SECONDS,
     CutoffBehavior,
@@ -52,8 +52,6 @@ COMMAND_TO_TASK = {
 }
 
 Clock = Callable[[], datetime]
-#: An automation task's "command id" is its execution's id, which starts so.
-EXECUTION_PREFIX = "auto-"
 
 
 def refused_text(hosts: list[str], author: str) -> str:

@@ -32,6 +32,20 @@ check:
     [ -f "$FLEETOPS_PARAM_DIR/$FLEETOPS_HOST_NAME" ] || { echo "marker missing"; exit 1; }
 """
 
+MARKER_ROLLOUT = """
+description: roll the marker out over a target, one host first
+parameters:
+  target: {type: string}
+  dir: {type: string, pattern: '^/[A-Za-z0-9._/-]+$'}
+steps:
+  - name: roll
+    run:
+      document: keep-marker
+      parameters: {dir: "{{ params.dir }}", content: rolled}
+      target: "{{ params.target }}"
+      batches: [1, "100%"]
+"""
+
 MANAGER_ONLY = """
 name: association-manager
 description: may manage associations, and run nothing
@@ -220,3 +234,31 @@ def test_creating_needs_association_manage_and_the_right_to_run_the_document_eve
     refusal = controller.opsctl_json("audit", "list", "--action", "association.run", "--outcome", "denied")[-1]
     assert refusal["actor"] == "operator:kim" and refusal["target"] == kept
     controller.opsctl("association", "delete", kept)
+
+
+def test_a_runbook_association_starts_one_execution_on_its_target_as_its_author(
+    module_controller: Controller, fleet: dict[str, Agent], markers: Path, tmp_path: Path
+) -> None:
+    controller = module_controller
+    if not any(d["name"] == "keep-marker" for d in controller.opsctl_json("doc", "list")):
+        controller.opsctl("doc", "create", "keep-marker", "-f", write(tmp_path, "keep.yaml", KEEP_MARKER))
+    controller.opsctl("doc", "create", "marker-rollout", "-f", write(tmp_path, "rollout.yaml", MARKER_ROLLOUT))
+    create = ("association", "create", "--doc", "marker-rollout", "--param", f"dir={markers}", "--schedule")
+    create = (*create, "rate(1 day)")
+
+    # A runbook takes the association's selector as its target parameter: named hosts cannot be one.
+    result = controller.opsctl(*create, "--host", "as-web-1", check=False)
+    assert result.returncode == 2 and "is a runbook: an association starts it on a selector" in result.stderr
+    result = controller.opsctl(*create, "--target", "role=asweb", "--param", "target=role=db", check=False)
+    assert result.returncode == 2 and "--param target is given by the association" in result.stderr
+
+    key = controller.opsctl(*create, "--target", "role=asweb", "rollout").stdout.strip()
+    wait_for("both hosts compliant", lambda: statuses(controller, "rollout") == dict.fromkeys(fleet, "compliant"), 60)
+    assert {name: (markers / name).read_text() for name in fleet} == dict.fromkeys(fleet, "rolled\n")
+    (run,) = controller.opsctl_json("association", "history", "rollout")
+    assert run["command_id"].startswith("auto-") and run["status"] == "success" and run["hosts"] == 2
+    execution = controller.opsctl_json("automation", "show", run["command_id"])
+    assert execution["started_by"] == "operator:admin" and execution["started_via"] == f"association:{key}"
+    assert execution["parameters"] == {"target": "role=asweb", "dir": str(markers)}
+    assert [len(s["command_ids"]) for s in execution["steps"]] == [2]  # the canary, then the rest
+    controller.opsctl("association", "delete", "rollout")

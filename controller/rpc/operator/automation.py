@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleetops.controller.authz.documents import Choice, runbook_choices
 from fleetops.controller.automation.models import Execution
 from fleetops.controller.rpc import convert
 from fleetops.controller.rpc.operator.base import OperatorAdapter, operator_call, operator_stream
@@ -53,8 +54,8 @@ def _commands_of(state: dict[str, Any]) -> list[str]:
     return ids + [state[k] for k in ("pending", "pending_probe") if state.get(k) and state[k] not in ids]
 
 
-def _choices(runbook: str) -> list[tuple[str, str | None, str | None]]:
-    return [("document.run", None, runbook.partition(":")[0]), ("command.run", None, None)]
+def _choices(runbook: str) -> list[Choice]:
+    return runbook_choices(runbook.partition(":")[0])
 
 
 class AutomationCalls(OperatorAdapter):

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from fleetops.common import documents
-from fleetops.common.errors import Conflict, NotFound, PermissionDenied
+from fleetops.common.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from fleetops.common.roles import Role, role_from_text
 from fleetops.common.states import CommandStatus, InvocationState
 from fleetops.controller.associations.service import AssociationService
@@ -32,6 +32,23 @@ parameters: {line: {type: string, default: hi}}
 run: {shell: 'echo "$FLEETOPS_PARAM_LINE" > /tmp/x'}
 check: {shell: 'grep -q hi /tmp/x'}
 """
+ROLL = """
+description: roll the line out over a target
+parameters:
+  target: {type: string}
+  line: {type: string, default: hi}
+steps:
+  - name: apply
+    run: {document: keep, target: "{{ params.target }}", parameters: {line: "{{ params.line }}"}}
+"""
+NO_TARGET = """
+description: a runbook that cannot take an association's target
+parameters: {line: {type: string, default: hi}}
+steps:
+  - name: apply
+    run: {document: keep, target: role=web, parameters: {line: "{{ params.line }}"}}
+"""
+DOCUMENTS = {"keep": ("command", KEEP), "roll": ("runbook", ROLL), "fixed": ("runbook", NO_TARGET)}
 ALL = "name: all\nallow:\n  - actions: [command.run]\n    logins: [root]\n"
 WEB_ONLY = (
     "name: web\nallow:\n  - actions: [document.run]\n    hosts: role=web\n    documents: [keep]\n    logins: [root]\n"
@@ -117,10 +134,46 @@ class FakeCommands:
 class FakeDocuments:
     async def resolve(self, reference: str) -> tuple[DocumentInfo, documents.Document]:
         name, _ = documents.split_reference(reference)
-        if name != "keep":
+        if name not in DOCUMENTS:
             raise NotFound(f"no document {name!r}")
-        info = DocumentInfo(name, 1, KEEP, "command", "", False, 1, 1, T0, "operator:admin", "")
-        return info, documents.parse(KEEP)
+        kind, text = DOCUMENTS[name]
+        info = DocumentInfo(name, 1, text, kind, "", False, 1, 1, T0, "operator:admin", "")
+        return info, documents.parse(text)
+
+
+@dataclass
+class Started:
+    author: str
+    runbook: str
+    parameters: dict[str, str]
+    via: str
+    status: str = "in_progress"
+    reason: str = ""
+
+
+class FakeRunbooks:
+    """Executions "run" until a test ends them."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, Started] = {}
+
+    async def launch(
+        self, author: str, runbook: str, parameters: dict[str, str], via: str, *, execution_id: str = ""
+    ) -> str:
+        self.started[execution_id] = Started(author, runbook, parameters, via)
+        return execution_id
+
+    async def outcome(self, execution_id: str) -> tuple[bool, str, str]:
+        if execution_id not in self.started:
+            raise NotFound(f"no automation execution {execution_id!r}")
+        e = self.started[execution_id]
+        return e.status != "in_progress", e.status, e.reason
+
+    async def cancel_if_running(self, execution_id: str) -> None:
+        raise AssertionError("associations never cancel")
+
+    def end(self, execution_id: str, status: str, reason: str = "") -> None:
+        self.started[execution_id].status, self.started[execution_id].reason = status, reason
 
 
 class FakeActing:
@@ -151,6 +204,7 @@ class Env:
     acting: FakeActing
     audit: FakeAudit
     db: Any
+    runbooks: FakeRunbooks
 
 
 @pytest.fixture
@@ -160,21 +214,27 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     db = database.session_factory(engine)
     fleet = FakeFleet(host("web-1", role="web"), host("web-2", role="web"), host("db-1", role="db"))
     commands, acting, audit = FakeCommands(fleet), FakeActing(), FakeAudit()
-    service = make_service(db, fleet, commands, acting, audit)
-    yield Env(service, fleet, commands, acting, audit, db)
+    runbooks = FakeRunbooks()
+    service = make_service(db, fleet, commands, acting, audit, runbooks)
+    yield Env(service, fleet, commands, acting, audit, db, runbooks)
     await engine.dispose()
 
 
-def make_service(db: Any, fleet: FakeFleet, commands: FakeCommands, acting: FakeActing, audit: FakeAudit) -> Any:
+def make_service(
+    db: Any, fleet: FakeFleet, commands: FakeCommands, acting: FakeActing, audit: FakeAudit, runbooks: FakeRunbooks
+) -> Any:
     service = AssociationService(db, fleet, commands, None, FakeDocuments(), acting, audit, "r1")  # type: ignore[arg-type]
+    service.runbooks = runbooks
     commands.on_result(service._on_result)  # what start() does, without its loop: the tests call pass_once
     return service
 
 
-async def create(env: Env, selector: str = "role=web", author: str = "alice", **options: Any) -> str:
+async def create(
+    env: Env, selector: str = "role=web", author: str = "alice", document: str = "keep", **options: Any
+) -> str:
     new = await env.service.prepare(
-        f"operator:{author}", name="", document="keep", parameters={}, target=Target(selector=selector),
-        schedule="rate(30 minutes)", **options,
+        f"operator:{author}", name="", document=document, parameters=options.pop("parameters", {}),
+        target=options.pop("target", Target(selector=selector)), schedule="rate(30 minutes)", **options,
     )  # fmt: skip
     return (await env.service.create(new)).id
 
@@ -223,7 +283,7 @@ async def test_a_result_missed_by_the_listener_is_recorded_by_the_next_start(env
     await env.commands.finish(command.id, "id-web-1", InvocationState.SUCCESS)
     await env.commands.finish(command.id, "id-web-2", InvocationState.SUCCESS, tell=False)  # stopped before the call
     assert await statuses(env, key) == {"web-1": "compliant", "web-2": "pending"}
-    restarted = make_service(env.db, env.fleet, env.commands, env.acting, env.audit)
+    restarted = make_service(env.db, env.fleet, env.commands, env.acting, env.audit, env.runbooks)
     await restarted.pass_once()
     assert await statuses(env, key) == {"web-1": "compliant", "web-2": "compliant"}
     assert await restarted.store.unrecorded() == []
@@ -266,3 +326,78 @@ async def test_a_failed_check_makes_the_host_drifted_until_it_passes(env: Env) -
     await env.commands.finish(check.id, "id-web-2", InvocationState.SUCCESS)
     assert await statuses(env, key) == {"web-1": "drifted: no hi in /tmp/x", "web-2": "compliant"}
     assert (await env.service.get(key)).status == "drifted"
+
+
+async def test_a_runbook_is_started_on_the_selector_one_execution_at_a_time_and_its_hosts_share_its_end(
+    env: Env,
+) -> None:
+    key = await create(env, document="roll", parameters={"line": "yo"})
+    await env.service.pass_once()
+    ((first, started),) = env.runbooks.started.items()
+    assert first.startswith("auto-") and not env.commands.made
+    assert started == Started("operator:alice", "roll:1", {"line": "yo", "target": "role=web"}, f"association:{key}")
+    assert await statuses(env, key) == {"web-1": "pending", "web-2": "pending"}
+
+    # A new host waits for the running execution; a manual apply is refused meanwhile.
+    env.fleet.hosts.append(host("web-3", role="web"))
+    await env.service.pass_once()
+    assert len(env.runbooks.started) == 1 and "web-3" not in await statuses(env, key)
+    with pytest.raises(Conflict, match=f"still running its runbook: execution {first}"):
+        await env.service.apply_now(key)
+
+    # Once it has ended, the new host starts it again, on the whole target; its end is every host's.
+    env.runbooks.end(first, "success")
+    await env.service.pass_once()
+    ((second, again),) = [(i, e) for i, e in env.runbooks.started.items() if i != first]
+    assert again.parameters["target"] == "role=web"
+    assert await statuses(env, key) == dict.fromkeys(["web-1", "web-2", "web-3"], "pending")
+    env.runbooks.end(second, "failed", "step apply failed: exit code 1 on web-2")
+    await env.service.pass_once()
+    assert set((await statuses(env, key)).values()) == {
+        f"non_compliant: runbook execution {second} failed: step apply failed: exit code 1 on web-2"
+    }
+    history = [(r.trigger.value, r.hosts, r.status) for r in (await env.service.history(key, 10))[1]]
+    assert history == [("new-host", 3, "failed"), ("schedule", 2, "success")]
+
+
+async def test_an_execution_that_ends_while_no_replica_follows_it_is_recorded_by_the_next_start(env: Env) -> None:
+    key = await create(env, document="roll")
+    await env.service.pass_once()
+    (execution_id,) = env.runbooks.started
+    env.runbooks.end(execution_id, "success")
+    restarted = make_service(env.db, env.fleet, env.commands, env.acting, env.audit, env.runbooks)
+    await restarted.pass_once()
+    assert await statuses(env, key) == {"web-1": "compliant", "web-2": "compliant"}
+    assert await restarted.store.unrecorded() == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"target": Target(hosts=("web-1",))}, "roll is a runbook: an association starts it on a selector"),
+        ({"target": Target(all=True)}, "roll is a runbook: an association starts it on a selector"),
+        ({"document": "fixed"}, "runbook fixed:1 has no string parameter 'target'"),
+        ({"parameters": {"target": "role=db"}}, "--param target is given by the association"),
+        ({"max_concurrency": "5"}, "--max-concurrency and --max-errors are for command documents"),
+        ({"parameters": {"lne": "x"}}, "unknown parameter 'lne'"),
+    ],
+)
+async def test_a_runbook_association_that_could_not_take_its_target_is_refused(
+    env: Env, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        await create(env, **{"document": "roll", **options})
+
+
+async def test_a_runbook_is_started_only_where_the_author_may_start_it_on_every_host(env: Env) -> None:
+    roll_web = "name: roll\nallow:\n  - actions: [document.run]\n    hosts: role=web\n    documents: [roll]\n"
+    env.acting.roles["bob"] = [role_from_text(roll_web, "roll")]
+    key = await create(env, selector="role in (web,db)", author="bob", document="roll")
+    await env.service.pass_once()
+    assert env.runbooks.started == {}  # db-1 is outside bob's rights, and a runbook acts on all of its target
+    shown = await statuses(env, key)
+    assert set(shown) == {"web-1", "web-2", "db-1"} and all(
+        s.startswith("failed: outside the author's") for s in shown.values()
+    )
+    (event,) = env.audit.events
+    assert event["outcome"] == "denied" and event["details"]["refused_hosts"] == ["db-1"]
