@@ -25,6 +25,9 @@ from fleetops.controller.automation.service import AutomationService
 from fleetops.controller.commands.output import OutputSpool
 from fleetops.controller.commands.service import CommandService
 from fleetops.controller.commands.store import InvocationStore
+from fleetops.controller.console.server import ConsoleServer
+from fleetops.controller.console.store import ConsoleStore
+from fleetops.controller.console.web import Console
 from fleetops.controller.documents.service import DocumentService
 from fleetops.controller.documents.store import DocumentStore
 from fleetops.controller.enrollment.service import EnrollmentService
@@ -161,6 +164,7 @@ class BoundPorts:
     listen: int
     enroll: int
     metrics: int
+    console: int = 0  # 0: the console is off
 
 
 class Controller:
@@ -348,6 +352,7 @@ class Controller:
         operator_servicer.audit_checkpoints = self.audit_checkpoints
         operator_servicer.session_relay = session_relay
         operator_servicer.ssh_authority = self.ssh_authority
+        self.operator_servicer = operator_servicer
         operator_pb2_grpc.add_OperatorServiceServicer_to_server(operator_servicer, self.server)
         peer_pb2_grpc.add_PeerServiceServicer_to_server(
             PeerServicer(
@@ -368,6 +373,7 @@ class Controller:
             f"{ehost}:{eport}", rpc_server.tls_credentials(key_pem, chain_pem)
         )
 
+        console_port = await self._start_console()  # first: a console port in use stops nothing started
         await self.server.start()
         await self.enroll_server.start()
         self.enroll_refusals.start()
@@ -381,7 +387,7 @@ class Controller:
 
         mhost, mport = split_address(s.metrics_listen)
         metrics_port = self.metrics.serve(mhost, mport)
-        self.ports = BoundPorts(listen_port, enroll_port, metrics_port)
+        self.ports = BoundPorts(listen_port, enroll_port, metrics_port, console_port)
         await self.audit.record(
             actor=f"controller:{self.replica_id}",
             action="controller.start",
@@ -390,6 +396,33 @@ class Controller:
         self.audit_exporter.start()
         self.audit_checkpoints.start()
         return self.ports
+
+    async def _start_console(self) -> int:
+        """Serve the web console (docs/console.md) on its own HTTPS port; the port (0: off)."""
+        s = self.settings
+        self.console_server: ConsoleServer | None = None
+        if s.console_listen == "off":
+            return 0
+        chost, cport = split_address(s.console_listen)
+        links = ConsoleStore(self.sessions)
+        app = Console(self.operator_servicer, links).app()
+        self.console_server = ConsoleServer(app, chost, cport, s.server_dir / "server.pem", s.server_dir / "server.key")
+        port = await self.console_server.start()
+        names = (*s.server_dns_names, *s.server_ip_addresses)
+        host = names[0] if names else "localhost"
+        self.operator_servicer.console_links = links
+        self.operator_servicer.console_url = f"https://{'[' + host + ']' if ':' in host else host}:{port}"
+        return port
+
+    async def console_link(self, certificate_pem: bytes) -> str:
+        """A one-time console link for the operator whose certificate this is (``""``: no console)."""
+        links, url = self.operator_servicer.console_links, self.operator_servicer.console_url
+        if links is None or not url:
+            return ""
+        cert = x509.load_pem_x509_certificate(certificate_pem)
+        actor = f"operator:{pki.identity_from_cert(cert).name}"
+        token, _ = await links.create_link(actor, certificate_pem.decode(), cert.not_valid_after_utc)
+        return f"{url}/login?t={token}"
 
     def _reassert_routes(self, routes: dict[str, Route], read_at: float) -> None:
         """Hosts connected here whose route another replica cleared (it took this one for dead).
@@ -442,6 +475,8 @@ class Controller:
         for link in self.presence.live_links():
             await link.close("controller is shutting down", revoked=False)
         await self.enroll_server.stop(grace)
+        if self.console_server is not None:
+            await self.console_server.stop()
         await self.enroll_refusals.stop()  # writes the refusals still being counted
         await self.automation.stop()
         await self.associations.stop()

@@ -18,11 +18,17 @@ from fleetops.common.errors import FleetopsError, InvalidInput
 from fleetops.common.files import write_public_file
 from fleetops.common.logsetup import configure_logging
 from fleetops.common.profile import profile_dir
-from fleetops.controller.app import Controller
+from fleetops.controller.app import Controller, split_address
 from fleetops.controller.audit.models import AuditVerification
 from fleetops.controller.bootstrap import ensure_user, init_state, issue_operator_profile
 from fleetops.controller.dev import run_dev
-from fleetops.controller.settings import DEFAULT_ENROLL_PORT, DEFAULT_METRICS_PORT, DEFAULT_PORT, ControllerSettings
+from fleetops.controller.settings import (
+    DEFAULT_CONSOLE_PORT,
+    DEFAULT_ENROLL_PORT,
+    DEFAULT_METRICS_PORT,
+    DEFAULT_PORT,
+    ControllerSettings,
+)
 from fleetops.controller.store import database
 from fleetops.controller.throttle import Rate, ThrottleSettings
 
@@ -72,6 +78,12 @@ def _server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listen", default=f"0.0.0.0:{DEFAULT_PORT}", help="mutual-TLS gRPC for agents and operators")
     p.add_argument("--enroll-listen", default=f"0.0.0.0:{DEFAULT_ENROLL_PORT}", help="server-TLS gRPC for enrollment")
     p.add_argument("--metrics-listen", default=f"127.0.0.1:{DEFAULT_METRICS_PORT}", help="Prometheus /metrics")
+    p.add_argument(
+        "--console-listen",
+        default=f"0.0.0.0:{DEFAULT_CONSOLE_PORT}",
+        metavar="HOST:PORT|off",
+        help="the web console over HTTPS (docs/console.md); off: no console",
+    )
     p.add_argument("--database-url", default="", help="default: SQLite in the state directory")
     p.add_argument(
         "--object-store",
@@ -293,6 +305,15 @@ def _replica_dead_after(value: timedelta) -> float:
     return value.total_seconds()
 
 
+def _console_listen(value: str) -> str:
+    """``--console-listen``: ``off``, or HOST:PORT (checked)."""
+    value = value.strip()
+    if value.lower() == "off":
+        return "off"
+    split_address(value)
+    return value
+
+
 def settings_from(args: argparse.Namespace) -> ControllerSettings:
     dns, ips = _split_sans(args.san)
     tuning = controller_settings(args)
@@ -303,6 +324,7 @@ def settings_from(args: argparse.Namespace) -> ControllerSettings:
         listen=args.listen,
         enroll_listen=args.enroll_listen,
         metrics_listen=args.metrics_listen,
+        console_listen=_console_listen(args.console_listen),
         database_url=args.database_url,
         object_store_url=args.object_store,
         migrate=not args.no_migrate,
@@ -321,7 +343,7 @@ def settings_from(args: argparse.Namespace) -> ControllerSettings:
 async def serve(settings: ControllerSettings, ready_file: Path | None) -> None:
     controller = Controller(settings)
     ports = await controller.start()
-    info = {"listen": ports.listen, "enroll": ports.enroll, "metrics": ports.metrics}
+    info = {"listen": ports.listen, "enroll": ports.enroll, "metrics": ports.metrics, "console": ports.console}
     log.info("serving: mTLS on %s, enrollment on %s, metrics on %s", ports.listen, ports.enroll, ports.metrics)
     if ready_file:
         write_public_file(ready_file, json.dumps(info).encode())

@@ -67,6 +67,7 @@ async def run_dev(
         listen=f"127.0.0.1:{port}",
         enroll_listen=f"127.0.0.1:{port + 1 if port else 0}",  # --port 0: any free ports (tests)
         metrics_listen=f"127.0.0.1:{metrics_port}",
+        console_listen=f"127.0.0.1:{port + 2 if port else 0}",
         **(tuning or {}),
     )
     authority = init_state(settings)
@@ -75,7 +76,7 @@ async def run_dev(
         ports = await controller.start()
     except RuntimeError as exc:  # grpc raises RuntimeError when it cannot bind
         raise Unavailable(
-            f"cannot listen on 127.0.0.1:{port} or {port + 1}: {exc}",
+            f"cannot listen on 127.0.0.1:{port}, {port + 1} or {port + 2}: {exc}",
             "another controller may be running; stop it or pass --port",
         ) from exc
     address = f"localhost:{ports.listen}"
@@ -113,6 +114,7 @@ async def run_dev(
             if rc != 0:
                 print("error: the local agent could not register (see above)", file=sys.stderr)
                 return rc
+        console = await controller.console_link((profile_path / "operator.pem").read_bytes())
         agent = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "fleetops.agent", "--state-dir", str(agent_dir), "run"
         )
@@ -122,6 +124,9 @@ async def run_dev(
             f"  state        {state_dir}\n"
             f"  local agent  pid {agent.pid}, state in {agent_dir}\n"
             f"  opsctl       profile written to {profile_path}\n"
+            f"  web console  {console}\n"
+            "               (signs in once, within two minutes: opsctl console prints a new link; the\n"
+            f"               browser must trust the fleet CA, {profile_path / 'ca.pem'})\n"
             "\nIn another terminal (with the same virtualenv active) try:\n"
             "  opsctl hosts list\n"
             f"  opsctl hosts show {_agent_name(agent_dir)}\n"

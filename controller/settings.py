@@ -11,6 +11,7 @@ from fleetops.controller.throttle import ThrottleSettings
 DEFAULT_PORT = 7443
 DEFAULT_ENROLL_PORT = 7444
 DEFAULT_METRICS_PORT = 9464
+DEFAULT_CONSOLE_PORT = 7445
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class ControllerSettings:
     listen: str = f"0.0.0.0:{DEFAULT_PORT}"
     enroll_listen: str = f"0.0.0.0:{DEFAULT_ENROLL_PORT}"
     metrics_listen: str = f"127.0.0.1:{DEFAULT_METRICS_PORT}"
+    # The web console's HTTPS port (docs/console.md); "off": no console.
+    console_listen: str = f"0.0.0.0:{DEFAULT_CONSOLE_PORT}"
     database_url: str = ""
     # "" = a local directory (state_dir/objects); s3://bucket/prefix?endpoint=...&region=...&path_style=true
     object_store_url: str = ""

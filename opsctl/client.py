@@ -92,6 +92,9 @@ class OperatorClient:
     def whoami(self) -> operator_pb2.WhoAmIResponse:
         return self._call("WhoAmI", operator_pb2.WhoAmIRequest())
 
+    def create_console_link(self) -> operator_pb2.ConsoleLink:
+        return self._call("CreateConsoleLink", operator_pb2.CreateConsoleLinkRequest())
+
     # -- hosts ------------------------------------------------------------------------------
     def list_hosts(
         self,

@@ -23,6 +23,7 @@ OPERATOR_ACTIONS: Mapping[str, Kind] = {
     # identity
     "whoami": "read",
     "user.renew": "change",  # issues a certificate
+    "console.link": "change",  # issues a one-time sign-in link
     # hosts and enrollment
     "hosts.list": "read",
     "hosts.show": "read",

@@ -48,6 +48,7 @@ RPC_ACTIONS: dict[str, str | None] = {
     # identity
     "WhoAmI": None,
     "RenewOperatorCertificate": None,
+    "CreateConsoleLink": None,  # a link for oneself: the session has the caller's rights
     # hosts
     "ListHosts": "hosts.read",
     "GetHost": "hosts.read",

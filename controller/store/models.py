@@ -608,3 +608,33 @@ class AutomationApprovalRow(Base):
     approved: Mapped[bool] = mapped_column(Boolean)
     comment: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime]
+
+
+class ConsoleLinkRow(Base):
+    """A one-time link into the web console (docs/console.md): only its hash is kept."""
+
+    __tablename__ = "console_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator: Mapped[str] = mapped_column(String(255))
+    # The certificate the operator presented when asking for the link: the browser session acts
+    # with it (every page is a call authenticated by it) and ends when it expires.
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ConsoleSessionRow(Base):
+    """A browser's session in the web console, made by using a link (only hashes are kept)."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (Index("ix_console_sessions_expires", "expires_at"),)
+
+    session_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator: Mapped[str] = mapped_column(String(255))
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    # The form token of state-changing requests (kept as given: it is not a credential alone).
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

@@ -202,6 +202,8 @@ class Controller:
             f"127.0.0.1:{enroll}",
             "--metrics-listen",
             "127.0.0.1:0",
+            "--console-listen",
+            "127.0.0.1:0",
             "--heartbeat-interval",
             heartbeat,
             *self.extra_args,

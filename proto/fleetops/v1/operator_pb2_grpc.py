@@ -40,6 +40,11 @@ class OperatorServiceStub:
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.WhoAmIRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_operator__pb2.WhoAmIResponse.FromString,
                 _registered_method=True)
+        self.CreateConsoleLink = channel.unary_unary(
+                '/fleetops.v1.OperatorService/CreateConsoleLink',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.CreateConsoleLinkRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ConsoleLink.FromString,
+                _registered_method=True)
         self.ListHosts = channel.unary_unary(
                 '/fleetops.v1.OperatorService/ListHosts',
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.ListHostsRequest.SerializeToString,
@@ -427,6 +432,14 @@ class OperatorServiceServicer:
 
     def WhoAmI(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateConsoleLink(self, request, context):
+        """A one-time link into the web console for the caller (docs/console.md): opened once, within
+        minutes, it becomes a browser session acting with the caller's certificate until it expires.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -925,6 +938,11 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.WhoAmIRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_operator__pb2.WhoAmIResponse.SerializeToString,
             ),
+            'CreateConsoleLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateConsoleLink,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.CreateConsoleLinkRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ConsoleLink.SerializeToString,
+            ),
             'ListHosts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListHosts,
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.ListHostsRequest.FromString,
@@ -1333,6 +1351,33 @@ class OperatorService:
             '/fleetops.v1.OperatorService/WhoAmI',
             fleetops_dot_v1_dot_operator__pb2.WhoAmIRequest.SerializeToString,
             fleetops_dot_v1_dot_operator__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateConsoleLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/CreateConsoleLink',
+            fleetops_dot_v1_dot_operator__pb2.CreateConsoleLinkRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ConsoleLink.FromString,
             options,
             channel_credentials,
             insecure,

@@ -30,6 +30,7 @@ def test_actions_are_known_and_only_identity_calls_need_none() -> None:
     assert {m for m, a in RPC_ACTIONS.items() if a is None} == {
         "WhoAmI",
         "RenewOperatorCertificate",
+        "CreateConsoleLink",  # a link for oneself: the browser session has the caller's rights
         "DecideAutomationApproval",  # decided by the approve step's approvers and role
     }
     # every action guards something: an RPC, what happens inside an SSH session (authz.ssh), or a
