@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from fleetops.common.errors import InvalidInput
 
@@ -12,6 +12,7 @@ _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # Longer than any duration fleetops takes (each flag has its own, smaller, bound); past it a
 # number would overflow timedelta or the wire's integers.
 MAX_DURATION = timedelta(days=3650)
+TIME_HINT = "give a duration back from now (90s, 2h, 7d) or an ISO 8601 time (2025-01-31T14:00:00Z; no zone means UTC)"
 
 
 def parse_duration(text: str) -> timedelta:
@@ -50,3 +51,20 @@ def format_seconds(seconds: int) -> str:
             parts.append(f"{seconds // size}{unit}")
             seconds %= size
     return "".join(p for p in parts if not p.startswith("0") or len(parts) == 1)
+
+
+def parse_time(text: str, flag: str, now: datetime | None = None) -> datetime:
+    """``2h`` (that long before ``now``) or an ISO 8601 time (UTC unless it names a zone).
+
+    Raises:
+        InvalidInput: neither.
+    """
+    try:
+        return (now or datetime.now(UTC)) - parse_duration(text)
+    except InvalidInput:
+        pass
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"bad {flag} {text!r}", TIME_HINT) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when

@@ -9,14 +9,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from fleetops.common.durations import parse_duration
-from fleetops.common.errors import InvalidInput
+from fleetops.common.durations import parse_time
 from fleetops.opsctl import output
 from fleetops.opsctl.client import OperatorClient
 from fleetops.opsctl.command import STATE
 from fleetops.v1 import operator_pb2
-
-TIME_HINT = "give a duration back from now (90s, 2h, 7d) or an ISO 8601 time (2025-01-31T14:00:00Z; no zone means UTC)"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,23 +61,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     output.add_output_argument(p)
     p.set_defaults(func=verify)
-
-
-def parse_time(text: str, flag: str, now: datetime | None = None) -> datetime:
-    """``2h`` (that long before ``now``) or an ISO 8601 time (UTC unless it names a zone).
-
-    Raises:
-        InvalidInput: neither.
-    """
-    try:
-        return (now or datetime.now(UTC)) - parse_duration(text)
-    except InvalidInput:
-        pass
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(f"bad {flag} {text!r}", TIME_HINT) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def list_events(client: OperatorClient, args: argparse.Namespace) -> int:

@@ -33,7 +33,8 @@ class ConsoleServer:
             server_header=False,
             date_header=False,
             timeout_graceful_shutdown=2,
-            ws="none",
+            ws="websockets",
+            ws_max_size=256 * 1024,
         )
         self._server = uvicorn.Server(self._config)
         self._socket: socket.socket | None = None

@@ -35,6 +35,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleetops.common.errors import FleetopsError
+from fleetops.controller.console import review, schedules, terminal
 from fleetops.controller.console.calls import CallFailed, Calls
 from fleetops.controller.console.store import LINK_HINT, ConsoleSession, ConsoleStore
 from fleetops.v1 import operator_pb2
@@ -45,9 +46,14 @@ HERE = Path(__file__).parent
 COOKIE = "fleetops_console"
 #: The largest form a page posts (a command's script is the biggest field).
 MAX_FORM_BYTES = 256 * 1024
+#: No inline script, nothing from elsewhere. Two allowances for the vendored libraries: xterm.js
+#: adds <style> elements for its colours and cell sizes (``style-src-elem``: elements only, inline
+#: style attributes stay refused), and asciinema-player's terminal emulator is WebAssembly
+#: (``'wasm-unsafe-eval'`` compiles WebAssembly; JavaScript eval stays refused).
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+    "style-src-elem 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = [
     (b"content-security-policy", CSP.encode()),
@@ -159,7 +165,7 @@ class Console:
         self.templates.filters["text"] = _text
 
     def app(self) -> Starlette:
-        page = self._page
+        page = self.page
         routes = [
             Route("/", page(self.home)),
             Route("/login", self.login),
@@ -171,6 +177,9 @@ class Console:
             Route("/commands/{id}", page(self.command)),
             Route("/commands/{id}/results", page(self.command_results)),
             Route("/commands/{id}/output/{host}", page(self.output)),
+            *review.routes(self),
+            *schedules.routes(self),
+            *terminal.routes(self),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
         app = Starlette(routes=routes)
@@ -184,7 +193,7 @@ class Console:
     def message(self, status: int, title: str, message: str, hint: str = "", session: Any = None) -> HTMLResponse:
         return self.render("message.html", status, title=title, text=message, hint=hint, session=session)
 
-    def _page(
+    def page(
         self, handler: Callable[[Request, ConsoleSession, Calls], Awaitable[Response]]
     ) -> Callable[[Request], Awaitable[Response]]:
         """A page for a signed-in session: its calls act as the session's operator; a POST must
@@ -258,7 +267,21 @@ class Console:
 
     async def host(self, request: Request, session: ConsoleSession, calls: Calls) -> Response:
         host = await calls.unary("GetHost", operator_pb2.GetHostRequest(host=request.path_params["host"]))
-        return self.render("host.html", session=session, host=host)
+        # Parts the operator may not read (another right) say so; the page is still the host's.
+        sessions = await _unless_refused(
+            calls.unary("ListSessions", operator_pb2.ListSessionsRequest(host=host.id, limit=10))
+        )
+        patches = await _unless_refused(
+            calls.unary("GetPatchCompliance", operator_pb2.PatchComplianceRequest(host=host.id))
+        )
+        return self.render(
+            "host.html",
+            session=session,
+            host=host,
+            sessions=sessions,
+            patches=patches.hosts[0] if patches is not None and patches.hosts else None,
+            patches_refused=patches is None,
+        )
 
     # -- commands --------------------------------------------------------------------------------
     async def commands(self, request: Request, session: ConsoleSession, calls: Calls) -> Response:
@@ -322,6 +345,16 @@ class Console:
                 chunks.append(part.data)
             streams[name] = _text(b"".join(chunks))
         return self.render("output.html", session=session, command_id=command_id, host=host, streams=streams)
+
+
+async def _unless_refused(call: Awaitable[Any]) -> Any:
+    """The call's answer, or ``None`` when the operator may not make it."""
+    try:
+        return await call
+    except CallFailed as exc:
+        if exc.code is grpc.StatusCode.PERMISSION_DENIED:
+            return None
+        raise
 
 
 async def _checked_form(request: Request, session: ConsoleSession) -> dict[str, str]:

@@ -9,6 +9,7 @@ controller's certificate as an operator's browser would once the CA is trusted (
 from __future__ import annotations
 
 import http.server
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from browser import launch, screenshot
+from playwright.sync_api import expect
 
 from harness import Agent, Controller, create_user, login, start_fleet
 
@@ -135,6 +137,10 @@ def test_a_restricted_operator_sees_only_their_hosts(
     page = signed_in(browser, link(controller, profile))
     assert fleet_names(page) == ["cweb-1", "cweb-2"]
     base = page.url.rsplit("/fleet", 1)[0]
+    # A host of hers: its page (sessions are listed only where she may start them: none).
+    page.goto(f"{base}/hosts/cweb-1")
+    assert page.inner_text("#host-name") == "cweb-1" and page.inner_text("#host-patches") == "not scanned"
+    assert page.inner_text("#host-sessions tbody") == "none"
     response = page.goto(f"{base}/hosts/cdb-1")
     assert response.status == 403 and "the host is outside your access" in page.inner_text("#message")
     # Running a command needs command.run: refused, audited, and nothing runs.
@@ -240,4 +246,94 @@ def test_a_cross_site_form_post_is_refused(
     )
     assert response.status == 403 and "form token" in response.text()
     assert len(module_controller.opsctl_json("run", "list")) == before
+    page.context.close()
+
+
+def wait_for_text(page: Any, text: str | re.Pattern[str], where: str = "#terminal .xterm-rows") -> None:
+    """Until *where* shows *text* (a locator: the console's CSP refuses the eval of wait_for_function)."""
+    expect(page.locator(where)).to_contain_text(text, timeout=20_000)
+
+
+def terminal_size(page: Any, label: str) -> tuple[int, int]:
+    """(rows, cols) as the host's terminal reports them (stty size)."""
+    page.keyboard.type(f"echo {label}-$(stty size | tr ' ' x)\n")
+    pattern = re.compile(label + r"-(\d+)x(\d+)")
+    wait_for_text(page, pattern)
+    found = pattern.search(page.locator("#terminal .xterm-rows").inner_text())
+    assert found is not None
+    return int(found.group(1)), int(found.group(2))
+
+
+def test_a_terminal_in_the_browser_is_a_recorded_session_replayed_in_the_page(
+    module_controller: Controller, fleet: dict[str, Agent], browser: Any
+) -> None:
+    page = signed_in(browser, link(module_controller))
+    base = page.url.rsplit("/fleet", 1)[0]
+    page.goto(f"{base}/hosts/cweb-1")
+    page.click("#open-terminal")
+    page.wait_for_selector("#term-status[data-state='active']")
+    session_id = page.get_attribute("#terminal", "data-session")
+    page.click("#terminal")
+    page.keyboard.type("echo hello-$((6*7))\n")
+    wait_for_text(page, "hello-42")
+
+    # The window's size reaches the host's terminal, and follows a resize of the browser.
+    before = terminal_size(page, "first")
+    page.set_viewport_size({"width": 900, "height": 600})
+    after = terminal_size(page, "second")
+    assert after[0] < before[0] and after[1] < before[1], (before, after)
+    # Ctrl-C interrupts what runs, as in any terminal.
+    # (once the command runs, so that the Ctrl-C reaches it and not the shell still starting it)
+    page.keyboard.type("sh -c 'echo running-$((1+1)); exec sleep 30'\n")
+    wait_for_text(page, "running-2")
+    page.keyboard.press("Control+C")
+    page.keyboard.type("echo after-$?\n")
+    wait_for_text(page, "after-130")
+    screenshot(page, "terminal")
+    page.keyboard.type("exit 3\n")
+    page.wait_for_selector("#term-status[data-state='ended']")
+    assert page.get_attribute("#terminal", "data-exit-code") == "3"
+    assert "exit code 3" in page.inner_text("#term-status")
+
+    # Recorded like opsctl session: listed with its exit code, and replayed in the page.
+    shown = module_controller.opsctl_json("session", "show", session_id)
+    assert shown["operator"] == "operator:admin" and shown["host_name"] == "cweb-1" and shown["exit_code"] == 3
+    page.goto(f"{base}/sessions")
+    assert page.locator(f"#sessions tr[data-session='{session_id}']").count() == 1
+    page.goto(f"{base}/sessions/{session_id}")
+    wait_for_text(page, "hello-42", "#player")
+    screenshot(page, "replay")
+    page.click(".speed-button[data-speed='4']")
+    assert page.get_attribute("#player", "data-speed") == "4"
+    wait_for_text(page, "after-130", "#player")  # played again, faster, to the end
+    page.context.close()
+
+
+def test_the_audit_page_filters_events_shows_one_and_verifies_the_chain(
+    module_controller: Controller, fleet: dict[str, Agent], browser: Any
+) -> None:
+    module_controller.opsctl("run", "--target", "role=cweb", "--", "true")
+    page = signed_in(browser, link(module_controller))
+    base = page.url.rsplit("/fleet", 1)[0]
+    page.goto(f"{base}/audit")
+    page.fill("input[name=action]", "command.run")
+    page.click("#audit-filter button")
+    rows = page.locator("#events tbody tr[data-event]")
+    assert rows.count() >= 1
+    actions = rows.locator("td:nth-child(4)").all_inner_texts()
+    assert set(actions) == {"command.run"}
+    screenshot(page, "audit")
+    rows.first.locator("a").click()
+    assert "command.run" in page.inner_text("#event")
+    assert '"target"' in page.inner_text("#details") or "{" in page.inner_text("#details")
+    assert page.locator("section.group").count() >= 1  # the command's per-host results
+    page.goto(f"{base}/audit?since=yesterday-ish")
+    assert "bad since" in page.inner_text("#error")
+    page.goto(f"{base}/audit/verify")
+    assert "The chain is intact" in page.inner_text("#verdict")
+    page.goto(f"{base}/patching")
+    assert page.locator("#patch-hosts tbody tr").count() == 3
+    screenshot(page, "patching")
+    page.goto(f"{base}/windows")
+    screenshot(page, "windows")
     page.context.close()
