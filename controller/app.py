@@ -27,6 +27,7 @@ from fleetops.controller.commands.service import CommandService
 from fleetops.controller.commands.store import InvocationStore
 from fleetops.controller.console.server import ConsoleServer
 from fleetops.controller.console.store import ConsoleStore
+from fleetops.controller.console.web import REFUSALS_ACTION as CONSOLE_REFUSALS_ACTION
 from fleetops.controller.console.web import Console
 from fleetops.controller.documents.service import DocumentService
 from fleetops.controller.documents.store import DocumentStore
@@ -405,7 +406,9 @@ class Controller:
             return 0
         chost, cport = split_address(s.console_listen)
         links = ConsoleStore(self.sessions)
-        app = Console(self.operator_servicer, links).app()
+        self.console_refusals = RefusalLog(self.audit, aggregate_action=CONSOLE_REFUSALS_ACTION)
+        self.console_refusals.start()
+        app = Console(self.operator_servicer, links, self.audit, self.console_refusals).app()
         self.console_server = ConsoleServer(app, chost, cport, s.server_dir / "server.pem", s.server_dir / "server.key")
         port = await self.console_server.start()
         names = (*s.server_dns_names, *s.server_ip_addresses)
@@ -477,6 +480,7 @@ class Controller:
         await self.enroll_server.stop(grace)
         if self.console_server is not None:
             await self.console_server.stop()
+            await self.console_refusals.stop()
         await self.enroll_refusals.stop()  # writes the refusals still being counted
         await self.automation.stop()
         await self.associations.stop()

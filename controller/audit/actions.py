@@ -24,6 +24,7 @@ OPERATOR_ACTIONS: Mapping[str, Kind] = {
     "whoami": "read",
     "user.renew": "change",  # issues a certificate
     "console.link": "change",  # issues a one-time sign-in link
+    # (the console records console.login and console.logout itself: changes, as unlisted actions are)
     # hosts and enrollment
     "hosts.list": "read",
     "hosts.show": "read",

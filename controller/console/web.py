@@ -35,15 +35,21 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleetops.common.errors import FleetopsError
+from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.console import review, schedules, terminal
 from fleetops.controller.console.calls import CallFailed, Calls
 from fleetops.controller.console.store import LINK_HINT, ConsoleSession, ConsoleStore
+from fleetops.controller.throttle import RefusalLog
 from fleetops.v1 import operator_pb2
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 COOKIE = "fleetops_console"
+LOGIN_ACTION = "console.login"
+LOGOUT_ACTION = "console.logout"
+#: Refused sign-ins past the first few per source and minute, counted in one event.
+REFUSALS_ACTION = "console.refusals"
 #: The largest form a page posts (a command's script is the biggest field).
 MAX_FORM_BYTES = 256 * 1024
 #: No inline script, nothing from elsewhere. Two allowances for the vendored libraries: xterm.js
@@ -150,9 +156,12 @@ def result_groups(invocations: list[operator_pb2.Invocation]) -> list[dict[str, 
 class Console:
     """The console's routes over the controller's OperatorServicer and its store of links and sessions."""
 
-    def __init__(self, servicer: Any, links: ConsoleStore) -> None:
+    def __init__(self, servicer: Any, links: ConsoleStore, audit: AuditLog, refusals: RefusalLog) -> None:
         self.servicer = servicer
         self.links = links
+        self.audit = audit
+        #: Refused sign-ins come from anyone: audited, but bounded per source address.
+        self.refusals = refusals
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -225,10 +234,20 @@ class Console:
     # -- signing in and out ---------------------------------------------------------------------
     async def login(self, request: Request) -> Response:
         token = request.query_params.get("t", "")
+        address = request.client.host if request.client else "unknown"
         try:
             session_token, session = await self.links.redeem(token)
         except FleetopsError as exc:
+            await self.refusals.refused(
+                source=address, actor=f"console:{address}", action=LOGIN_ACTION, target="", error=exc
+            )
             return self.message(401, "Link refused", exc.message, exc.hint)
+        await self.audit.record(
+            actor=session.operator,
+            action=LOGIN_ACTION,
+            target=session.operator.removeprefix("operator:"),
+            details={"address": address, "expires_at": session.expires_at.isoformat()},
+        )
         response = RedirectResponse("/fleet", status_code=303)
         max_age = max(0, int((session.expires_at - datetime.now(UTC)).total_seconds()))
         response.set_cookie(
@@ -238,6 +257,13 @@ class Console:
 
     async def logout(self, request: Request, session: ConsoleSession, calls: Calls) -> Response:
         await self.links.end(request.cookies.get(COOKIE, ""))
+        address = request.client.host if request.client else "unknown"
+        await self.audit.record(
+            actor=session.operator,
+            action=LOGOUT_ACTION,
+            target=session.operator.removeprefix("operator:"),
+            details={"address": address},
+        )
         response = self.message(200, "Signed out", "you are signed out of the console", LINK_HINT)
         response.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
         return response

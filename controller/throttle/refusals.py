@@ -66,8 +66,10 @@ class RefusalLog:
         in_full: int = 5,
         max_sources: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        aggregate_action: str = AGGREGATE_ACTION,
     ) -> None:
         self._audit = audit
+        self._aggregate_action = aggregate_action
         self._interval = max(0.01, interval)
         self._in_full = max(1, in_full)
         self._max_sources = max(1, max_sources)
@@ -131,7 +133,7 @@ class RefusalLog:
         try:
             await self._audit.record(
                 actor=f"peer:{source}",
-                action=AGGREGATE_ACTION,
+                action=self._aggregate_action,
                 target=source,
                 outcome="refused",
                 details={

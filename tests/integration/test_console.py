@@ -106,6 +106,13 @@ def test_a_link_signs_in_once_and_shows_the_fleet_until_sign_out(
 
     page.click("header form.logout button")
     assert "signed out" in page.inner_text("#message")
+    # Signing in, the refused second use and signing out are audited (the refusal by address).
+    logins = module_controller.opsctl_json("audit", "list", "--action", "console.login")
+    assert {(e["actor"], e["outcome"]) for e in logins} >= {("operator:admin", "ok"), ("console:127.0.0.1", "refused")}
+    refused = next(e for e in logins if e["outcome"] == "refused")
+    assert "used already" in refused["details_json"]
+    logouts = module_controller.opsctl_json("audit", "list", "--action", "console.logout")
+    assert [e["actor"] for e in logouts] == ["operator:admin"]
     response = page.goto(url.split("/login")[0] + "/fleet")
     assert response.status == 401 and "opsctl console" in page.inner_text("#message")
     page.context.close()

@@ -93,3 +93,15 @@ async def test_counts_that_could_not_be_written_are_kept_for_the_next_try() -> N
     audit.fail = False
     await log.stop()
     assert [e["details"]["count"] for e in audit.events if e["action"] == AGGREGATE_ACTION] == [3]
+
+
+async def test_another_listener_counts_its_refusals_under_its_own_action() -> None:
+    audit, clock = FakeAudit(), Clock()
+    log = RefusalLog(audit, interval=60, in_full=1, clock=clock, aggregate_action="console.refusals")  # type: ignore[arg-type]  # a fake with record()
+    await refuse(log, "10.0.0.9", 3)
+    clock.now = 60
+    await log.flush()
+    assert [(e["action"], e.get("details", {}).get("count")) for e in audit.events] == [
+        ("host.register", None),
+        ("console.refusals", 2),
+    ]
