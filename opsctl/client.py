@@ -165,8 +165,8 @@ class OperatorClient:
     def run_command(self, request: operator_pb2.RunCommandRequest) -> operator_pb2.RunCommandResponse:
         return self._call("RunCommand", request)
 
-    def list_commands(self, limit: int = 50) -> list[operator_pb2.Command]:
-        return list(self._call("ListCommands", operator_pb2.ListCommandsRequest(limit=limit)).commands)
+    def list_commands(self, limit: int = 50, host: str = "") -> list[operator_pb2.Command]:
+        return list(self._call("ListCommands", operator_pb2.ListCommandsRequest(limit=limit, host=host)).commands)
 
     def get_command(self, command_id: str, include_output: bool = True) -> operator_pb2.CommandDetail:
         return self._call("GetCommand", operator_pb2.GetCommandRequest(id=command_id, include_output=include_output))

@@ -119,6 +119,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     csub = cmd.add_subparsers(dest="command_command", required=True)
     p = csub.add_parser("list", help="recent commands")
     p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--host", default="", metavar="HOST", help="only the commands sent to this host")
     output.add_output_argument(p)
     p.set_defaults(func=list_commands)
     p = csub.add_parser("show", help="a command and its per-host results (bytes of output so far while running)")
@@ -405,7 +406,7 @@ def script_or_argv(c: operator_pb2.Command) -> str:
 
 
 def list_commands(client: OperatorClient, args: argparse.Namespace) -> int:
-    commands = client.list_commands(args.limit)
+    commands = client.list_commands(args.limit, args.host)
     output.emit(args, commands, lambda: print_commands(commands))
     return 0
 

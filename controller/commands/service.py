@@ -412,9 +412,10 @@ class CommandService:
         """The host ids of each command's invocations."""
         return await self._store.hosts_of(command_ids)
 
-    async def list(self, limit: int = 50) -> list[Command]:
-        """The latest ``limit`` (1-1000) commands as a listing shows them (see models.listed)."""
-        return [listed(c) for c in await self._store.commands(max(1, min(limit, 1000)))]
+    async def list(self, limit: int = 50, host_id: str = "") -> list[Command]:
+        """The latest ``limit`` (1-1000) commands as a listing shows them (see models.listed); with
+        *host_id*, those sent to that host."""
+        return [listed(c) for c in await self._store.commands(max(1, min(limit, 1000)), host_id)]
 
     async def cancel(self, command_id: str) -> Command:
         command = await self._store.command(command_id)

@@ -161,13 +161,14 @@ class InvocationStore:
             return None
         return to_command(row, await self.counts(command_id))
 
-    async def commands(self, limit: int) -> list[Command]:
+    async def commands(self, limit: int, host_id: str = "") -> list[Command]:
+        """The latest *limit* commands (with an invocation on *host_id*, when given)."""
+        query = select(CommandRow)
+        if host_id:
+            on_host = select(InvocationRow.command_id).where(InvocationRow.host_id == host_id)
+            query = query.where(CommandRow.id.in_(on_host))
         async with self._sessions() as session:
-            rows = (
-                (await session.execute(select(CommandRow).order_by(CommandRow.created_at.desc()).limit(limit)))
-                .scalars()
-                .all()
-            )
+            rows = (await session.execute(query.order_by(CommandRow.created_at.desc()).limit(limit))).scalars().all()
             counts = await self._counts(session, [r.id for r in rows])
         return [to_command(r, counts.get(r.id, {})) for r in rows]
 

@@ -300,11 +300,15 @@ class Console:
         patches = await _unless_refused(
             calls.unary("GetPatchCompliance", operator_pb2.PatchComplianceRequest(host=host.id))
         )
+        commands = await _unless_refused(
+            calls.unary("ListCommands", operator_pb2.ListCommandsRequest(host=host.id, limit=10))
+        )
         return self.render(
             "host.html",
             session=session,
             host=host,
             sessions=sessions,
+            commands=commands,
             patches=patches.hosts[0] if patches is not None and patches.hosts else None,
             patches_refused=patches is None,
         )

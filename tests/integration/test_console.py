@@ -148,6 +148,9 @@ def test_a_restricted_operator_sees_only_their_hosts(
     page.goto(f"{base}/hosts/cweb-1")
     assert page.inner_text("#host-name") == "cweb-1" and page.inner_text("#host-patches") == "not scanned"
     assert page.inner_text("#host-sessions tbody") == "none"
+    # A host she may not see is, for opsctl run list --host, one that does not exist.
+    hidden = controller.opsctl("run", "list", "--host", "cdb-1", profile=profile, check=False)
+    assert hidden.returncode == 3 and "no such host: cdb-1" in hidden.stderr
     response = page.goto(f"{base}/hosts/cdb-1")
     assert response.status == 403 and "the host is outside your access" in page.inner_text("#message")
     # Running a command needs command.run: refused, audited, and nothing runs.
@@ -191,6 +194,15 @@ def test_a_command_on_two_hosts_shows_both_results_and_markup_stays_text(
     screenshot(page, "output")
     runs = module_controller.opsctl_json("run", "show", command_id)
     assert runs["command"]["created_by"] == "operator:admin"
+    # The host's page lists the commands sent to it (as opsctl run list --host does).
+    page.goto(f"{base}/hosts/cweb-1")
+    assert command_id in page.inner_text("#host-commands")
+    page.goto(f"{base}/hosts/cdb-1")
+    assert command_id not in page.inner_text("#host-commands")
+    assert command_id in {c["id"] for c in module_controller.opsctl_json("run", "list", "--host", "cweb-2")}
+    assert command_id not in {c["id"] for c in module_controller.opsctl_json("run", "list", "--host", "cdb-1")}
+    unknown = module_controller.opsctl("run", "list", "--host", "nowhere", check=False)
+    assert unknown.returncode == 3 and "no such host: nowhere" in unknown.stderr
     page.context.close()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetops.common.errors import InvalidInput
+from fleetops.common.errors import InvalidInput, NotFound
 from fleetops.common.rates import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_ERRORS
 from fleetops.common.states import CommandStatus
 from fleetops.controller.commands.models import (
@@ -110,7 +110,18 @@ class CommandCalls(OperatorAdapter):
 
     @operator_call("command.list")
     async def ListCommands(self, request: operator_pb2.ListCommandsRequest, peer: Peer) -> tuple[Any, str]:
-        commands = await self._commands.list(request.limit or 50)
+        host_id = ""
+        if request.host:
+            # A host one may not see is answered as one that does not exist: the same words.
+            unseen = NotFound(f"no such host: {request.host[:255]}", "opsctl hosts list shows the hosts you may see")
+            try:
+                host = await self._fleet.get_host(request.host)
+            except NotFound:
+                raise unseen from None
+            if not peer.access.visible([host], "hosts.read"):
+                raise unseen  # (one it may read lists only the commands the caller may see, as always)
+            host_id = host.id
+        commands = await self._commands.list(request.limit or 50, host_id)
         hosts_of = await self._commands.hosts_of([c.id for c in commands])
         hosts = await self._hosts(i for ids in hosts_of.values() for i in ids)
         allowed = {h.id for h in peer.access.visible(hosts)}

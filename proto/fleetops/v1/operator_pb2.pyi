@@ -568,10 +568,12 @@ class RunCommandResponse(_message.Message):
     def __init__(self, command: _Optional[_Union[Command, _Mapping]] = ..., host_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListCommandsRequest(_message.Message):
-    __slots__ = ("limit",)
+    __slots__ = ("limit", "host")
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
     limit: int
-    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+    host: str
+    def __init__(self, limit: _Optional[int] = ..., host: _Optional[str] = ...) -> None: ...
 
 class ListCommandsResponse(_message.Message):
     __slots__ = ("commands",)
