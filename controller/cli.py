@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import signal
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from fleetops.common import pki
 from fleetops.common.durations import parse_duration
@@ -497,12 +500,46 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except FleetopsError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
+        return _report(exc)
     except KeyboardInterrupt:
         return 130
+
+
+def _report(exc: FleetopsError) -> int:
+    print(f"error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
+    return exc.exit_code
+
+
+def _run_then_leave(command: Callable[[], int | None]) -> NoReturn:
+    """Run a command that talks to the object store through obstore, then end the process
+    without the interpreter's finalization (see :func:`_leave`)."""
+    try:
+        code = command() or 0
+    except FleetopsError as exc:
+        code = _report(exc)
+    except KeyboardInterrupt:
+        code = 130
+    _leave(code)
+
+
+def _leave(code: int) -> NoReturn:
+    """End the process with *code*, without the interpreter's finalization.
+
+    An obstore call hands its result to the event loop from a tokio thread
+    (``call_soon_threadsafe``), which may still be waiting for the GIL to finish that hand-off
+    when the awaiting code has already moved on. If the interpreter finalizes then, that thread
+    is made to exit inside Rust and the process aborts (SIGABRT: seen as exit -6 instead of 78
+    when serve refuses a missing bucket, about one start in ten under load). By now everything
+    the command opened is closed; what is left to do is flushing output.
+    """
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -532,8 +569,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"operator profile for {args.admin!r} written to {directory}")
         return 0
     if args.command == "serve":
-        asyncio.run(serve(settings_from(args), args.ready_file))
-        return 0
+        settings = settings_from(args)
+        _run_then_leave(lambda: asyncio.run(serve(settings, args.ready_file)))
     if args.command == "migrate":
         settings = ControllerSettings(state_dir=args.state_dir, database_url=args.database_url)
 
@@ -559,9 +596,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"operator profile for {args.name!r} written to {args.profile}")
         return 0
     if args.command == "audit" and args.audit_command == "checkpoint":
-        return checkpoint_command(args)
+        _run_then_leave(lambda: checkpoint_command(args))
     if args.command == "audit":
-        return verify_export_command(args.object_store, args.state_dir, args.prefix)
+        _run_then_leave(lambda: verify_export_command(args.object_store, args.state_dir, args.prefix))
     if args.command == "dev":
         tuning = controller_settings(args)
         return asyncio.run(run_dev(args.state_dir.resolve(), args.port, args.metrics_port, args.profile, tuning))
