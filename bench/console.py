@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -36,11 +37,11 @@ from controller_support import start_controller
 from fleetops.opsctl.client import OperatorClient
 
 
-def median_seconds(action: object, reps: int) -> float:
+def median_seconds(action: Callable[[], object], reps: int) -> float:
     times = []
     for _ in range(reps):
         started = time.perf_counter()
-        action()  # type: ignore[operator]
+        action()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 

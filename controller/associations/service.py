@@ -356,11 +356,7 @@ class AssociationService:
         if a.target.hosts:
             return decide(roles, choices, list(new.named), user=user)
         selector = None if a.target.all else Selector.parse(a.target.selector)
-        decision = decide_selector(roles, choices, selector, user=user)
-        if "A window task is checked" in decision.message:
-            message = decision.message.replace("A window task is checked", "An association is checked")
-            decision = replace(decision, message=message, reason=f"{message} — {decision.hint}")
-        return decision
+        return decide_selector(roles, choices, selector, user=user, deferred="An association")
 
     async def create(self, new: NewAssociation) -> Association:
         """Store *new* (checked and decided); its first application follows at once.
@@ -460,7 +456,7 @@ class AssociationService:
         if now - self._swept >= timedelta(seconds=SWEEP_SECONDS):
             await self._sweep(now)
             self._swept = now
-        await self._follow_executions()
+        await self._follow_executions(now)
         associations = await self.store.list(counts=False)
         if not associations:
             return  # nothing to apply: the hosts need not be listed
@@ -799,7 +795,7 @@ class AssociationService:
         whose command was never made); follow the running ones' results as they come."""
         for run in await self.store.unrecorded():
             if run.command_id.startswith(EXECUTION_PREFIX):
-                await self._sweep_execution(run, now)
+                self._executions.setdefault(run.command_id, run)  # followed (or given up) every pass
                 continue
             try:
                 command = await self._commands.command(run.command_id)
@@ -832,31 +828,21 @@ class AssociationService:
             await self.store.mark_recorded(run.command_id)
             self._forget(run.command_id)
 
-    async def _sweep_execution(self, run: AssociationRun, now: datetime) -> None:
-        """Follow a runbook execution an association started (here or on another replica), or give
-        up one that was recorded but never started."""
-        if self.runbooks is None:
-            return
-        try:
-            await self.runbooks.outcome(run.command_id)
-        except NotFound:
-            if now - run.started_at > ABANDON_AFTER:
-                self._executions.pop(run.command_id, None)
-                await self.store.abandon_run(
-                    run.command_id, "the controller stopped before the runbook was started; the next run retries", now
-                )
-            return
-        self._executions.setdefault(run.command_id, run)
-
-    async def _follow_executions(self) -> None:
-        """Record the outcome of each followed execution that has ended on the hosts waiting on it."""
+    async def _follow_executions(self, now: datetime) -> None:
+        """Record the outcome of each followed execution (started here, or found by the sweep) that
+        has ended on the hosts waiting on it; give up one recorded but never started."""
         if self.runbooks is None:
             return
         for execution_id, run in builtins.list(self._executions.items()):
             try:
                 ended, status, reason = await self.runbooks.outcome(execution_id)
             except NotFound:
-                continue  # recorded, not started yet (or never: the sweep gives it up)
+                if now - run.started_at > ABANDON_AFTER:  # the controller stopped between record and start
+                    self._executions.pop(execution_id, None)
+                    await self.store.abandon_run(
+                        execution_id, "the controller stopped before the runbook was started; the next run retries", now
+                    )
+                continue
             if not ended:
                 continue
             outcome, detail = execution_outcome(execution_id, status, reason)

@@ -381,8 +381,11 @@ def authorize_selector(
     user: str = "",
     what: str = "",
     document: str | None = None,
+    deferred: str = "A window task",
 ) -> Decision:
     """Decide *action* on every host that could ever match *selector* (``None``: every host, ``--all``).
+
+    *deferred* names what runs later in a refusal ("A window task", "An association").
 
     For what runs later on a selector resolved only then (maintenance window tasks): the hosts it
     matches today prove nothing, so the selector itself is checked (``authz.implication``):
@@ -460,7 +463,7 @@ def authorize_selector(
     message = (
         f"{who} may not {doing} {where}: that "
         + ("targets every host" if selector is None else "selector could match hosts")
-        + f" outside the hosts your roles allow ({'; '.join(scopes)}). A window task is checked against "
+        + f" outside the hosts your roles allow ({'; '.join(scopes)}). {deferred} is checked against "
         "every host its target could match when it runs, not the hosts it matches now"
     )
     examples = [f"{label},{scope}" for scope in scopes[:2]] if selector is not None else scopes[:2]

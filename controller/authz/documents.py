@@ -44,12 +44,20 @@ def decide(roles: Sequence[Role], choices: Sequence[Choice], hosts: Sequence[H],
 
 
 def decide_selector(
-    roles: Sequence[Role], choices: Sequence[Choice], selector: Selector | None, *, user: str
+    roles: Sequence[Role],
+    choices: Sequence[Choice],
+    selector: Selector | None,
+    *,
+    user: str,
+    deferred: str = "A window task",
 ) -> Decision:
-    """As :func:`decide`, for every host *selector* could ever match (``None``: every host)."""
+    """As :func:`decide`, for every host *selector* could ever match (``None``: every host);
+    *deferred* names what runs later in a refusal (see ``authorize_selector``)."""
     decision: Decision | None = None
     for action, login, document in choices:
-        decision = authorize_selector(roles, action, selector, login=login, user=user, document=document)
+        decision = authorize_selector(
+            roles, action, selector, login=login, user=user, document=document, deferred=deferred
+        )
         if decision:
             return decision
     assert decision is not None

@@ -13,8 +13,14 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, NoReturn
 
 import grpc
+from starlette.requests import HTTPConnection
 
 from fleetops.common.rpc_client import HINT_KEY
+
+
+def client_address(connection: HTTPConnection) -> str:
+    """The browser's address, as calls and audit events record it."""
+    return connection.client.host if connection.client else "unknown"
 
 
 class CallFailed(Exception):

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -18,7 +17,9 @@ from starlette.routing import Route
 from fleetops.common.durations import parse_time
 from fleetops.common.errors import FleetopsError
 from fleetops.controller.console.calls import Calls
+from fleetops.controller.console.formatting import result_groups
 from fleetops.controller.console.store import ConsoleSession
+from fleetops.controller.rpc import convert
 from fleetops.v1 import operator_pb2
 
 if TYPE_CHECKING:
@@ -67,12 +68,6 @@ async def transcript(request: Request, calls: Calls) -> Response:
     return StreamingResponse(body(), media_type="application/x-asciicast")
 
 
-def _timestamp(text: str, what: str, now: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(parse_time(text, what, now))
-    return ts
-
-
 async def audit(console: Console, request: Request, session: ConsoleSession, calls: Calls) -> Response:
     q = request.query_params
     filters = {k: q.get(k, "").strip() for k in AUDIT_FILTERS}
@@ -92,9 +87,9 @@ async def audit(console: Console, request: Request, session: ConsoleSession, cal
             before_id=int(before) if before.isdigit() else 0,
         )
         if filters["since"]:
-            query.since.CopyFrom(_timestamp(filters["since"], "since", now))
+            query.since.CopyFrom(convert.timestamp(parse_time(filters["since"], "since", now)))
         if filters["until"]:
-            query.until.CopyFrom(_timestamp(filters["until"], "until", now))
+            query.until.CopyFrom(convert.timestamp(parse_time(filters["until"], "until", now)))
         events = list((await calls.unary("ListAuditEvents", query)).events)
     except FleetopsError as exc:  # a bad time: said above the (empty) list, the filters kept for fixing
         error = exc
@@ -116,8 +111,6 @@ async def audit(console: Console, request: Request, session: ConsoleSession, cal
 
 
 async def audit_event(console: Console, request: Request, session: ConsoleSession, calls: Calls) -> Response:
-    from fleetops.controller.console.web import result_groups
-
     detail = await calls.unary("GetAuditEvent", operator_pb2.GetAuditEventRequest(id=request.path_params["id"]))
     try:
         details = json.dumps(json.loads(detail.event.details_json or "{}"), indent=2, sort_keys=True)

@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fleetops.common.errors import Unauthenticated
 from fleetops.controller.store.models import ConsoleLinkRow, ConsoleSessionRow
 
+#: The browser session's cookie (HttpOnly, Secure, SameSite=Strict: see web.py).
+SESSION_COOKIE = "fleetops_console"
 #: How long a link may wait to be opened.
 LINK_SECONDS = 120
 LINK_HINT = "ask for a new link: opsctl console"

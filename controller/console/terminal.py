@@ -29,8 +29,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fleetops.common.errors import FleetopsError
 from fleetops.common.terminal import MAX_COLUMNS, MAX_ROWS
-from fleetops.controller.console.calls import CallFailed, Calls, ConsoleContext
-from fleetops.controller.console.store import ConsoleSession
+from fleetops.controller.console.calls import CallFailed, Calls, ConsoleContext, client_address
+from fleetops.controller.console.store import SESSION_COOKIE, ConsoleSession
 from fleetops.v1 import operator_pb2, session_pb2
 
 if TYPE_CHECKING:
@@ -79,14 +79,13 @@ def _size(value: str, default: int) -> int:
 async def terminal_socket(console: Console, websocket: WebSocket) -> None:
     origin = websocket.headers.get("origin", "")
     own = f"https://{websocket.headers.get('host', '')}"
-    session = await console.links.session(websocket.cookies.get("fleetops_console", ""))
+    session = await console.links.session(websocket.cookies.get(SESSION_COOKIE, ""))
     q = websocket.query_params
     if origin != own or session is None or not session.csrf_ok(q.get("csrf", "")):
         await websocket.close(code=1008)  # before accept: the handshake is refused (403)
         return
     await websocket.accept()
-    address = websocket.client.host if websocket.client else "unknown"
-    context = TerminalContext(session.certificate_pem, address)
+    context = TerminalContext(session.certificate_pem, client_address(websocket))
     inbound: asyncio.Queue[operator_pb2.SessionClientMessage | None] = asyncio.Queue()
     start = operator_pb2.StartSessionRequest(
         host=q.get("host", ""),
@@ -115,8 +114,7 @@ async def terminal_socket(console: Console, websocket: WebSocket) -> None:
         await inbound.put(None)  # the call sees the browser's end as the end of its stream
         for task in (to_browser, from_browser):
             task.cancel()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.gather(call, return_exceptions=True), 5)
+        await asyncio.wait({call}, timeout=5)  # the session ends its recording and audit itself
         call.cancel()
         await asyncio.gather(call, to_browser, from_browser, return_exceptions=True)
         with contextlib.suppress(Exception):
@@ -124,9 +122,7 @@ async def terminal_socket(console: Console, websocket: WebSocket) -> None:
 
 
 async def _send_error(websocket: WebSocket, error: BaseException | None) -> None:
-    if isinstance(error, CallFailed):
-        payload = {"t": "error", "message": error.message, "hint": error.hint}
-    elif isinstance(error, FleetopsError):
+    if isinstance(error, CallFailed | FleetopsError):
         payload = {"t": "error", "message": error.message, "hint": error.hint}
     else:
         log.error("a console terminal failed", exc_info=error)

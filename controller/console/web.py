@@ -16,8 +16,7 @@ Safe by default:
 
 from __future__ import annotations
 
-import logging
-from collections import defaultdict
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -37,15 +35,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fleetops.common.errors import FleetopsError
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.console import review, schedules, terminal
-from fleetops.controller.console.calls import CallFailed, Calls
-from fleetops.controller.console.store import LINK_HINT, ConsoleSession, ConsoleStore
+from fleetops.controller.console.calls import CallFailed, Calls, client_address
+from fleetops.controller.console.formatting import FILTERS, result_groups, text
+from fleetops.controller.console.store import LINK_HINT, SESSION_COOKIE, ConsoleSession, ConsoleStore
 from fleetops.controller.throttle import RefusalLog
 from fleetops.v1 import operator_pb2
 
-log = logging.getLogger(__name__)
-
 HERE = Path(__file__).parent
-COOKIE = "fleetops_console"
 LOGIN_ACTION = "console.login"
 LOGOUT_ACTION = "console.logout"
 #: Refused sign-ins past the first few per source and minute, counted in one event.
@@ -112,47 +108,6 @@ class Refused(Exception):
         self.status, self.message, self.hint = status, message, hint
 
 
-def _when(ts: Timestamp | None) -> str:
-    if ts is None or (ts.seconds == 0 and ts.nanos == 0):
-        return ""
-    return ts.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _state(value: int) -> str:
-    return operator_pb2.InvocationState.Name(value).removeprefix("INVOCATION_STATE_").lower()
-
-
-def _host_status(value: int) -> str:
-    return operator_pb2.HostStatus.Name(value).removeprefix("HOST_STATUS_").lower()
-
-
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", "replace")
-
-
-def result_groups(invocations: list[operator_pb2.Invocation]) -> list[dict[str, Any]]:
-    """Hosts with the same result (state, exit code, output tails), largest group first, as the CLI
-    prints them."""
-    groups: dict[tuple[Any, ...], list[operator_pb2.Invocation]] = defaultdict(list)
-    for inv in invocations:
-        code = inv.exit_code if inv.has_exit_code else None
-        groups[(_state(inv.state), code, inv.stdout_tail, inv.stderr_tail, inv.reason)].append(inv)
-    out = []
-    for (state, code, stdout, stderr, reason), members in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0][0])):
-        out.append(
-            {
-                "state": state,
-                "exit_code": code,
-                "stdout": _text(stdout),
-                "stderr": _text(stderr),
-                "reason": reason,
-                "hosts": sorted(i.host_name for i in members),
-                "waiting": sorted({i.waiting_reason for i in members if i.waiting_reason}),
-            }
-        )
-    return out
-
-
 class Console:
     """The console's routes over the controller's OperatorServicer and its store of links and sessions."""
 
@@ -168,10 +123,7 @@ class Console:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.templates.filters["when"] = _when
-        self.templates.filters["host_status"] = _host_status
-        self.templates.filters["state"] = _state
-        self.templates.filters["text"] = _text
+        self.templates.filters.update(FILTERS)
 
     def app(self) -> Starlette:
         page = self.page
@@ -209,7 +161,7 @@ class Console:
         carry the session's form token, from this origin."""
 
         async def endpoint(request: Request) -> Response:
-            session = await self.links.session(request.cookies.get(COOKIE, ""))
+            session = await self.links.session(request.cookies.get(SESSION_COOKIE, ""))
             if session is None:
                 return self.message(
                     401, "Signed out", "you are not signed in to the console (or your session ended)", LINK_HINT
@@ -217,8 +169,7 @@ class Console:
             try:
                 if request.method == "POST":
                     request.state.form = await _checked_form(request, session)
-                address = request.client.host if request.client else "unknown"
-                calls = Calls(self.servicer, session.certificate_pem, address)
+                calls = Calls(self.servicer, session.certificate_pem, client_address(request))
                 return await handler(request, session, calls)
             except Refused as exc:
                 return self.message(exc.status, "Refused", exc.message, exc.hint, session)
@@ -234,7 +185,7 @@ class Console:
     # -- signing in and out ---------------------------------------------------------------------
     async def login(self, request: Request) -> Response:
         token = request.query_params.get("t", "")
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request)
         try:
             session_token, session = await self.links.redeem(token)
         except FleetopsError as exc:
@@ -251,21 +202,20 @@ class Console:
         response = RedirectResponse("/fleet", status_code=303)
         max_age = max(0, int((session.expires_at - datetime.now(UTC)).total_seconds()))
         response.set_cookie(
-            COOKIE, session_token, max_age=max_age, path="/", secure=True, httponly=True, samesite="strict"
+            SESSION_COOKIE, session_token, max_age=max_age, path="/", secure=True, httponly=True, samesite="strict"
         )
         return response
 
     async def logout(self, request: Request, session: ConsoleSession, calls: Calls) -> Response:
-        await self.links.end(request.cookies.get(COOKIE, ""))
-        address = request.client.host if request.client else "unknown"
+        await self.links.end(request.cookies.get(SESSION_COOKIE, ""))
         await self.audit.record(
             actor=session.operator,
             action=LOGOUT_ACTION,
             target=session.operator.removeprefix("operator:"),
-            details={"address": address},
+            details={"address": client_address(request)},
         )
         response = self.message(200, "Signed out", "you are signed out of the console", LINK_HINT)
-        response.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
         return response
 
     async def home(self, request: Request, session: ConsoleSession, calls: Calls) -> Response:
@@ -294,14 +244,10 @@ class Console:
     async def host(self, request: Request, session: ConsoleSession, calls: Calls) -> Response:
         host = await calls.unary("GetHost", operator_pb2.GetHostRequest(host=request.path_params["host"]))
         # Parts the operator may not read (another right) say so; the page is still the host's.
-        sessions = await _unless_refused(
-            calls.unary("ListSessions", operator_pb2.ListSessionsRequest(host=host.id, limit=10))
-        )
-        patches = await _unless_refused(
-            calls.unary("GetPatchCompliance", operator_pb2.PatchComplianceRequest(host=host.id))
-        )
-        commands = await _unless_refused(
-            calls.unary("ListCommands", operator_pb2.ListCommandsRequest(host=host.id, limit=10))
+        sessions, patches, commands = await asyncio.gather(
+            _unless_refused(calls.unary("ListSessions", operator_pb2.ListSessionsRequest(host=host.id, limit=10))),
+            _unless_refused(calls.unary("GetPatchCompliance", operator_pb2.PatchComplianceRequest(host=host.id))),
+            _unless_refused(calls.unary("ListCommands", operator_pb2.ListCommandsRequest(host=host.id, limit=10))),
         )
         return self.render(
             "host.html",
@@ -373,7 +319,7 @@ class Console:
             request_ = operator_pb2.GetInvocationOutputRequest(command_id=command_id, host=host, stderr=stderr)
             async for part in calls.stream("GetInvocationOutput", request_):
                 chunks.append(part.data)
-            streams[name] = _text(b"".join(chunks))
+            streams[name] = text(b"".join(chunks))
         return self.render("output.html", session=session, command_id=command_id, host=host, streams=streams)
 
 

@@ -401,3 +401,16 @@ async def test_a_runbook_is_started_only_where_the_author_may_start_it_on_every_
     )
     (event,) = env.audit.events
     assert event["outcome"] == "denied" and event["details"]["refused_hosts"] == ["db-1"]
+
+
+async def test_a_creator_refused_on_a_selector_is_told_the_association_is_checked_on_every_host_it_could_match(
+    env: Env,
+) -> None:
+    new = await env.service.prepare(
+        "operator:bob", name="", document="keep", parameters={}, target=Target(selector="role in (web,db)"),
+        schedule="rate(30 minutes)",
+    )  # fmt: skip
+    decision = env.service.creator_decision("bob", [role_from_text(WEB_ONLY, "web")], new)
+    assert not decision.allowed
+    assert "An association is checked against every host its target could match" in decision.message
+    assert "window task" not in decision.message

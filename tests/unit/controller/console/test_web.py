@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
+from fleetops.controller.console.formatting import command_what, result_groups
 from fleetops.controller.console.store import ConsoleSession
-from fleetops.controller.console.web import MAX_FORM_BYTES, Refused, _checked_form, result_groups
+from fleetops.controller.console.web import MAX_FORM_BYTES, Refused, _checked_form
 from fleetops.v1 import operator_pb2
 
 SESSION = ConsoleSession("operator:ann", "PEM", "the-token", datetime(2030, 1, 1, tzinfo=UTC))
@@ -87,3 +88,11 @@ def test_hosts_with_the_same_result_are_one_group_largest_first() -> None:
         ("success", 0, ["web-1", "web-2", "web-3"], "ok\n"),
         ("failed", 2, ["db-1"], "<no>\n"),
     ]
+
+
+def test_what_a_command_runs_is_its_document_its_argv_or_its_script_cut_short() -> None:
+    assert command_what(operator_pb2.Command(document="restart:2")) == "doc restart:2"
+    assert command_what(operator_pb2.Command(argv=["uname", "-a"])) == "uname -a"
+    script = operator_pb2.Command(script=b"echo " + b"x" * 100)
+    assert command_what(script) == "echo " + "x" * 100
+    assert command_what(script, 10) == "echo xxxx…"
