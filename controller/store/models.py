@@ -638,3 +638,88 @@ class ConsoleSessionRow(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class EventRow(Base):
+    """The events outbox (docs/events.md): written in the transaction of the change it describes.
+
+    ``position`` is given by the dispatcher, one replica at a time, in the order it first sees the
+    committed events: watchers and subscriptions follow it (ids are given at insert, so a later id
+    can commit first; positions are never given to an uncommitted event).
+    """
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    # The CloudEvents id: the idempotency key every delivery of this event carries.
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    type: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(300))
+    # The host the event is about, when it is about one host (``--target`` matches it).
+    host_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    time: Mapped[datetime]
+    data: Mapped[dict[str, Any]]
+    position: Mapped[int | None] = mapped_column(BigInteger, default=None, unique=True)
+    # Only for a subscription's test event: delivered to that subscription alone.
+    only_subscription: Mapped[str | None] = mapped_column(String(32), default=None)
+
+    __table_args__ = (Index("ix_events_unplaced", "position", "id"), Index("ix_events_time", "time"))
+
+
+class SubscriptionRow(Base):
+    """Where events go: a webhook (signed with ``secret``) or an email address (docs/events.md)."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "webhook" | "email"
+    endpoint: Mapped[str] = mapped_column(String(2048))  # the URL or the address
+    secret: Mapped[str] = mapped_column(String(128))  # webhooks: the HMAC key ("" for email)
+    types: Mapped[list[str]] = mapped_column(JSON)  # type patterns; empty: every type
+    target: Mapped[str] = mapped_column(String(1024), default="")  # a host selector; "": any event
+    author: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    # The position the subscription starts after: it gets the events placed after it was made.
+    start_position: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DeliveryRow(Base):
+    """One event for one subscription: pending until delivered, retried, then dead-lettered."""
+
+    __tablename__ = "event_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(String(32), ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), ForeignKey("events.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(String(16))  # "pending" | "delivered" | "dead"
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str] = mapped_column(String(1024), default="")
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id", name="uq_event_deliveries_subscription_event"),
+        Index("ix_event_deliveries_due", "status", "next_attempt_at"),
+    )
+
+
+class DeliveryAttemptRow(Base):
+    """One try of a delivery: when, how long, and what the receiver (or the network) said."""
+
+    __tablename__ = "event_delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), ForeignKey("event_deliveries.id", ondelete="CASCADE")
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    result: Mapped[str] = mapped_column(String(1024))  # "HTTP 200", "HTTP 500: ...", "connection refused"
+
+    __table_args__ = (Index("ix_event_delivery_attempts_delivery", "delivery_id"),)
