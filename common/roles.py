@@ -65,6 +65,8 @@ ACTIONS: tuple[str, ...] = (
     "window.manage",
     "document.manage",
     "association.manage",
+    "events.read",
+    "subscription.manage",
     "audit.read",
     "admin",
 )

@@ -32,6 +32,8 @@ from fleetops.controller.console.web import Console
 from fleetops.controller.documents.service import DocumentService
 from fleetops.controller.documents.store import DocumentStore
 from fleetops.controller.enrollment.service import EnrollmentService
+from fleetops.controller.events.service import EventService
+from fleetops.controller.events.store import EventStore
 from fleetops.controller.fleet.presence import PresenceTracker
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.metrics import ControllerMetrics, MetricsInterceptor
@@ -314,6 +316,8 @@ class Controller:
         deps = (self.sessions, self.fleet, self.commands, self.patching, self.documents, acting, self.audit, replica)
         self.associations = AssociationService(*deps)
         self.automation = AutomationService(*deps)
+        # Events out (docs/events.md): placed in one order, delivered to subscriptions as their authors.
+        self.events = EventService(EventStore(self.sessions), self.fleet, acting, s.events)
         self.windows.executor.documents = self.documents
         self.windows.executor.runbooks = self.automation
         self.associations.runbooks = self.automation
@@ -353,6 +357,7 @@ class Controller:
         operator_servicer.audit_checkpoints = self.audit_checkpoints
         operator_servicer.session_relay = session_relay
         operator_servicer.ssh_authority = self.ssh_authority
+        operator_servicer.events = self.events
         self.operator_servicer = operator_servicer
         operator_pb2_grpc.add_OperatorServiceServicer_to_server(operator_servicer, self.server)
         peer_pb2_grpc.add_PeerServiceServicer_to_server(
@@ -381,6 +386,7 @@ class Controller:
         self.windows.start()
         self.associations.start()
         self.automation.start()
+        self.events.start()
         await rpc_server.mark_serving(health_main, rpc_server.MTLS_SERVICES)
         await rpc_server.mark_serving(health_enroll, rpc_server.ENROLL_SERVICES)
         # The store's own health service: NOT_SERVING while degraded; the overall status stays SERVING.
@@ -482,6 +488,7 @@ class Controller:
             await self.console_server.stop()
             await self.console_refusals.stop()
         await self.enroll_refusals.stop()  # writes the refusals still being counted
+        await self.events.stop()
         await self.automation.stop()
         await self.associations.stop()
         await self.windows.stop()

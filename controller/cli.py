@@ -25,6 +25,8 @@ from fleetops.controller.app import Controller, split_address
 from fleetops.controller.audit.models import AuditVerification
 from fleetops.controller.bootstrap import ensure_user, init_state, issue_operator_profile
 from fleetops.controller.dev import run_dev
+from fleetops.controller.events.senders import SmtpSettings
+from fleetops.controller.events.service import DeliverySettings
 from fleetops.controller.settings import (
     DEFAULT_CONSOLE_PORT,
     DEFAULT_ENROLL_PORT,
@@ -197,6 +199,78 @@ def _controller_settings(p: argparse.ArgumentParser) -> None:
         help="how often the audit chain head is signed into the object store (default 1h; at least 1s)",
     )
     _enrollment_throttle_arguments(p)
+    _event_arguments(p)
+
+
+def _event_arguments(p: argparse.ArgumentParser) -> None:
+    """Delivery of events to subscriptions, and the SMTP server email goes through (docs/events.md)."""
+    g = p.add_argument_group("event delivery (docs/events.md)")
+    g.add_argument(
+        "--event-retry-base",
+        type=_duration,
+        default=timedelta(seconds=10),
+        help="first retry of a failed delivery after this long, doubling each time up to 1h (default 10s)",
+    )
+    g.add_argument(
+        "--event-retry-for",
+        type=_duration,
+        default=timedelta(days=1),
+        help="retry a delivery this long after its event, then dead-letter it (default 1d)",
+    )
+    g.add_argument(
+        "--event-delivery-timeout",
+        type=_duration,
+        default=timedelta(seconds=10),
+        help="how long a webhook receiver or SMTP server has to answer one try (default 10s)",
+    )
+    g.add_argument(
+        "--event-retention",
+        type=_duration,
+        default=timedelta(days=7),
+        help="keep delivered events this long (opsctl events watch --after reads them; default 7d)",
+    )
+    g.add_argument("--smtp-server", default="", metavar="HOST:PORT", help="send email subscriptions through it")
+    g.add_argument("--smtp-from", default="", metavar="ADDRESS", help="the From address of event email")
+    g.add_argument(
+        "--smtp-security",
+        choices=("starttls", "tls", "none"),
+        default="starttls",
+        help="starttls (default: refuse a server that does not offer it), tls (port 465), or none",
+    )
+    g.add_argument("--smtp-user", default="", metavar="NAME", help="authenticate to the SMTP server as NAME")
+    g.add_argument(
+        "--smtp-password-file", type=Path, metavar="FILE", help="the SMTP password (first line), for --smtp-user"
+    )
+    g.add_argument(
+        "--smtp-ca-file", type=Path, metavar="FILE", help="verify the SMTP server against this CA (default: system)"
+    )
+
+
+def _event_settings(args: argparse.Namespace) -> DeliverySettings:
+    smtp = SmtpSettings(
+        server=args.smtp_server,
+        sender=args.smtp_from,
+        security=args.smtp_security,
+        username=args.smtp_user,
+        password_file=args.smtp_password_file,
+        ca_file=args.smtp_ca_file,
+        timeout=max(args.event_delivery_timeout.total_seconds(), 1.0),
+    )
+    if smtp.server:
+        split_address(smtp.server)  # InvalidInput: not HOST:PORT
+        if "@" not in smtp.sender:
+            raise InvalidInput("--smtp-server needs --smtp-from ADDRESS", "e.g. --smtp-from fleetops@example.com")
+    if smtp.password_file and not smtp.password_file.is_file():
+        raise InvalidInput(f"no file {smtp.password_file}", "--smtp-password-file names a file holding the password")
+    if smtp.ca_file and not smtp.ca_file.is_file():
+        raise InvalidInput(f"no file {smtp.ca_file}", "--smtp-ca-file names a PEM file of CA certificates")
+    return DeliverySettings(
+        retry_base=max(args.event_retry_base.total_seconds(), 0.1),
+        retry_for=max(args.event_retry_for.total_seconds(), 1.0),
+        timeout=max(args.event_delivery_timeout.total_seconds(), 1.0),
+        retention=max(args.event_retention.total_seconds(), 60.0),
+        smtp=smtp,
+    )
 
 
 def _enrollment_throttle_arguments(p: argparse.ArgumentParser) -> None:
@@ -285,6 +359,7 @@ def controller_settings(args: argparse.Namespace) -> dict[str, Any]:
         "window_min_duration": max(args.window_min_duration.total_seconds(), 1.0),
         "audit_checkpoint_interval": max(args.audit_checkpoint_interval.total_seconds(), 1.0),
         "enroll_throttle": _enrollment_throttle(args),
+        "events": _event_settings(args),
     }
 
 

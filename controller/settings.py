@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from fleetops.controller.events.service import DeliverySettings
 from fleetops.controller.throttle import ThrottleSettings
 
 DEFAULT_PORT = 7443
@@ -68,6 +69,8 @@ class ControllerSettings:
     window_min_duration: float = 3600.0
     # Seconds between signed checkpoints of the audit chain head in the object store (docs/operations.md).
     audit_checkpoint_interval: float = 3600.0
+    # Delivery of events to subscriptions and the SMTP server (docs/events.md).
+    events: DeliverySettings = field(default_factory=DeliverySettings)
 
     @property
     def ca_dir(self) -> Path:

@@ -19,6 +19,7 @@ from fleetops.opsctl import (
     console,
     copy,
     document,
+    events,
     forward,
     hosts,
     login,
@@ -26,6 +27,7 @@ from fleetops.opsctl import (
     patch,
     session,
     ssh,
+    subscription,
     window,
 )
 from fleetops.opsctl.client import OperatorClient
@@ -46,6 +48,8 @@ GROUPS = (
     forward,
     patch,
     window,
+    events,
+    subscription,
     console,
     admin,
     login,

@@ -12,7 +12,7 @@ from fleetops.common import limits
 from fleetops.common.errors import FleetopsError
 from fleetops.common.profile import Profile, load_profile
 from fleetops.common.rpc_client import error_from_rpc
-from fleetops.v1 import enrollment_pb2, operator_pb2, operator_pb2_grpc
+from fleetops.v1 import enrollment_pb2, events_pb2, operator_pb2, operator_pb2_grpc
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -483,6 +483,38 @@ class OperatorClient:
 
     def verify_audit(self) -> operator_pb2.VerifyAuditResponse:
         return self._call("VerifyAudit", operator_pb2.VerifyAuditRequest())
+
+    # -- events and subscriptions (docs/events.md) -------------------------------------------
+    def watch_events(
+        self, types: list[str], target: str, after_position: int = 0
+    ) -> Iterator[events_pb2.WatchEventsResponse]:
+        """The live event stream (no timeout): a ``ready`` message, then one message per event."""
+        try:
+            request = events_pb2.WatchEventsRequest(types=types, target=target, after_position=after_position)
+            yield from self._stub.WatchEvents(request)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, f"the controller at {self.profile.controller}") from exc
+
+    def list_event_types(self) -> list[events_pb2.EventType]:
+        return list(self._call("ListEventTypes", events_pb2.ListEventTypesRequest()).types)
+
+    def create_subscription(self, request: events_pb2.CreateSubscriptionRequest) -> events_pb2.Subscription:
+        return self._call("CreateSubscription", request)
+
+    def list_subscriptions(self) -> list[events_pb2.Subscription]:
+        return list(self._call("ListSubscriptions", events_pb2.ListSubscriptionsRequest()).subscriptions)
+
+    def get_subscription(self, name: str, limit: int = 20, status: str = "") -> events_pb2.SubscriptionDetail:
+        return self._call("GetSubscription", events_pb2.GetSubscriptionRequest(name=name, limit=limit, status=status))
+
+    def test_subscription(self, name: str) -> events_pb2.TestSubscriptionResponse:
+        return self._call("TestSubscription", events_pb2.SubscriptionRequest(name=name))
+
+    def redeliver(self, name: str, delivery_id: int = 0) -> events_pb2.RedeliverResponse:
+        return self._call("RedeliverSubscription", events_pb2.RedeliverRequest(name=name, delivery_id=delivery_id))
+
+    def delete_subscription(self, name: str) -> None:
+        self._call("DeleteSubscription", events_pb2.SubscriptionRequest(name=name))
 
 
 @contextmanager

@@ -48,6 +48,15 @@ OPERATOR_ACTIONS: Mapping[str, Kind] = {
     "document.list": "read",
     "document.show": "read",
     "document.versions": "read",
+    # events and subscriptions (a watch stays a read; a test sends a message)
+    "events.watch": "read",
+    "events.types": "read",
+    "subscription.create": "change",
+    "subscription.list": "read",
+    "subscription.show": "read",
+    "subscription.test": "change",
+    "subscription.redeliver": "change",
+    "subscription.delete": "change",
     # associations
     "association.create": "change",
     "association.delete": "change",

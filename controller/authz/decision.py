@@ -68,6 +68,8 @@ ACTION_PHRASES: dict[str, str] = {
     "window.manage": "manage maintenance windows",
     "document.manage": "manage documents",
     "association.manage": "manage associations",
+    "events.read": "watch events",
+    "subscription.manage": "manage event subscriptions",
     "audit.read": "read the audit log",
     "admin": "administer the controller",
 }

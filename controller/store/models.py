@@ -650,7 +650,9 @@ class EventRow(Base):
 
     __tablename__ = "events"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     # The CloudEvents id: the idempotency key every delivery of this event carries.
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     type: Mapped[str] = mapped_column(String(100))
@@ -680,8 +682,6 @@ class SubscriptionRow(Base):
     target: Mapped[str] = mapped_column(String(1024), default="")  # a host selector; "": any event
     author: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
-    # The position the subscription starts after: it gets the events placed after it was made.
-    start_position: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DeliveryRow(Base):
@@ -689,7 +689,9 @@ class DeliveryRow(Base):
 
     __tablename__ = "event_deliveries"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     subscription_id: Mapped[str] = mapped_column(String(32), ForeignKey("subscriptions.id", ondelete="CASCADE"))
     event_id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), ForeignKey("events.id", ondelete="CASCADE")
@@ -712,7 +714,9 @@ class DeliveryAttemptRow(Base):
 
     __tablename__ = "event_delivery_attempts"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     delivery_id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), ForeignKey("event_deliveries.id", ondelete="CASCADE")
     )

@@ -52,7 +52,6 @@ def upgrade() -> None:
         sa.Column("target", sa.String(1024), nullable=False),
         sa.Column("author", sa.String(255), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("start_position", sa.BigInteger(), nullable=False),
     )
     op.create_table(
         "event_deliveries",

@@ -14,6 +14,7 @@ from fleetops.controller.rpc.operator.automation import AutomationCalls
 from fleetops.controller.rpc.operator.commands import CommandCalls
 from fleetops.controller.rpc.operator.console import ConsoleCalls
 from fleetops.controller.rpc.operator.documents import DocumentCalls
+from fleetops.controller.rpc.operator.events import EventCalls
 from fleetops.controller.rpc.operator.hosts import HostCalls
 from fleetops.controller.rpc.operator.patching import PatchCalls
 from fleetops.controller.rpc.operator.sessions import SessionCalls
@@ -37,6 +38,7 @@ class OperatorServicer(
     UserCalls,
     AuditCalls,
     ConsoleCalls,
+    EventCalls,
     operator_pb2_grpc.OperatorServiceServicer,
 ):
     """OperatorService: what opsctl calls. Every call is authenticated and audited (``base.py``)."""

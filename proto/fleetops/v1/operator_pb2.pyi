@@ -4,6 +4,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from fleetops.v1 import common_pb2 as _common_pb2
 from fleetops.v1 import session_pb2 as _session_pb2
 from fleetops.v1 import enrollment_pb2 as _enrollment_pb2
+from fleetops.v1 import events_pb2 as _events_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor

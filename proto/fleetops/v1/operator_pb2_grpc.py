@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from fleetops.v1 import enrollment_pb2 as fleetops_dot_v1_dot_enrollment__pb2
+from fleetops.v1 import events_pb2 as fleetops_dot_v1_dot_events__pb2
 from fleetops.v1 import operator_pb2 as fleetops_dot_v1_dot_operator__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -424,6 +425,46 @@ class OperatorServiceStub:
                 '/fleetops.v1.OperatorService/DecideAutomationApproval',
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.AutomationApprovalRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_operator__pb2.AutomationExecution.FromString,
+                _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/fleetops.v1.OperatorService/WatchEvents',
+                request_serializer=fleetops_dot_v1_dot_events__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_events__pb2.WatchEventsResponse.FromString,
+                _registered_method=True)
+        self.ListEventTypes = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ListEventTypes',
+                request_serializer=fleetops_dot_v1_dot_events__pb2.ListEventTypesRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_events__pb2.ListEventTypesResponse.FromString,
+                _registered_method=True)
+        self.CreateSubscription = channel.unary_unary(
+                '/fleetops.v1.OperatorService/CreateSubscription',
+                request_serializer=fleetops_dot_v1_dot_events__pb2.CreateSubscriptionRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_events__pb2.Subscription.FromString,
+                _registered_method=True)
+        self.ListSubscriptions = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ListSubscriptions',
+                request_serializer=fleetops_dot_v1_dot_events__pb2.ListSubscriptionsRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_events__pb2.ListSubscriptionsResponse.FromString,
+                _registered_method=True)
+        self.GetSubscription = channel.unary_unary(
+                '/fleetops.v1.OperatorService/GetSubscription',
+                request_serializer=fleetops_dot_v1_dot_events__pb2.GetSubscriptionRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_events__pb2.SubscriptionDetail.FromString,
+                _registered_method=True)
+        self.TestSubscription = channel.unary_unary(
+                '/fleetops.v1.OperatorService/TestSubscription',
+                request_serializer=fleetops_dot_v1_dot_events__pb2.SubscriptionRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_events__pb2.TestSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.RedeliverSubscription = channel.unary_unary(
+                '/fleetops.v1.OperatorService/RedeliverSubscription',
+                request_serializer=fleetops_dot_v1_dot_events__pb2.RedeliverRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_events__pb2.RedeliverResponse.FromString,
+                _registered_method=True)
+        self.DeleteSubscription = channel.unary_unary(
+                '/fleetops.v1.OperatorService/DeleteSubscription',
+                request_serializer=fleetops_dot_v1_dot_events__pb2.SubscriptionRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_events__pb2.DeleteSubscriptionResponse.FromString,
                 _registered_method=True)
 
 
@@ -930,6 +971,55 @@ class OperatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEvents(self, request, context):
+        """Events and subscriptions (docs/events.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEventTypes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSubscription(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSubscriptions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSubscription(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TestSubscription(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeliverSubscription(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSubscription(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OperatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1322,6 +1412,46 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.DecideAutomationApproval,
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.AutomationApprovalRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_operator__pb2.AutomationExecution.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=fleetops_dot_v1_dot_events__pb2.WatchEventsRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_events__pb2.WatchEventsResponse.SerializeToString,
+            ),
+            'ListEventTypes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEventTypes,
+                    request_deserializer=fleetops_dot_v1_dot_events__pb2.ListEventTypesRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_events__pb2.ListEventTypesResponse.SerializeToString,
+            ),
+            'CreateSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSubscription,
+                    request_deserializer=fleetops_dot_v1_dot_events__pb2.CreateSubscriptionRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_events__pb2.Subscription.SerializeToString,
+            ),
+            'ListSubscriptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSubscriptions,
+                    request_deserializer=fleetops_dot_v1_dot_events__pb2.ListSubscriptionsRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_events__pb2.ListSubscriptionsResponse.SerializeToString,
+            ),
+            'GetSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSubscription,
+                    request_deserializer=fleetops_dot_v1_dot_events__pb2.GetSubscriptionRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_events__pb2.SubscriptionDetail.SerializeToString,
+            ),
+            'TestSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestSubscription,
+                    request_deserializer=fleetops_dot_v1_dot_events__pb2.SubscriptionRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_events__pb2.TestSubscriptionResponse.SerializeToString,
+            ),
+            'RedeliverSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeliverSubscription,
+                    request_deserializer=fleetops_dot_v1_dot_events__pb2.RedeliverRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_events__pb2.RedeliverResponse.SerializeToString,
+            ),
+            'DeleteSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSubscription,
+                    request_deserializer=fleetops_dot_v1_dot_events__pb2.SubscriptionRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_events__pb2.DeleteSubscriptionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -3430,6 +3560,222 @@ class OperatorService:
             '/fleetops.v1.OperatorService/DecideAutomationApproval',
             fleetops_dot_v1_dot_operator__pb2.AutomationApprovalRequest.SerializeToString,
             fleetops_dot_v1_dot_operator__pb2.AutomationExecution.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/WatchEvents',
+            fleetops_dot_v1_dot_events__pb2.WatchEventsRequest.SerializeToString,
+            fleetops_dot_v1_dot_events__pb2.WatchEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEventTypes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ListEventTypes',
+            fleetops_dot_v1_dot_events__pb2.ListEventTypesRequest.SerializeToString,
+            fleetops_dot_v1_dot_events__pb2.ListEventTypesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/CreateSubscription',
+            fleetops_dot_v1_dot_events__pb2.CreateSubscriptionRequest.SerializeToString,
+            fleetops_dot_v1_dot_events__pb2.Subscription.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSubscriptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ListSubscriptions',
+            fleetops_dot_v1_dot_events__pb2.ListSubscriptionsRequest.SerializeToString,
+            fleetops_dot_v1_dot_events__pb2.ListSubscriptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/GetSubscription',
+            fleetops_dot_v1_dot_events__pb2.GetSubscriptionRequest.SerializeToString,
+            fleetops_dot_v1_dot_events__pb2.SubscriptionDetail.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/TestSubscription',
+            fleetops_dot_v1_dot_events__pb2.SubscriptionRequest.SerializeToString,
+            fleetops_dot_v1_dot_events__pb2.TestSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeliverSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/RedeliverSubscription',
+            fleetops_dot_v1_dot_events__pb2.RedeliverRequest.SerializeToString,
+            fleetops_dot_v1_dot_events__pb2.RedeliverResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/DeleteSubscription',
+            fleetops_dot_v1_dot_events__pb2.SubscriptionRequest.SerializeToString,
+            fleetops_dot_v1_dot_events__pb2.DeleteSubscriptionResponse.FromString,
             options,
             channel_credentials,
             insecure,
