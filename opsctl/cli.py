@@ -11,6 +11,7 @@ from fleetops.common.errors import FleetopsError
 from fleetops.opsctl import (
     activation,
     admin,
+    apply,
     association,
     audit,
     automation,
@@ -48,6 +49,7 @@ GROUPS = (
     window,
     console,
     admin,
+    apply,
     login,
     completion,
 )

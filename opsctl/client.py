@@ -448,6 +448,16 @@ class OperatorClient:
     def delete_association(self, key: str) -> None:
         self._call("DeleteAssociation", operator_pb2.GetAssociationRequest(id=key))
 
+    def apply_configuration(
+        self, objects: list[operator_pb2.ConfigObject], *, dry_run: bool, prune: bool, source: str
+    ) -> operator_pb2.ApplyConfigurationResponse:
+        request = operator_pb2.ApplyConfigurationRequest(objects=objects, dry_run=dry_run, prune=prune, source=source)
+        return self._call("ApplyConfiguration", request)
+
+    def export_configuration(self, kinds: list[str]) -> list[operator_pb2.ConfigObject]:
+        response = self._call("ExportConfiguration", operator_pb2.ExportConfigurationRequest(kinds=kinds))
+        return list(response.objects)
+
     def renew_operator_certificate(self, csr_pem: bytes) -> enrollment_pb2.OperatorCertificate:
         """A fresh certificate for the calling operator (authenticated by this client's current one)."""
         return self._call("RenewOperatorCertificate", operator_pb2.RenewOperatorCertificateRequest(csr_pem=csr_pem))

@@ -100,6 +100,8 @@ OPERATOR_ACTIONS: Mapping[str, Kind] = {
     "user.update": "change",
     "user.delete": "change",
     "user.list": "read",
+    "config.apply": "change",  # each change is also recorded as its own call's action
+    "config.export": "read",
     "role.create": "change",
     "role.update": "change",
     "role.delete": "change",

@@ -638,3 +638,19 @@ class ConsoleSessionRow(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class AppliedObjectRow(Base):
+    """An object ``opsctl apply`` applied, and the source it came from (docs/apply.md#prune).
+
+    One row per object: applying the same object from another source moves it there.
+    """
+
+    __tablename__ = "applied_objects"
+    __table_args__ = (Index("ix_applied_objects_source", "source"),)
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    source: Mapped[str] = mapped_column(String(255))
+    applied_by: Mapped[str] = mapped_column(String(255))
+    applied_at: Mapped[datetime]
