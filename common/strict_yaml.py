@@ -89,3 +89,20 @@ def parse_text(text: str, source: str, doc_hint: str, twice_hint: str = "give ea
         elif "given twice" in str(problem):
             hint = twice_hint
         raise InvalidInput(f"{source}: not valid YAML{at}: {problem}", hint) from None
+
+
+def parse_documents(text: str, source: str, doc_hint: str) -> list[Any]:
+    """Every ``---``-separated YAML document of *text*, read as :func:`parse_text` reads one
+    (plain data only, no key given twice); empty documents are left out.
+
+    Raises:
+        InvalidInput: a document does not parse (with line and column), prefixed with *source*.
+    """
+    try:
+        return [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        hint = "give each key once" if "given twice" in str(problem) else doc_hint
+        raise InvalidInput(f"{source}: not valid YAML{at}: {problem}", hint) from None

@@ -25,6 +25,8 @@ from fleetops.controller.automation.service import AutomationService
 from fleetops.controller.commands.output import OutputSpool
 from fleetops.controller.commands.service import CommandService
 from fleetops.controller.commands.store import InvocationStore
+from fleetops.controller.config import AppliedObjects, ConfigService
+from fleetops.controller.config.registry import default_kinds
 from fleetops.controller.console.server import ConsoleServer
 from fleetops.controller.console.store import ConsoleStore
 from fleetops.controller.console.web import REFUSALS_ACTION as CONSOLE_REFUSALS_ACTION
@@ -358,6 +360,18 @@ class Controller:
         operator_servicer.session_relay = session_relay
         operator_servicer.ssh_authority = self.ssh_authority
         operator_servicer.events = self.events
+        operator_servicer.configuration = ConfigService(
+            default_kinds(
+                RoleStore(self.sessions),
+                self.patching,
+                self.documents,
+                self.windows,
+                self.associations,
+                self.events,
+            ),
+            AppliedObjects(self.sessions),
+            self.audit,
+        )
         self.operator_servicer = operator_servicer
         operator_pb2_grpc.add_OperatorServiceServicer_to_server(operator_servicer, self.server)
         peer_pb2_grpc.add_PeerServiceServicer_to_server(

@@ -11,6 +11,7 @@ from fleetops.common.errors import FleetopsError
 from fleetops.opsctl import (
     activation,
     admin,
+    apply,
     association,
     audit,
     automation,
@@ -52,6 +53,7 @@ GROUPS = (
     subscription,
     console,
     admin,
+    apply,
     login,
     completion,
 )

@@ -448,6 +448,16 @@ class OperatorClient:
     def delete_association(self, key: str) -> None:
         self._call("DeleteAssociation", operator_pb2.GetAssociationRequest(id=key))
 
+    def apply_configuration(
+        self, objects: list[operator_pb2.ConfigObject], *, dry_run: bool, prune: bool, source: str
+    ) -> operator_pb2.ApplyConfigurationResponse:
+        request = operator_pb2.ApplyConfigurationRequest(objects=objects, dry_run=dry_run, prune=prune, source=source)
+        return self._call("ApplyConfiguration", request)
+
+    def export_configuration(self, kinds: list[str]) -> list[operator_pb2.ConfigObject]:
+        response = self._call("ExportConfiguration", operator_pb2.ExportConfigurationRequest(kinds=kinds))
+        return list(response.objects)
+
     def renew_operator_certificate(self, csr_pem: bytes) -> enrollment_pb2.OperatorCertificate:
         """A fresh certificate for the calling operator (authenticated by this client's current one)."""
         return self._call("RenewOperatorCertificate", operator_pb2.RenewOperatorCertificateRequest(csr_pem=csr_pem))
@@ -504,8 +514,11 @@ class OperatorClient:
     def list_subscriptions(self) -> list[events_pb2.Subscription]:
         return list(self._call("ListSubscriptions", events_pb2.ListSubscriptionsRequest()).subscriptions)
 
-    def get_subscription(self, name: str, limit: int = 20, status: str = "") -> events_pb2.SubscriptionDetail:
-        return self._call("GetSubscription", events_pb2.GetSubscriptionRequest(name=name, limit=limit, status=status))
+    def get_subscription(
+        self, name: str, limit: int = 20, status: str = "", show_secret: bool = False
+    ) -> events_pb2.SubscriptionDetail:
+        request = events_pb2.GetSubscriptionRequest(name=name, limit=limit, status=status, show_secret=show_secret)
+        return self._call("GetSubscription", request)
 
     def test_subscription(self, name: str) -> events_pb2.TestSubscriptionResponse:
         return self._call("TestSubscription", events_pb2.SubscriptionRequest(name=name))

@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--status", choices=("pending", "delivered", "dead"), help="only deliveries in this state")
     p.add_argument("--limit", type=int, default=20, metavar="N", help="newest deliveries shown (default 20)")
+    p.add_argument("--show-secret", action="store_true", help="print the webhook's secret too (audited)")
     output.add_output_argument(p)
     p.set_defaults(func=show_subscription)
 
@@ -115,7 +116,7 @@ def _at(ts: events_pb2.DeliveryAttempt | events_pb2.Delivery, field: str) -> str
 def show_subscription(client: OperatorClient, args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise InvalidInput("--limit is at least 1", "e.g. --limit 50")
-    detail = client.get_subscription(args.name, args.limit, args.status or "")
+    detail = client.get_subscription(args.name, args.limit, args.status or "", args.show_secret)
 
     def text() -> None:
         s = detail.subscription
@@ -124,6 +125,8 @@ def show_subscription(client: OperatorClient, args: argparse.Namespace) -> int:
         print(f"events:    {_filters(s)}")
         print(f"author:    {s.author} (each delivery is decided again as {s.author})")
         print(f"created:   {output.when(s.created_at)}")
+        if s.secret:
+            print(f"secret:    {s.secret}")
         print(f"deliveries: {s.pending} pending, {s.delivered} delivered, {s.dead} dead")
         if not detail.deliveries:
             print("no deliveries yet")

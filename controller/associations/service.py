@@ -270,8 +270,12 @@ class AssociationService:
         max_concurrency: str = "",
         max_errors: str = "",
         check_interval_seconds: int = 0,
+        resolved: tuple[DocumentInfo, Document] | None = None,
     ) -> NewAssociation:
         """Check a new association; nothing is stored.
+
+        *resolved* is its document when it is not stored yet (``opsctl apply`` checks a set whose
+        documents are stored before its associations); by default the stored one is looked up.
 
         Raises:
             InvalidInput: a bad name, parameters the document refuses, a bad or ``at()`` schedule,
@@ -284,7 +288,7 @@ class AssociationService:
         if not document.strip():
             raise InvalidInput("no document given", "give --doc NAME or --doc NAME:VERSION")
         doc_name, version = split_reference(document.strip())
-        info, doc = await self._documents.resolve(document.strip())
+        info, doc = resolved or await self._documents.resolve(document.strip())
         named = await self._check_target(target)
         if doc.kind == "runbook":
             if max_concurrency.strip() or max_errors.strip():

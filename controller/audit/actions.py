@@ -52,6 +52,7 @@ OPERATOR_ACTIONS: Mapping[str, Kind] = {
     "events.watch": "read",
     "events.types": "read",
     "subscription.create": "change",
+    "subscription.update": "change",  # by opsctl apply
     "subscription.list": "read",
     "subscription.show": "read",
     "subscription.test": "change",
@@ -109,6 +110,8 @@ OPERATOR_ACTIONS: Mapping[str, Kind] = {
     "user.update": "change",
     "user.delete": "change",
     "user.list": "read",
+    "config.apply": "change",  # each change is also recorded as its own call's action
+    "config.export": "read",
     "role.create": "change",
     "role.update": "change",
     "role.delete": "change",

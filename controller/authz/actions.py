@@ -141,6 +141,9 @@ RPC_ACTIONS: dict[str, str | None] = {
     "ListRoles": "admin",
     "GetRole": "admin",
     "DeleteRole": "admin",
+    # configuration as code: each object is decided as its own call would be (controller/config)
+    "ApplyConfiguration": None,
+    "ExportConfiguration": None,
     # audit
     "GetAuditEvent": "audit.read",
     "ListAuditEvents": "audit.read",

@@ -221,6 +221,24 @@ class EventService:
     async def create(
         self, author: str, *, name: str, webhook: str, email: str, types: Sequence[str], target: str
     ) -> Subscription:
+        kind, endpoint, patterns = self.check(name=name, webhook=webhook, email=email, types=types, target=target)
+        return await self._store.create_subscription(
+            name=name, kind=kind, endpoint=endpoint, types=patterns, target=target, author=author
+        )
+
+    async def update(self, name: str, *, webhook: str, email: str, types: Sequence[str], target: str) -> Subscription:
+        """Change a subscription (``opsctl apply``); its author, secret and deliveries stay."""
+        kind, endpoint, patterns = self.check(name=name, webhook=webhook, email=email, types=types, target=target)
+        return await self._store.update_subscription(name, kind=kind, endpoint=endpoint, types=patterns, target=target)
+
+    def check(
+        self, *, name: str, webhook: str, email: str, types: Sequence[str], target: str
+    ) -> tuple[Kind, str, list[str]]:
+        """What a subscription with these fields sends where, checked: ``(kind, endpoint, type patterns)``.
+
+        Raises:
+            InvalidInput: the name, the URL or address, a pattern or the selector is not right.
+        """
         check_name(name)
         if bool(webhook) == bool(email):
             raise InvalidInput(
@@ -240,9 +258,7 @@ class EventService:
             raise InvalidInput("the target selector is too long", f"at most {MAX_TARGET} characters")
         if target:
             parse_selector(target)
-        return await self._store.create_subscription(
-            name=name, kind=kind, endpoint=endpoint, types=patterns, target=target, author=author
-        )
+        return kind, endpoint, patterns
 
     async def get(self, name: str) -> Subscription:
         return await self._store.get_subscription(name)

@@ -222,6 +222,17 @@ class EventStore:
             raise Conflict(f"a subscription named {name!r} exists", "pick another name, or delete it first") from None
         return subscription_from_row(row)
 
+    async def update_subscription(
+        self, name: str, *, kind: Kind, endpoint: str, types: Sequence[str], target: str
+    ) -> Subscription:
+        """Change where and what a subscription sends; its secret (a webhook's) and history stay."""
+        async with self._db() as session, session.begin():
+            row = await self._row(session, name)
+            row.kind, row.endpoint, row.types, row.target = kind.value, endpoint, list(types), target
+            if kind is Kind.WEBHOOK and not row.secret:
+                row.secret = f"whsec_{secrets.token_urlsafe(32)}"
+            return subscription_from_row(row)
+
     async def _row(self, session: AsyncSession, name: str) -> SubscriptionRow:
         row = (await session.execute(select(SubscriptionRow).where(SubscriptionRow.name == name))).scalar_one_or_none()
         if row is None:

@@ -271,7 +271,15 @@ def _generic(r: Any) -> dict[str, Any]:
     return _drop_empty(doc)
 
 
+def _apply_configuration(r: Any) -> dict[str, Any]:
+    """A configuration set: its source, flags and the objects it names (their specs are audited per change)."""
+    labels = [text(f"{o.kind} {o.name}", 255) for o in list(r.objects)[:HOSTS_KEPT]]
+    doc = {"source": text(r.source, 255), "prune": r.prune, "dry_run": r.dry_run, "objects": labels}
+    return _drop_empty({**doc, "object_count": len(r.objects)})
+
+
 _DESCRIBERS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "ApplyConfigurationRequest": _apply_configuration,
     "RunCommandRequest": _run,
     "PatchOperationRequest": _patch,
     "MaintenanceWindow": _window,

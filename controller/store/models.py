@@ -727,3 +727,19 @@ class DeliveryAttemptRow(Base):
     result: Mapped[str] = mapped_column(String(1024))  # "HTTP 200", "HTTP 500: ...", "connection refused"
 
     __table_args__ = (Index("ix_event_delivery_attempts_delivery", "delivery_id"),)
+
+
+class AppliedObjectRow(Base):
+    """An object ``opsctl apply`` applied, and the source it came from (docs/apply.md#prune).
+
+    One row per object: applying the same object from another source moves it there.
+    """
+
+    __tablename__ = "applied_objects"
+    __table_args__ = (Index("ix_applied_objects_source", "source"),)
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    source: Mapped[str] = mapped_column(String(255))
+    applied_by: Mapped[str] = mapped_column(String(255))
+    applied_at: Mapped[datetime]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fleetops.common import rates
-from fleetops.common.documents import split_reference
+from fleetops.common.documents import Document, split_reference
 from fleetops.common.errors import FleetopsError, NotFound, PermissionDenied
 from fleetops.common.roles import Role
 from fleetops.common.selectors import Selector
@@ -99,21 +99,26 @@ class TaskAuthority:
         self._audit = audit
         self._documents = documents
 
-    async def choices_for(self, task: WindowTask) -> list[Choice] | None:
+    async def choices_for(self, task: WindowTask, pending: Mapping[str, Document] | None = None) -> list[Choice] | None:
         """What may allow a document or automation task (``None`` for the others: their action).
 
         A document task is allowed by its document's own action (``command.run`` as its run-as, or
         the patch action) or ``document.run`` for it; an automation task by ``document.run`` for the
         runbook or ``command.run`` somewhere (each of its steps is decided again when it runs).
 
+        *pending* are documents about to be stored by the same change (``opsctl apply``), by name:
+        a task naming one without a version is decided on it.
+
         Raises:
             NotFound: the document does not exist (any more). InvalidInput: a malformed reference.
         """
         if not task.runs_document:
             return None
-        name, _ = split_reference(task.document)
+        name, version = split_reference(task.document)
         if task.type == TaskType.AUTOMATION:
             return runbook_choices(name)
+        if pending and version is None and name in pending:
+            return document_choices(name, pending[name], task.run_as)
         if self._documents is None:
             raise NotFound(f"document {task.document!r} cannot be looked up here", "this is a controller bug")
         _, doc = await self._documents.resolve(task.document)
@@ -203,6 +208,7 @@ class TaskAuthority:
         tasks: Sequence[WindowTask],
         *,
         new: WindowTask | None = None,
+        pending: Mapping[str, Document] | None = None,
     ) -> list[Decision]:
         """Whether *user* (holding *roles*) holds the rights each task needs; up to the first refusal.
 
@@ -214,7 +220,8 @@ class TaskAuthority:
         hosts it matches then one by one, on their tags), ``--all`` needs the action on every host, and named hosts
         are decided one by one; a named host that no longer exists could be re-registered under that
         name, so it needs the action on every host. *new* is a task being added: a named host that
-        does not exist is an error for it (``NotFound``), as for a direct call.
+        does not exist is an error for it (``NotFound``), as for a direct call. *pending* are documents
+        about to be stored by the same change (:meth:`choices_for`).
 
         Raises:
             NotFound: *new* names a host that does not exist.
@@ -230,7 +237,7 @@ class TaskAuthority:
             await self._fleet.resolve_target(new.target)  # NotFound naming a host that does not exist
         decisions = []
         for task in every:
-            decision = _editor_decision(user, roles, task, by_key, await self.choices_for(task))
+            decision = _editor_decision(user, roles, task, by_key, await self.choices_for(task, pending))
             if task is not new:
                 message = f"changing window {window!r} needs the rights of each of its tasks; task {task.id}: "
                 message += decision.message

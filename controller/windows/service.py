@@ -57,6 +57,11 @@ class WindowService:
         self.scheduler = WindowScheduler(self._store, self.executor, replica, clock)
 
     @property
+    def min_duration(self) -> int:
+        """The shortest window this controller accepts, in seconds (its --window-min-duration)."""
+        return self._min_duration
+
+    @property
     def authority(self) -> TaskAuthority:
         """Decides who may change a window's tasks, and each run as its author."""
         return self._authority

@@ -31,6 +31,7 @@ from fleetops.controller.authz.actions import RPC_SCOPE, action_for, phrase_for
 from fleetops.controller.authz.store import RoleStore
 from fleetops.controller.automation.service import AutomationService
 from fleetops.controller.commands.service import CommandService
+from fleetops.controller.config.service import ConfigService
 from fleetops.controller.documents.service import DocumentService
 from fleetops.controller.enrollment.service import EnrollmentService
 from fleetops.controller.fleet.models import Host, Target
@@ -236,6 +237,8 @@ class OperatorAdapter:
         self.session_relay: SessionRelay | None = None
         #: The fleet's SSH CAs (IssueSshCertificate); set likewise.
         self.ssh_authority: SshAuthority | None = None
+        #: Configuration as code (ApplyConfiguration, ExportConfiguration); set likewise.
+        self.configuration: ConfigService | None = None
 
     async def _authorize(self, peer: Peer, method: str) -> Peer:
         """The caller's Access for ``method``; global actions are decided here (fail closed).

@@ -130,8 +130,11 @@ class EventCalls(OperatorAdapter):
         sub = await events.get(request.name)
         limit = min(request.limit or DEFAULT_DELIVERIES, MAX_DELIVERIES)
         deliveries = await events.deliveries(request.name, limit=limit, status=request.status)
+        if request.show_secret:
+            peer.access.details["secret_shown"] = True
         detail = events_pb2.SubscriptionDetail(
-            subscription=subscription_to_proto(sub), deliveries=[delivery_to_proto(d) for d in deliveries]
+            subscription=subscription_to_proto(sub, with_secret=request.show_secret),
+            deliveries=[delivery_to_proto(d) for d in deliveries],
         )
         return detail, sub.name
 

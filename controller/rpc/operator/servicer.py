@@ -12,6 +12,7 @@ from fleetops.controller.rpc.operator.associations import AssociationCalls
 from fleetops.controller.rpc.operator.audit import AuditCalls
 from fleetops.controller.rpc.operator.automation import AutomationCalls
 from fleetops.controller.rpc.operator.commands import CommandCalls
+from fleetops.controller.rpc.operator.config import ConfigCalls
 from fleetops.controller.rpc.operator.console import ConsoleCalls
 from fleetops.controller.rpc.operator.documents import DocumentCalls
 from fleetops.controller.rpc.operator.events import EventCalls
@@ -39,6 +40,7 @@ class OperatorServicer(
     AuditCalls,
     ConsoleCalls,
     EventCalls,
+    ConfigCalls,
     operator_pb2_grpc.OperatorServiceServicer,
 ):
     """OperatorService: what opsctl calls. Every call is authenticated and audited (``base.py``)."""

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66leetops/v1/events.proto\x12\x0b\x66leetops.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x01\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tdata_json\x18\x06 \x01(\t\x12\x10\n\x08position\x18\x07 \x01(\x03\x12\x0c\n\x04host\x18\x08 \x01(\t\"K\n\x12WatchEventsRequest\x12\r\n\x05types\x18\x01 \x03(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x66ter_position\x18\x03 \x01(\x03\"Y\n\x13WatchEventsResponse\x12\r\n\x05ready\x18\x01 \x01(\x08\x12\x10\n\x08position\x18\x02 \x01(\x03\x12!\n\x05\x65vent\x18\x03 \x01(\x0b\x32\x12.fleetops.v1.Event\"\x17\n\x15ListEventTypesRequest\".\n\tEventType\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"?\n\x16ListEventTypesResponse\x12%\n\x05types\x18\x01 \x03(\x0b\x32\x16.fleetops.v1.EventType\"\xe9\x01\n\x0cSubscription\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\r\n\x05types\x18\x05 \x03(\t\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06secret\x18\t \x01(\t\x12\x0f\n\x07pending\x18\n \x01(\x03\x12\x11\n\tdelivered\x18\x0b \x01(\x03\x12\x0c\n\x04\x64\x65\x61\x64\x18\x0c \x01(\x03\"h\n\x19\x43reateSubscriptionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07webhook\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\r\n\x05types\x18\x04 \x03(\t\x12\x0e\n\x06target\x18\x05 \x01(\t\"#\n\x13SubscriptionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\x16GetSubscriptionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x0e\n\x06status\x18\x03 \x01(\t\"z\n\x0f\x44\x65liveryAttempt\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64uration_ms\x18\x03 \x01(\x05\x12\n\n\x02ok\x18\x04 \x01(\x08\x12\x0e\n\x06result\x18\x05 \x01(\t\"\xcc\x02\n\x08\x44\x65livery\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fnext_attempt_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\n \x01(\t\x12\x31\n\x0b\x61ttempt_log\x18\x0b \x03(\x0b\x32\x1c.fleetops.v1.DeliveryAttempt\"p\n\x12SubscriptionDetail\x12/\n\x0csubscription\x18\x01 \x01(\x0b\x32\x19.fleetops.v1.Subscription\x12)\n\ndeliveries\x18\x02 \x03(\x0b\x32\x15.fleetops.v1.Delivery\"\x1a\n\x18ListSubscriptionsRequest\"M\n\x19ListSubscriptionsResponse\x12\x30\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x19.fleetops.v1.Subscription\",\n\x18TestSubscriptionResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"5\n\x10RedeliverRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65livery_id\x18\x02 \x01(\x03\"%\n\x11RedeliverResponse\x12\x10\n\x08requeued\x18\x01 \x01(\x03\"\x1c\n\x1a\x44\x65leteSubscriptionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66leetops/v1/events.proto\x12\x0b\x66leetops.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x01\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tdata_json\x18\x06 \x01(\t\x12\x10\n\x08position\x18\x07 \x01(\x03\x12\x0c\n\x04host\x18\x08 \x01(\t\"K\n\x12WatchEventsRequest\x12\r\n\x05types\x18\x01 \x03(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x66ter_position\x18\x03 \x01(\x03\"Y\n\x13WatchEventsResponse\x12\r\n\x05ready\x18\x01 \x01(\x08\x12\x10\n\x08position\x18\x02 \x01(\x03\x12!\n\x05\x65vent\x18\x03 \x01(\x0b\x32\x12.fleetops.v1.Event\"\x17\n\x15ListEventTypesRequest\".\n\tEventType\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"?\n\x16ListEventTypesResponse\x12%\n\x05types\x18\x01 \x03(\x0b\x32\x16.fleetops.v1.EventType\"\xe9\x01\n\x0cSubscription\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\r\n\x05types\x18\x05 \x03(\t\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06secret\x18\t \x01(\t\x12\x0f\n\x07pending\x18\n \x01(\x03\x12\x11\n\tdelivered\x18\x0b \x01(\x03\x12\x0c\n\x04\x64\x65\x61\x64\x18\x0c \x01(\x03\"h\n\x19\x43reateSubscriptionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07webhook\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\r\n\x05types\x18\x04 \x03(\t\x12\x0e\n\x06target\x18\x05 \x01(\t\"#\n\x13SubscriptionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"Z\n\x16GetSubscriptionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x13\n\x0bshow_secret\x18\x04 \x01(\x08\"z\n\x0f\x44\x65liveryAttempt\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64uration_ms\x18\x03 \x01(\x05\x12\n\n\x02ok\x18\x04 \x01(\x08\x12\x0e\n\x06result\x18\x05 \x01(\t\"\xcc\x02\n\x08\x44\x65livery\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fnext_attempt_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\n \x01(\t\x12\x31\n\x0b\x61ttempt_log\x18\x0b \x03(\x0b\x32\x1c.fleetops.v1.DeliveryAttempt\"p\n\x12SubscriptionDetail\x12/\n\x0csubscription\x18\x01 \x01(\x0b\x32\x19.fleetops.v1.Subscription\x12)\n\ndeliveries\x18\x02 \x03(\x0b\x32\x15.fleetops.v1.Delivery\"\x1a\n\x18ListSubscriptionsRequest\"M\n\x19ListSubscriptionsResponse\x12\x30\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x19.fleetops.v1.Subscription\",\n\x18TestSubscriptionResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"5\n\x10RedeliverRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65livery_id\x18\x02 \x01(\x03\"%\n\x11RedeliverResponse\x12\x10\n\x08requeued\x18\x01 \x01(\x03\"\x1c\n\x1a\x44\x65leteSubscriptionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,23 +51,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBSCRIPTIONREQUEST']._serialized_start=884
   _globals['_SUBSCRIPTIONREQUEST']._serialized_end=919
   _globals['_GETSUBSCRIPTIONREQUEST']._serialized_start=921
-  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_end=990
-  _globals['_DELIVERYATTEMPT']._serialized_start=992
-  _globals['_DELIVERYATTEMPT']._serialized_end=1114
-  _globals['_DELIVERY']._serialized_start=1117
-  _globals['_DELIVERY']._serialized_end=1449
-  _globals['_SUBSCRIPTIONDETAIL']._serialized_start=1451
-  _globals['_SUBSCRIPTIONDETAIL']._serialized_end=1563
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=1565
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=1591
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=1593
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=1670
-  _globals['_TESTSUBSCRIPTIONRESPONSE']._serialized_start=1672
-  _globals['_TESTSUBSCRIPTIONRESPONSE']._serialized_end=1716
-  _globals['_REDELIVERREQUEST']._serialized_start=1718
-  _globals['_REDELIVERREQUEST']._serialized_end=1771
-  _globals['_REDELIVERRESPONSE']._serialized_start=1773
-  _globals['_REDELIVERRESPONSE']._serialized_end=1810
-  _globals['_DELETESUBSCRIPTIONRESPONSE']._serialized_start=1812
-  _globals['_DELETESUBSCRIPTIONRESPONSE']._serialized_end=1840
+  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_end=1011
+  _globals['_DELIVERYATTEMPT']._serialized_start=1013
+  _globals['_DELIVERYATTEMPT']._serialized_end=1135
+  _globals['_DELIVERY']._serialized_start=1138
+  _globals['_DELIVERY']._serialized_end=1470
+  _globals['_SUBSCRIPTIONDETAIL']._serialized_start=1472
+  _globals['_SUBSCRIPTIONDETAIL']._serialized_end=1584
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=1586
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=1612
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=1614
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=1691
+  _globals['_TESTSUBSCRIPTIONRESPONSE']._serialized_start=1693
+  _globals['_TESTSUBSCRIPTIONRESPONSE']._serialized_end=1737
+  _globals['_REDELIVERREQUEST']._serialized_start=1739
+  _globals['_REDELIVERREQUEST']._serialized_end=1792
+  _globals['_REDELIVERRESPONSE']._serialized_start=1794
+  _globals['_REDELIVERRESPONSE']._serialized_end=1831
+  _globals['_DELETESUBSCRIPTIONRESPONSE']._serialized_start=1833
+  _globals['_DELETESUBSCRIPTIONRESPONSE']._serialized_end=1861
 # @@protoc_insertion_point(module_scope)

@@ -116,14 +116,16 @@ class SubscriptionRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class GetSubscriptionRequest(_message.Message):
-    __slots__ = ("name", "limit", "status")
+    __slots__ = ("name", "limit", "status", "show_secret")
     NAME_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    SHOW_SECRET_FIELD_NUMBER: _ClassVar[int]
     name: str
     limit: int
     status: str
-    def __init__(self, name: _Optional[str] = ..., limit: _Optional[int] = ..., status: _Optional[str] = ...) -> None: ...
+    show_secret: bool
+    def __init__(self, name: _Optional[str] = ..., limit: _Optional[int] = ..., status: _Optional[str] = ..., show_secret: _Optional[bool] = ...) -> None: ...
 
 class DeliveryAttempt(_message.Message):
     __slots__ = ("number", "at", "duration_ms", "ok", "result")

@@ -1706,3 +1706,73 @@ class AutomationApprovalRequest(_message.Message):
     approve: bool
     comment: str
     def __init__(self, id: _Optional[str] = ..., approve: _Optional[bool] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class ConfigObject(_message.Message):
+    __slots__ = ("kind", "name", "spec_json", "origin")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    name: str
+    spec_json: str
+    origin: str
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., spec_json: _Optional[str] = ..., origin: _Optional[str] = ...) -> None: ...
+
+class ApplyConfigurationRequest(_message.Message):
+    __slots__ = ("objects", "dry_run", "prune", "source")
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    PRUNE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    objects: _containers.RepeatedCompositeFieldContainer[ConfigObject]
+    dry_run: bool
+    prune: bool
+    source: str
+    def __init__(self, objects: _Optional[_Iterable[_Union[ConfigObject, _Mapping]]] = ..., dry_run: _Optional[bool] = ..., prune: _Optional[bool] = ..., source: _Optional[str] = ...) -> None: ...
+
+class ConfigFieldChange(_message.Message):
+    __slots__ = ("path", "before_json", "after_json")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_JSON_FIELD_NUMBER: _ClassVar[int]
+    AFTER_JSON_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    before_json: str
+    after_json: str
+    def __init__(self, path: _Optional[str] = ..., before_json: _Optional[str] = ..., after_json: _Optional[str] = ...) -> None: ...
+
+class ConfigChange(_message.Message):
+    __slots__ = ("kind", "name", "action", "fields", "origin", "note")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    name: str
+    action: str
+    fields: _containers.RepeatedCompositeFieldContainer[ConfigFieldChange]
+    origin: str
+    note: str
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., action: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[ConfigFieldChange, _Mapping]]] = ..., origin: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class ApplyConfigurationResponse(_message.Message):
+    __slots__ = ("changes", "applied")
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[ConfigChange]
+    applied: bool
+    def __init__(self, changes: _Optional[_Iterable[_Union[ConfigChange, _Mapping]]] = ..., applied: _Optional[bool] = ...) -> None: ...
+
+class ExportConfigurationRequest(_message.Message):
+    __slots__ = ("kinds",)
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    kinds: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kinds: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ExportConfigurationResponse(_message.Message):
+    __slots__ = ("objects",)
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    objects: _containers.RepeatedCompositeFieldContainer[ConfigObject]
+    def __init__(self, objects: _Optional[_Iterable[_Union[ConfigObject, _Mapping]]] = ...) -> None: ...

@@ -466,6 +466,16 @@ class OperatorServiceStub:
                 request_serializer=fleetops_dot_v1_dot_events__pb2.SubscriptionRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_events__pb2.DeleteSubscriptionResponse.FromString,
                 _registered_method=True)
+        self.ApplyConfiguration = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ApplyConfiguration',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.ApplyConfigurationRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ApplyConfigurationResponse.FromString,
+                _registered_method=True)
+        self.ExportConfiguration = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ExportConfiguration',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.ExportConfigurationRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ExportConfigurationResponse.FromString,
+                _registered_method=True)
 
 
 class OperatorServiceServicer:
@@ -1020,6 +1030,21 @@ class OperatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyConfiguration(self, request, context):
+        """Configuration as code (docs/apply.md): roles, patch baselines and groups, maintenance windows
+        with their tasks, documents and associations as one set. Every object is checked and
+        authorized before anything changes; each change is audited as the per-kind call would be.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportConfiguration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OperatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1452,6 +1477,16 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.DeleteSubscription,
                     request_deserializer=fleetops_dot_v1_dot_events__pb2.SubscriptionRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_events__pb2.DeleteSubscriptionResponse.SerializeToString,
+            ),
+            'ApplyConfiguration': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyConfiguration,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.ApplyConfigurationRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ApplyConfigurationResponse.SerializeToString,
+            ),
+            'ExportConfiguration': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportConfiguration,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.ExportConfigurationRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ExportConfigurationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -3776,6 +3811,60 @@ class OperatorService:
             '/fleetops.v1.OperatorService/DeleteSubscription',
             fleetops_dot_v1_dot_events__pb2.SubscriptionRequest.SerializeToString,
             fleetops_dot_v1_dot_events__pb2.DeleteSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ApplyConfiguration',
+            fleetops_dot_v1_dot_operator__pb2.ApplyConfigurationRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ApplyConfigurationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ExportConfiguration',
+            fleetops_dot_v1_dot_operator__pb2.ExportConfigurationRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ExportConfigurationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -32,6 +32,8 @@ def test_actions_are_known_and_only_identity_calls_need_none() -> None:
         "RenewOperatorCertificate",
         "CreateConsoleLink",  # a link for oneself: the browser session has the caller's rights
         "DecideAutomationApproval",  # decided by the approve step's approvers and role
+        "ApplyConfiguration",  # each object decided as its own call would be (controller/config)
+        "ExportConfiguration",  # each exported kind's read action
     }
     # every action guards something: an RPC, what happens inside an SSH session (authz.ssh), or a
     # run of a document (RunCommand with a document: document.run for it)

@@ -4,8 +4,8 @@ Events are written in the transaction of the change they describe; the dispatche
 committed event a position (the order watchers and subscriptions follow) and a delivery per
 matching subscription, retried until delivered or dead-lettered.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-06
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 from fleetops.controller.store.models import UTCDateTime
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
