@@ -8,6 +8,7 @@ no line continuations, no inline comments); every command line they hold is hand
 from __future__ import annotations
 
 import configparser
+import importlib.util
 import plistlib
 import re
 import shlex
@@ -42,7 +43,8 @@ class _MultiDict(dict):  # type: ignore[type-arg]
 Unit = dict[str, dict[str, list[str]]]
 
 
-def load_unit(name: str) -> Unit:
+def load_unit(name: str, text: str | None = None) -> Unit:
+    """The unit ``deploy/systemd/NAME`` (or ``text``, as that unit) as {section: {key: [values]}}."""
     parser = configparser.ConfigParser(
         strict=False,
         interpolation=None,
@@ -50,7 +52,7 @@ def load_unit(name: str) -> Unit:
         empty_lines_in_values=False,  # type: ignore[arg-type]
     )
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
-    text = (DEPLOY / "systemd" / name).read_text()
+    text = (DEPLOY / "systemd" / name).read_text() if text is None else text
     assert not re.search(r"\\\n", text), f"{name}: keep lines unbroken (configparser cannot follow '\\' continuations)"
     parser.read_string(text, source=name)
     return {
@@ -272,6 +274,63 @@ def test_agent_subcommand_help(capsys: pytest.CaptureFixture[str]) -> None:
         agent_cli.main(with_help(exec_argv(AGENT)[1:], "run"))
     assert exit_info.value.code == 0
     assert "usage: fleetops-agent" in capsys.readouterr().out
+
+
+AGENT_ENV = DEPLOY / "systemd" / "fleetops-agent.env"
+
+
+def test_agent_unit_reads_the_documented_environment_file() -> None:
+    assert single(AGENT, "Service", "EnvironmentFile") == "-/etc/fleetops/agent.env"  # '-': optional
+    argv = shlex.split(single(AGENT, "Service", "ExecStart"))
+    # Global options: before the subcommand (unbraced, so systemd splits the value into words).
+    assert argv.index("$FLEETOPS_AGENT_ARGS") == argv.index("run") - 1
+
+
+@pytest.mark.parametrize(
+    "extra_args",
+    [None] + env_file_variants(AGENT_ENV, "FLEETOPS_AGENT_ARGS"),
+    ids=lambda value: "no environment file" if value is None else repr(value),
+)
+def test_agent_command_line_with_its_environment_file_is_accepted(
+    fake_agent: type[FakeAgent], extra_args: str | None
+) -> None:
+    env = {} if extra_args is None else {"FLEETOPS_AGENT_ARGS": extra_args}
+    assert agent_cli.main(exec_argv(AGENT, env)[1:]) == 0
+    assert fake_agent.started == [Path("/var/lib/fleetops-agent")]
+
+
+# -- the Debian package ----------------------------------------------------------------------
+
+
+def build_agent_deb() -> Any:
+    """scripts/build_agent_deb.py as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("build_agent_deb", ROOT / "scripts" / "build_agent_deb.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_packaged_agent_unit_differs_only_in_the_virtualenv() -> None:
+    deb = build_agent_deb()
+    text = (DEPLOY / "systemd" / "fleetops-agent.service").read_text()
+    packaged = load_unit("fleetops-agent.service", deb.packaged_unit(text))
+    argv = exec_argv(packaged)
+    assert argv[0] == deb.VENV + "/bin/fleetops-agent" == "/opt/fleetops-agent/bin/fleetops-agent"
+    assert argv[1:] == exec_argv(AGENT)[1:]
+    for section, keys in AGENT.items():
+        for key, values in keys.items():
+            if key != "ExecStart":
+                assert packaged[section][key] == values, f"[{section}] {key}="
+    assert single(packaged, "Service", "EnvironmentFile") == "-" + deb.ENV_PATH
+
+
+def test_package_depends_on_the_python_the_project_requires() -> None:
+    deb = build_agent_deb()
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    control = deb.control_file("0.1.0-1", "amd64", 1, list(deb.DEFAULT_PYTHONS))
+    assert f"Depends: python3 ({requires.replace('>=', '>= ')}), python3-venv\n" in control
+    assert deb.project_version() == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
 # -- macOS and Windows -----------------------------------------------------------------------
