@@ -6,6 +6,8 @@ import asyncio
 import logging
 import shlex
 import signal
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +59,10 @@ class Agent:
         self.terminals = default_terminal_factory()
         self.sessions = SessionManager(self.state, self.terminals)
         self.link.register_handler("open_session", self.sessions.on_open)
+        # request_stop() may come from another thread (a Windows service's control handler).
+        self._stop_lock = threading.Lock()
+        self._stop_requested = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _enable_ssh(self) -> None:
         """Serve SSH sessions with the host's SSH host key (made at the first start; docs/ssh.md).
@@ -73,28 +79,76 @@ class Agent:
         terminals = self.terminals
         self.sessions.enable_ssh(lambda setup: SshServerFactory(setup, host_key, terminals))
 
-    async def run(self) -> None:
-        """Run until SIGINT/SIGTERM.
+    def request_stop(self) -> None:
+        """Stop gracefully, as SIGTERM does; safe to call from any thread, at any time.
+
+        The Windows service's control handler (``fleetops.agent.winservice``) calls this from the
+        Service Control Manager's thread; a call before ``run`` has started makes ``run`` stop as
+        soon as it is up (it still recovers the journal and closes cleanly).
+        """
+        with self._stop_lock:
+            self._stop_requested = True
+            loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self.link.stop)
+            except RuntimeError:
+                pass  # the loop already closed: run() has returned
+
+    def _install_stop_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        """SIGINT and SIGTERM call ``request_stop``.
+
+        asyncio's signal handlers exist on POSIX only; elsewhere (Windows) ``signal.signal`` still
+        delivers Ctrl-C/Ctrl-Break in the main thread, and a service stops through
+        ``request_stop`` instead.
+        """
+        for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            try:
+                loop.add_signal_handler(sig, self.link.stop)
+            except NotImplementedError:
+                if threading.current_thread() is threading.main_thread():
+                    signal.signal(sig, lambda _signum, _frame: self.request_stop())
+
+    async def run(self, on_started: Callable[[], None] | None = None) -> None:
+        """Run until SIGINT/SIGTERM or ``request_stop()``.
+
+        Args:
+            on_started: called once the identity loaded and the journal recovered, right before the
+                agent dials the controller (a service manager reports "running" there).
 
         Raises:
             HostRevoked: the controller explicitly revoked this host (or its certificate expired);
                 the caller exits 78 without a restart loop. Every other failure is retried.
+            NotFound: this host is not registered.
         """
         self.state.load()  # fail fast with a clear message when not registered
         self._enable_ssh()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.link.stop)
-        # Invocations that were running when the agent last stopped end failed (never re-run);
-        # results not yet acknowledged go out on the first connect.
-        await self.commands.recover()
-        pruner = asyncio.create_task(self._prune_journal())
+        self._install_stop_signals(loop)
+        with self._stop_lock:
+            self._loop = loop
+            stop_early = self._stop_requested
+        if stop_early:
+            self.link.stop()
         try:
-            await self.link.run()
+            # Invocations that were running when the agent last stopped end failed (never re-run);
+            # results not yet acknowledged go out on the first connect.
+            await self.commands.recover()
+            if on_started is not None:
+                on_started()
+            pruner = asyncio.create_task(self._prune_journal())
+            try:
+                await self.link.run()
+            finally:
+                pruner.cancel()
+                await self.sessions.close()  # hangs up running sessions; their exit frames go out if they can
+                await self.commands.close()
         finally:
-            pruner.cancel()
-            await self.sessions.close()  # hangs up running sessions; their exit frames go out if they can
-            await self.commands.close()
+            with self._stop_lock:
+                self._loop = None
         log.info("agent stopped")
 
     async def _prune_journal(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,31 @@ def _tag(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"bad tag {text!r}: use KEY=VALUE")
     return key.strip(), value.strip()
+
+
+def _serve_as_windows_service(state: AgentState, log_format: str, log_level: str) -> int:
+    """Run the agent as the service the Windows Service Control Manager started (fleetops.agent.winservice).
+
+    Raises:
+        InvalidInput: not on Windows, or this process was not started by the SCM.
+    """
+    if os.name != "nt":
+        raise InvalidInput(
+            "`fleetops-agent service` runs the agent as a Windows service",
+            "on Linux and macOS, systemd or launchd start `fleetops-agent run` (docs/install.md)",
+        )
+    from fleetops.agent.winservice import pywin32
+
+    # A service has no console: its log is a file beside the state it describes.
+    state.directory.mkdir(parents=True, exist_ok=True)
+    configure_logging(log_format, log_level, path=state.directory / "agent.log")
+    try:
+        pywin32.dispatch(lambda: Agent(AgentSettings(state.directory)))
+    except RuntimeError as exc:
+        raise InvalidInput(
+            f"{exc}", "start the service with Start-Service fleetops-agent; in a console use fleetops-agent run"
+        ) from exc
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         metavar="CMD",
         help="run CMD instead of rebooting when a command exits 194 (POSIX) / 3010 (Windows)",
+    )
+    sub.add_parser(
+        "service",
+        help="run as the Windows service fleetops-agent (the Service Control Manager starts this; "
+        "logs go to agent.log in the state directory; docs/install.md)",
     )
     sub.add_parser("renew", help="renew this host's certificate now (the agent does it by itself)")
     sub.add_parser("status", help="show this host's registration")
@@ -97,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             asyncio.run(Agent(AgentSettings(state.directory, reboot_command=args.reboot_command)).run())
             return 0
+        if args.command == "service":
+            return _serve_as_windows_service(state, args.log_format, args.log_level)
         if args.command == "patch":
             from fleetops.agent.patching.task import main as patch_main
 

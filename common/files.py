@@ -36,7 +36,10 @@ def _write_atomic(path: Path, data: bytes, mode: int) -> None:
     fd = os.open(tmp, flags, mode)
     try:
         try:
-            if mode != 0o600:  # the umask may have narrowed a public file; secrets stay as created
+            # The umask may have narrowed a public file; secrets stay as created. Windows (before
+            # Python 3.13) has no fchmod, and its mode bits mean nothing there: access is the
+            # state directory's ACL (deploy/windows/install.ps1).
+            if mode != 0o600 and hasattr(os, "fchmod"):
                 os.fchmod(fd, mode)
             view = memoryview(data)
             while view:

@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import Any
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -27,13 +29,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
-def configure_logging(fmt: str = "text", level: str = "info") -> None:
-    """Log to stderr as ``text`` or ``json`` at ``level``.
+#: A log file (``configure_logging(path=...)``) rotates at this size, keeping this many old files.
+LOG_FILE_MAX_BYTES = 10 * 1024 * 1024
+LOG_FILE_BACKUPS = 3
+
+
+def configure_logging(fmt: str = "text", level: str = "info", path: Path | None = None) -> None:
+    """Log to stderr (or to ``path``, rotated) as ``text`` or ``json`` at ``level``.
+
+    A file is for processes that have no stderr anyone reads: the agent as a Windows service.
 
     Raises:
         ValueError: unknown format or level (the CLIs restrict choices, so this is a bug).
+        OSError: ``path`` cannot be opened for appending.
     """
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler
+    if path is None:
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        handler = RotatingFileHandler(path, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8")
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     elif fmt == "text":

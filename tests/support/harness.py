@@ -53,7 +53,16 @@ def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: 
 class Process:
     """A child process whose output lines are collected by a thread and can be awaited."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        *,
+        inherit_env: bool = True,
+    ) -> None:
+        """Start ``args``; ``env`` adds to the test's environment, or is all of it without ``inherit_env``."""
         self.name = name
         self.args = args
         self.lines: list[str] = []
@@ -64,7 +73,7 @@ class Process:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**BASE_ENV, **(env or {})},
+            env={**BASE_ENV, **(env or {})} if inherit_env else dict(env or {}),
             cwd=cwd,
             text=True,
             start_new_session=True,

@@ -8,6 +8,7 @@ no line continuations, no inline comments); every command line they hold is hand
 from __future__ import annotations
 
 import configparser
+import importlib.util
 import plistlib
 import re
 import shlex
@@ -42,7 +43,8 @@ class _MultiDict(dict):  # type: ignore[type-arg]
 Unit = dict[str, dict[str, list[str]]]
 
 
-def load_unit(name: str) -> Unit:
+def load_unit(name: str, text: str | None = None) -> Unit:
+    """The unit ``deploy/systemd/NAME`` (or ``text``, as that unit) as {section: {key: [values]}}."""
     parser = configparser.ConfigParser(
         strict=False,
         interpolation=None,
@@ -50,7 +52,7 @@ def load_unit(name: str) -> Unit:
         empty_lines_in_values=False,  # type: ignore[arg-type]
     )
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
-    text = (DEPLOY / "systemd" / name).read_text()
+    text = (DEPLOY / "systemd" / name).read_text() if text is None else text
     assert not re.search(r"\\\n", text), f"{name}: keep lines unbroken (configparser cannot follow '\\' continuations)"
     parser.read_string(text, source=name)
     return {
@@ -274,26 +276,143 @@ def test_agent_subcommand_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "usage: fleetops-agent" in capsys.readouterr().out
 
 
+AGENT_ENV = DEPLOY / "systemd" / "fleetops-agent.env"
+
+
+def test_agent_unit_reads_the_documented_environment_file() -> None:
+    assert single(AGENT, "Service", "EnvironmentFile") == "-/etc/fleetops/agent.env"  # '-': optional
+    argv = shlex.split(single(AGENT, "Service", "ExecStart"))
+    # Global options: before the subcommand (unbraced, so systemd splits the value into words).
+    assert argv.index("$FLEETOPS_AGENT_ARGS") == argv.index("run") - 1
+
+
+@pytest.mark.parametrize(
+    "extra_args",
+    [None] + env_file_variants(AGENT_ENV, "FLEETOPS_AGENT_ARGS"),
+    ids=lambda value: "no environment file" if value is None else repr(value),
+)
+def test_agent_command_line_with_its_environment_file_is_accepted(
+    fake_agent: type[FakeAgent], extra_args: str | None
+) -> None:
+    env = {} if extra_args is None else {"FLEETOPS_AGENT_ARGS": extra_args}
+    assert agent_cli.main(exec_argv(AGENT, env)[1:]) == 0
+    assert fake_agent.started == [Path("/var/lib/fleetops-agent")]
+
+
+# -- the Debian package ----------------------------------------------------------------------
+
+
+def build_agent_deb() -> Any:
+    """scripts/build_agent_deb.py as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("build_agent_deb", ROOT / "scripts" / "build_agent_deb.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_packaged_agent_unit_differs_only_in_the_virtualenv() -> None:
+    deb = build_agent_deb()
+    text = (DEPLOY / "systemd" / "fleetops-agent.service").read_text()
+    packaged = load_unit("fleetops-agent.service", deb.packaged_unit(text))
+    argv = exec_argv(packaged)
+    assert argv[0] == deb.VENV + "/bin/fleetops-agent" == "/opt/fleetops-agent/bin/fleetops-agent"
+    assert argv[1:] == exec_argv(AGENT)[1:]
+    for section, keys in AGENT.items():
+        for key, values in keys.items():
+            if key != "ExecStart":
+                assert packaged[section][key] == values, f"[{section}] {key}="
+    assert single(packaged, "Service", "EnvironmentFile") == "-" + deb.ENV_PATH
+
+
+def test_package_depends_on_the_python_the_project_requires() -> None:
+    deb = build_agent_deb()
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    control = deb.control_file("0.1.0-1", "amd64", 1, list(deb.DEFAULT_PYTHONS))
+    assert f"Depends: python3 ({requires.replace('>=', '>= ')}), python3-venv\n" in control
+    assert deb.project_version() == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
 # -- macOS and Windows -----------------------------------------------------------------------
 
 
-def test_launchd_plist_is_valid_and_runs_the_agent(fake_agent: type[FakeAgent]) -> None:
-    with (DEPLOY / "launchd" / "com.fleetops.agent.plist").open("rb") as f:
-        plist = plistlib.load(f)
-    assert plist["Label"] == "com.fleetops.agent"
+MACOS = DEPLOY / "macos"
+AGENT_VENV_BIN = "/opt/fleetops-agent/bin/"  # the agent-only virtualenv the installers make
+
+
+def load_plist() -> dict[str, Any]:
+    with (MACOS / "com.fleetops.agent.plist").open("rb") as f:
+        plist: dict[str, Any] = plistlib.load(f)
+    return plist
+
+
+def shell_assignment(script: str, name: str) -> str:
+    match = re.search(rf"^{name}=(.*)$", script, re.MULTILINE)
+    assert match, f"{name}= not found"
+    return shlex.split(match.group(1))[0]
+
+
+def test_launchd_plist_meets_launchds_contract() -> None:
+    plist = load_plist()
+    # launchd.plist(5): Label unique and the file named after it; ProgramArguments without Program:
+    # argv[0] is the program and must be absolute (launchd does no PATH lookup for daemons).
+    assert plist["Label"] == "com.fleetops.agent" == (MACOS / "com.fleetops.agent.plist").stem
+    assert "Program" not in plist
     argv = plist["ProgramArguments"]
-    console_script(argv[0], "fleetops-agent", agent_cli)
+    assert all(isinstance(word, str) for word in argv) and argv[0].startswith("/")
+    assert plist["RunAtLoad"] is True
+    # Restarted when it exits non-zero (a crash), not after a clean exit; at most every 30 s.
+    assert plist["KeepAlive"] == {"SuccessfulExit": False}
+    assert plist["ThrottleInterval"] == 30
+    # The agent stops cleanly on SIGTERM within the systemd unit's TimeoutStopSec.
+    assert plist["ExitTimeOut"] == int(single(AGENT, "Service", "TimeoutStopSec"))
+    assert plist["StandardOutPath"] == plist["StandardErrorPath"] == "/Library/Logs/fleetops-agent.log"
+    assert plist["Umask"] == 0o077
+    assert "UserName" not in plist  # root, like the systemd unit
+    assert set(plist) <= {
+        "Label", "ProgramArguments", "RunAtLoad", "KeepAlive", "ThrottleInterval", "ExitTimeOut", "Umask",
+        "StandardOutPath", "StandardErrorPath",
+    }  # fmt: skip
+
+
+def test_launchd_plist_runs_the_agent(fake_agent: type[FakeAgent]) -> None:
+    argv = load_plist()["ProgramArguments"]
+    assert argv[0] == AGENT_VENV_BIN + "fleetops-agent"
+    assert SCRIPTS["fleetops-agent"] == f"{agent_cli.__name__}:main"
     assert argv[-1] == "run"
     assert flag(argv, "--state-dir") == "/Library/Application Support/fleetops-agent"
-    assert plist["RunAtLoad"] is True
-    assert plist["KeepAlive"] == {"SuccessfulExit": False}
     assert agent_cli.main(argv[1:]) == 0
     assert fake_agent.started == [Path("/Library/Application Support/fleetops-agent")]
 
 
-def test_windows_installer_runs_the_agent_from_its_state_directory() -> None:
-    script = (DEPLOY / "windows" / "install-agent.ps1").read_text()
-    assert '$StateDir = "C:\\ProgramData\\fleetops-agent"' in script
-    assert "Scripts\\fleetops-agent.exe" in script
-    assert '--state-dir `"$StateDir`" run"' in script
-    assert "sc.exe failure" in script
+def test_macos_installer_agrees_with_the_plist() -> None:
+    script = (MACOS / "install-agent.sh").read_text()
+    plist = load_plist()
+    assert shell_assignment(script, "LABEL") == plist["Label"]
+    assert shell_assignment(script, "VENV") + "/bin/fleetops-agent" == plist["ProgramArguments"][0]
+    assert shell_assignment(script, "STATE") == flag(plist["ProgramArguments"], "--state-dir")
+    assert shell_assignment(script, "PLIST") == "/Library/LaunchDaemons/$LABEL.plist"
+    assert 'launchctl bootstrap system "$PLIST"' in script
+    assert 'launchctl bootout "system/$LABEL"' in script
+    assert "--no-deps" in script and "../agent-requirements.txt" in script
+    assert 'install -d -o root -g wheel -m 0700 "$STATE"' in script
+
+
+def test_windows_installer_registers_the_service_command(capsys: pytest.CaptureFixture[str]) -> None:
+    script = (DEPLOY / "windows" / "install.ps1").read_text()
+    assert '[string]$StateDir = "C:\\ProgramData\\fleetops-agent"' in script
+    assert '[string]$ServiceName = "fleetops-agent"' in script
+    from fleetops.agent.winservice import SERVICE_NAME
+
+    assert SERVICE_NAME == "fleetops-agent"
+    # The service's command line: the launcher hands everything after it to fleetops-agent's main().
+    assert '--state-dir `"$StateDir`" service"' in script
+    assert "from fleetops.agent.cli import main" in script and "sys.exit(main(sys.argv[1:]))" in script
+    assert agent_cli.main.__module__ == "fleetops.agent.cli"  # what the launcher imports
+    with pytest.raises(SystemExit) as exit_info:  # and its arguments parse
+        agent_cli.main(["--state-dir", "C:\\ProgramData\\fleetops-agent", "service", "--help"])
+    assert exit_info.value.code == 0
+    assert "sc.exe failure $ServiceName reset= 86400 actions= restart/" in script
+    assert "sc.exe failureflag $ServiceName 1" in script
+    assert "--no-deps $Wheel" in script and '"..\\agent-requirements.txt"' in script
+    assert "sc.exe delete $ServiceName" in script and "$Purge" in script
