@@ -97,9 +97,9 @@ def watch_events(client: OperatorClient, args: argparse.Namespace) -> int:
     seen = 0
     try:
         for message in client.watch_events(args.type, args.target, args.after):
-            if message.ready:
-                if args.output == "text":
-                    print(f"watching events after position {message.position} (Ctrl-C to stop)", file=sys.stderr)
+            if message.ready:  # on stderr in every form: -o json's stdout stays one event per line
+                live = f"watching events after position {message.position} (Ctrl-C to stop)"
+                print(live, file=sys.stderr, flush=True)
                 continue
             if args.output == "json":
                 print(json.dumps(event_json(message.event), sort_keys=True), flush=True)

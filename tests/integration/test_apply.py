@@ -36,10 +36,10 @@ def test_the_docs_example_applies_once_then_changes_nothing(controller: Controll
     fleet.write_text(example_set())
     diff = controller.opsctl("diff", "-f", str(fleet), check=False)
     assert diff.returncode == CHANGES_PENDING, diff.stderr
-    assert "+ Role web-ops: create" in diff.stdout and "6 to create" in diff.stdout
+    assert "+ Role web-ops: create" in diff.stdout and "7 to create" in diff.stdout
 
     applied = controller.opsctl("apply", "-f", str(fleet)).stdout
-    assert "+ MaintenanceWindow sunday-patch: created" in applied and "6 created" in applied
+    assert "+ MaintenanceWindow sunday-patch: created" in applied and "7 created" in applied
     again = controller.opsctl("apply", "-f", str(fleet)).stdout
     assert again.startswith("no changes"), again
     assert controller.opsctl("diff", "-f", str(fleet), check=False).returncode == 0
@@ -91,7 +91,7 @@ def test_one_bad_object_refuses_the_whole_set(controller: Controller, tmp_path: 
 
     fleet.write_text(example_set() + "---\nkind: PatchGroup\nname: extra\nspec: {baseline: prod-linux, tagret: x=y}\n")
     result = controller.opsctl("apply", "-f", str(fleet), check=False)
-    assert result.returncode == 2 and "document 7: PatchGroup extra" in result.stderr and "tagret" in result.stderr
+    assert result.returncode == 2 and "document 8: PatchGroup extra" in result.stderr and "tagret" in result.stderr
     assert controller.opsctl("export").stdout == before
 
 

@@ -13,7 +13,6 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from webhooks import WebhookReceiver
 
 from fleetops.common import webhooks
 from fleetops.common.errors import InvalidInput, PermissionDenied
@@ -25,6 +24,8 @@ from fleetops.controller.events.service import DeliverySettings, EventService, b
 from fleetops.controller.events.store import EventStore
 from fleetops.controller.fleet.models import Target
 from fleetops.controller.store import database
+
+from webhooks import WebhookReceiver
 
 FAST = DeliverySettings(retry_base=0.05, max_backoff=0.2, retry_for=30.0, timeout=2.0, poll_interval=0.02)
 
