@@ -1,10 +1,10 @@
-"""The events outbox and deliveries on a real (SQLite) database: placing, claiming, retrying, pruning."""
+"""The events outbox and deliveries on real databases (SQLite and PostgreSQL): placing, claiming, retrying, pruning."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,12 +17,15 @@ from fleetops.controller.events.store import EventStore
 from fleetops.controller.store import database
 from fleetops.controller.store.models import DeliveryRow, EventRow
 
+from databases import new_postgres_database
+
 Sessions = async_sessionmaker[AsyncSession]
 
 
 @pytest.fixture
-async def sessions(tmp_path: Path) -> AsyncIterator[Sessions]:
-    engine = database.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'e.db'}")
+async def sessions(database_url: str) -> AsyncIterator[Sessions]:
+    """On SQLite and on PostgreSQL (the ``database_url`` fixture)."""
+    engine = database.create_engine(database_url)
     await database.ensure_schema(engine, migrate=True)
     yield database.session_factory(engine)
     await engine.dispose()
@@ -166,3 +169,32 @@ async def test_pruning_keeps_what_a_delivery_still_waits_for(sessions: Sessions,
     async with sessions() as session:
         left = sorted((await session.execute(select(EventRow.subject))).scalars())
     assert left == ["command/c", "host/later"]
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    return new_postgres_database(postgres_server)
+
+
+async def test_replicas_placing_and_claiming_at_once_share_the_work(postgres_url: str) -> None:
+    """PostgreSQL only: replicas share it (SQLite serves one controller, with one dispatcher)."""
+    engine = database.create_engine(postgres_url)
+    await database.ensure_schema(engine, migrate=True)
+    try:
+        await _share_the_work([EventStore(database.session_factory(engine)) for _ in range(4)])
+    finally:
+        await engine.dispose()
+
+
+async def _share_the_work(stores: list[EventStore]) -> None:
+    await stores[0].create_subscription(
+        name="x", kind=Kind.WEBHOOK, endpoint="http://x/", types=[], target="", author="o"
+    )
+    for n in range(40):
+        await stores[0].record("fleetops.host.online", subject=f"host/h{n}", data={})
+    placed = await asyncio.gather(*(s.place(nobody) for s in stores))
+    positions = sorted(e.position for batch in placed for e in batch if e.position is not None)
+    assert positions == list(range(1, 41))  # each placed once, one order without gaps
+    claimed = await asyncio.gather(*(s.claim_due(15, timedelta(minutes=1)) for s in stores))
+    ids = [d.id for batch in claimed for d in batch]
+    assert len(ids) == len(set(ids)) == 40  # no delivery claimed twice
