@@ -80,6 +80,8 @@ class Delivery:
     finished_at: datetime | None
     last_error: str
     attempt_log: tuple[Attempt, ...] = ()
+    #: The subscription it goes to, when read with it (:meth:`EventStore.claim_due`).
+    subscription: Subscription | None = None
 
 
 @dataclass(frozen=True)

@@ -299,8 +299,11 @@ class EventService:
             try:
                 free = limit - len(self._sending)
                 due = await self._store.claim_due(free, lease) if free > 0 else []
+                # Each author decided once per claim, moments before the sends (as they are now).
+                refusals = {s.author: await self._refusal(s) for d in due if (s := d.subscription) is not None}
                 for delivery in due:
-                    task = asyncio.create_task(self._deliver(delivery), name=f"deliver-{delivery.id}")
+                    refusal = refusals.get(delivery.subscription.author, "") if delivery.subscription else ""
+                    task = asyncio.create_task(self._deliver(delivery, refusal), name=f"deliver-{delivery.id}")
                     self._sending.add(task)
                     task.add_done_callback(self._sent)
             except Exception:
@@ -315,13 +318,12 @@ class EventService:
         self._sending.discard(task)
         self._wake_delivery.set()
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Delivery, refusal: str) -> None:
         try:
-            sub = await self._store.subscription_by_id(delivery.subscription_id)
+            sub = delivery.subscription
             if sub is None:
                 return
             started, at = time.monotonic(), datetime.now(UTC)
-            refusal = await self._refusal(sub)
             if refusal:
                 result = SendResult(False, refusal, final=True)
             else:

@@ -255,11 +255,6 @@ class EventStore:
             row = await self._row(session, name)
             return subscription_from_row(row, (await self._counts(session, [row.id]))[row.id])
 
-    async def subscription_by_id(self, sub_id: str) -> Subscription | None:
-        async with self._db() as session:
-            row = await session.get(SubscriptionRow, sub_id)
-            return None if row is None else subscription_from_row(row)
-
     async def list_subscriptions(self) -> list[Subscription]:
         async with self._db() as session:
             rows = (await session.execute(select(SubscriptionRow).order_by(SubscriptionRow.name))).scalars().all()
@@ -313,18 +308,19 @@ class EventStore:
         now = _now()
         async with self._db() as session, session.begin():
             query = (
-                select(DeliveryRow, EventRow)
+                select(DeliveryRow, EventRow, SubscriptionRow)
                 .join(EventRow, EventRow.id == DeliveryRow.event_id)
+                .join(SubscriptionRow, SubscriptionRow.id == DeliveryRow.subscription_id)
                 .where(DeliveryRow.status == DeliveryStatus.PENDING.value, DeliveryRow.next_attempt_at <= now)
                 .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
                 .limit(limit)
             )
             if is_postgresql(session):
                 query = query.with_for_update(of=DeliveryRow, skip_locked=True)
-            pairs = (await session.execute(query)).all()
-            for delivery, _ in pairs:
+            rows = (await session.execute(query)).all()
+            for delivery, _, _ in rows:
                 delivery.next_attempt_at = now + lease
-            return [_delivery(d, e, []) for d, e in pairs]
+            return [_delivery(d, e, [], subscription_from_row(s)) for d, e, s in rows]
 
     async def record_attempt(
         self,
@@ -386,7 +382,9 @@ def _wants(sub: SubscriptionRow, event: EventRow, matching: dict[str, set[str]])
     return True
 
 
-def _delivery(d: DeliveryRow, e: EventRow, attempts: list[Attempt]) -> Delivery:
+def _delivery(
+    d: DeliveryRow, e: EventRow, attempts: list[Attempt], subscription: Subscription | None = None
+) -> Delivery:
     return Delivery(
         id=d.id,
         subscription_id=d.subscription_id,
@@ -398,4 +396,5 @@ def _delivery(d: DeliveryRow, e: EventRow, attempts: list[Attempt]) -> Delivery:
         finished_at=d.finished_at,
         last_error=d.last_error,
         attempt_log=tuple(attempts),
+        subscription=subscription,
     )
