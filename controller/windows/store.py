@@ -455,9 +455,10 @@ class WindowStore:
             row = await db.get(WindowExecutionRow, execution_id, with_for_update=True)
             if row is None:
                 return False
-            values = {
+            joined = "; ".join(x for x in (row.reason, reason) if x)
+            values: dict[str, Any] = {
                 "status": status.value,
-                "reason": "; ".join(x for x in (row.reason, reason) if x),
+                "reason": joined,
                 "finished_at": now,
                 "lease_until": None,
             }
@@ -476,7 +477,7 @@ class WindowStore:
                     .where(WindowTaskExecutionRow.execution_id == execution_id)
                     .group_by(WindowTaskExecutionRow.status)
                 )
-                data = _event_data(row.window, row.id, status.value, values["reason"])
+                data = _event_data(row.window, row.id, status.value, joined)
                 data.update(
                     scheduled_at=row.scheduled_at.isoformat(),
                     task_counts={s: int(n) for s, n in sorted(counts.all())},
