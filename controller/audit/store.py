@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fleetops.controller.audit.actions import ALWAYS_SHOWN_OUTCOMES, READ_ACTIONS
 from fleetops.controller.audit.hosts import hosts_concerned
 from fleetops.controller.audit.models import GENESIS_HASH, AuditEvent, AuditQuery, event_hash
+from fleetops.controller.events.outbox import record_event
 from fleetops.controller.store.models import AuditEventHostRow, AuditEventRow, InvocationRow, SessionRow
 
 # The advisory lock that serialises appends across controller replicas sharing PostgreSQL.
@@ -50,6 +51,14 @@ class AuditStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self._lock = asyncio.Lock()
+
+    async def record_verification_failed(self, data: dict[str, Any]) -> None:
+        """Write ``fleetops.audit.verification_failed`` in a transaction of its own (a verification
+        writes nothing else)."""
+        async with self._sessions() as session, session.begin():
+            record_event(
+                session, "fleetops.audit.verification_failed", subject=f"audit/{data['first_bad_event_id']}", data=data
+            )
 
     async def append(
         self, *, time: datetime, actor: str, action: str, target: str, outcome: str, details: dict[str, Any]
