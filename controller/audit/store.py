@@ -8,7 +8,7 @@ hosts its details name (``audit_event_hosts``) in the same transaction.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -181,7 +181,7 @@ class AuditStore:
                 await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
                 yield
 
-    async def from_id(self, first_id: int, batch: int) -> AsyncIterator[list[AuditEvent]]:
+    async def from_id(self, first_id: int, batch: int) -> AsyncGenerator[list[AuditEvent]]:
         """Batches of events from ``first_id`` on, in id order, read in one session.
 
         The caller tells where to go on by the ids it saw: each batch starts after the last one.
