@@ -290,6 +290,7 @@ class AuditExporter(PeriodicPass):
         if chunk_events < 1:
             raise InvalidInput(f"chunk_events must be at least 1, not {chunk_events}", "the default is 1000")
         self._log = log
+        self._reported: tuple[int, str] | None = None  # the problem whose event was written
         self._objects = objects
         self._prefix = prefix
         self._base = _key_prefix(prefix)
@@ -400,6 +401,15 @@ class AuditExporter(PeriodicPass):
             log.warning(
                 "audit export stopped at event %d: %s; run opsctl audit verify", result.bad_event_id, result.problem
             )
+            # Once per problem while this process runs, not every pass (a restart reports it again).
+            if (result.bad_event_id, result.problem) != self._reported:
+                try:
+                    await self._log.verification_failed(
+                        AuditVerification(False, result.last_event_id, result.bad_event_id, result.problem), "export"
+                    )
+                    self._reported = (result.bad_event_id, result.problem)
+                except Exception:  # the database is away: the next pass tries again
+                    log.exception("recording the audit export's verification failure failed")
         elif result.events:
             log.info(
                 "audit export: %d event(s) in %d chunk(s), now up to event %d",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import builtins
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,11 +113,35 @@ class AuditLog:
             yield
 
     async def verify(self, batch: int = 5000) -> AuditVerification:
-        """Recompute the chain from the first event; report the first event that does not match."""
+        """Recompute the chain from the first event; report the first event that does not match.
+
+        A chain that does not verify also gets a ``fleetops.audit.verification_failed`` event.
+        """
         cursor = ChainCursor()
-        async for events in self._store.from_id(cursor.next_id, batch):
-            for event in events:
-                bad = cursor.step(event)
-                if bad is not None:
-                    return AuditVerification(False, cursor.checked, bad[0], bad[1])
+        result: AuditVerification | None = None
+        # Closed before the event is written: its reading session must not outlive the walk.
+        async with aclosing(self._store.from_id(cursor.next_id, batch)) as batches:
+            async for events in batches:
+                for event in events:
+                    bad = cursor.step(event)
+                    if bad is not None:
+                        result = AuditVerification(False, cursor.checked, bad[0], bad[1])
+                        break
+                if result is not None:
+                    break
+        if result is not None:
+            await self.verification_failed(result, "verify")
+            return result
         return AuditVerification(ok=True, events_checked=cursor.checked, last_hash=cursor.previous_hash)
+
+    async def verification_failed(self, result: AuditVerification, by: str) -> None:
+        """Write the ``fleetops.audit.verification_failed`` event of *result* (found by *by*:
+        ``verify`` for the chain in the database, ``export`` for the periodic export)."""
+        await self._store.record_verification_failed(
+            {
+                "first_bad_event_id": result.first_bad_event_id,
+                "reason": result.problem[:500],
+                "events_checked": result.events_checked,
+                "by": by,
+            }
+        )

@@ -8,7 +8,7 @@ hosts its details name (``audit_event_hosts``) in the same transaction.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fleetops.controller.audit.actions import ALWAYS_SHOWN_OUTCOMES, READ_ACTIONS
 from fleetops.controller.audit.hosts import hosts_concerned
 from fleetops.controller.audit.models import GENESIS_HASH, AuditEvent, AuditQuery, event_hash
+from fleetops.controller.events.outbox import record_event
 from fleetops.controller.store.models import AuditEventHostRow, AuditEventRow, InvocationRow, SessionRow
 
 # The advisory lock that serialises appends across controller replicas sharing PostgreSQL.
@@ -50,6 +51,14 @@ class AuditStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self._lock = asyncio.Lock()
+
+    async def record_verification_failed(self, data: dict[str, Any]) -> None:
+        """Write ``fleetops.audit.verification_failed`` in a transaction of its own (a verification
+        writes nothing else)."""
+        async with self._sessions() as session, session.begin():
+            record_event(
+                session, "fleetops.audit.verification_failed", subject=f"audit/{data['first_bad_event_id']}", data=data
+            )
 
     async def append(
         self, *, time: datetime, actor: str, action: str, target: str, outcome: str, details: dict[str, Any]
@@ -172,7 +181,7 @@ class AuditStore:
                 await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
                 yield
 
-    async def from_id(self, first_id: int, batch: int) -> AsyncIterator[list[AuditEvent]]:
+    async def from_id(self, first_id: int, batch: int) -> AsyncGenerator[list[AuditEvent]]:
         """Batches of events from ``first_id`` on, in id order, read in one session.
 
         The caller tells where to go on by the ids it saw: each batch starts after the last one.

@@ -88,8 +88,10 @@ class StepContext:
         status: StepStatus | None = None,
         deadline: datetime | None = None,
         execution_status: ExecutionStatus | None = None,
+        approval: Mapping[str, Any] | None = None,
     ) -> None:
-        """Keep ``self.state`` (and the rest given) in the step's row."""
+        """Keep ``self.state`` (and the rest given) in the step's row (``approval``: see
+        :meth:`AutomationStore.save_step`)."""
         await self.services.store.save_step(
             self.execution.id,
             self.record.seq,
@@ -98,6 +100,7 @@ class StepContext:
             status=status,
             deadline=deadline,
             execution_status=execution_status,
+            approval=approval,
         )
 
     async def pause(self, seconds: float) -> None:

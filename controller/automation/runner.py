@@ -186,6 +186,12 @@ async def _approve(ctx: StepContext, step: ApproveStep) -> StepResult:
         status=StepStatus.WAITING,
         deadline=deadline,
         execution_status=ExecutionStatus.WAITING_APPROVAL,
+        approval={
+            "approvers": list(step.approvers),
+            "role": step.role,
+            "min_approvals": needed,
+            "deadline": deadline.isoformat(),
+        },
     )
     await ctx.audit("automation.approval.wait", "ok", {"approvers": list(step.approvers), "role": step.role})
     while True:

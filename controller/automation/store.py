@@ -10,6 +10,7 @@ restarted at any point reads where each execution is from these rows alone.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from fleetops.controller.automation.models import (
     StepRecord,
     StepStatus,
 )
+from fleetops.controller.events.outbox import record_event
 from fleetops.controller.store.models import AutomationApprovalRow, AutomationExecutionRow, AutomationStepRow
 
 ACTIVE = (ExecutionStatus.IN_PROGRESS.value, ExecutionStatus.WAITING_APPROVAL.value)
@@ -213,9 +215,41 @@ class AutomationStore:
         status: StepStatus | None = None,
         deadline: datetime | None = None,
         execution_status: ExecutionStatus | None = None,
+        approval: Mapping[str, Any] | None = None,
     ) -> None:
+        """Keep a step's progress; with ``execution_status`` the execution's status too.
+
+        The execution that starts waiting for an approval here gets its
+        ``automation.approval_waiting`` event (``approval``: who may approve, how many) in this
+        transaction; one already waiting (a step resumed on another replica) gets none.
+        """
         now = datetime.now(UTC)
         async with self._db.begin() as db:
+            if execution_status is ExecutionStatus.WAITING_APPROVAL:
+                moved = await db.execute(
+                    update(AutomationExecutionRow)
+                    .where(
+                        AutomationExecutionRow.id == execution_id,
+                        AutomationExecutionRow.status != ExecutionStatus.WAITING_APPROVAL.value,
+                    )
+                    .values(status=execution_status.value)
+                    .returning(AutomationExecutionRow.runbook)
+                )
+                runbook = moved.scalar()
+                if runbook is not None:
+                    step = await db.get(AutomationStepRow, (execution_id, seq))
+                    record_event(
+                        db,
+                        "fleetops.automation.approval_waiting",
+                        subject=f"automation/{execution_id}",
+                        data={
+                            "execution_id": execution_id,
+                            "runbook": runbook,
+                            "step": step.name if step is not None else "",
+                            "seq": seq,
+                            **dict(approval or {}),
+                        },
+                    )
             row = await db.get(AutomationStepRow, (execution_id, seq))
             assert row is not None
             if state is not None:

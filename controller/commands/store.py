@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common.states import FINAL_STATE_NAMES, CommandStatus, InvocationState
 from fleetops.controller.commands.models import Command, CommandSpec, Invocation
+from fleetops.controller.events.outbox import record_event
 from fleetops.controller.store import notify
 from fleetops.controller.store.models import CommandRow, InvocationRow, ReplicaRow
 
@@ -266,14 +268,33 @@ class InvocationStore:
             for start in range(0, len(ids), 200):
                 await notify.notify(session, notify.COMMANDS, " ".join([CHANGED, *ids[start : start + 200]]))
 
-    async def finish_command(self, command_id: str, status: CommandStatus) -> None:
+    async def finish_command(self, command_id: str, status: CommandStatus) -> bool:
+        """Mark the command ended (after its pending results are written); False when it had ended already.
+
+        Its event (``fleetops.command.succeeded`` or ``.failed``) is written in the same
+        transaction, only by the update that moves it out of in-progress: a command finished twice
+        (a race, a replica that adopted it) has one event.
+        """
         await self.flush()
         async with self._sessions() as session, session.begin():
-            await session.execute(
+            result = await session.execute(
                 update(CommandRow)
-                .where(CommandRow.id == command_id)
+                .where(CommandRow.id == command_id, CommandRow.status == CommandStatus.IN_PROGRESS.value)
                 .values(status=status.value, finished_at=datetime.now(UTC))
             )
+            if result.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult has rowcount
+                return False
+            row = await session.get(CommandRow, command_id)
+            assert row is not None
+            counts = (await self._counts(session, [command_id])).get(command_id, {})
+            succeeded = status is CommandStatus.SUCCESS
+            record_event(
+                session,
+                "fleetops.command.succeeded" if succeeded else "fleetops.command.failed",
+                subject=f"command/{command_id}",
+                data=command_event_data(row, status, counts),
+            )
+        return True
 
     # -- invocations ------------------------------------------------------------------------
     async def invocations(self, command_id: str, *, tails: bool = True) -> list[Invocation]:
@@ -311,17 +332,26 @@ class InvocationStore:
             )
 
     async def finish_now(self, invocation_ids: list[str], state: InvocationState, reason: str) -> None:
-        """Final states decided by the controller (not started, undeliverable, cancelled before sending)."""
+        """Final states decided by the controller (not started, undeliverable, cancelled before sending).
+
+        A failed or timed-out invocation gets its event in the same transaction, for the rows this
+        update moved out of a non-final state (``RETURNING``: one already final is left alone).
+        """
         if not invocation_ids:
             return
         now = datetime.now(UTC)
         async with self._sessions() as session, session.begin():
-            await session.execute(
+            stmt = (
                 update(InvocationRow)
                 .where(InvocationRow.id.in_(invocation_ids))
                 .where(InvocationRow.state.not_in(FINAL_STATE_NAMES))
                 .values(state=state.value, reason=reason, finished_at=now, updated_at=now)
             )
+            if state.value not in _EVENT_OF_STATE:
+                await session.execute(stmt)
+                return
+            ended = (await session.execute(stmt.returning(*_EVENT_COLUMNS))).all()
+            _record_invocation_events(session, ended)
 
     def progress(self, invocation_id: str, state: InvocationState, at: datetime) -> None:
         """Write-behind: delivered/running; a later state for the same invocation replaces it."""
@@ -397,6 +427,81 @@ class InvocationStore:
             .values({**{k: bindparam(f"b_{k}") for k in columns}, "updated_at": bindparam("b_now")})
         )
         await session.execute(stmt, rows)
+        # The events of the failures this statement wrote. An executemany tells no row apart, but
+        # the rows it changed carry this batch's ``updated_at`` and, this transaction holding their
+        # write locks until it commits, nobody else can have written them since; a result that
+        # found its invocation already final (a re-sent result, a timeout first) matched no row.
+        failed = [i for i, (values, _) in finals.items() if values.get("state") in _EVENT_OF_STATE]
+        for start in range(0, len(failed), _IDS_PER_QUERY):
+            written = select(*_EVENT_COLUMNS).where(
+                InvocationRow.id.in_(failed[start : start + _IDS_PER_QUERY]), InvocationRow.updated_at == now
+            )
+            _record_invocation_events(session, (await session.execute(written)).all())
+
+
+#: The invocation states that have an event, and its type.
+_EVENT_OF_STATE = {
+    InvocationState.FAILED.value: "fleetops.invocation.failed",
+    InvocationState.TIMED_OUT.value: "fleetops.invocation.timed_out",
+}
+#: What an invocation's event is made of.
+_EVENT_COLUMNS = (
+    InvocationRow.id,
+    InvocationRow.command_id,
+    InvocationRow.host_name,
+    InvocationRow.state,
+    InvocationRow.exit_code,
+    InvocationRow.reason,
+)
+#: Invocation ids in one ``IN (...)``.
+_IDS_PER_QUERY = 1000
+#: The longest piece of text (a reason, an argv) an event's data carries.
+_EVENT_TEXT = 500
+
+
+def _record_invocation_events(session: AsyncSession, rows: Iterable[Row[Any, *tuple[Any, ...]]]) -> None:
+    for invocation_id, command_id, host_name, state, exit_code, reason in rows:
+        record_event(
+            session,
+            _EVENT_OF_STATE[state],
+            subject=f"host/{host_name}",
+            host=host_name,
+            data={
+                "command_id": command_id,
+                "invocation_id": invocation_id,
+                "host": host_name,
+                "status": state,
+                "exit_code": exit_code,
+                "error": (reason or "")[:_EVENT_TEXT],
+            },
+        )
+
+
+def command_what(row: CommandRow) -> str:
+    """What a command runs, as its event names it: ``doc NAME:VERSION``, ``task NAME``, its argv, or
+    ``script (N bytes)`` (a script's text is left out: it may hold what should not travel)."""
+    if row.document:
+        return f"doc {row.document}"
+    if row.agent_task:
+        return f"task {row.agent_task}"
+    if row.argv:
+        return shlex.join(row.argv)[:_EVENT_TEXT]
+    return f"script ({len(row.script or b'')} bytes)"
+
+
+def command_event_data(row: CommandRow, status: CommandStatus, counts: dict[str, int]) -> dict[str, Any]:
+    """The ``data`` of a command's event (docs/events.md)."""
+    return {
+        "command_id": row.id,
+        "what": command_what(row),
+        "document": row.document or "",
+        "started_by": row.created_by,
+        "target": (row.target or "")[:_EVENT_TEXT],
+        "comment": (row.comment or "")[:_EVENT_TEXT],
+        "status": status.value,
+        "total": row.total,
+        "counts": dict(sorted(counts.items())),
+    }
 
 
 def _state_in(column: Any, states: Iterable[str]) -> Any:

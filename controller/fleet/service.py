@@ -375,9 +375,10 @@ class FleetService:
         await self._store.retag(active_only=not target.hosts, decide=decide)
         return changes
 
-    async def deregister_host(self, key: str) -> Host:
-        """Revoke a host: its live link is closed now and every later connection is refused."""
-        host = await self._store.deregister(key)
+    async def deregister_host(self, key: str, by: str = "") -> Host:
+        """Revoke a host (*by* names who: ``operator:NAME``): its live link is closed now and every
+        later connection is refused."""
+        host = await self._store.deregister(key, by)
         self._states[host.id] = DEREGISTERED
         link = self.presence.link(host.id)
         if link is not None:

@@ -15,6 +15,7 @@ from sqlalchemy import Row, Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common.errors import Conflict, NotFound
+from fleetops.controller.events.outbox import record_event
 from fleetops.controller.fleet.models import ACTIVE, DEREGISTERED, Host, HostPresence, HostStatus
 from fleetops.controller.replicas.models import CONNECTED, DISCONNECTED, route_payloads
 from fleetops.controller.store import notify
@@ -130,6 +131,13 @@ class HostStore:
             peer_address="",
         )
         session.add(row)
+        record_event(
+            session,
+            "fleetops.host.registered",
+            subject=f"host/{name}",
+            host=name,
+            data={"host": name, "host_id": host.id, "activation": host.activation_id},
+        )
         return self._host(row)
 
     async def record_certificate(self, host_id: str, serial: str, expires_at: datetime) -> None:
@@ -175,15 +183,33 @@ class HostStore:
                 if row.id in writes:
                     row.tags, row.host_tags = (dict(t) for t in writes[row.id])
 
-    async def deregister(self, key: str) -> Host:
-        """Mark the host deregistered (for good). Raises: NotFound, Conflict (already deregistered)."""
+    async def deregister(self, key: str, by: str = "") -> Host:
+        """Mark the host deregistered (for good), by *by* (``operator:NAME``), with its event.
+
+        Raises:
+            NotFound: no such host.
+            Conflict: it is deregistered already (also when another replica just did it).
+        """
         async with self._sessions() as session, session.begin():
             row = await _find(session, key)
-            if row.state == DEREGISTERED:
+            now = datetime.now(UTC)
+            # Conditional, so that of two replicas deregistering at once one wins (and one event is written).
+            result = await session.execute(
+                update(HostRow)
+                .where(HostRow.id == row.id, HostRow.state != DEREGISTERED)
+                .values(state=DEREGISTERED, deregistered_at=now, connected=False)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult has rowcount
                 raise Conflict(f"host {row.name} is already deregistered")
-            row.state = DEREGISTERED
-            row.deregistered_at = datetime.now(UTC)
-            row.connected = False
+            row.state, row.deregistered_at, row.connected = DEREGISTERED, now, False
+            record_event(
+                session,
+                "fleetops.host.deregistered",
+                subject=f"host/{row.name}",
+                host=row.name,
+                data={"host": row.name, "host_id": row.id, "by": by},
+            )
         return self._host(row)
 
     # -- presence (write-behind) --------------------------------------------------------------
@@ -199,6 +225,7 @@ class HostStore:
         others = [r for r in rows if r.get("connected") is not False]
         table = cast(Table, HostRow.__table__)
         async with self._sessions() as session, session.begin():
+            await self._presence_transitions(session, connects, [r["id"] for r in disconnects], replica_id)
             # One Core executemany per set of columns (not the ORM's bulk UPDATE, whose per-row work
             # was most of a flush: ten thousand agents send a thousand heartbeats a second).
             for columns, group in _by_columns(others).items():
@@ -217,6 +244,43 @@ class HostStore:
             for kind, host_ids in ((CONNECTED, connects), (DISCONNECTED, [r["id"] for r in disconnects])):
                 for payload in route_payloads(kind, replica_id, host_ids, notify.MAX_PAYLOAD_BYTES):
                     await notify.notify(session, notify.ROUTES, payload)
+
+    async def _presence_transitions(
+        self, session: AsyncSession, connects: list[str], disconnects: list[str], replica_id: str
+    ) -> None:
+        """Flip ``connected`` where it changes, with a ``host.online``/``host.offline`` event per flip.
+
+        Each flip is one ``UPDATE ... WHERE connected IS NOT <new> RETURNING``: only a row this
+        statement changed gets an event, so a heartbeat, a reconnect before the disconnect was
+        written, or two replicas writing one host give none (or one). The batch's other columns
+        are written after, as before.
+        """
+        flips = (
+            (connects, True, {"connected_replica": replica_id}, "fleetops.host.online"),
+            (disconnects, False, {"connected_replica": ""}, "fleetops.host.offline"),
+        )
+        for host_ids, connected, values, event in flips:
+            for start in range(0, len(host_ids), _IDS_PER_QUERY):
+                stmt = update(HostRow).where(
+                    HostRow.id.in_(host_ids[start : start + _IDS_PER_QUERY]),
+                    HostRow.connected.is_not(connected),
+                    HostRow.state == ACTIVE,
+                )
+                if not connected:  # as the disconnect itself: only while the route names this replica
+                    stmt = stmt.where(or_(HostRow.connected_replica == replica_id, HostRow.connected_replica == ""))
+                stmt = stmt.values(connected=connected, **values).returning(HostRow.id, HostRow.name)
+                for host_id, name in (await session.execute(stmt)).all():
+                    record_presence_event(session, event, host_id, name, replica_id)
+
+
+def record_presence_event(
+    session: AsyncSession, type: str, host_id: str, name: str, replica: str, why: str = ""
+) -> None:
+    """A ``host.online`` or ``host.offline`` event in *session*'s transaction (docs/events.md)."""
+    data = {"host": name, "host_id": host_id, "replica": replica}
+    if why:
+        data["reason"] = why
+    record_event(session, type, subject=f"host/{name}", host=name, data=data)
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> dict[frozenset[str], list[dict[str, Any]]]:

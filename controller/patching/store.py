@@ -24,12 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fleetops.common.baselines import Baseline
 from fleetops.common.errors import Conflict, FleetopsError, InvalidInput, NotFound
 from fleetops.common.patch_report import InstallOutcome, PatchReport, PatchScan
+from fleetops.controller.events.outbox import record_event
 from fleetops.controller.fleet.models import Host
 from fleetops.controller.patching.compliance import PatchFinding, PendingApproval
 from fleetops.controller.patching.models import PatchGroup, StoredBaseline
 from fleetops.controller.patching.snapshots import ApprovedSnapshot
 from fleetops.controller.store.models import (
     CommandRow,
+    HostRow,
     InvocationRow,
     PatchBaselineRow,
     PatchGroupRow,
@@ -94,6 +96,25 @@ def task_report_of(stored: Mapping[str, Any] | None, host_id: str) -> PatchRepor
     if "error" in stored:
         raise InvalidInput(str(stored["error"]), "see the task's output (opsctl run output COMMAND HOST)")
     return PatchReport.from_dict(stored, host_id=host_id)
+
+
+def _noncompliant_data(row: PatchReportRow, previous: Any) -> dict[str, Any]:
+    """The ``host.noncompliant`` event's data (docs/events.md): counts, never the findings themselves."""
+    compliance = (row.summary or {}).get("compliance") or {}
+    counts = compliance.get("counts") or {}
+    return {
+        "host": row.host_name,
+        "host_id": row.host_id,
+        "baseline": row.baseline,
+        "patch_group": row.patch_group,
+        "operation": row.operation,
+        "command_id": row.command_id,
+        "previous": "not_scanned" if previous is None or previous.error else "compliant",
+        "missing": int(counts.get("missing", 0)),
+        "failed": int(counts.get("failed", 0)),
+        "missing_by_severity": {k: v for k, v in (compliance.get("missing_by_severity") or {}).items() if v},
+        "highest_level": compliance.get("highest_level"),
+    }
 
 
 @dataclass(frozen=True)
@@ -266,10 +287,38 @@ class PatchStore:
 
     # -- reports ---------------------------------------------------------------------------------
     async def add_report(self, values: Mapping[str, Any]) -> bool:
-        """Keep one report row; False when the invocation has one already (a re-sent result)."""
+        """Keep one report row; False when the invocation has one already (a re-sent result).
+
+        A usable non-compliant report whose host's previous report was compliant or unusable (or
+        that is its first) writes ``fleetops.host.noncompliant`` in the same transaction. The
+        host's row is locked first where the database can, so two reports of one host are
+        compared one after the other.
+        """
         try:
             async with self._db.begin() as db:
-                db.add(PatchReportRow(**values))
+                row = PatchReportRow(**values)
+                if row.error or row.compliant:
+                    db.add(row)
+                    return True
+                await db.execute(select(HostRow.id).where(HostRow.id == row.host_id).with_for_update())
+                db.add(row)
+                await db.flush()  # the insert first: on SQLite the transaction now holds the write lock
+                previous = (
+                    await db.execute(
+                        select(PatchReportRow.compliant, PatchReportRow.error)
+                        .where(PatchReportRow.host_id == row.host_id, PatchReportRow.id < row.id)
+                        .order_by(PatchReportRow.id.desc())
+                        .limit(1)
+                    )
+                ).first()
+                if previous is None or previous.compliant or previous.error:
+                    record_event(
+                        db,
+                        "fleetops.host.noncompliant",
+                        subject=f"host/{row.host_name}",
+                        host=row.host_name,
+                        data=_noncompliant_data(row, previous),
+                    )
         except IntegrityError:
             return False
         return True

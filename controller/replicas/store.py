@@ -9,6 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common.errors import Conflict
+from fleetops.controller.fleet.models import ACTIVE
+from fleetops.controller.fleet.store import record_presence_event
 from fleetops.controller.replicas.models import RELOAD, Replica, Route
 from fleetops.controller.store import notify
 from fleetops.controller.store.models import HostRow, ReplicaRow
@@ -85,6 +87,13 @@ class ReplicaStore:
                 update(HostRow)
                 .where(HostRow.connected.is_(True), HostRow.connected_replica.in_(ids))
                 .values(connected=False, connected_replica="")
+                .returning(HostRow.id, HostRow.name, HostRow.state)
             )
+            cleared = result.all()
+            for host_id, name, state in cleared:  # each a host going offline: its event
+                if state == ACTIVE:
+                    record_presence_event(
+                        session, "fleetops.host.offline", host_id, name, "", "its controller replica stopped answering"
+                    )
             await notify.notify(session, notify.ROUTES, payload)
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]  # CursorResult has rowcount
+        return len(cleared)

@@ -113,9 +113,8 @@ class SessionBroker:
         self._opener = opener
         for session in await self._store.unfinished(self.name):
             spooled = await asyncio.to_thread(SpoolPaths(self._spool_dir, session.id).meta.exists)
-            await self._store.update(
+            await self._store.end(
                 session.id,
-                state=SessionState.ENDED.value,
                 ended_at=datetime.now(UTC),
                 end_reason=EndReason.CONTROLLER_RESTART.value,
                 end_message="the controller stopped during the session",
@@ -237,9 +236,8 @@ class SessionBroker:
                 raise live.refused
         except FleetopsError as exc:
             self._live.pop(session_id, None)
-            await self._store.update(
+            await self._store.end(
                 session_id,
-                state=SessionState.ENDED.value,
                 ended_at=datetime.now(UTC),
                 end_reason=EndReason.REFUSED.value,
                 end_message=exc.message,
@@ -420,7 +418,7 @@ class SessionBroker:
                 )
                 live.agent_attached.set()
                 raise live.refused from exc
-            await self._store.update(live.id, state=SessionState.ACTIVE.value)
+            await self._store.activate(live.id)
             live.agent_attached.set()
             log.info("session %s started on %s by %s", live.id, live.record.host_name, live.record.operator)
         else:
@@ -519,9 +517,8 @@ class SessionBroker:
         assert end is not None
         record = live.record
         try:
-            await self._store.update(
+            await self._store.end(
                 live.id,
-                state=SessionState.ENDED.value,
                 ended_at=datetime.now(UTC),
                 end_reason=str(end.reason),
                 end_message=end.message,

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleetops.common.errors import Conflict, NotFound
+from fleetops.controller.events.outbox import record_event
 from fleetops.controller.fleet.models import Target
 from fleetops.controller.store.models import (
     MaintenanceWindowRow,
@@ -54,6 +55,11 @@ class NewExecution:
     reason: str = ""
     started_at: datetime | None = None
     lease_until: datetime | None = None
+
+
+def _event_data(window: str, execution_id: str, status: str, reason: str) -> dict[str, Any]:
+    """What every window execution event carries (docs/events.md); windows are named, not numbered."""
+    return {"window": window, "execution_id": execution_id, "status": status, "reason": reason[:500]}
 
 
 def _window(row: MaintenanceWindowRow) -> Window:
@@ -332,6 +338,20 @@ class WindowStore:
         """Insert the occurrence's execution; False when another replica claimed it first."""
         try:
             async with self._db.begin() as db:
+                if execution.status in (ExecutionStatus.IN_PROGRESS, ExecutionStatus.MISSED):
+                    tasks = await db.scalar(
+                        select(func.count()).select_from(WindowTaskRow).where(WindowTaskRow.window == execution.window)
+                    )
+                    data = _event_data(execution.window, execution.id, execution.status.value, execution.reason)
+                    data.update(scheduled_at=execution.scheduled_at.isoformat(), tasks=int(tasks or 0))
+                    started = execution.status is ExecutionStatus.IN_PROGRESS
+                    # In the insert's transaction: the replica that loses the claim loses its event too.
+                    record_event(
+                        db,
+                        "fleetops.window.execution.started" if started else "fleetops.window.execution.missed",
+                        subject=f"window/{execution.window}",
+                        data=data,
+                    )
                 db.add(
                     WindowExecutionRow(
                         id=execution.id,
@@ -426,13 +446,47 @@ class WindowStore:
             await db.execute(update(WindowTaskExecutionRow).where(WindowTaskExecutionRow.id == run_id).values(**values))
 
     async def finish(self, execution_id: str, status: ExecutionStatus, reason: str, now: datetime) -> bool:
-        """End an execution; ``reason`` is added to any it had (e.g. a late start). False: no such execution."""
+        """End an execution; ``reason`` is added to any it had (e.g. a late start). False: no such execution.
+
+        The execution that leaves in-progress here gets its ``window.execution.succeeded`` or
+        ``.failed`` event (timed out and cancelled are failed, as ``status`` says) in this transaction.
+        """
         async with self._db.begin() as db:
-            row = await db.get(WindowExecutionRow, execution_id)
+            row = await db.get(WindowExecutionRow, execution_id, with_for_update=True)
             if row is None:
                 return False
-            row.status = status.value
-            row.reason = "; ".join(x for x in (row.reason, reason) if x)
-            row.finished_at = now
-            row.lease_until = None
+            joined = "; ".join(x for x in (row.reason, reason) if x)
+            values: dict[str, Any] = {
+                "status": status.value,
+                "reason": joined,
+                "finished_at": now,
+                "lease_until": None,
+            }
+            # Conditional on the status read: where the row cannot be locked (SQLite serves one
+            # controller) two finishes still cannot both move it out of in-progress.
+            moved = await db.execute(
+                update(WindowExecutionRow)
+                .where(WindowExecutionRow.id == execution_id, WindowExecutionRow.status == row.status)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            transitioned = row.status == ExecutionStatus.IN_PROGRESS.value and status is not ExecutionStatus.IN_PROGRESS
+            if transitioned and moved.rowcount == 1:  # type: ignore[attr-defined]  # CursorResult has rowcount
+                counts = await db.execute(
+                    select(WindowTaskExecutionRow.status, func.count())
+                    .where(WindowTaskExecutionRow.execution_id == execution_id)
+                    .group_by(WindowTaskExecutionRow.status)
+                )
+                data = _event_data(row.window, row.id, status.value, joined)
+                data.update(
+                    scheduled_at=row.scheduled_at.isoformat(),
+                    task_counts={s: int(n) for s, n in sorted(counts.all())},
+                )
+                succeeded = status is ExecutionStatus.SUCCESS
+                record_event(
+                    db,
+                    "fleetops.window.execution.succeeded" if succeeded else "fleetops.window.execution.failed",
+                    subject=f"window/{row.window}",
+                    data=data,
+                )
         return True

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from events import of_type, wait_for_events
 from harness import Agent, Controller, start_fleet, wait_until
 
 pytestmark = pytest.mark.slow
@@ -112,6 +113,24 @@ def test_killed_agent_goes_offline_and_comes_back(controller: Controller, fleet:
     assert controller.host_status("web-1") == "online"
     agent.start()
     assert controller.host_status("web-2") == "online"
+
+    # Registered once each; web-2 went offline once and came back (heartbeats write no event).
+    where = controller.database_url or controller.state_dir
+    events = wait_for_events(
+        where, lambda es: [e.type for e in es if e.host == "web-2"][-2:] == [OFFLINE, ONLINE], "fleetops.host."
+    )
+    registered = {e.host: e.data for e in of_type(events, "fleetops.host.registered")}
+    assert sorted(registered) == ["db-1", "web-1", "web-2"]
+    assert registered["web-2"]["host_id"] == agent.host_id and registered["web-2"]["activation"]
+    assert [e.type for e in events if e.host == "web-2" and e.type != "fleetops.host.registered"] == [
+        ONLINE,
+        OFFLINE,
+        ONLINE,
+    ]
+    assert [e.type for e in events if e.host == "web-1"] == ["fleetops.host.registered", ONLINE]
+
+
+ONLINE, OFFLINE = "fleetops.host.online", "fleetops.host.offline"
 
 
 def test_agent_holds_no_listening_socket(fleet: dict[str, Agent]) -> None:

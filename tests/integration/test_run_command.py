@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from events import StoredEvent, of_type, wait_for_events
 from harness import PYTHON, Agent, Controller, start_fleet, wait_until
 
 pytestmark = pytest.mark.slow
@@ -95,6 +96,21 @@ def test_max_errors_stops_new_sends(controller: Controller, fleet: dict[str, Age
     # With max-errors 1 the second error stops new sends: 2 failed, the rest never started.
     assert states == ["failed", "failed", "not_started", "not_started", "not_started"]
     assert all("max-errors" in d["reason"] for d in docs.values() if d["state"] == "not_started")
+
+    # The command's event and one per failed invocation, from the transactions that ended them.
+    counts = {"failed": 2, "not_started": 3}
+
+    def this_command(e: StoredEvent) -> bool:
+        return e.type == "fleetops.command.failed" and e.data["what"] == "false" and e.data["counts"] == counts
+
+    events = wait_for_events(controller.database_url or controller.state_dir, lambda es: any(map(this_command, es)))
+    (ended,) = [e for e in events if this_command(e)]
+    command_id = ended.data["command_id"]
+    assert ended.subject == f"command/{command_id}" and ended.data["status"] == "failed"
+    failed = [e for e in of_type(events, "fleetops.invocation.failed") if e.data["command_id"] == command_id]
+    hosts = sorted(h for h, d in docs.items() if d["state"] == "failed")
+    assert sorted(e.host or "" for e in failed) == hosts and all(e.data["exit_code"] == 1 for e in failed)
+    assert [e.type for e in events if e.data.get("command_id") == command_id].count("fleetops.command.failed") == 1
 
 
 def test_timeout_kills_the_whole_process_group(controller: Controller, fleet: dict[str, Agent], tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from events import of_type, wait_for_events
 from harness import BASE_ENV, PYTHON, Agent, Controller, start_fleet, wait_until
 from tcp_proxy import TcpProxy
 from terminal import PtyProcess
@@ -133,6 +134,21 @@ def test_shell_exit_code_transcript_and_asciinema(
     events = controller.opsctl_json("audit", "list", "--action", "session.end")
     mine = [e for e in events if e["target"] == session_id]
     assert mine and json.loads(mine[0]["details_json"])["sha256"] == done["transcript_sha256"]
+
+    # Its events: started, then ended with the exit code, each once (tests/support/events.py).
+    found = wait_for_events(
+        controller.database_url or controller.state_dir,
+        lambda es: any(e.data["session_id"] == session_id for e in of_type(es, "fleetops.session.ended")),
+        "fleetops.session.",
+    )
+    mine_events = [e for e in found if e.data["session_id"] == session_id]
+    assert [(e.type, e.subject, e.host) for e in mine_events] == [
+        ("fleetops.session.started", f"session/{session_id}", "web-1"),
+        ("fleetops.session.ended", f"session/{session_id}", "web-1"),
+    ]
+    ended = mine_events[1].data
+    assert (ended["reason"], ended["exit_code"], ended["operator"]) == ("exited", 7, record["operator"])
+    assert ended["duration_seconds"] > 0
 
 
 def test_resize_ctrl_c_and_ctrl_z_behave_as_over_ssh(controller: Controller, fleet: dict[str, Agent]) -> None:

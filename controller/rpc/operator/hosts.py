@@ -94,5 +94,5 @@ class HostCalls(OperatorAdapter):
 
     @operator_call("hosts.deregister")
     async def DeregisterHost(self, request: operator_pb2.DeregisterHostRequest, peer: Peer) -> tuple[Any, str]:
-        host = await self._fleet.deregister_host(request.host)
+        host = await self._fleet.deregister_host(request.host, peer.actor)
         return convert.host_to_proto(host), host.id

@@ -35,6 +35,8 @@ from fleetops.controller.fleet.models import HostStatus, Target
 from fleetops.controller.store import database
 from fleetops.controller.store.models import AutomationExecutionRow
 
+from events import stored_events
+
 RUNBOOKS = {
     # params.env == prod -> prod, else -> staging; both end.
     "choose": """
@@ -576,3 +578,29 @@ async def test_a_runner_keeps_its_lease_while_a_long_step_runs(env: Env, monkeyp
         assert taken == [], "replica B took over an execution replica A is advancing"
     finally:
         await finished(task)
+
+
+async def test_waiting_for_an_approval_writes_its_event_once(env: Env) -> None:
+    execution_id, task = await env.start("two-approvals")
+    await env.audit.seen("automation.approval.wait")
+    # The step saved again as waiting (a runner resuming it on another replica): no second event.
+    await env.store.save_step(
+        execution_id, 0, execution_status=ExecutionStatus.WAITING_APPROVAL, approval={"approvers": ["x"]}
+    )
+    (event,) = await stored_events(env.db.kw["bind"], "fleetops.automation.")
+    assert event.type == "fleetops.automation.approval_waiting"
+    assert event.subject == f"automation/{execution_id}" and event.host is None
+    deadline = event.data.pop("deadline")
+    assert datetime.fromisoformat(deadline) > datetime.now(UTC)
+    assert event.data == {
+        "execution_id": execution_id,
+        "runbook": "two-approvals:1",
+        "step": "sign-off",
+        "seq": 0,
+        "approvers": ["alice", "bob"],
+        "role": "",
+        "min_approvals": 2,
+    }
+    await env.service.decide(execution_id, "alice", [], False, "no")
+    await finished(task)
+    assert len(await stored_events(env.db.kw["bind"], "fleetops.automation.")) == 1
