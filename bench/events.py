@@ -75,7 +75,7 @@ async def per_transaction(sessions: async_sessionmaker[AsyncSession], n: int, wi
 
 async def delivery_rate(store: EventStore, m: int) -> float:
     receiver = WebhookReceiver()
-    events = EventService(store, NoFleet(), Admin(), DeliverySettings(poll_interval=0.05))  # type: ignore[arg-type]
+    events = EventService(store, NoFleet(), Admin(), DeliverySettings(poll_interval=0.05))  # type: ignore[arg-type]  # stand-ins
     try:
         await store.create_subscription(
             name="bench", kind=Kind.WEBHOOK, endpoint=receiver.url, types=[], target="", author="operator:bench"

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 import servicemanager  # type: ignore[import-untyped]  # pywin32 (Windows only) has no stubs
-import win32service  # type: ignore[import-untyped]
-import win32serviceutil  # type: ignore[import-untyped]
+import win32service  # type: ignore[import-untyped]  # pywin32 has no stubs
+import win32serviceutil  # type: ignore[import-untyped]  # pywin32 has no stubs
 
 from fleetops.agent.winservice.control import (
     SERVICE_NAME,

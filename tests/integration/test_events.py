@@ -113,6 +113,7 @@ def test_a_failed_command_sends_one_email_and_one_signed_webhook(
     streamed = json.loads(next(line for line in watch.lines if line.startswith("{")))
     assert streamed["id"] == event["id"]
     assert watch.proc.wait(10) == 0  # --count 1
+    watch.stop()
     for agent in agents.values():
         agent.stop()
 

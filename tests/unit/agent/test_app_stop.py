@@ -60,7 +60,10 @@ async def test_a_stop_before_run_makes_run_stop_once_it_is_up(tmp_path: Path, mo
 
 
 async def test_a_stop_after_run_returned_is_harmless(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    agent, _ = quiet_agent(tmp_path, monkeypatch)
+    agent, events = quiet_agent(tmp_path, monkeypatch)
     agent.request_stop()
     await asyncio.wait_for(agent.run(), 5)
-    agent.request_stop()
+    before = list(events)
+    agent.request_stop()  # the loop is closed: nothing is scheduled, nothing raises
+    await asyncio.sleep(0)
+    assert events == before == ["recovered", "link running", "link stopped", "closed"]
