@@ -160,7 +160,7 @@ def update(state_dir: Path, request: dict[str, Any], parent_pid: int) -> str:
     restart_agent(parent_pid, state_dir)
     old_version = debian.installed_version().rsplit("-", 1)[0]
     back = wait_for(state_dir, old_version, rolled_at, timeout)
-    prune(releases, {new_path.name, previous.name})
+    new_path.unlink(missing_ok=True)  # the failed one; the installed one and its predecessor stay
     note = "" if back else f" (and {old_version} has not connected yet either)"
     raise UpdateEnded(
         1, f"rolled back to {current}: agent {manifest.version} did not connect within {timeout:.0f}s{note}"
