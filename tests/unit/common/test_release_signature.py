@@ -33,7 +33,9 @@ def signed(key: Ed25519PrivateKey, data: bytes = PACKAGE) -> ReleaseManifest:
 
 def test_the_signed_package_verifies() -> None:
     key = Ed25519PrivateKey.generate()
-    verify_package(signed(key), raw(key), hashlib.sha256(PACKAGE).hexdigest(), len(PACKAGE))
+    manifest = signed(key)
+    assert manifest.key_id == key_id(raw(key)) and manifest.key_id.startswith("sha256:")
+    verify_package(manifest, raw(key), hashlib.sha256(PACKAGE).hexdigest(), len(PACKAGE))  # raises if refused
 
 
 def test_a_tampered_package_is_refused_even_with_its_manifest_unchanged() -> None:
