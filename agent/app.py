@@ -7,8 +7,9 @@ import logging
 import shlex
 import signal
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleetops.agent.commands.detect import current_platform
@@ -20,6 +21,8 @@ from fleetops.agent.sessions import default_terminal_factory
 from fleetops.agent.sessions.runner import SessionManager
 from fleetops.agent.ssh import SshServerFactory, host_public_key_line, load_or_create_host_key
 from fleetops.agent.state import AgentState
+from fleetops.agent.update.trial import RunMarker, note_started, write_marker
+from fleetops.agent.version import AGENT_VERSION
 from fleetops.common.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,8 @@ class Agent:
         self.link.register_handler("cancel", self.commands.on_cancel)
         self.link.register_handler("result_ack", self.commands.on_result_ack)
         self.link.on_connected(self.commands.on_connected)
+        self.link.on_connected(self._note_connected)
+        self._run_marker: RunMarker | None = None
         # Interactive sessions: each runs over a stream (and channel) of its own, not over the link.
         self.terminals = default_terminal_factory()
         self.sessions = SessionManager(self.state, self.terminals)
@@ -125,6 +130,7 @@ class Agent:
             NotFound: this host is not registered.
         """
         self.state.load()  # fail fast with a clear message when not registered
+        self._run_marker = await asyncio.to_thread(self._write_marker, note_started)
         self._enable_ssh()
         loop = asyncio.get_running_loop()
         self._install_stop_signals(loop)
@@ -150,6 +156,26 @@ class Agent:
             with self._stop_lock:
                 self._loop = None
         log.info("agent stopped")
+
+    def _write_marker(self, write: Callable[[Path, str], RunMarker]) -> RunMarker | None:
+        try:
+            return write(self.settings.state_dir, AGENT_VERSION)
+        except OSError as exc:
+            log.warning("cannot write the run marker (an update in progress cannot see this agent): %s", exc)
+            return None
+
+    async def _note_connected(self) -> None:
+        """Say in the run marker that this version connected: an update on trial waits for it (agent/update)."""
+        started = self._run_marker
+        if started is None:
+            return
+
+        def connected(state_dir: Path, version: str) -> RunMarker:
+            marker = replace(started, connected_at=time.time())
+            write_marker(state_dir, marker)
+            return marker
+
+        await asyncio.to_thread(self._write_marker, connected)
 
     async def _prune_journal(self) -> None:
         """Daily: drop tombstones of invocations acknowledged more than a week ago."""

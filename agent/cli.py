@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         "patch", help="scan for updates or install approved ones (the agent runs this for `opsctl patch`)"
     )
     patch.add_argument("operation", choices=("scan", "install"))
+    sub.add_parser(
+        "update",
+        help="install the agent release the controller asked for (the agent runs this for `opsctl agent update`)",
+    )
 
     args = parser.parse_args(argv)
     configure_logging(args.log_format, args.log_level)
@@ -134,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
             from fleetops.agent.patching.task import main as patch_main
 
             return patch_main(args.operation)
+        if args.command == "update":
+            from fleetops.agent.update.task import main as update_main
+
+            return update_main(state.directory)
         if args.command == "renew":
             from fleetops.agent.renew import renew
 

@@ -27,6 +27,7 @@ from fleetops.controller.commands.service import CommandService
 from fleetops.controller.commands.store import InvocationStore
 from fleetops.controller.config import AppliedObjects, ConfigService
 from fleetops.controller.config.registry import default_kinds
+from fleetops.controller.console.agent_downloads import AgentDownloads
 from fleetops.controller.console.server import ConsoleServer
 from fleetops.controller.console.store import ConsoleStore
 from fleetops.controller.console.web import REFUSALS_ACTION as CONSOLE_REFUSALS_ACTION
@@ -43,6 +44,8 @@ from fleetops.controller.objects.factory import store_from_url
 from fleetops.controller.objects.health import MonitoredStore, StoreHealth, check_store
 from fleetops.controller.objects.interfaces import StoreUnavailable
 from fleetops.controller.patching.service import PatchService
+from fleetops.controller.releases.service import AgentReleases
+from fleetops.controller.releases.signing import load_release_signer
 from fleetops.controller.replicas.models import Route
 from fleetops.controller.replicas.service import ReplicaRegistry
 from fleetops.controller.replicas.store import ReplicaStore
@@ -238,6 +241,8 @@ class Controller:
             ack_timeout=s.command_ack_timeout,
             replica_id=self.replica_id,
         )
+        # Agent releases in the object store, signed with the release key (made at the first start).
+        self.releases = AgentReleases(self.objects, load_release_signer(s.ca_dir, create=True), self.commands)
         # Replicas sharing the database: the registry and routing table, wake-ups over LISTEN/NOTIFY,
         # and the peer clients that reach hosts held elsewhere (docs/architecture.md "Replicas").
         self.changes = ChangeListener(self.engine)
@@ -324,21 +329,20 @@ class Controller:
         self.windows.executor.runbooks = self.automation
         self.associations.runbooks = self.automation
         session_relay = PeerSessionRelay(self.broker, self.registry, self.peers)
-        agent_pb2_grpc.add_AgentServiceServicer_to_server(
-            AgentServicer(
-                self.fleet,
-                self.enrollment,
-                self.audit,
-                self.metrics,
-                self.commands,
-                self.broker,
-                reports,
-                session_relay,
-                heartbeat_interval=s.heartbeat_interval,
-                inventory_interval=s.inventory_interval,
-            ),
-            self.server,
+        agent_servicer = AgentServicer(
+            self.fleet,
+            self.enrollment,
+            self.audit,
+            self.metrics,
+            self.commands,
+            self.broker,
+            reports,
+            session_relay,
+            heartbeat_interval=s.heartbeat_interval,
+            inventory_interval=s.inventory_interval,
         )
+        agent_servicer.releases = self.releases
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(agent_servicer, self.server)
         operator_servicer = OperatorServicer(
             self.fleet,
             self.enrollment,
@@ -359,6 +363,7 @@ class Controller:
         operator_servicer.audit_checkpoints = self.audit_checkpoints
         operator_servicer.session_relay = session_relay
         operator_servicer.ssh_authority = self.ssh_authority
+        operator_servicer.agent_releases = self.releases
         operator_servicer.events = self.events
         operator_servicer.configuration = ConfigService(
             default_kinds(
@@ -393,6 +398,7 @@ class Controller:
             f"{ehost}:{eport}", rpc_server.tls_credentials(key_pem, chain_pem)
         )
 
+        self._agent_ports = (listen_port, enroll_port)  # what the console's installer registers against
         console_port = await self._start_console()  # first: a console port in use stops nothing started
         await self.server.start()
         await self.enroll_server.start()
@@ -428,7 +434,8 @@ class Controller:
         links = ConsoleStore(self.sessions)
         self.console_refusals = RefusalLog(self.audit, aggregate_action=CONSOLE_REFUSALS_ACTION)
         self.console_refusals.start()
-        app = Console(self.operator_servicer, links, self.audit, self.console_refusals).app()
+        downloads = AgentDownloads(self.releases, self.authority.cert, *self._agent_ports)
+        app = Console(self.operator_servicer, links, self.audit, self.console_refusals).app(downloads.routes())
         self.console_server = ConsoleServer(app, chost, cport, s.server_dir / "server.pem", s.server_dir / "server.key")
         port = await self.console_server.start()
         names = (*s.server_dns_names, *s.server_ip_addresses)

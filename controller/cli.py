@@ -489,6 +489,33 @@ def checkpoint_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def release_command(args: argparse.Namespace) -> int:
+    """``release add PKG`` (sign and store an agent package) and ``release list``."""
+    from fleetops.controller.objects.factory import store_from_url
+    from fleetops.controller.releases.service import AgentReleases
+    from fleetops.controller.releases.signing import load_release_signer
+
+    objects = store_from_url(args.object_store, args.state_dir)
+    releases = AgentReleases(objects, load_release_signer(args.state_dir / "ca", create=True))
+
+    async def run() -> int:
+        try:
+            if args.release_command == "add":
+                for path in args.package:
+                    stored = await releases.add(Path(path).read_bytes())
+                    m = stored.manifest
+                    print(f"added {m.file_name}: agent {m.version} ({m.arch}), sha256 {m.sha256}, signed by {m.key_id}")
+                return 0
+            for release in await releases.list_releases():
+                m = release.manifest
+                print(f"{m.version}\t{m.arch}\t{m.file_name}\t{m.sha256}\t{release.added_at:%Y-%m-%d %H:%M}Z")
+            return 0
+        finally:
+            await objects.close()
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fleetops-controller", description="The fleetops controller.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -550,6 +577,16 @@ def main(argv: list[str] | None = None) -> int:
     _common(p_cp)
     p_cp.add_argument("--database-url", default="", help="default: SQLite in the state directory")
     p_cp.add_argument("--object-store", default="", metavar="URL", help="as for serve")
+
+    p_rel = sub.add_parser("release", help="agent releases hosts install and update to (docs/install.md)")
+    rel_sub = p_rel.add_subparsers(dest="release_command", required=True)
+    p_radd = rel_sub.add_parser("add", help="sign agent packages with the release key and store them")
+    _common(p_radd)
+    p_radd.add_argument("package", nargs="+", help="fleetops-agent_VERSION_ARCH.deb (scripts/build_agent_deb.py)")
+    p_radd.add_argument("--object-store", default="", metavar="URL", help="as for serve")
+    p_rlist = rel_sub.add_parser("list", help="list the stored agent releases")
+    _common(p_rlist)
+    p_rlist.add_argument("--object-store", default="", metavar="URL", help="as for serve")
 
     p_dev = sub.add_parser(
         "dev",
@@ -674,6 +711,8 @@ def _run(args: argparse.Namespace) -> int:
         _run_then_leave(lambda: checkpoint_command(args))
     if args.command == "audit":
         _run_then_leave(lambda: verify_export_command(args.object_store, args.state_dir, args.prefix))
+    if args.command == "release":
+        _run_then_leave(lambda: release_command(args))
     if args.command == "dev":
         tuning = controller_settings(args)
         return asyncio.run(run_dev(args.state_dir.resolve(), args.port, args.metrics_port, args.profile, tuning))

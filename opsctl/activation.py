@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Sequence
 
 from fleetops.common import pki
@@ -37,6 +38,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--limit", type=int, default=1, help="how many hosts may register with it (default 1)")
     p.add_argument("--expires", default="24h", help="lifetime, e.g. 1h, 24h, 7d (at most 30d; default 24h)")
     p.add_argument("--description", default="")
+    p.add_argument(
+        "--print-install",
+        action="store_true",
+        help="print only the one-line command that installs the agent on a Debian/Ubuntu host and registers it "
+        "with this activation (for cloud-init or a root shell; docs/install.md#one-line-install)",
+    )
     output.add_output_argument(p)
     p.set_defaults(func=create)
 
@@ -84,10 +91,36 @@ def create(client: OperatorClient, args: argparse.Namespace) -> int:
             fingerprint,
         ]
     )
+    if args.print_install:
+        if not response.download_url:
+            raise InvalidInput(
+                "the controller serves no agent downloads: its console listener is off",
+                "start it with --console-listen HOST:PORT (docs/install.md#one-line-install)",
+            )
+        print(install_line(response.download_url, a.id, response.code, fingerprint))
+        return 0
     # -o json: the activation's record (as ``activation list -o json`` shows it) with the code, shown only now.
     doc = output.message_dict(a) | {"code": response.code, "register_command": register_line}
     output.emit(args, doc, lambda: print_created(response, register_line))
     return 0
+
+
+def install_line(base_url: str, activation_id: str, code: str, fingerprint: str) -> str:
+    """The one-line install: fetch the CA, check its fingerprint, then fetch the installer pinned to it.
+
+    Plain POSIX sh with curl, sha256sum and base64 (coreutils): the CA's DER is checked against the
+    fingerprint before anything else is trusted, turned into PEM, and every later download
+    (install.sh, the package) is made with only that CA trusted.
+    """
+    q = shlex.quote
+    ca = '"$c"'
+    return (
+        f"c=$(mktemp) && curl -fsSk {q(base_url + '/ca.der')} -o {ca}.der && "
+        f'echo "{fingerprint}  $c.der" | sha256sum -c --quiet && '
+        f"{{ echo -----BEGIN CERTIFICATE-----; base64 -w64 {ca}.der; echo -----END CERTIFICATE-----; }} > {ca} && "
+        f"curl -fsS --cacert {ca} {q(base_url + '/install.sh')} | FLEETOPS_CA_FILE={ca} sh -s -- "
+        f"--activation-id {q(activation_id)} --activation-code {q(code)} --ca-fingerprint {fingerprint}"
+    )
 
 
 def print_created(response: operator_pb2.CreateActivationResponse, register_line: str) -> None:

@@ -11,6 +11,7 @@ from fleetops.common.errors import FleetopsError
 from fleetops.opsctl import (
     activation,
     admin,
+    agent,
     apply,
     association,
     audit,
@@ -42,6 +43,7 @@ GROUPS = (
     association,
     automation,
     activation,
+    agent,
     audit,
     session,
     ssh,

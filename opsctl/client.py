@@ -243,6 +243,14 @@ class OperatorClient:
             raise error_from_rpc(exc, f"the controller at {self.profile.controller}") from exc
 
     # -- patch management --------------------------------------------------------------------
+    def list_agent_releases(self) -> operator_pb2.ListAgentReleasesResponse:
+        """The agent releases the controller holds, newest first, and its release key id."""
+        return self._call("ListAgentReleases", operator_pb2.ListAgentReleasesRequest())
+
+    def update_agents(self, request: operator_pb2.UpdateAgentsRequest) -> operator_pb2.RunCommandResponse:
+        """Start an agent update on the targets: a command (agent task ``agent.update``) to follow like any other."""
+        return self._call("UpdateAgents", request)
+
     def scan_patches(self, request: operator_pb2.PatchOperationRequest) -> operator_pb2.RunCommandResponse:
         """Start a scan of the targets: a command (agent task ``patch.scan``) to follow like any other."""
         return self._call("ScanPatches", request)

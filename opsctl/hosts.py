@@ -96,11 +96,12 @@ def print_hosts(hosts: Sequence[operator_pb2.Host]) -> None:
             text(f"{h.inventory.os_name} {h.inventory.os_version}".strip()) or "-",
             text(h.inventory.ip_addresses[0]) if h.inventory.ip_addresses else "-",
             output.ago(h.last_seen_at),
+            text(h.inventory.agent_version) or "-",
             tag_text(h.tags, h.host_tags, ","),
         ]
         for h in hosts
     ]
-    output.table(["NAME", "ID", "STATUS", "REPLICA", "OS", "ADDRESS", "LAST SEEN", "TAGS"], rows)
+    output.table(["NAME", "ID", "STATUS", "REPLICA", "OS", "ADDRESS", "LAST SEEN", "AGENT", "TAGS"], rows)
     if not hosts:
         print("(no hosts match)")
 

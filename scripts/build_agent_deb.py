@@ -24,7 +24,9 @@ Layout of the package (docs/install.md)::
     made by postinst: /opt/fleetops-agent (virtualenv), /var/lib/fleetops-agent (0700 root)
 
 The version is pyproject.toml's (the agent reports ``fleetops.agent.version.AGENT_VERSION``, which
-must agree); ``--revision`` is the Debian revision.
+must agree); ``--revision`` is the Debian revision. ``--version X.Y.Z`` builds the fleetops wheel
+from a copy of this checkout with both set to X.Y.Z instead (a release to try an update with,
+docs/install.md#updating-agents); the checkout itself is not changed.
 """
 
 from __future__ import annotations
@@ -107,11 +109,33 @@ def run(argv: list[str]) -> None:
     subprocess.run(argv, check=True)
 
 
-def fetch_wheels(wheels: Path, arch: str, pythons: list[str], cache_dir: Path | None) -> None:
-    """The fleetops wheel (from this checkout) and the agent's dependency wheels for each Python."""
+#: Left out of the copy a ``--version`` build makes of the checkout.
+NOT_COPIED = (
+    ".git", ".venv", "dist", "build", "*.egg-info", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache",
+)  # fmt: skip
+
+
+def versioned_source(version: str, into: Path) -> Path:
+    """A copy of the checkout whose pyproject.toml and agent/version.py say ``version``."""
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)*([a-z0-9.+~]*)", version):
+        raise SystemExit(f"error: --version {version!r} is not a version like 0.1.1")
+    source = into / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*NOT_COPIED), symlinks=True)
+    pyproject = source / "pyproject.toml"
+    text, count = re.subn(r'(?m)^version = "[^"]+"', f'version = "{version}"', pyproject.read_text(), count=1)
+    if count != 1:
+        raise SystemExit("error: no version line in pyproject.toml's [project]")
+    pyproject.write_text(text)
+    version_py = source / "agent" / "version.py"
+    version_py.write_text(re.sub(r'AGENT_VERSION = "[^"]+"', f'AGENT_VERSION = "{version}"', version_py.read_text()))
+    return source
+
+
+def fetch_wheels(wheels: Path, arch: str, pythons: list[str], cache_dir: Path | None, source: Path = ROOT) -> None:
+    """The fleetops wheel (from ``source``: this checkout) and the agent's dependency wheels for each Python."""
     cache = ["--cache-dir", str(cache_dir)] if cache_dir else []
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", *cache]
-    run([*pip, "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT)])
+    run([*pip, "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(source)])
     for python in pythons:
         abi = "cp" + python.replace(".", "")
         platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{MACHINES[arch]}")]
@@ -125,15 +149,18 @@ def fetch_wheels(wheels: Path, arch: str, pythons: list[str], cache_dir: Path | 
         )  # fmt: skip
 
 
-def build(out: Path, arch: str, pythons: list[str], revision: str, cache_dir: Path | None) -> Path:
-    """Build the package into ``out``; returns its path."""
-    version = f"{project_version()}-{revision}"
+def build(
+    out: Path, arch: str, pythons: list[str], revision: str, cache_dir: Path | None, agent_version: str = ""
+) -> Path:
+    """Build the package into ``out`` (as ``agent_version`` when given); returns its path."""
+    version = f"{agent_version or project_version()}-{revision}"
     with tempfile.TemporaryDirectory(prefix="fleetops-agent-deb.") as tmp:
+        source = versioned_source(agent_version, Path(tmp)) if agent_version else ROOT
         tree = Path(tmp) / "tree"
         share = tree / SHARE.lstrip("/")
         wheels = share / "wheels"
         wheels.mkdir(parents=True)
-        fetch_wheels(wheels, arch, pythons, cache_dir)
+        fetch_wheels(wheels, arch, pythons, cache_dir, source)
         shutil.copy(DEPLOY / "agent-requirements.txt", share / "agent-requirements.txt")
         (share / "python-versions").write_text(" ".join(pythons) + "\n")
 
@@ -181,11 +208,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--revision", default="1", help="the Debian revision (default: 1)")
     parser.add_argument("--cache-dir", type=Path, help="pip's download cache (default: pip's own)")
+    parser.add_argument(
+        "--version",
+        default="",
+        metavar="X.Y.Z",
+        help="build this agent version from a copy of the checkout (default: pyproject.toml's)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("dpkg-deb") is None:
         print("error: dpkg-deb not found\nhint: apt-get install dpkg", file=sys.stderr)
         return 2
-    deb = build(args.out, args.arch, args.python or list(DEFAULT_PYTHONS), args.revision, args.cache_dir)
+    pythons = args.python or list(DEFAULT_PYTHONS)
+    deb = build(args.out, args.arch, pythons, args.revision, args.cache_dir, args.version)
     print(deb)
     return 0
 

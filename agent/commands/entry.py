@@ -26,6 +26,9 @@ class Phase(StrEnum):
 
 #: The file of a journal entry holding its agent task's report (a serialized fleetops.v1.PatchReport).
 TASK_REPORT_FILE = "task-report.pb"
+#: Where an agent task that may outlive the agent (agent.update restarts it) leaves its exit status
+#: and reason as JSON, for the next agent, which adopts it and cannot wait for it (executor.adopt).
+TASK_STATUS_FILE = "task-status.json"
 
 
 class Outcome(StrEnum):
@@ -70,6 +73,11 @@ class JournalEntry:
     def task_report_path(self) -> Path:
         """Where an agent task (patch scan/install) writes its report; sent with the result."""
         return self.directory / TASK_REPORT_FILE
+
+    @property
+    def task_status_path(self) -> Path:
+        """Where an agent task leaves its exit status for an agent that adopted it (TASK_STATUS_FILE)."""
+        return self.directory / TASK_STATUS_FILE
 
     @property
     def has_result(self) -> bool:

@@ -8,6 +8,7 @@ a problem with the command itself.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,15 @@ REASON_CANCELLED_BEFORE_START = "cancelled before it started"
 REASON_ORPHAN_ENDED = (
     "the agent restarted while the command was running; the command ran to its end, but its exit status is unknown"
 )
+
+
+def read_task_status(path: Path) -> tuple[int, str] | None:
+    """The exit status and reason an agent task left in ``path`` (TASK_STATUS_FILE), if any."""
+    try:
+        doc = json.loads(path.read_bytes())
+        return int(doc["exit_code"]), str(doc.get("reason", ""))[:1000]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def signal_reason(status: int) -> str:
@@ -151,6 +161,10 @@ class Execution:
         if entry.script_path:
             await asyncio.to_thread(_unlink, entry.script_path)
         if outcome is None:
+            left = await asyncio.to_thread(read_task_status, entry.task_status_path)
+            if left is not None:  # a task that restarts the agent said how it ended (agent.update)
+                code, reason = left
+                return await self._finish(Outcome.SUCCESS if code == 0 else Outcome.FAILED, code, reason)
             outcome, reason = Outcome.FAILED, REASON_ORPHAN_ENDED
         return await self._finish(outcome, EXIT_NOT_STARTED, reason)
 

@@ -33,6 +33,7 @@ from typing import Any
 from fleetops.agent.commands.durable import fsync_directory, write_durably
 from fleetops.agent.commands.entry import (
     TASK_REPORT_FILE,
+    TASK_STATUS_FILE,
     JournalEntry,
     Outcome,
     Phase,
@@ -242,7 +243,7 @@ class InvocationJournal:
 
     @staticmethod
     def _drop_payload(entry: JournalEntry) -> None:
-        for name in ("stdout", "stderr", "spec.pb", TASK_REPORT_FILE):
+        for name in ("stdout", "stderr", "spec.pb", TASK_REPORT_FILE, TASK_STATUS_FILE):
             (entry.directory / name).unlink(missing_ok=True)
 
     # -- replay after a restart ------------------------------------------------------------------

@@ -16,18 +16,23 @@ import os
 import sys
 from pathlib import Path
 
+from fleetops.agent.commands.entry import TASK_STATUS_FILE
 from fleetops.v1 import agent_pb2
 
 #: agent_task -> the ``fleetops-agent`` subcommand that performs it
 TASKS: dict[str, tuple[str, ...]] = {
     "patch.scan": ("patch", "scan"),
     "patch.install": ("patch", "install"),
+    "agent.update": ("update",),
 }
 #: The environment variable carrying ``task_input`` to the child.
 REQUEST_ENV = "FLEETOPS_TASK_REQUEST"
 #: The environment variable naming the file the child writes its report to (a serialized
 #: ``fleetops.v1.PatchReport``, in the invocation's journal entry; sent with the result).
 REPORT_ENV = "FLEETOPS_TASK_REPORT"
+#: The environment variable naming the file a task that may outlive the agent writes its exit
+#: status to (``{"exit_code": N, "reason": "..."}``): the agent that adopts it reports that.
+STATUS_ENV = "FLEETOPS_TASK_STATUS"
 #: Variables of the agent's own environment passed on to tasks (host settings of patching).
 PASSED_PREFIX = "FLEETOPS_PATCH_"
 MAX_TASK_INPUT = 1024 * 1024
@@ -62,4 +67,5 @@ def expand_agent_task(spec: agent_pb2.RunInvocation, state_dir: Path, report_pat
     expanded.env.update({k: v for k, v in os.environ.items() if k.startswith(PASSED_PREFIX)})
     expanded.env[REQUEST_ENV] = spec.task_input.decode("utf-8", errors="replace")
     expanded.env[REPORT_ENV] = str(report_path)
+    expanded.env[STATUS_ENV] = str(report_path.parent / TASK_STATUS_FILE)
     return expanded

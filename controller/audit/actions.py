@@ -82,6 +82,8 @@ OPERATOR_ACTIONS: Mapping[str, Kind] = {
     # ssh (each connection is a session: session.start and .end)
     "ssh.certificate": "change",
     # patching
+    "agent.release.list": "read",
+    "agent.update": "change",
     "patch.scan": "change",
     "patch.install": "change",
     "patch.compliance": "read",

@@ -107,6 +107,9 @@ RPC_ACTIONS: dict[str, str | None] = {
     "GetSessionTranscript": "audit.read",
     # ssh (the certificate alone reaches nothing: each connection is a session, authorized as one)
     "IssueSshCertificate": "session.start",
+    # agent releases: replacing the program that runs as root on every host is an admin's call
+    "ListAgentReleases": "hosts.read",
+    "UpdateAgents": "admin",
     # patching
     "ScanPatches": "patch.scan",
     "InstallPatches": "patch.install",
@@ -178,6 +181,8 @@ RPC_SCOPE: dict[str, tuple[str, str, str]] = {
 #: What each RPC does, in words, for refusals ("alice may not manage users"); an RPC missing here
 #: is described by its action's phrase (``authz.decision.ACTION_PHRASES``).
 RPC_PHRASES: dict[str, str] = {
+    "ListAgentReleases": "list agent releases",
+    "UpdateAgents": "update agents",
     "ListHosts": "list hosts",
     "GetHost": "read host details",
     "TagHost": "tag hosts",

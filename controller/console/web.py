@@ -17,7 +17,7 @@ Safe by default:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -125,9 +125,11 @@ class Console:
         )
         self.templates.filters.update(FILTERS)
 
-    def app(self) -> Starlette:
+    def app(self, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+        """The console's routes, after ``extra_routes`` (the agent downloads: agent_downloads.py)."""
         page = self.page
         routes = [
+            *extra_routes,
             Route("/", page(self.home)),
             Route("/login", self.login),
             Route("/logout", page(self.logout), methods=["POST"]),

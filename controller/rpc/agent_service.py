@@ -12,6 +12,7 @@ import grpc
 from fleetops.common.errors import (
     FleetopsError,
     InternalError,
+    NotFound,
     PermissionDenied,
     Unauthenticated,
     Unavailable,
@@ -22,6 +23,7 @@ from fleetops.controller.commands.service import CommandService
 from fleetops.controller.enrollment.service import EnrollmentService
 from fleetops.controller.fleet.service import FleetService
 from fleetops.controller.metrics import ControllerMetrics
+from fleetops.controller.releases.service import AgentReleases
 from fleetops.controller.rpc.errors import abort
 from fleetops.controller.rpc.invocation_reports import INVOCATION_MESSAGES, InvocationReports
 from fleetops.controller.rpc.peer import Peer, peer_of
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 HELLO_TIMEOUT = 30.0
 #: An SSH host key line longer than this is not a key (Ed25519's is about 100 characters).
 MAX_SSH_HOST_KEY = 512
+#: Bytes per DownloadRelease message (well under the agent's receive limit).
+RELEASE_CHUNK = 256 * 1024
 
 
 def _ssh_host_key(hello: agent_pb2.Hello, host_id: str) -> str:
@@ -106,6 +110,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self._session_relay = session_relay
         self._heartbeat_interval = heartbeat_interval
         self._inventory_interval = inventory_interval
+        #: Agent releases (set by the composition root); None: DownloadRelease answers NOT_FOUND.
+        self.releases: AgentReleases | None = None
 
     async def _host_peer(self, context: grpc.aio.ServicerContext, action: str) -> Peer:
         """The calling host, admitted; anything else is refused, audited and aborted."""
@@ -285,3 +291,27 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             await self._refuse(context, "host.certificate.renew", peer.actor, exc, reason="renewal")
             raise
         return agent_pb2.RenewCertificateResponse(certificate_pem=cert_pem, ca_pem=ca_pem)
+
+    async def DownloadRelease(
+        self, request: agent_pb2.DownloadReleaseRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[agent_pb2.ReleaseChunk]:
+        """A release's manifest, the release public key, then the package (docs/install.md#updating-agents)."""
+        peer = await self._host_peer(context, "agent.release.download")
+        try:
+            if self.releases is None:
+                raise NotFound("this controller serves no agent releases", "add one: fleetops-controller release add")
+            stored = await self.releases.get(request.file_name)
+        except FleetopsError as exc:
+            await self._refuse(context, "agent.release.download", peer.actor, exc, reason="release")
+            raise
+        m = stored.manifest
+        manifest = agent_pb2.ReleaseManifest(
+            file_name=m.file_name, version=m.version, kind=m.kind, arch=m.arch, sha256=m.sha256,
+            size=m.size, signature=m.signature, key_id=m.key_id,
+        )  # fmt: skip
+        yield agent_pb2.ReleaseChunk(
+            header=agent_pb2.ReleaseHeader(manifest=manifest, public_key=self.releases.public_key)
+        )
+        async for data in self.releases.read(m.file_name):
+            for start in range(0, len(data), RELEASE_CHUNK):
+                yield agent_pb2.ReleaseChunk(data=data[start : start + RELEASE_CHUNK])

@@ -14,6 +14,9 @@ from fleetops.v1 import operator_pb2
 class ActivationCalls(OperatorAdapter):
     """Activations: the codes agents register with."""
 
+    #: The console's base URL (set by the composition root; ConsoleCalls reads it too).
+    console_url: str = ""
+
     @operator_call("activation.create")
     async def CreateActivation(self, request: operator_pb2.CreateActivationRequest, peer: Peer) -> tuple[Any, str]:
         activation, code = await self._enrollment.create_activation(
@@ -25,7 +28,11 @@ class ActivationCalls(OperatorAdapter):
             allowed_host_tags=list(request.allowed_host_tags),
         )
         return (
-            operator_pb2.CreateActivationResponse(activation=convert.activation_to_proto(activation), code=code),
+            operator_pb2.CreateActivationResponse(
+                activation=convert.activation_to_proto(activation),
+                code=code,
+                download_url=f"{self.console_url}/agent" if self.console_url else "",
+            ),
             activation.id,
         )
 

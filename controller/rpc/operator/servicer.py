@@ -8,6 +8,7 @@ What the wire sees is the generated service: one servicer, every method of opera
 from __future__ import annotations
 
 from fleetops.controller.rpc.operator.activations import ActivationCalls
+from fleetops.controller.rpc.operator.agent_releases import AgentReleaseCalls
 from fleetops.controller.rpc.operator.associations import AssociationCalls
 from fleetops.controller.rpc.operator.audit import AuditCalls
 from fleetops.controller.rpc.operator.automation import AutomationCalls
@@ -35,6 +36,7 @@ class OperatorServicer(
     SessionCalls,
     SshCalls,
     PatchCalls,
+    AgentReleaseCalls,
     WindowCalls,
     UserCalls,
     AuditCalls,

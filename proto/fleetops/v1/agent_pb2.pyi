@@ -326,3 +326,45 @@ class SessionTerminate(_message.Message):
     reason: str
     message: str
     def __init__(self, reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class DownloadReleaseRequest(_message.Message):
+    __slots__ = ("file_name",)
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    def __init__(self, file_name: _Optional[str] = ...) -> None: ...
+
+class ReleaseManifest(_message.Message):
+    __slots__ = ("file_name", "version", "kind", "arch", "sha256", "size", "signature", "key_id")
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    version: str
+    kind: str
+    arch: str
+    sha256: str
+    size: int
+    signature: bytes
+    key_id: str
+    def __init__(self, file_name: _Optional[str] = ..., version: _Optional[str] = ..., kind: _Optional[str] = ..., arch: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class ReleaseChunk(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: ReleaseHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[ReleaseHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ReleaseHeader(_message.Message):
+    __slots__ = ("manifest", "public_key")
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    manifest: ReleaseManifest
+    public_key: bytes
+    def __init__(self, manifest: _Optional[_Union[ReleaseManifest, _Mapping]] = ..., public_key: _Optional[bytes] = ...) -> None: ...

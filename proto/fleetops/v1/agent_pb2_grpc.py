@@ -49,6 +49,11 @@ class AgentServiceStub:
                 request_serializer=fleetops_dot_v1_dot_agent__pb2.AgentSessionMessage.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_agent__pb2.ControllerSessionMessage.FromString,
                 _registered_method=True)
+        self.DownloadRelease = channel.unary_stream(
+                '/fleetops.v1.AgentService/DownloadRelease',
+                request_serializer=fleetops_dot_v1_dot_agent__pb2.DownloadReleaseRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_agent__pb2.ReleaseChunk.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -76,6 +81,15 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DownloadRelease(self, request, context):
+        """An agent release (docs/install.md#updating-agents): the first message carries its manifest,
+        signature and the controller's release public key, the rest the package's bytes. The agent
+        verifies the signature before it installs anything.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +107,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.SessionStream,
                     request_deserializer=fleetops_dot_v1_dot_agent__pb2.AgentSessionMessage.FromString,
                     response_serializer=fleetops_dot_v1_dot_agent__pb2.ControllerSessionMessage.SerializeToString,
+            ),
+            'DownloadRelease': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadRelease,
+                    request_deserializer=fleetops_dot_v1_dot_agent__pb2.DownloadReleaseRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_agent__pb2.ReleaseChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +195,33 @@ class AgentService:
             '/fleetops.v1.AgentService/SessionStream',
             fleetops_dot_v1_dot_agent__pb2.AgentSessionMessage.SerializeToString,
             fleetops_dot_v1_dot_agent__pb2.ControllerSessionMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadRelease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fleetops.v1.AgentService/DownloadRelease',
+            fleetops_dot_v1_dot_agent__pb2.DownloadReleaseRequest.SerializeToString,
+            fleetops_dot_v1_dot_agent__pb2.ReleaseChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -299,12 +299,14 @@ class Activation(_message.Message):
     def __init__(self, id: _Optional[str] = ..., description: _Optional[str] = ..., default_tags: _Optional[_Mapping[str, str]] = ..., registration_limit: _Optional[int] = ..., registrations_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expired: _Optional[bool] = ..., created_by: _Optional[str] = ..., allowed_host_tags: _Optional[_Iterable[str]] = ..., failed_codes: _Optional[int] = ..., locked: _Optional[bool] = ..., locked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateActivationResponse(_message.Message):
-    __slots__ = ("activation", "code")
+    __slots__ = ("activation", "code", "download_url")
     ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
+    DOWNLOAD_URL_FIELD_NUMBER: _ClassVar[int]
     activation: Activation
     code: str
-    def __init__(self, activation: _Optional[_Union[Activation, _Mapping]] = ..., code: _Optional[str] = ...) -> None: ...
+    download_url: str
+    def __init__(self, activation: _Optional[_Union[Activation, _Mapping]] = ..., code: _Optional[str] = ..., download_url: _Optional[str] = ...) -> None: ...
 
 class ListActivationsRequest(_message.Message):
     __slots__ = ()
@@ -1776,3 +1778,53 @@ class ExportConfigurationResponse(_message.Message):
     OBJECTS_FIELD_NUMBER: _ClassVar[int]
     objects: _containers.RepeatedCompositeFieldContainer[ConfigObject]
     def __init__(self, objects: _Optional[_Iterable[_Union[ConfigObject, _Mapping]]] = ...) -> None: ...
+
+class AgentRelease(_message.Message):
+    __slots__ = ("file_name", "version", "kind", "arch", "sha256", "size", "key_id", "added_at")
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDED_AT_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    version: str
+    kind: str
+    arch: str
+    sha256: str
+    size: int
+    key_id: str
+    added_at: _timestamp_pb2.Timestamp
+    def __init__(self, file_name: _Optional[str] = ..., version: _Optional[str] = ..., kind: _Optional[str] = ..., arch: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., key_id: _Optional[str] = ..., added_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListAgentReleasesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListAgentReleasesResponse(_message.Message):
+    __slots__ = ("releases", "key_id")
+    RELEASES_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    releases: _containers.RepeatedCompositeFieldContainer[AgentRelease]
+    key_id: str
+    def __init__(self, releases: _Optional[_Iterable[_Union[AgentRelease, _Mapping]]] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class UpdateAgentsRequest(_message.Message):
+    __slots__ = ("target", "version", "max_concurrency", "max_errors", "timeout_seconds", "reconnect_timeout_seconds", "comment")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    MAX_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RECONNECT_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    target: Target
+    version: str
+    max_concurrency: str
+    max_errors: str
+    timeout_seconds: int
+    reconnect_timeout_seconds: int
+    comment: str
+    def __init__(self, target: _Optional[_Union[Target, _Mapping]] = ..., version: _Optional[str] = ..., max_concurrency: _Optional[str] = ..., max_errors: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., reconnect_timeout_seconds: _Optional[int] = ..., comment: _Optional[str] = ...) -> None: ...

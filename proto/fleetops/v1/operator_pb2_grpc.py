@@ -151,6 +151,16 @@ class OperatorServiceStub:
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.IssueSshCertificateRequest.SerializeToString,
                 response_deserializer=fleetops_dot_v1_dot_operator__pb2.IssueSshCertificateResponse.FromString,
                 _registered_method=True)
+        self.ListAgentReleases = channel.unary_unary(
+                '/fleetops.v1.OperatorService/ListAgentReleases',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.ListAgentReleasesRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.ListAgentReleasesResponse.FromString,
+                _registered_method=True)
+        self.UpdateAgents = channel.unary_unary(
+                '/fleetops.v1.OperatorService/UpdateAgents',
+                request_serializer=fleetops_dot_v1_dot_operator__pb2.UpdateAgentsRequest.SerializeToString,
+                response_deserializer=fleetops_dot_v1_dot_operator__pb2.RunCommandResponse.FromString,
+                _registered_method=True)
         self.ScanPatches = channel.unary_unary(
                 '/fleetops.v1.OperatorService/ScanPatches',
                 request_serializer=fleetops_dot_v1_dot_operator__pb2.PatchOperationRequest.SerializeToString,
@@ -636,10 +646,23 @@ class OperatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ScanPatches(self, request, context):
+    def ListAgentReleases(self, request, context):
         """Patch management (docs/patching.md). Scans and installs are run-command fan-outs of an agent
         task; their results become compliance. Baselines are JSON documents (the CLI also takes YAML).
+        Agent releases and updates (docs/install.md#updating-agents).
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAgents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScanPatches(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -1162,6 +1185,16 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.IssueSshCertificate,
                     request_deserializer=fleetops_dot_v1_dot_operator__pb2.IssueSshCertificateRequest.FromString,
                     response_serializer=fleetops_dot_v1_dot_operator__pb2.IssueSshCertificateResponse.SerializeToString,
+            ),
+            'ListAgentReleases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgentReleases,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.ListAgentReleasesRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.ListAgentReleasesResponse.SerializeToString,
+            ),
+            'UpdateAgents': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAgents,
+                    request_deserializer=fleetops_dot_v1_dot_operator__pb2.UpdateAgentsRequest.FromString,
+                    response_serializer=fleetops_dot_v1_dot_operator__pb2.RunCommandResponse.SerializeToString,
             ),
             'ScanPatches': grpc.unary_unary_rpc_method_handler(
                     servicer.ScanPatches,
@@ -2110,6 +2143,60 @@ class OperatorService:
             '/fleetops.v1.OperatorService/IssueSshCertificate',
             fleetops_dot_v1_dot_operator__pb2.IssueSshCertificateRequest.SerializeToString,
             fleetops_dot_v1_dot_operator__pb2.IssueSshCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAgentReleases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/ListAgentReleases',
+            fleetops_dot_v1_dot_operator__pb2.ListAgentReleasesRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.ListAgentReleasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAgents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fleetops.v1.OperatorService/UpdateAgents',
+            fleetops_dot_v1_dot_operator__pb2.UpdateAgentsRequest.SerializeToString,
+            fleetops_dot_v1_dot_operator__pb2.RunCommandResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,3 +40,23 @@ def test_an_unknown_task_is_refused_with_what_to_do(tmp_path: Path) -> None:
         expand_agent_task(
             agent_pb2.RunInvocation(invocation_id="inv-3", agent_task="coffee.make"), tmp_path, tmp_path / "r"
         )
+
+
+def test_an_agent_update_runs_the_agent_program_and_may_leave_its_status(tmp_path: Path) -> None:
+    from fleetops.agent.commands.tasks import STATUS_ENV
+
+    spec = agent_pb2.RunInvocation(invocation_id="inv-2", agent_task="agent.update", task_input=b"{}")
+    expanded = expand_agent_task(spec, tmp_path, tmp_path / "inv-2" / "task-report.pb")
+    assert list(expanded.argv)[-1] == "update"
+    assert expanded.env[STATUS_ENV] == str(tmp_path / "inv-2" / "task-status.json")
+
+
+def test_the_status_a_task_left_is_read_back(tmp_path: Path) -> None:
+    from fleetops.agent.commands.executor import read_task_status
+
+    path = tmp_path / "task-status.json"
+    assert read_task_status(path) is None
+    path.write_text('{"exit_code": 1, "reason": "rolled back to 0.1.0-1"}')
+    assert read_task_status(path) == (1, "rolled back to 0.1.0-1")
+    path.write_text("{")
+    assert read_task_status(path) is None

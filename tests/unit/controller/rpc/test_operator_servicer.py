@@ -24,6 +24,6 @@ def test_no_rpc_is_defined_by_two_rooms() -> None:
 
 def test_each_room_lives_in_its_own_module() -> None:
     modules = [room.__module__ for room in ROOMS]
-    assert len(set(modules)) == len(modules) == 15
+    assert len(set(modules)) == len(modules) == 16
     assert all(m.startswith("fleetops.controller.rpc.operator.") for m in modules)
     assert OperatorServicer.__module__ == "fleetops.controller.rpc.operator.servicer"
