@@ -11,6 +11,7 @@ certificate, the installer, the signed packages); registering still needs an act
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 from cryptography import x509
@@ -23,6 +24,8 @@ from fleetops.common.errors import FleetopsError
 from fleetops.controller.releases.service import AgentReleases
 
 DEB = "application/vnd.debian.binary-package"
+#: What a Host header may name for the installer: a DNS name, an IPv4 or an IPv6 address.
+HOST_NAME = re.compile(r"[A-Za-z0-9.:-]{1,253}")
 
 
 class AgentDownloads:
@@ -49,8 +52,11 @@ class AgentDownloads:
         return Response(self._ca_cert.public_bytes(serialization.Encoding.PEM), media_type="application/x-pem-file")
 
     async def install_script(self, request: Request) -> Response:
-        # The host reaches the controller by the name it used for this download.
+        # The host reaches the controller by the name it used for this download; the name goes
+        # into a shell script, so only a host name or an address is accepted.
         host = request.url.hostname or "localhost"
+        if not HOST_NAME.fullmatch(host):
+            return PlainTextResponse("bad Host header: give the controller's name or address\n", status_code=400)
         host = f"[{host}]" if ":" in host else host
         latest: dict[str, str] = {}
         for release in await self._releases.list_releases():  # newest first: the first per arch wins
