@@ -7,6 +7,7 @@ import re
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
 from cryptography import x509
@@ -145,6 +146,49 @@ async def take_audit_checkpoint(settings: ControllerSettings, requested_by: str)
             actor=actor, action="audit.checkpoint", target=written.key, details={**details, "head_id": written.head_id}
         )
         return written
+    finally:
+        await objects.close()
+        await engine.dispose()
+
+
+async def add_agent_releases(settings: ControllerSettings, packages: list[Path], requested_by: str) -> list[str]:
+    """``fleetops-controller release add``: sign and store each package, each audited as ``release.add``.
+
+    A package refused (not the agent's, or another package under an existing name) is audited
+    with outcome ``refused`` and stops the run; those before it stay added. Returns a line per
+    package added.
+
+    Raises:
+        InvalidInput, Conflict: a package was refused (see above).
+        Unavailable: the store or the database is unreachable, or the schema is out of date.
+    """
+    engine = database.create_engine(settings.effective_database_url)
+    objects = store_from_url(settings.object_store_url, settings.state_dir)
+    try:
+        await database.ensure_schema(engine, migrate=False)
+        audit = AuditLog(database.session_factory(engine))
+        releases = AgentReleases(objects, load_release_signer(settings.ca_dir, create=True))
+        actor = f"controller:{settings.replica_id or default_replica_id()}"
+        added = []
+        for path in packages:
+            details: dict[str, object] = {"requested_by": requested_by, "file": path.name}
+            try:
+                try:
+                    data = path.read_bytes()
+                except OSError as exc:
+                    raise InvalidInput(f"cannot read {path}: {exc.strerror}", "give the path of a .deb") from None
+                stored = await releases.add(data)
+            except (InvalidInput, Conflict) as exc:
+                details["error"] = exc.message
+                await audit.record(
+                    actor=actor, action="release.add", target=path.name, outcome="refused", details=details
+                )
+                raise
+            m = stored.manifest
+            details.update(version=m.version, arch=m.arch, sha256=m.sha256, key_id=m.key_id)
+            await audit.record(actor=actor, action="release.add", target=m.file_name, details=details)
+            added.append(f"added {m.file_name}: agent {m.version} ({m.arch}), sha256 {m.sha256}, signed by {m.key_id}")
+        return added
     finally:
         await objects.close()
         await engine.dispose()

@@ -21,7 +21,7 @@ from fleetops.common.errors import FleetopsError, InvalidInput
 from fleetops.common.files import write_public_file
 from fleetops.common.logsetup import configure_logging
 from fleetops.common.profile import profile_dir
-from fleetops.controller.app import Controller, split_address
+from fleetops.controller.app import Controller, add_agent_releases, split_address
 from fleetops.controller.audit.models import AuditVerification
 from fleetops.controller.bootstrap import ensure_user, init_state, issue_operator_profile
 from fleetops.controller.dev import run_dev
@@ -490,22 +490,25 @@ def checkpoint_command(args: argparse.Namespace) -> int:
 
 
 def release_command(args: argparse.Namespace) -> int:
-    """``release add PKG`` (sign and store an agent package) and ``release list``."""
+    """``release add PKG`` (sign and store an agent package, audited) and ``release list``."""
+    import getpass
+
     from fleetops.controller.objects.factory import store_from_url
     from fleetops.controller.releases.service import AgentReleases
     from fleetops.controller.releases.signing import load_release_signer
 
+    if args.release_command == "add":
+        settings = ControllerSettings(
+            state_dir=args.state_dir, database_url=args.database_url, object_store_url=args.object_store
+        )
+        for line in asyncio.run(add_agent_releases(settings, [Path(p) for p in args.package], getpass.getuser())):
+            print(line)
+        return 0
     objects = store_from_url(args.object_store, args.state_dir)
     releases = AgentReleases(objects, load_release_signer(args.state_dir / "ca", create=True))
 
     async def run() -> int:
         try:
-            if args.release_command == "add":
-                for path in args.package:
-                    stored = await releases.add(Path(path).read_bytes())
-                    m = stored.manifest
-                    print(f"added {m.file_name}: agent {m.version} ({m.arch}), sha256 {m.sha256}, signed by {m.key_id}")
-                return 0
             for release in await releases.list_releases():
                 m = release.manifest
                 print(f"{m.version}\t{m.arch}\t{m.file_name}\t{m.sha256}\t{release.added_at:%Y-%m-%d %H:%M}Z")
@@ -584,6 +587,9 @@ def main(argv: list[str] | None = None) -> int:
     _common(p_radd)
     p_radd.add_argument("package", nargs="+", help="fleetops-agent_VERSION_ARCH.deb (scripts/build_agent_deb.py)")
     p_radd.add_argument("--object-store", default="", metavar="URL", help="as for serve")
+    p_radd.add_argument(
+        "--database-url", default="", help="where release.add is audited (default: SQLite in the state directory)"
+    )
     p_rlist = rel_sub.add_parser("list", help="list the stored agent releases")
     _common(p_rlist)
     p_rlist.add_argument("--object-store", default="", metavar="URL", help="as for serve")

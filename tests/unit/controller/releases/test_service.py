@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -16,25 +14,7 @@ from fleetops.controller.releases.package import read_deb, version_key
 from fleetops.controller.releases.service import PREFIX, AgentReleases
 from fleetops.controller.releases.signing import load_release_signer
 
-
-def ar_member(name: str, data: bytes) -> bytes:
-    header = f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode()
-    return header + data + (b"\n" if len(data) % 2 else b"")
-
-
-def deb(version: str = "0.1.1-1", arch: str = "amd64", package: str = "fleetops-agent", payload: bytes = b"") -> bytes:
-    control = f"Package: {package}\nVersion: {version}\nArchitecture: {arch}\nDescription: x\n".encode()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo("./control")
-        info.size = len(control)
-        tar.addfile(info, io.BytesIO(control))
-    return (
-        b"!<arch>\n"
-        + ar_member("debian-binary", b"2.0\n")
-        + ar_member("control.tar.gz", buffer.getvalue())
-        + ar_member("data.tar.xz", payload or b"files")
-    )
+from fake_debs import deb
 
 
 @pytest.fixture
