@@ -240,7 +240,8 @@ class ApprovalRule:
 
 
 _RULE_KEYS = ("classifications", "severities", "approve_after_days", "compliance_level")
-_BASELINE_KEYS = (
+#: The fields of a baseline document.
+BASELINE_KEYS = (
     "name",
     "os_family",
     "description",
@@ -339,7 +340,7 @@ class Baseline:
     @classmethod
     def from_dict(cls, d: Any) -> Baseline:
         """The inverse of :meth:`to_dict`, also for operators' files: unknown keys are refused."""
-        _check_keys(d, _BASELINE_KEYS, "baseline")
+        _check_keys(d, BASELINE_KEYS, "baseline")
         for key in ("name", "os_family"):
             if key not in d:
                 raise InvalidInput(f"the baseline has no {key}", "a baseline needs at least name and os_family")

@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from fleetops.common.errors import CertificateRequestError, InvalidInput, NotFound, Unauthenticated, Unavailable
@@ -567,3 +568,44 @@ def discover_ca(host: str, port: int, fingerprint: str, timeout: float = 10.0) -
             ) from exc
         return candidate
     raise Unauthenticated(f"the controller at {host}:{port} presented no CA certificate with fingerprint {pin}", hint)
+
+
+def ed25519_key_pair(key_path: Path, public_path: Path, *, create: bool, what: str) -> tuple[Ed25519PrivateKey, bool]:
+    """The Ed25519 private key in ``key_path`` (0600) and whether it was made just now.
+
+    Without a key file it is made when ``create`` (the controller's first start), else refused. The
+    public key is (re)written to ``public_path`` whenever it does not match. ``what`` names the key
+    in errors ("release signing key").
+
+    Raises:
+        NotFound: there is no key and ``create`` is false.
+        InvalidInput: the key file is not an unencrypted Ed25519 private key in PEM.
+        OSError: the files cannot be written.
+    """
+    made = False
+    if key_path.is_file():
+        try:
+            private = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(
+                f"{key_path} is not an unencrypted PEM private key ({exc})", "restore it from a backup of ca/"
+            ) from None
+        if not isinstance(private, Ed25519PrivateKey):
+            raise InvalidInput(f"{key_path} is not an Ed25519 private key", "restore it from a backup of ca/")
+    elif create:
+        private, made = Ed25519PrivateKey.generate(), True
+        pem = private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        write_secret_file(key_path, pem)
+    else:
+        raise NotFound(
+            f"no {what} {key_path}",
+            "the controller makes it at its first start; on a replica, copy it from another replica's ca/",
+        )
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if not public_path.is_file() or public_path.read_bytes() != public_pem:
+        write_public_file(public_path, public_pem)
+    return private, made

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from fleetops.common.errors import InvalidInput, NotFound
-from fleetops.common.files import write_public_file, write_secret_file
+from fleetops.common.pki import ed25519_key_pair
 
 log = logging.getLogger(__name__)
 
@@ -106,25 +106,9 @@ def load_signer(directory: Path, *, create: bool = False) -> CheckpointSigner:
     """
     directory = Path(directory)
     key_path, pub_path = directory / KEY_FILE, directory / PUBLIC_FILE
-    if key_path.is_file():
-        private = _load_private(key_path)
-    elif create:
-        private = Ed25519PrivateKey.generate()
-        pem = private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        write_secret_file(key_path, pem)
+    private, made = ed25519_key_pair(key_path, pub_path, create=create, what="audit checkpoint key")
+    if made:
         log.info("made the audit checkpoint key %s (%s)", key_path, key_id(private.public_key()))
-    else:
-        raise NotFound(
-            f"no audit checkpoint key {key_path}",
-            "the controller makes it at its first start; on a replica, copy it from another replica's ca/",
-        )
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    if not pub_path.is_file() or pub_path.read_bytes() != public_pem:
-        write_public_file(pub_path, public_pem)
     retired = tuple(load_verifier(p) for p in sorted(directory.glob(RETIRED_GLOB)))
     return CheckpointSigner(private, retired)
 
@@ -159,14 +143,3 @@ def load_verifier(path: Path) -> CheckpointVerifier:
     if not isinstance(public, Ed25519PublicKey):
         raise InvalidInput(f"{path} is not an Ed25519 public key", "restore it from ca/ of a replica")
     return CheckpointVerifier(public)
-
-
-def _load_private(path: Path) -> Ed25519PrivateKey:
-    try:
-        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (ValueError, TypeError) as exc:
-        problem = f"{path} is not an unencrypted PEM private key ({exc})"
-        raise InvalidInput(problem, "restore it from a backup") from None
-    if not isinstance(private, Ed25519PrivateKey):
-        raise InvalidInput(f"{path} is not an Ed25519 private key", "restore it from a backup")
-    return private

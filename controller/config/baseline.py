@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetops.common.baselines import Baseline
+from fleetops.common.baselines import BASELINE_KEYS, Baseline
 from fleetops.controller.authz import Decision, authorize
 from fleetops.controller.config import spec as fields
 from fleetops.controller.config.interfaces import AuditEntry, Change, Checking, Spec
 from fleetops.controller.patching.service import PatchService
 
-KEYS = (
-    "os_family",
-    "description",
-    "rules",
-    "approved_patches",
-    "rejected_patches",
-    "rejected_action",
-    "compliance_level",
-    "is_default",
-)
+KEYS = tuple(k for k in BASELINE_KEYS if k != "name")  # the name is the object's
 
 
 class BaselineKind:

@@ -20,8 +20,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fleetops.common.errors import InvalidInput, NotFound
-from fleetops.common.files import write_public_file, write_secret_file
+from fleetops.common.pki import ed25519_key_pair
 from fleetops.common.release_signature import key_id
 
 log = logging.getLogger(__name__)
@@ -57,28 +56,7 @@ def load_release_signer(directory: Path, *, create: bool = False) -> ReleaseSign
         OSError: the files cannot be written.
     """
     key_path, pub_path = Path(directory) / KEY_FILE, Path(directory) / PUBLIC_FILE
-    if key_path.is_file():
-        try:
-            private = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        except (ValueError, TypeError) as exc:
-            raise InvalidInput(f"{key_path} is not an unencrypted PEM private key ({exc})", "restore it") from None
-        if not isinstance(private, Ed25519PrivateKey):
-            raise InvalidInput(f"{key_path} is not an Ed25519 private key", "restore it from a backup of ca/")
-    elif create:
-        private = Ed25519PrivateKey.generate()
-        pem = private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        write_secret_file(key_path, pem)
+    private, made = ed25519_key_pair(key_path, pub_path, create=create, what="release signing key")
+    if made:
         log.info("made the release signing key %s (%s)", key_path, key_id(ReleaseSigner(private).public_raw))
-    else:
-        raise NotFound(
-            f"no release signing key {key_path}",
-            "the controller makes it at its first start; on a replica, copy it from another replica's ca/",
-        )
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    if not pub_path.is_file() or pub_path.read_bytes() != public_pem:
-        write_public_file(pub_path, public_pem)
     return ReleaseSigner(private)

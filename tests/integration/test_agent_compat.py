@@ -9,7 +9,6 @@ history (a shallow clone skips this test, saying so).
 
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from fake_debs import deb
 from harness import Agent, Controller, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -26,22 +26,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
 #: Move this forward when a release changes the wire again: one minor version back must keep working.
 PREVIOUS_RELEASE = "a8a282b"
-
-
-def tiny_deb(version: str, arch: str) -> bytes:
-    """A minimal fleetops-agent .deb (ar + control.tar.gz), enough for the controller to add it."""
-    control = f"Package: fleetops-agent\nVersion: {version}\nArchitecture: {arch}\n".encode()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo("./control")
-        info.size = len(control)
-        tar.addfile(info, io.BytesIO(control))
-
-    def member(name: str, data: bytes) -> bytes:
-        header = f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode()
-        return header + data + (b"\n" if len(data) % 2 else b"")
-
-    return b"!<arch>\n" + member("debian-binary", b"2.0\n") + member("control.tar.gz", buffer.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +76,7 @@ def test_the_previous_agent_connects_runs_commands_and_is_told_to_upgrade_for_up
         assert "old-agent" in listed and "AGENT" in listed
         # It does not know the update task: the invocation fails saying so, and the agent goes on.
         package = tmp_path / "fleetops-agent_0.1.1-1_amd64.deb"
-        package.write_bytes(tiny_deb("0.1.1-1", "amd64"))
+        package.write_bytes(deb("0.1.1-1", "amd64"))
         add = subprocess.run(
             [sys.executable, "-m", "fleetops.controller", "release", "add", "--state-dir", str(controller.state_dir),
              str(package)],

@@ -6,7 +6,6 @@ tests/conftest.py; skipped otherwise): the host filter and the export lock diffe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,14 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fleetops.controller.audit.service import AuditLog
 from fleetops.controller.objects.local import LocalDirectoryStore
 from fleetops.controller.store import database
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = database.create_engine(database_url)
-    await database.ensure_schema(engine, migrate=True)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

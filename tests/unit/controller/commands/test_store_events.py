@@ -25,14 +25,6 @@ NOW = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = database.create_engine(database_url)
-    await database.ensure_schema(engine, migrate=True)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
 async def store(engine: AsyncEngine) -> AsyncIterator[InvocationStore]:
     store = InvocationStore(database.session_factory(engine))
     store.start()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from fleetops.common.errors import Conflict, NotFound
 from fleetops.controller.events.models import DeliveryStatus, Kind
@@ -23,12 +22,9 @@ Sessions = async_sessionmaker[AsyncSession]
 
 
 @pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[Sessions]:
-    """On SQLite and on PostgreSQL (the ``database_url`` fixture)."""
-    engine = database.create_engine(database_url)
-    await database.ensure_schema(engine, migrate=True)
-    yield database.session_factory(engine)
-    await engine.dispose()
+def sessions(engine: AsyncEngine) -> Sessions:
+    """On SQLite and on PostgreSQL (the shared ``engine`` fixture)."""
+    return database.session_factory(engine)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ events come from the flush that writes a real change of ``connected``, never fro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,13 +42,10 @@ class FakeLink:
 
 
 @pytest.fixture
-async def env(database_url: str) -> AsyncIterator[Env]:
-    engine = database.create_engine(database_url)
-    await database.ensure_schema(engine, migrate=True)
+def env(engine: AsyncEngine) -> Env:
     db = database.session_factory(engine)
     presence = PresenceTracker(db, "r1")
-    yield Env(engine, db, FleetService(db, presence, heartbeat_interval=5.0), presence)
-    await engine.dispose()
+    return Env(engine, db, FleetService(db, presence, heartbeat_interval=5.0), presence)
 
 
 async def test_registering_writes_the_event_in_the_registration_transaction(env: Env) -> None:

@@ -5,11 +5,9 @@ The real patch store on SQLite and PostgreSQL; report rows as the patching servi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fleetops.controller.patching.store import PatchStore
@@ -18,14 +16,6 @@ from fleetops.controller.store import database
 from events import stored_events
 
 T0 = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = database.create_engine(database_url)
-    await database.ensure_schema(engine, migrate=True)
-    yield engine
-    await engine.dispose()
 
 
 def report(n: int, *, compliant: bool, error: str = "", missing: int = 0) -> dict[str, Any]:

@@ -5,7 +5,6 @@ The real session store on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,14 +14,6 @@ from fleetops.controller.sessions.store import SessionStore
 from fleetops.controller.store import database
 
 from events import stored_events
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = database.create_engine(database_url)
-    await database.ensure_schema(engine, migrate=True)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

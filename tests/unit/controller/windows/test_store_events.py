@@ -6,11 +6,9 @@ and a skipped occurrence write no event.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fleetops.controller.store import database
@@ -21,14 +19,6 @@ from fleetops.controller.windows.store import NewExecution, WindowStore
 from events import stored_events
 
 T0 = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = database.create_engine(database_url)
-    await database.ensure_schema(engine, migrate=True)
-    yield engine
-    await engine.dispose()
 
 
 def occurrence(id: str, status: ExecutionStatus, scheduled: datetime = T0, reason: str = "") -> NewExecution:
